@@ -1,0 +1,175 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/signal"
+	"sort"
+	"strings"
+	"syscall"
+
+	"github.com/spf13/pflag"
+
+	"github.com/synclang/synclang/connectors/connector"
+	"github.com/synclang/synclang/connectors/dynamics"
+	"github.com/synclang/synclang/connectors/people"
+)
+
+// Exit codes. Commands that report changes (plan) use their own, documented
+// next to them.
+const (
+	exitOK    = 0
+	exitError = 1 // diagnostics with errors, failed runs
+	exitUsage = 2 // bad flags or arguments
+)
+
+// Stdio is what a command may touch outside its arguments. Tests pass
+// buffers, a fixed environment and an HTTP client bound to emulators.
+type Stdio struct {
+	In       io.Reader
+	Out, Err io.Writer
+	Getenv   func(string) string
+	// Terminal is true when Out is a terminal (colour, progress).
+	Terminal bool
+	// HTTPClient, when set, is passed to connectors (tests).
+	HTTPClient *http.Client
+	// Registry holds the connection kinds; nil means DefaultRegistry.
+	Registry *connector.Registry
+}
+
+// DefaultStdio is the process's real streams and environment.
+func DefaultStdio() Stdio {
+	return Stdio{In: os.Stdin, Out: os.Stdout, Err: os.Stderr, Getenv: os.Getenv, Terminal: isTerminal(os.Stdout)}
+}
+
+// DefaultRegistry lists the connection kinds this binary knows. It is built
+// explicitly, not by init side effects, so tests can use their own.
+func DefaultRegistry() *connector.Registry {
+	return connector.NewRegistry(dynamics.Kind(), people.Kind())
+}
+
+func isTerminal(f *os.File) bool {
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+}
+
+// command is one subcommand: its name, a one-line summary for `synclang
+// help`, and the function that parses its own flags and runs it.
+type command struct {
+	name    string
+	summary string
+	run     func(ctx context.Context, s *Stdio, args []string) int
+}
+
+// commands lists every subcommand, in the order help prints them. Each lives
+// in a file of its own (check.go, fmt.go, ...).
+var commands = []*command{
+	versionCmd,
+}
+
+// Main runs synclang with args and returns the exit code.
+func Main(args []string, s Stdio) int {
+	if s.Getenv == nil {
+		s.Getenv = func(string) string { return "" }
+	}
+	if s.Registry == nil {
+		s.Registry = DefaultRegistry()
+	}
+	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
+		if len(args) > 1 {
+			if c := lookup(args[1]); c != nil {
+				return c.run(context.Background(), &s, []string{"--help"})
+			}
+		}
+		usage(s.Err)
+		if len(args) == 0 {
+			return exitUsage
+		}
+		return exitOK
+	}
+	c := lookup(args[0])
+	if c == nil {
+		fmt.Fprintf(s.Err, "synclang: unknown command %q\n\n", args[0])
+		usage(s.Err)
+		return exitUsage
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	return c.run(ctx, &s, args[1:])
+}
+
+func lookup(name string) *command {
+	for _, c := range commands {
+		if c.name == name {
+			return c
+		}
+	}
+	return nil
+}
+
+func usage(w io.Writer) {
+	fmt.Fprintln(w, "synclang keeps Dynamics 365 and Infobip People in sync, as declared in .sync files.")
+	fmt.Fprintln(w, "\nUsage: synclang COMMAND [flags] [args]\n\nCommands:")
+	width := 0
+	for _, c := range commands {
+		width = max(width, len(c.name))
+	}
+	for _, c := range commands {
+		fmt.Fprintf(w, "  %-*s  %s\n", width, c.name, c.summary)
+	}
+	fmt.Fprintln(w, "\nRun `synclang help COMMAND` for a command's flags.")
+}
+
+// newFlags returns a flag set for a subcommand whose usage lists the flags.
+func newFlags(s *Stdio, name, args, doc string) *pflag.FlagSet {
+	fs := pflag.NewFlagSet(name, pflag.ContinueOnError)
+	fs.SetOutput(s.Err)
+	fs.SortFlags = false
+	fs.Usage = func() {
+		fmt.Fprintf(s.Err, "Usage: synclang %s %s\n\n%s\n", name, args, doc)
+		if fs.HasFlags() {
+			fmt.Fprintf(s.Err, "\nFlags:\n%s", fs.FlagUsages())
+		}
+	}
+	return fs
+}
+
+// parseFlags parses args; it returns an exit code and false when the command
+// must stop (help was asked for, or the flags were wrong).
+func parseFlags(fs *pflag.FlagSet, args []string) (int, bool) {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, pflag.ErrHelp) {
+			return exitOK, false
+		}
+		fmt.Fprintf(fs.Output(), "synclang %s: %v\n", fs.Name(), err)
+		return exitUsage, false
+	}
+	return 0, true
+}
+
+// oneOf validates an enumerated flag value.
+func oneOf(s *Stdio, cmd, flag, value string, allowed ...string) bool {
+	for _, a := range allowed {
+		if value == a {
+			return true
+		}
+	}
+	sort.Strings(allowed)
+	fmt.Fprintf(s.Err, "synclang %s: --%s must be one of %s, not %q\n", cmd, flag, strings.Join(allowed, ", "), value)
+	return false
+}
+
+var version = "dev"
+
+var versionCmd = &command{
+	name:    "version",
+	summary: "print the version",
+	run: func(ctx context.Context, s *Stdio, args []string) int {
+		fmt.Fprintf(s.Out, "synclang %s\n", version)
+		return exitOK
+	},
+}

@@ -1,0 +1,125 @@
+package connector
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// ErrUnsupported is returned (wrapped) for an operation a connector or an
+// entity does not support. It is a normal answer, not a failure.
+var ErrUnsupported = errors.New("not supported")
+
+// ErrorKind classifies errors so the engine can decide what to do without
+// knowing the service.
+type ErrorKind string
+
+const (
+	// KindAuth: credentials are wrong, expired or revoked. Stop the run;
+	// Hint says what the user must do.
+	KindAuth ErrorKind = "auth"
+	// KindPermission: authenticated but not allowed (missing role/scope).
+	KindPermission ErrorKind = "permission"
+	// KindThrottled: the service kept answering 429 after the connector's
+	// own retries. Retryable later.
+	KindThrottled ErrorKind = "throttled"
+	// KindTransient: 5xx or network failures that outlasted the retries.
+	// Retryable later.
+	KindTransient ErrorKind = "transient"
+	// KindInvalid: the service rejected the record's data (validation,
+	// unknown attribute, value too long). Retrying the same data fails
+	// again: reject the record.
+	KindInvalid ErrorKind = "invalid"
+	// KindNotFound: the addressed record does not exist.
+	KindNotFound ErrorKind = "not-found"
+	// KindConflict: a uniqueness rule was violated (duplicate email or key)
+	// or a concurrency check failed.
+	KindConflict ErrorKind = "conflict"
+	// KindExpiredCursor: the service no longer accepts a cursor.
+	KindExpiredCursor ErrorKind = "expired-cursor"
+	// KindConfig: the connection's settings are unusable (bad URL).
+	KindConfig ErrorKind = "config"
+)
+
+// Error is the typed error connectors return. It carries the service's own
+// code and text so a user can search for them, and a hint saying what to do.
+// It never carries credentials.
+type Error struct {
+	Kind    ErrorKind
+	Service string // "dynamics", "people"
+	Op      string // what was attempted: "read contact", "create customer"
+	Status  int    // HTTP status, 0 when there was no response
+	Code    string // the service's error code ("0x80040217", "BAD_REQUEST")
+	Message string // the service's error text
+	Hint    string // what the user should do, when known
+	// RetryAfter is the wait the service asked for (Dynamics 429).
+	RetryAfter time.Duration
+	Err        error // the underlying error, if any
+}
+
+func (e *Error) Error() string {
+	var b strings.Builder
+	if e.Service != "" {
+		b.WriteString(e.Service)
+		b.WriteString(": ")
+	}
+	if e.Op != "" {
+		b.WriteString(e.Op)
+		b.WriteString(": ")
+	}
+	switch {
+	case e.Message != "":
+		b.WriteString(e.Message)
+	case e.Err != nil:
+		b.WriteString(e.Err.Error())
+	default:
+		b.WriteString(string(e.Kind))
+	}
+	var meta []string
+	if e.Status != 0 {
+		meta = append(meta, fmt.Sprintf("HTTP %d", e.Status))
+	}
+	if e.Code != "" {
+		meta = append(meta, "code "+e.Code)
+	}
+	if len(meta) > 0 {
+		b.WriteString(" (" + strings.Join(meta, ", ") + ")")
+	}
+	if e.Hint != "" {
+		b.WriteString("; ")
+		b.WriteString(e.Hint)
+	}
+	return b.String()
+}
+
+func (e *Error) Unwrap() error { return e.Err }
+
+// KindOf returns the kind of the first *Error in err's chain, or "" when
+// there is none.
+func KindOf(err error) ErrorKind {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Kind
+	}
+	return ""
+}
+
+// Retryable reports whether trying the same operation later may succeed.
+func Retryable(err error) bool {
+	switch KindOf(err) {
+	case KindThrottled, KindTransient:
+		return true
+	}
+	return false
+}
+
+// RecordLevel reports whether err concerns one record's data (so the record
+// is rejected and the run goes on) rather than the whole connection.
+func RecordLevel(err error) bool {
+	switch KindOf(err) {
+	case KindInvalid, KindNotFound, KindConflict:
+		return true
+	}
+	return false
+}

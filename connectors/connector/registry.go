@@ -1,0 +1,188 @@
+package connector
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"sort"
+	"strings"
+)
+
+// Kind describes a kind of connection (`connection crm dynamics { ... }`):
+// the settings the checker validates, the standard schema that ships with the
+// binary, how inline custom-field declarations map to fields, and the factory
+// that builds a live Connector.
+type Kind struct {
+	Name     string
+	Doc      string
+	Settings []SettingSpec
+	// Schema is the standard schema (entities, fields, types, lengths,
+	// read-only flags, option values). Custom fields come from schema
+	// snapshots and inline declarations on top of it.
+	Schema *Schema
+	// Declare says how a connection block declares custom fields inline;
+	// nil when the kind has no such declarations.
+	Declare *DeclareSpec
+	// LinkRequired is true for services that duplicate records unless every
+	// sync writing into them carries a link on the entity's primary key
+	// (Dynamics: the entity ID kept in People's externalId).
+	LinkRequired bool
+	// CheckSettings, when set, checks settings that depend on each other.
+	// given holds every setting the block sets, with its literal value ("" for
+	// env() and secret()); it returns one message per problem.
+	CheckSettings func(given map[string]string) []string
+	New           Factory
+}
+
+// Setting returns the spec of the named setting.
+func (k *Kind) Setting(name string) (*SettingSpec, bool) {
+	for i := range k.Settings {
+		if k.Settings[i].Name == name {
+			return &k.Settings[i], true
+		}
+	}
+	return nil, false
+}
+
+// SettingNames returns the names of the kind's settings.
+func (k *Kind) SettingNames() []string {
+	names := make([]string, len(k.Settings))
+	for i, s := range k.Settings {
+		names[i] = s.Name
+	}
+	return names
+}
+
+// SettingSpec describes one setting of a connection.
+type SettingSpec struct {
+	Name     string
+	Required bool
+	// Secret settings must come from secret("VAR"): a literal is an error,
+	// so a secret can never be committed with the .sync files.
+	Secret  bool
+	Default string
+	// Values lists the allowed values, when the setting is an enumeration.
+	Values []string
+	Doc    string
+	// Validate checks a value (a literal at check time, the resolved value
+	// at run time); nil accepts anything.
+	Validate func(string) error
+}
+
+// DeclareSpec describes inline custom-field declarations in a connection
+// block, e.g. People's `attribute "JobTitle" string`, which declares the field
+// custom.JobTitle on every entity of the connection, or Dynamics'
+// `column contact.new_tier string`, which declares one column of one table.
+type DeclareSpec struct {
+	Keyword string
+	// Scoped declarations name ENTITY.FIELD; unscoped ones apply to every
+	// entity of the connection.
+	Scoped bool
+	// Prefix is prepended to the declared name to form the field name
+	// ("custom." for People).
+	Prefix string
+	// Types lists the types a declaration may use.
+	Types []Type
+}
+
+// Config is what a Factory gets to build a live connector. Settings hold the
+// resolved values (environment variables and secrets already read).
+type Config struct {
+	// Name is the connection's name in the .sync files, used in messages
+	// ("run `synclang auth login crm`").
+	Name     string
+	Settings map[string]string
+	// HTTPClient, when set, is the client whose Transport the connector
+	// wraps (tests pass one bound to an httptest server).
+	HTTPClient *http.Client
+	Logger     *slog.Logger
+	// CacheDir is the per-user directory for token caches; "" means the
+	// default (os.UserCacheDir()/synclang).
+	CacheDir string
+	// RateScale multiplies the documented rate limits the client paces
+	// itself to; 0 means 1. Tests against an emulator whose limits are
+	// scaled up (or off) raise it so they run fast.
+	RateScale float64
+}
+
+// Setting returns a resolved setting or the spec's default.
+func (c Config) Setting(k *Kind, name string) string {
+	if v, ok := c.Settings[name]; ok && v != "" {
+		return v
+	}
+	if s, ok := k.Setting(name); ok {
+		return s.Default
+	}
+	return ""
+}
+
+// Factory builds a connector from a resolved configuration.
+type Factory func(ctx context.Context, cfg Config) (Connector, error)
+
+// Registry holds the kinds a binary knows. cmd/synclang builds it
+// explicitly (no init side effects), so tests can use their own.
+type Registry struct {
+	kinds map[string]*Kind
+}
+
+// NewRegistry returns a registry of the given kinds.
+func NewRegistry(kinds ...*Kind) *Registry {
+	r := &Registry{kinds: map[string]*Kind{}}
+	for _, k := range kinds {
+		r.Register(k)
+	}
+	return r
+}
+
+// Register adds a kind; registering a name twice panics (a programming
+// error).
+func (r *Registry) Register(k *Kind) {
+	if _, dup := r.kinds[k.Name]; dup {
+		panic(fmt.Sprintf("connector kind %q registered twice", k.Name))
+	}
+	r.kinds[k.Name] = k
+}
+
+// Kind returns the named kind.
+func (r *Registry) Kind(name string) (*Kind, bool) {
+	k, ok := r.kinds[name]
+	return k, ok
+}
+
+// Names returns the registered kind names, sorted.
+func (r *Registry) Names() []string {
+	names := make([]string, 0, len(r.kinds))
+	for n := range r.kinds {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// CheckServiceURL enforces HTTPS for service URLs, except for loopback
+// hosts (emulators and tests), so credentials never travel in clear text.
+func CheckServiceURL(raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
+		return fmt.Errorf("%q is not an absolute http(s) URL", raw)
+	}
+	if u.Scheme == "https" {
+		return nil
+	}
+	if IsLoopback(u.Hostname()) {
+		return nil
+	}
+	return fmt.Errorf("%q must use https (plain http is allowed only for loopback addresses such as emulators)", raw)
+}
+
+// IsLoopback reports whether host is localhost or a loopback IP.
+func IsLoopback(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}

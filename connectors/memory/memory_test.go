@@ -1,0 +1,50 @@
+package memory
+
+import (
+	"fmt"
+	"testing"
+
+	"github.com/synclang/synclang/connectors/connector"
+	"github.com/synclang/synclang/connectors/conntest"
+)
+
+func testSchema() *connector.Schema {
+	return &connector.Schema{Version: connector.SchemaVersion, Kind: "memory", Entities: []*connector.Entity{{
+		Name: "contact", Key: "id", Modified: "modified", Incremental: true, Deletes: true,
+		Fields: []*connector.Field{
+			{Name: "id", Type: connector.ID, ReadOnly: true, Lookup: true, Unique: true},
+			{Name: "modified", Type: connector.DateTime, ReadOnly: true},
+			{Name: "name", Type: connector.String, MaxLength: 20, Required: true},
+			{Name: "email", Type: connector.String, Lookup: true, Unique: true, CaseInsensitive: true},
+			{Name: "score", Type: connector.Int},
+		},
+	}}}
+}
+
+func TestConformance(t *testing.T) {
+	conntest.Run(t, func(t *testing.T) connector.Connector { return New(testSchema()) }, conntest.Options{
+		Entity: "contact",
+		NewRecord: func(i int) map[string]any {
+			return map[string]any{"name": fmt.Sprint("n", i), "email": fmt.Sprintf("p%d@example.com", i), "score": i}
+		},
+		UpdateField:  "score",
+		UpdateValue:  func(i int) any { return i + 1000 },
+		LookupFields: []string{"email"},
+		MissingKey:   "contact-999999",
+		Invalid:      func(i int) map[string]any { return map[string]any{"name": "a name that is far too long"} },
+	})
+}
+
+func TestDuplicateUniqueIsConflict(t *testing.T) {
+	c := New(testSchema())
+	res, err := c.Upsert(t.Context(), connector.UpsertRequest{Entity: "contact", Records: []connector.Record{
+		{Fields: map[string]any{"name": "a", "email": "x@y.z"}},
+		{Fields: map[string]any{"name": "b", "email": "X@Y.Z"}},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Results[1].Op != connector.Failed || connector.KindOf(res.Results[1].Err) != connector.KindConflict {
+		t.Fatalf("second record with the same email (other case): %+v", res.Results[1])
+	}
+}
