@@ -31,10 +31,11 @@ var (
 	firstM = []string{"Luka", "Noah", "Liam", "Marco", "Jonas", "David", "Ivan", "Tomás", "Kenji", "Omar", "Ravi", "Leo"}
 	lasts  = []string{"Horvat", "Smith", "Müller", "Rossi", "García", "Novak", "Kovač", "Dubois", "Tanaka", "Okafor", "Silva", "Jensen", "O'Brien", "Nguyen", "Kowalski", "Andersen"}
 	places = [][2]string{{"Zagreb", "Croatia"}, {"London", "United Kingdom"}, {"Berlin", "Germany"}, {"Milan", "Italy"}, {"Madrid", "Spain"},
-		{"Paris", "France"}, {"Tokyo", "Japan"}, {"Lagos", "Nigeria"}, {"São Paulo", "Brazil"}, {"Copenhagen", "Denmark"}}
-	// Country calling codes and national number lengths for the places
-	// above, so generated numbers have a plausible shape.
-	callingCodes = []string{"385", "44", "49", "39", "34", "33", "81", "234", "55", "45"}
+		{"Paris", "France"}, {"Tokyo", "Japan"}, {"Lagos", "Nigeria"}, {"São Paulo", "Brazil"}, {"Amsterdam", "Netherlands"}}
+	// Mobile number prefixes (calling code and operator range) of the
+	// places above; seven more digits make a number libphonenumber accepts
+	// as valid, so phone() and msisdn() work on seeded data.
+	mobilePrefixes = []string{"38591", "44770", "491512", "39333", "3461", "3361", "81901", "234802", "551191", "3161"}
 	jobs         = []string{"", "Buyer", "CTO", "Office Manager", "Sales Director", "Engineer", "Marketing Lead", "Accountant"}
 	companies    = []string{"Acme", "Globex", "Initech", "Umbrella", "Stark Industries", "Wayne Enterprises", "Hooli", "Vandelay"}
 )
@@ -64,9 +65,8 @@ func PersonAt(i int) Person {
 	p.Email = fmt.Sprintf("%s.%d@example.com", local, i)
 	place := r.IntN(len(places))
 	p.City, p.Country = places[place][0], places[place][1]
-	// Numbers in a reserved-looking but valid-shaped range: the calling
-	// code, then a mobile-like prefix, then the index to keep them unique.
-	p.Phone = fmt.Sprintf("%s%d%07d", callingCodes[place], 7+r.IntN(2), i%10_000_000)
+	// The index in the last seven digits keeps numbers unique below 10^7.
+	p.Phone = fmt.Sprintf("%s%07d", mobilePrefixes[place], i%10_000_000)
 	p.JobTitle = jobs[r.IntN(len(jobs))]
 	if r.IntN(4) != 0 {
 		p.BirthDate = time.Date(1950+r.IntN(55), time.Month(1+r.IntN(12)), 1+r.IntN(28), 0, 0, 0, 0, time.UTC)

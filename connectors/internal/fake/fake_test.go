@@ -1,6 +1,10 @@
 package fake
 
-import "testing"
+import (
+	"testing"
+
+	"github.com/nyaruka/phonenumbers"
+)
 
 func TestDeterministicAndUnique(t *testing.T) {
 	emails, phones := map[string]int{}, map[string]int{}
@@ -16,5 +20,11 @@ func TestDeterministicAndUnique(t *testing.T) {
 			t.Fatalf("phone %s for %d and %d", p.Phone, i, j)
 		}
 		emails[p.Email], phones[p.Phone] = i, i
+		if i < 2000 {
+			n, err := phonenumbers.Parse("+"+p.Phone, "ZZ")
+			if err != nil || !phonenumbers.IsValidNumber(n) {
+				t.Errorf("PersonAt(%d).Phone = %s is not a valid number", i, p.Phone)
+			}
+		}
 	}
 }
