@@ -36,8 +36,8 @@ var (
 	// places above; seven more digits make a number libphonenumber accepts
 	// as valid, so phone() and msisdn() work on seeded data.
 	mobilePrefixes = []string{"38591", "44770", "491512", "39333", "3461", "3361", "81901", "234802", "551191", "3161"}
-	jobs         = []string{"", "Buyer", "CTO", "Office Manager", "Sales Director", "Engineer", "Marketing Lead", "Accountant"}
-	companies    = []string{"Acme", "Globex", "Initech", "Umbrella", "Stark Industries", "Wayne Enterprises", "Hooli", "Vandelay"}
+	jobs           = []string{"", "Buyer", "CTO", "Office Manager", "Sales Director", "Engineer", "Marketing Lead", "Accountant"}
+	companies      = []string{"Acme", "Globex", "Initech", "Umbrella", "Stark Industries", "Wayne Enterprises", "Hooli", "Vandelay"}
 )
 
 // PersonAt returns sample person i (i >= 0).
