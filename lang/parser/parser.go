@@ -51,14 +51,30 @@ const lookahead = 64
 // node: the line is parsed alone, with the statement its first word names
 // (or every statement form), and that parse's error is reported.
 type (
-	stmtLine     struct{ Stmt ast.Stmt `parser:"@@ Newline* EOF"` }
-	itemLine     struct{ Item ast.ConnItem `parser:"@@ Newline* EOF"` }
-	linkLine     struct{ S *ast.Link `parser:"@@ Newline* EOF"` }
-	matchLine    struct{ S *ast.Match `parser:"@@ Newline* EOF"` }
-	whereLine    struct{ S *ast.Where `parser:"@@ Newline* EOF"` }
-	conflictLine struct{ S *ast.Conflict `parser:"@@ Newline* EOF"` }
-	deleteLine   struct{ S *ast.Delete `parser:"@@ Newline* EOF"` }
-	everyLine    struct{ S *ast.Every `parser:"@@ Newline* EOF"` }
+	stmtLine struct {
+		Stmt ast.Stmt `parser:"@@ Newline* EOF"`
+	}
+	itemLine struct {
+		Item ast.ConnItem `parser:"@@ Newline* EOF"`
+	}
+	linkLine struct {
+		S *ast.Link `parser:"@@ Newline* EOF"`
+	}
+	matchLine struct {
+		S *ast.Match `parser:"@@ Newline* EOF"`
+	}
+	whereLine struct {
+		S *ast.Where `parser:"@@ Newline* EOF"`
+	}
+	conflictLine struct {
+		S *ast.Conflict `parser:"@@ Newline* EOF"`
+	}
+	deleteLine struct {
+		S *ast.Delete `parser:"@@ Newline* EOF"`
+	}
+	everyLine struct {
+		S *ast.Every `parser:"@@ Newline* EOF"`
+	}
 )
 
 func lineParser[T any](unions ...participle.Option) func(name, line string) error {
