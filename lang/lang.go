@@ -53,6 +53,23 @@ func Compile(inputs []Input, opts Options) (*plan.Plan, diag.Diagnostics) {
 	return p, diags
 }
 
+// Connections parses the files and checks only their connection blocks (see
+// check.Connections).
+func Connections(inputs []Input, opts Options) ([]*plan.Connection, diag.Diagnostics) {
+	if opts.Snapshot == nil {
+		opts.Snapshot = SnapshotBeside
+	}
+	var files []*check.File
+	var diags diag.Diagnostics
+	for _, in := range inputs {
+		f, ds := parser.Parse(in.Name, in.Src)
+		diags = diags.Extend(ds)
+		files = append(files, &check.File{Source: diag.NewSource(in.Name, in.Src), AST: f})
+	}
+	conns, ds := check.Connections(files, check.Options{Registry: opts.Registry, Snapshot: opts.Snapshot})
+	return conns, diags.Extend(ds).Sort()
+}
+
 // Sources indexes the inputs for diagnostic renderers.
 func Sources(inputs []Input) map[string]*diag.Source {
 	m := make(map[string]*diag.Source, len(inputs))

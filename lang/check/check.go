@@ -82,6 +82,25 @@ func Check(files []*File, opts Options) (*plan.Plan, diag.Diagnostics) {
 	return p, diags
 }
 
+// Connections checks only the connection blocks of the files (settings,
+// declarations, snapshots) and returns them, so commands that need a
+// connection (schema pull, auth login) work while syncs still have errors.
+func Connections(files []*File, opts Options) ([]*plan.Connection, diag.Diagnostics) {
+	c := &checker{opts: opts, conns: map[string]*connInfo{}}
+	for _, f := range files {
+		for _, d := range f.AST.Decls {
+			if conn, ok := d.(*ast.Connection); ok {
+				c.connection(f, conn)
+			}
+		}
+	}
+	var out []*plan.Connection
+	for _, ci := range c.connOrder {
+		out = append(out, ci.plan)
+	}
+	return out, c.diags.Sort()
+}
+
 type checker struct {
 	opts      Options
 	diags     diag.Diagnostics
