@@ -27,6 +27,7 @@ func Kind() *connector.Kind {
 		Declare: &connector.DeclareSpec{Keyword: "attribute", Prefix: connector.CustomPrefix, Types: []connector.Type{
 			connector.String, connector.Int, connector.Decimal, connector.Bool, connector.Date, connector.DateTime, connector.Object,
 		}},
+		New: New,
 	}
 }
 
