@@ -688,9 +688,10 @@ func sameAttributes(it *item, p *apiPerson) bool {
 	return true
 }
 
-// patchAll sends the PATCH batches. The answer reports failures by query,
-// so a batch never holds the same person twice.
-func (c *Conn) patchAll(ctx context.Context, entity string, items []*item, results []connector.WriteResult) error {
+// uniqueChunks splits items into batches of at most batchSize in which no
+// person appears twice (batch answers report failures by query, so two
+// entries for one person could not be told apart).
+func (c *Conn) uniqueChunks(items []*item) [][]*item {
 	var chunks [][]*item
 	var cur []*item
 	inChunk := map[int64]bool{}
@@ -705,7 +706,23 @@ func (c *Conn) patchAll(ctx context.Context, entity string, items []*item, resul
 	if len(cur) > 0 {
 		chunks = append(chunks, cur)
 	}
-	for _, chunk := range chunks {
+	return chunks
+}
+
+// patchAll sends the PATCH batches. The answer reports failures by query,
+// so a batch never holds the same person twice.
+func (c *Conn) patchAll(ctx context.Context, entity string, items []*item, results []connector.WriteResult) error {
+	var send []*item
+	for _, it := range items {
+		if len(it.patchBody()) == 0 {
+			// Only its contacts or tags change (it was read, so it
+			// exists): nothing to PATCH.
+			results[it.idx] = connector.WriteResult{Key: it.key, Op: connector.Updated}
+			continue
+		}
+		send = append(send, it)
+	}
+	for _, chunk := range c.uniqueChunks(send) {
 		people := make([]map[string]any, len(chunk))
 		byKey := map[string]*item{}
 		for i, it := range chunk {
@@ -834,21 +851,7 @@ func (c *Conn) Delete(ctx context.Context, req connector.DeleteRequest) (connect
 		}
 		items = append(items, &item{idx: i, key: k, id: id, op: op + " " + k})
 	}
-	var chunks [][]*item
-	var cur []*item
-	inChunk := map[int64]bool{}
-	for _, it := range items {
-		if len(cur) == c.tune.batchSize || inChunk[it.id] {
-			chunks = append(chunks, cur)
-			cur, inChunk = nil, map[int64]bool{}
-		}
-		cur = append(cur, it)
-		inChunk[it.id] = true
-	}
-	if len(cur) > 0 {
-		chunks = append(chunks, cur)
-	}
-	for _, chunk := range chunks {
+	for _, chunk := range c.uniqueChunks(items) {
 		people := make([]map[string]any, len(chunk))
 		byKey := map[string]*item{}
 		for i, it := range chunk {
