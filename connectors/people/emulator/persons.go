@@ -178,23 +178,24 @@ func (e *Emulator) listPersons(w http.ResponseWriter, r *http.Request) {
 
 // sortPersons orders by the orderBy field, ties (and no orderBy) by id in
 // the same direction, so paging is stable while nothing changes.
+// Timestamps are stored at second precision, so comparing them is
+// comparing what the API shows.
 func sortPersons(ps []*person, lp listParams) {
-	key := func(p *person) string {
+	cmp := func(a, b *person) int {
 		switch lp.field {
 		case "createdAt":
-			return p.CreatedAt.UTC().Format(TimeLayout)
+			return a.CreatedAt.Compare(b.CreatedAt)
 		case "modifiedAt":
-			return p.ModifiedAt.UTC().Format(TimeLayout)
+			return a.ModifiedAt.Compare(b.ModifiedAt)
 		case "":
-			return ""
+			return 0
 		}
-		return p.Attrs[lp.field]
+		return strings.Compare(a.Attrs[lp.field], b.Attrs[lp.field])
 	}
 	sort.Slice(ps, func(i, j int) bool {
 		a, b := ps[i], ps[j]
-		ka, kb := key(a), key(b)
-		if ka != kb {
-			return (ka < kb) != lp.desc
+		if c := cmp(a, b); c != 0 {
+			return (c < 0) != lp.desc
 		}
 		return (a.ID < b.ID) != lp.desc
 	})
