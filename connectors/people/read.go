@@ -228,7 +228,10 @@ func (w *walker) walkSecond(s time.Time) error {
 			if err := w.consumeAll(items); err != nil {
 				return err
 			}
-			if len(items) < w.limit {
+			// A short page ends the second; so does reaching its count,
+			// which saves an empty request when bulk writes put an exact
+			// multiple of the page size in one second.
+			if len(items) < w.limit || (total >= 0 && page*w.limit >= total) {
 				break
 			}
 		}
