@@ -47,6 +47,7 @@ type Conn struct {
 	key    string
 	client *http.Client
 	tr     *httpx.Transport
+	baseRT http.RoundTripper
 	logger *slog.Logger
 	tune   tuning
 
@@ -158,7 +159,7 @@ func newConn(cfg connector.Config, tune tuning) (*Conn, error) {
 	if cfg.HTTPClient != nil {
 		client.Jar = cfg.HTTPClient.Jar
 	}
-	return &Conn{name: cfg.Name, base: base, key: key, client: client, tr: tr, logger: logger, tune: tune}, nil
+	return &Conn{name: cfg.Name, base: base, key: key, client: client, tr: tr, baseRT: baseRT, logger: logger, tune: tune}, nil
 }
 
 // endpointLimits are the documented per-account rates of the endpoints the
@@ -215,7 +216,9 @@ func (c *Conn) Stats() connector.Stats {
 
 // Close releases idle connections.
 func (c *Conn) Close() error {
-	c.client.CloseIdleConnections()
+	if ci, ok := c.baseRT.(interface{ CloseIdleConnections() }); ok {
+		ci.CloseIdleConnections()
+	}
 	return nil
 }
 

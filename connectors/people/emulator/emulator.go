@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/url"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -454,8 +455,8 @@ const noMatch = "There is no person matching the query"
 func (e *Emulator) find(idType, identifier, sender string) (*person, *failure) {
 	switch idType {
 	case "ID":
-		var id int64
-		if _, err := fmt.Sscan(identifier, &id); err != nil || fmt.Sprint(id) != strings.TrimSpace(identifier) {
+		id, err := strconv.ParseInt(strings.TrimSpace(identifier), 10, 64)
+		if err != nil {
 			return nil, &failure{notFound: true, message: noMatch}
 		}
 		if p := e.persons[id]; p != nil {

@@ -220,6 +220,7 @@ func TestAddressingAndLegacyParameters(t *testing.T) {
 	other := e.Insert(newPerson("Bob", "bob@example.com", "41793026728"))
 	for _, q := range []string{
 		fmt.Sprintf("identifier=%d&type=ID", id),
+		fmt.Sprintf("identifier=00%d&type=ID", id),
 		"identifier=ann%40example.com&type=EMAIL", // case-insensitive
 		"identifier=41793026727&type=PHONE",
 		"identifier=%2B41793026727&type=PHONE", // with "+"
