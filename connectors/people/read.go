@@ -33,7 +33,14 @@ import (
 //     second and a hash of every person read in it. The next read asks for
 //     modifiedAt >= that second again and skips a person only if its hash is
 //     unchanged: nobody changed in the same second is skipped, nobody
-//     unchanged is re-emitted. A poll with no change costs one request.
+//     unchanged is re-emitted. A poll with no change costs one request
+//     (more only when over 1000 persons share the watermark second; the
+//     cursor then also holds their ids, about 30 bytes each).
+//
+// The walk assumes a person becomes visible in the list in the second its
+// modifiedAt names. Should the list lag behind writes (a search index
+// refreshed later), a person written just before a poll could appear after
+// the watermark passed its second; the reference documents no such lag.
 //
 // Batches are emitted as pages arrive, with a zero Next (the walk goes
 // newest first, so no earlier point is a checkpoint); the last batch
