@@ -53,6 +53,7 @@ type Conn struct {
 
 	mu    sync.Mutex
 	attrs map[string]string // custom attribute name → dataType; nil until loaded
+	tags  map[string]bool   // tag names known to exist
 
 	// Capabilities of the account's list filter that the reference marks
 	// UNCERTAIN, switched off the first time the service refuses or
@@ -176,6 +177,7 @@ var endpointLimits = []struct {
 	{"DELETE /people/2/persons/batch", 5},
 	{"POST /people/2/persons/match", 15},
 	{"GET /people/2/customAttributes", 5},
+	{"POST /people/2/tags", 5},
 	{"DELETE /people/2/tags/{name}/persons", 5},
 }
 

@@ -284,9 +284,24 @@ func TestTagsAreReplaced(t *testing.T) {
 	if got := get(t, h.emu, b)["tags"]; got != nil {
 		t.Errorf("b: tags %v", got)
 	}
-	want := map[string]int{"GET /people/2/persons": 1, "PATCH /people/2/persons/batch": 1, "DELETE /people/2/tags/Old/persons": 1}
+	want := map[string]int{"POST /people/2/tags": 2, "GET /people/2/persons": 1, "PATCH /people/2/persons/batch": 1, "DELETE /people/2/tags/Old/persons": 1}
 	if c := counts(h.rec.reset()); !reflect.DeepEqual(c, want) {
-		t.Errorf("requests %v, want %v (one removal request for both persons)", c, want)
+		t.Errorf("requests %v, want %v (each new tag created once, one removal request for both persons)", c, want)
+	}
+	// Known tags are not created again; a tag People refuses fails its
+	// record only.
+	res = upsert(t, h.c, EntityCustomer,
+		connector.Record{Key: b, Fields: map[string]any{"tags": []any{"New"}}},
+		connector.Record{Key: a, Fields: map[string]any{"tags": []any{strings.Repeat("t", 300)}}},
+	)
+	if res[0].Op != connector.Updated || res[1].Op != connector.Failed || connector.KindOf(res[1].Err) != connector.KindInvalid {
+		t.Errorf("%+v", res)
+	}
+	if c := counts(h.rec.reset()); c["POST /people/2/tags"] != 1 {
+		t.Errorf("requests %v: only the unknown tag is created", c)
+	}
+	if got := get(t, h.emu, a)["tags"]; fmt.Sprint(got) != "[Keep New]" {
+		t.Errorf("the refused record changed: %v", got)
 	}
 }
 
