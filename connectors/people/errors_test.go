@@ -70,9 +70,11 @@ func TestPacerKeepsUnderLimits(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	// 30 GETs at 5 per (scaled) second; the windows of the emulator and the
-	// spacing of the pacer are not aligned, so an occasional 429 at a window
-	// edge is possible: allow one per ten requests, then retried.
+	// 30 GETs at 5 per (scaled) second. Without the pacer they all go at
+	// once and the lookups fail as throttled. With it, an occasional 429 is
+	// possible where the emulator's windows and the pacer's spacing do not
+	// line up (the pacer lets at most two requests go back to back after a
+	// stall, a window holds five); it is retried.
 	if st := h.c.Stats(); st.Throttled > 3 {
 		t.Errorf("stats %+v: the pacer let too many requests through", st)
 	}
