@@ -166,3 +166,34 @@ func TestParseErrorBodies(t *testing.T) {
 		}
 	}
 }
+
+// FuzzParsePerson: whatever a server answers, reading it returns an error
+// or a record whose fields fit the schema; it never panics.
+func FuzzParsePerson(f *testing.F) {
+	data, err := os.ReadFile(filepath.Join("testdata", "reference", "person.json"))
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(data)
+	for _, s := range []string{`{"id":1}`, `{"id":1,"modifiedAt":"x"}`, `{"id":-1}`, `{"id":1.5}`, `{"id":"1"}`,
+		`{"id":1,"contactInformation":{"email":[{"address":1},"x",null]},"tags":[1,"a"],"customAttributes":{"D":"x","I":"1","L":[{}]}}`,
+		`{"id":1,"birthDate":"1990-13-01","createdAt":7}`, `[]`, `null`} {
+		f.Add([]byte(s))
+	}
+	ent, _ := StandardSchema().Entity(EntityCustomer)
+	defs := map[string]string{"D": "DATE", "I": "INTEGER", "L": "LIST_OF_OBJECTS", "Contract Expiry": "DATE", "Company": "STRING"}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		p, err := parsePerson(data)
+		if err != nil {
+			return
+		}
+		rec := p.record(nil, defs)
+		for name, v := range rec.Fields {
+			if fd, ok := ent.Field(name); ok {
+				if _, err := connector.Canonical(fd.Type, v); err != nil {
+					t.Errorf("%s = %#v does not fit %s: %v", name, v, fd.Type, err)
+				}
+			}
+		}
+	})
+}

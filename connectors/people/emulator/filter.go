@@ -197,10 +197,12 @@ func (e *Emulator) field(name string) (fieldKind, func(*person) (any, bool), err
 	if !ok {
 		return 0, nil, fmt.Errorf("unknown field %q", name)
 	}
-	get := func(p *person) (any, bool) { v, ok := p.Custom[attrName]; return v, ok && v != nil }
+	// Stored values need not match the current definition (an attribute
+	// redefined with another type keeps its old values), so each getter
+	// takes only values of its kind.
 	switch a.DataType {
 	case "STRING":
-		return kString, get, nil
+		return kString, func(p *person) (any, bool) { s, ok := p.Custom[attrName].(string); return s, ok }, nil
 	case "INTEGER", "DECIMAL":
 		return kNumber, func(p *person) (any, bool) {
 			switch x := p.Custom[attrName].(type) {
@@ -212,7 +214,7 @@ func (e *Emulator) field(name string) (fieldKind, func(*person) (any, bool), err
 			return nil, false
 		}, nil
 	case "BOOLEAN":
-		return kBool, get, nil
+		return kBool, func(p *person) (any, bool) { b, ok := p.Custom[attrName].(bool); return b, ok }, nil
 	case "DATE":
 		return kDate, func(p *person) (any, bool) {
 			s, _ := p.Custom[attrName].(string)
@@ -275,7 +277,8 @@ func (e *Emulator) comparison(op, name string, raw any) (pred, error) {
 			if s, isStr := v.(string); isStr {
 				return test(s) != negated
 			}
-			for _, s := range v.([]string) {
+			list, _ := v.([]string)
+			for _, s := range list {
 				if test(s) {
 					return !negated
 				}
@@ -292,7 +295,8 @@ func (e *Emulator) comparison(op, name string, raw any) (pred, error) {
 			if !ok {
 				return negated
 			}
-			return orderOp(op, cmpFloat(v.(float64), want))
+			f, _ := v.(float64)
+			return orderOp(op, cmpFloat(f, want))
 		}, nil
 	case kDate, kDateTime:
 		s, _ := raw.(string)
@@ -305,7 +309,8 @@ func (e *Emulator) comparison(op, name string, raw any) (pred, error) {
 			if !ok {
 				return negated
 			}
-			return orderOp(op, v.(time.Time).Compare(want))
+			tm, _ := v.(time.Time)
+			return orderOp(op, tm.Compare(want))
 		}, nil
 	case kBool:
 		want, ok := raw.(bool)
@@ -317,7 +322,8 @@ func (e *Emulator) comparison(op, name string, raw any) (pred, error) {
 			if !ok {
 				return negated
 			}
-			return (v.(bool) == want) != negated
+			b, _ := v.(bool)
+			return (b == want) != negated
 		}, nil
 	}
 	return nil, fmt.Errorf("field %q cannot be filtered", name)
