@@ -16,7 +16,7 @@ func fuzzEmulator() *Emulator {
 		_ = e.DefineAttribute(a[0], a[1])
 	}
 	e.Insert(map[string]any{"firstName": "A", "tags": []any{"x"}, "birthDate": "1990-01-02",
-		"customAttributes": map[string]any{"S": "s", "I": 3, "D": "2020-01-01", "T": "2020-01-01T00:00:00", "B": true, "F": 1.5},
+		"customAttributes":   map[string]any{"S": "s", "I": 3, "D": "2020-01-01", "T": "2020-01-01T00:00:00", "B": true, "F": 1.5},
 		"contactInformation": map[string]any{"email": []any{map[string]any{"address": "a@example.com"}}}})
 	e.Insert(map[string]any{"customAttributes": map[string]any{"Old": []any{1}}})
 	e.UndefineAttribute("S")
