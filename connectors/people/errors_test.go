@@ -43,10 +43,26 @@ func TestThrottleStorm(t *testing.T) {
 		t.Errorf("%d persons", h.emu.Len())
 	}
 
+	// A storm that outlasts the retries of the match after a batch create:
+	// the call fails, and the created record says it was created.
+	h.rec.setHook(func(n int, r *http.Request) {
+		if strings.HasSuffix(r.URL.Path, "/match") {
+			h.rec.setHook(nil)
+			h.emu.FailNext(100, http.StatusTooManyRequests)
+		}
+	})
+	res, err := h.c.Upsert(testCtx(t), connector.UpsertRequest{Entity: EntityCustomer, Records: []connector.Record{
+		{Fields: map[string]any{"email": "m@example.com"}}}})
+	if connector.KindOf(err) != connector.KindThrottled || h.emu.Len() != 3 ||
+		!strings.Contains(res.Results[0].Err.Error(), "People created the person") || !strings.Contains(res.Results[0].Err.Error(), "by its email") {
+		t.Errorf("match storm after a create: %v; %+v", err, res.Results)
+	}
+	h.emu.FailNext(0, 0)
+
 	// A storm longer than the retries fails the call as throttled, and
 	// every record with it.
 	h.emu.Throttle(time.Hour)
-	res, err := h.c.Upsert(testCtx(t), connector.UpsertRequest{Entity: EntityCustomer, Records: []connector.Record{
+	res, err = h.c.Upsert(testCtx(t), connector.UpsertRequest{Entity: EntityCustomer, Records: []connector.Record{
 		{Fields: map[string]any{"email": "c@example.com"}}, {Key: key, Fields: map[string]any{"city": "x"}}}})
 	if connector.KindOf(err) != connector.KindThrottled || !connector.Retryable(err) {
 		t.Fatalf("err %v, want throttled", err)

@@ -579,6 +579,19 @@ func (c *Conn) createAll(ctx context.Context, entity string, items []*item, resu
 		}
 		matched, err := c.matchIDs(ctx, op+": find the new persons' ids", idents)
 		if err != nil {
+			// The persons exist now: say so, or a rerun's duplicates would
+			// be a mystery.
+			for _, it := range chunk {
+				if it.failed {
+					continue
+				}
+				id, _ := it.identity()
+				results[it.idx] = connector.WriteResult{Op: connector.Failed, Err: &connector.Error{
+					Kind: connector.KindOf(err), Service: service, Op: it.op,
+					Message: fmt.Sprintf("People created the person, but its id could not be learned: %v", err),
+					Hint:    fmt.Sprintf("creating the record again will fail as a duplicate; find the person by its %s instead", strings.ToLower(id.Type)),
+					Err:     err}}
+			}
 			return err
 		}
 		for _, it := range chunk {
