@@ -74,6 +74,7 @@ var commands = []*command{
 	fmtCmd,
 	compileCmd,
 	schemaCmd,
+	emulateCmd,
 	versionCmd,
 }
 
