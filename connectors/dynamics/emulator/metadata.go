@@ -78,9 +78,15 @@ var baseAttrProps = []string{"MetadataId", "LogicalName", "SchemaName", "EntityL
 func attrMeta(d *tableDef, c *column, n int, expandOptions bool) jobj {
 	var o jobj
 	o.add("@odata.type", "#Microsoft.Dynamics.CRM."+derivedType[c.typ])
-	o.add("MetadataId", metaID("attr:"+d.logical+"."+c.name))
-	o.add("LogicalName", c.name)
-	o.add("SchemaName", schemaName(c.name))
+	// A lookup's logical name is the navigation name; the Web API shows
+	// its value as _<name>_value (reference §3).
+	logical := c.name
+	if c.typ == tLookup || c.typ == tOwner {
+		logical = strings.TrimSuffix(strings.TrimPrefix(c.name, "_"), "_value")
+	}
+	o.add("MetadataId", metaID("attr:"+d.logical+"."+logical))
+	o.add("LogicalName", logical)
+	o.add("SchemaName", schemaName(logical))
 	o.add("EntityLogicalName", d.logical)
 	o.add("AttributeType", string(c.typ))
 	o.add("AttributeTypeName", jobj{keys: []string{"Value"}, vals: []any{attrTypeName[c.typ]}})
@@ -434,7 +440,7 @@ func (e *Emulator) metadataBody(rc *requestContext, q url.Values, defs map[strin
 				if k, v, ok := strings.Cut(attrKey, "="); ok && strings.TrimSpace(k) == "LogicalName" {
 					want = strings.Trim(strings.TrimSpace(v), "'")
 				}
-				if c.name != want {
+				if c.name != want && "_"+want+"_value" != c.name {
 					continue
 				}
 			}
