@@ -25,6 +25,8 @@ func TestConformance(t *testing.T) {
 		// The service rejects the record (the alternate key on
 		// emailaddress1 already holds record 0's address), so the bulk
 		// create fails as a whole and the connector must isolate it.
-		Invalid: func(i int) map[string]any { return map[string]any{"lastname": "Dup", "emailaddress1": "P0@example.com"} },
+		Invalid: func(i int) map[string]any {
+			return map[string]any{"lastname": "Dup", "emailaddress1": "P0@example.com"}
+		},
 	})
 }

@@ -2,6 +2,7 @@ package dynamics
 
 import (
 	"context"
+	"errors"
 	"net/http/httptest"
 	"testing"
 	"time"
@@ -61,3 +62,5 @@ func readAll(t testing.TB, c connector.Connector, entity string, since connector
 	}
 	return recs, last, batches
 }
+
+func errorsAs(err error, target **connector.Error) bool { return errors.As(err, target) }
