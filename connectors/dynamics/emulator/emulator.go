@@ -345,7 +345,11 @@ func (e *Emulator) ThrottleWith(d time.Duration, code string) {
 func (e *Emulator) ExpireDeltaTokens() {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	e.deltaExpiredBelow = e.st.version + 1
+	// Tokens carry the row version they were issued at; moving the version
+	// on (a gap, as rowversion allows) separates the tokens issued so far
+	// from those issued from now on.
+	e.st.version++
+	e.deltaExpiredBelow = e.st.version
 }
 
 // ExpireAccessTokens invalidates every access token issued so far, as their
@@ -427,6 +431,9 @@ func (e *Emulator) serveAPI(w http.ResponseWriter, r *http.Request) {
 	}
 	start := time.Now()
 	defer func() { release(time.Since(start)) }()
+	// The Date header comes from the same clock that stamps modifiedon, as
+	// on the service.
+	w.Header().Set("Date", e.opts.Now().UTC().Format(http.TimeFormat))
 	if len(r.URL.RequestURI()) > maxURLLength {
 		// UNCERTAIN: the status the service answers an over-long URL with
 		// is not documented; 414 is HTTP's status for it.
