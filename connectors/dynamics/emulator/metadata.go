@@ -239,7 +239,10 @@ func selectProps(objs []jobj, q url.Values, allowed []string, typ string) ([]job
 	for i, o := range objs {
 		var n jobj
 		for j, k := range o.keys {
-			if k == "@odata.type" || has(sel, k) || k == "MetadataId" {
+			// Expanded navigation properties stay (they are only present
+			// when $expand asked for them).
+			expanded := k == "OptionSet" || k == "GlobalOptionSet" || k == "Attributes" || k == "Keys"
+			if k == "@odata.type" || has(sel, k) || k == "MetadataId" || expanded {
 				n.add(k, o.vals[j])
 			}
 		}
