@@ -69,6 +69,7 @@ type command struct {
 // in a file of its own (check.go, fmt.go, ...).
 var commands = []*command{
 	versionCmd,
+	authCmd,
 }
 
 // Main runs synclang with args and returns the exit code.
