@@ -54,7 +54,9 @@ func TestEmulateDynamics(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	code := make(chan int, 1)
-	go func() { code <- emulateDynamics(ctx, s, []string{"--addr", "127.0.0.1:0", "--seed", "6", "--limits", "off"}) }()
+	go func() {
+		code <- emulateDynamics(ctx, s, []string{"--addr", "127.0.0.1:0", "--seed", "6", "--limits", "off"})
+	}()
 
 	env := map[string]string{}
 	for _, v := range []string{"DYNAMICS_URL", "DYNAMICS_AUTHORITY", "AZURE_TENANT_ID", "AZURE_CLIENT_ID", "AZURE_CLIENT_SECRET"} {

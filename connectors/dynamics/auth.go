@@ -341,11 +341,17 @@ type LoginOptions struct {
 // settings are the connection's resolved settings (url, tenant, client_id,
 // optional client_secret, authority).
 func Login(ctx context.Context, settings map[string]string, opts LoginOptions) error {
-	set, err := resolveAuthSettings(connector.Config{Name: opts.Name, Settings: settings, CacheDir: opts.CacheDir})
+	// The sign-in is for auth = "refresh_token", whatever the settings say,
+	// so a missing client secret is fine here.
+	given := make(map[string]string, len(settings)+1)
+	for k, v := range settings {
+		given[k] = v
+	}
+	given[SettingAuth] = AuthRefreshToken
+	set, err := resolveAuthSettings(connector.Config{Name: opts.Name, Settings: given, CacheDir: opts.CacheDir})
 	if err != nil {
 		return err
 	}
-	set.mode = AuthRefreshToken
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return &connector.Error{Kind: connector.KindConfig, Service: "dynamics", Op: "sign in", Message: "cannot listen on a loopback port: " + err.Error()}

@@ -171,7 +171,9 @@ func (r *reader) recordsVersions(p page) ([]connector.Record, []int64, error) {
 	recs := make([]connector.Record, 0, len(p.Value))
 	versions := make([]int64, 0, len(p.Value))
 	for _, row := range p.Value {
-		if ctxURL, _ := row["@odata.context"].(string); strings.HasSuffix(ctxURL, "/$deletedEntity") || row["reason"] == "deleted" {
+		ctxURL, _ := row["@odata.context"].(string)
+		_, hasKey := row[r.ti.ent.Key]
+		if strings.HasSuffix(ctxURL, "/$deletedEntity") || (!hasKey && row["reason"] == "deleted") {
 			id, _ := row["id"].(string)
 			if id == "" {
 				continue
@@ -222,7 +224,9 @@ func (r *reader) collectionURL(extra ...queryOption) string {
 // the last page's deltaLink is the cursor; without, the cursor is a
 // watermark at the server's time of the first page.
 func (r *reader) full(ctx context.Context) error {
+	r.c.mu.Lock()
 	track := r.ti.changeTracking
+	r.c.mu.Unlock()
 	u := r.collectionURL()
 	var serverTime time.Time
 	seen := seenSet{}

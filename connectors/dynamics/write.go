@@ -184,7 +184,7 @@ func (c *Conn) writeOps(ctx context.Context, ti *tableInfo, ops []writeOp, creat
 				c.growBulk()
 			}
 			start += n
-		case ce != nil && ce.Status == http.StatusRequestEntityTooLarge && n > 1:
+		case ce != nil && ce.Status == http.StatusRequestEntityTooLarge && n > minBulk:
 			c.shrinkBulk() // retry the same records in smaller requests
 		case bulkUnsupported(ce):
 			c.mu.Lock()

@@ -25,28 +25,27 @@ func errf(status int, code, format string, args ...any) *apiError {
 // Error codes the emulator answers with (reference §8; decimal SDK values in
 // comments).
 const (
-	codeNone              = "0x0"        // OData validation errors
-	codeResourceNotFound  = "0x8006088a" // unknown entity set / segment
-	codeObjectNotExist    = "0x80040217" // -2147220969 ObjectDoesNotExist
-	codeDuplicateRecord   = "0x80040237" // -2147220937 DuplicateRecord
-	codeDuplicateKey      = "0x80060892" // DuplicateRecordEntityKey
-	codeVersionMismatch   = "0x80060882" // ConcurrencyVersionMismatch
-	codeMaxLength         = "0x80044331" // validation: length exceeded
-	codeOptionOutOfRange  = "0x8004431a" // validation: option set value out of range
-	codeInvalidStateCode  = "0x80048408" // status code not valid for state code
-	codePayload           = "0x80048d19" // ODataClientPayloadError
-	codeUnexpected        = "0x80040216" // "An unexpected error occurred."
-	codeExpiredVersion    = "0x80044352" // -2147204270 ExpiredVersionStamp
-	codeCTNotEnabled      = "0x80072491" // ChangeTrackingNotEnabledForEntity
-	codeQuerySyntax       = "0x80060888" // see queryError
-	codeRequestsLimit     = "0x80072322" // -2147015902
-	codeExecTimeLimit     = "0x80072321" // -2147015903
-	codeConcurrencyLimit  = "0x80072326" // -2147015898
-	codeLeadClosed        = "0x8004d24d" // qualifying a lead that is not open (UNCERTAIN, see QualifyLead)
-	codeNotImplemented    = "0x80040800" // not-supported messages (UNCERTAIN)
-	codePrivilegeDenied   = "0x80040220"
-	codeInvalidArgument   = "0x80040203" // InvalidArgument
-	codeMissingParameters = "0x80040203"
+	codeNone             = "0x0"        // OData validation errors
+	codeResourceNotFound = "0x8006088a" // unknown entity set / segment
+	codeObjectNotExist   = "0x80040217" // -2147220969 ObjectDoesNotExist
+	codeDuplicateRecord  = "0x80040237" // -2147220937 DuplicateRecord
+	codeDuplicateKey     = "0x80060892" // DuplicateRecordEntityKey
+	codeVersionMismatch  = "0x80060882" // ConcurrencyVersionMismatch
+	codeMaxLength        = "0x80044331" // validation: length exceeded
+	codeOptionOutOfRange = "0x8004431a" // validation: option set value out of range
+	codeInvalidStateCode = "0x80048408" // status code not valid for state code
+	codePayload          = "0x80048d19" // ODataClientPayloadError
+	codeUnexpected       = "0x80040216" // "An unexpected error occurred."
+	codeExpiredVersion   = "0x80044352" // -2147204270 ExpiredVersionStamp
+	codeCTNotEnabled     = "0x80072491" // ChangeTrackingNotEnabledForEntity
+	codeQuerySyntax      = "0x80060888" // see queryError
+	codeRequestsLimit    = "0x80072322" // -2147015902
+	codeExecTimeLimit    = "0x80072321" // -2147015903
+	codeConcurrencyLimit = "0x80072326" // -2147015898
+	codeLeadClosed       = "0x8004d24d" // qualifying a lead that is not open (UNCERTAIN, see QualifyLead)
+	codeNotImplemented   = "0x80040800" // not-supported messages (UNCERTAIN)
+	codePrivilegeDenied  = "0x80040220"
+	codeInvalidArgument  = "0x80040203" // InvalidArgument
 )
 
 // Messages of the service protection limits (reference §9, verbatim,

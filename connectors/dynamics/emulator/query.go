@@ -86,7 +86,8 @@ func (e *Emulator) queryCollection(w http.ResponseWriter, r *http.Request, rc *r
 		cookie = c
 	}
 	applied := func() {
-		if rc.prefer.maxPageSize > 0 {
+		if rc.prefer.maxPageSize > 0 && rc.prefer.maxPageSize <= maxPageSize {
+			// A larger page size is ignored, so it is not echoed as applied.
 			w.Header().Add("Preference-Applied", "odata.maxpagesize="+strconv.Itoa(rc.prefer.maxPageSize))
 		}
 		if tracking {
@@ -170,11 +171,7 @@ func (e *Emulator) queryCollection(w http.ResponseWriter, r *http.Request, rc *r
 	rc.unlock()
 
 	out := jobj{}
-	suffix := ""
-	if tracking {
-		suffix = ""
-	}
-	out.add("@odata.context", contextURL(rc, t.def, sel, suffix))
+	out.add("@odata.context", contextURL(rc, t.def, sel, ""))
 	if q.Get("$count") == "true" {
 		out.add("@odata.count", min(total, 5000))
 	}
