@@ -277,9 +277,18 @@ func (c *Conn) table(ctx context.Context, entity string) (*tableInfo, error) {
 	if ok && known {
 		return ti, nil
 	}
-	if _, err := c.discover(ctx); err != nil {
-		return nil, err
+	// One discovery at a time: concurrent first calls wait for it.
+	c.discoverMu.Lock()
+	c.mu.Lock()
+	known = c.known
+	c.mu.Unlock()
+	if !known {
+		if _, err := c.discover(ctx); err != nil {
+			c.discoverMu.Unlock()
+			return nil, err
+		}
 	}
+	c.discoverMu.Unlock()
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if ti, ok := c.tables[entity]; ok {

@@ -48,6 +48,8 @@ type Conn struct {
 	mu     sync.Mutex
 	tables map[string]*tableInfo // by entity (logical) name
 	known  bool                  // tables holds a discovery
+	// discoverMu serializes the discovery table() runs on first use.
+	discoverMu sync.Mutex
 
 	// bulkSize is the adaptive number of records per bulk request.
 	bulkSize atomic.Int64
