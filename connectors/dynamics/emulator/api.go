@@ -93,6 +93,7 @@ func (e *Emulator) dispatch(w http.ResponseWriter, r *http.Request, inBatch bool
 			segs = append(segs, u)
 		}
 	}
+	rc.detect = strings.EqualFold(strings.TrimSpace(r.Header.Get("MSCRM.SuppressDuplicateDetection")), "false")
 	if err := e.route(w, r, rc, segs); err != nil {
 		writeAPIError(w, r, err)
 	}

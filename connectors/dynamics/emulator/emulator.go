@@ -494,15 +494,19 @@ type requestContext struct {
 	// then held by the change set, and the request must not lock it.
 	tx *tx
 	e  *Emulator
+	// detect: the request sent MSCRM.SuppressDuplicateDetection: false.
+	detect bool
 }
 
 func (rc *requestContext) lock() {
 	if rc.tx == nil {
 		rc.e.mu.Lock()
 	}
+	rc.e.st.detect = rc.detect
 }
 
 func (rc *requestContext) unlock() {
+	rc.e.st.detect = false
 	if rc.tx == nil {
 		rc.e.mu.Unlock()
 	}

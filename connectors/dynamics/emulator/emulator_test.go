@@ -500,3 +500,14 @@ func TestFiltersAndMetadata(t *testing.T) {
 		t.Errorf("$metadata: %d", rec.Code)
 	}
 }
+
+func TestDuplicateDetection(t *testing.T) {
+	c := newClient(t, Options{})
+	c.want(c.do("POST", "/api/data/v9.2/leads", `{"lastname":"A","emailaddress1":"dup@x.com"}`), 204, "")
+	// Suppressed by default on the Web API (reference §6).
+	c.want(c.do("POST", "/api/data/v9.2/leads", `{"lastname":"B","emailaddress1":"DUP@x.com"}`), 204, "")
+	c.want(c.do("POST", "/api/data/v9.2/leads", `{"lastname":"C","emailaddress1":"dup@x.com"}`, "MSCRM.SuppressDuplicateDetection: false"), 500, codeDuplicateFound)
+	if n := len(c.e.Rows("lead")); n != 2 {
+		t.Errorf("%d leads, want 2", n)
+	}
+}

@@ -46,6 +46,7 @@ const (
 	codeNotImplemented   = "0x80040800" // not-supported messages (UNCERTAIN)
 	codePrivilegeDenied  = "0x80040220"
 	codeInvalidArgument  = "0x80040203" // InvalidArgument
+	codeDuplicateFound   = "0x80040333" // DuplicateRecordsFound (duplicate detection)
 )
 
 // Messages of the service protection limits (reference §9, verbatim,

@@ -42,6 +42,36 @@ type store struct {
 	version int64             // the organization's row version counter
 	now     func() time.Time
 	rng     *rand.Rand
+	// detect is set while a request that sent
+	// MSCRM.SuppressDuplicateDetection: false is being served (the mutex
+	// is held throughout), so creates and updates run the duplicate rules.
+	detect bool
+}
+
+// duplicateRules are the published duplicate detection rules the emulator
+// runs: "Contacts with the same e-mail address" and "Leads with the same
+// e-mail address" (reference §6: default rules exist for accounts, contacts
+// and leads; UNCERTAIN which other default rules an organization has).
+var duplicateRules = map[string][]string{"contact": {"emailaddress1"}, "lead": {"emailaddress1"}}
+
+// checkDuplicates applies the duplicate rules to a row's values (reference
+// §6: a hit answers 500 with 0x80040333).
+func (s *store) checkDuplicates(t *table, vals map[string]any, self string) *apiError {
+	if !s.detect {
+		return nil
+	}
+	for _, col := range duplicateRules[t.def.logical] {
+		v, ok := vals[col].(string)
+		if !ok {
+			continue
+		}
+		for id, r := range t.rows {
+			if o, ok := r.vals[col].(string); ok && id != self && collate(o) == collate(v) {
+				return errf(http.StatusInternalServerError, codeDuplicateFound, "A record was not created or updated because a duplicate of the current record already exists.")
+			}
+		}
+	}
+	return nil
 }
 
 func newStore(now func() time.Time, seed uint64) *store {
@@ -193,6 +223,9 @@ func (s *store) create(x *tx, t *table, vals map[string]any, id string) (*row, *
 	if err := fixState(t.def, r.vals, nil, vals); err != nil {
 		return nil, err
 	}
+	if err := s.checkDuplicates(t, r.vals, id); err != nil {
+		return nil, err
+	}
 	if err := t.checkKeys(r.vals, id); err != nil {
 		return nil, err
 	}
@@ -229,6 +262,9 @@ func (s *store) update(x *tx, t *table, r *row, vals map[string]any) *apiError {
 		next[k] = v
 	}
 	if err := fixState(t.def, next, r.vals, vals); err != nil {
+		return err
+	}
+	if err := s.checkDuplicates(t, next, r.id); err != nil {
 		return err
 	}
 	if err := t.checkKeys(next, r.id); err != nil {
