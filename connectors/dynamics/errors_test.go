@@ -9,7 +9,9 @@ import (
 
 func TestAPIErrorKinds(t *testing.T) {
 	c := &Conn{name: "crm", set: authSettings{url: "https://org.crm.dynamics.com", mode: AuthClientCredentials}}
-	body := func(code, msg string) []byte { return []byte(`{"error":{"code":"` + code + `","message":"` + msg + `"}}`) }
+	body := func(code, msg string) []byte {
+		return []byte(`{"error":{"code":"` + code + `","message":"` + msg + `"}}`)
+	}
 	for _, tt := range []struct {
 		status int
 		code   string
