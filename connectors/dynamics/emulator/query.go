@@ -136,6 +136,14 @@ func (e *Emulator) queryCollection(w http.ResponseWriter, r *http.Request, rc *r
 	}
 
 	rc.lock()
+	if order == nil && top == 0 && q.Get("$count") != "true" {
+		// The default order: page straight from the key-ordered ids.
+		out := e.pageByKey(r, rc, t, sel, pred, cookie, pageSize, tracking)
+		rc.unlock()
+		applied()
+		writeBody(w, http.StatusOK, out)
+		return nil
+	}
 	rows := make([]*row, 0, len(t.rows))
 	for _, row := range t.rows {
 		if pred == nil || pred(func(n string) any { return row.vals[n] }) {
@@ -189,6 +197,56 @@ func (e *Emulator) queryCollection(w http.ResponseWriter, r *http.Request, rc *r
 	applied()
 	writeBody(w, http.StatusOK, out)
 	return nil
+}
+
+// pageByKey serves a page in primary-key order: the rows after the
+// cookie's last key that pass the filter, reading one row past the page to
+// know whether a nextLink is needed. The mutex is held; the caller writes
+// the answer after releasing it.
+func (e *Emulator) pageByKey(r *http.Request, rc *requestContext, t *table, sel []string, pred pred, cookie pagingCookie, pageSize int, tracking bool) jobj {
+	ids := t.sortedIDs()
+	start := 0
+	version := e.st.version
+	if cookie.page > 1 && cookie.last != "" {
+		last := strings.ToLower(cookie.last)
+		start = sort.SearchStrings(ids, last)
+		if start < len(ids) && ids[start] == last {
+			start++
+		}
+		if tracking && cookie.version > 0 {
+			version = cookie.version
+		}
+	}
+	var page []*row
+	more := false
+	for _, id := range ids[start:] {
+		row := t.rows[id]
+		if pred != nil && !pred(func(n string) any { return row.vals[n] }) {
+			continue
+		}
+		if len(page) == pageSize {
+			more = true
+			break
+		}
+		page = append(page, row)
+	}
+	objs := make([]jobj, len(page))
+	for i, row := range page {
+		objs[i] = rowObj(t.def, row, sel, rc.prefer.ann)
+	}
+	out := jobj{}
+	out.add("@odata.context", contextURL(rc, t.def, sel, ""))
+	out.add("value", objs)
+	if more {
+		pc := pagingCookie{page: cookie.pageOr1() + 1, tracking: tracking, keyName: t.def.key, first: page[0].id, last: page[len(page)-1].id}
+		if tracking {
+			pc.version = version
+		}
+		out.add("@odata.nextLink", rc.apiRoot()+t.def.set+"?"+withParam(r.URL.RawQuery, "$skiptoken", pc.encode()))
+	} else if tracking {
+		out.add("@odata.deltaLink", rc.apiRoot()+t.def.set+"?"+withParam(withoutParam(r.URL.RawQuery, "$skiptoken"), "$deltatoken", deltaToken(version, e.opts.Now())))
+	}
+	return out
 }
 
 // sortRows orders rows by the $orderby keys, then by primary key (the

@@ -6,6 +6,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"net/http"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -32,6 +33,21 @@ type table struct {
 	tombs []tomb
 	// keyIdx maps an alternate key's name to normalized value → row id.
 	keyIdx map[string]map[string]string
+	// sorted caches the row ids in primary-key order (the default order
+	// of queries); nil after an insert or a delete.
+	sorted []string
+}
+
+// sortedIDs returns the row ids in primary-key order.
+func (t *table) sortedIDs() []string {
+	if t.sorted == nil {
+		t.sorted = make([]string, 0, len(t.rows))
+		for id := range t.rows {
+			t.sorted = append(t.sorted, id)
+		}
+		sort.Strings(t.sorted)
+	}
+	return t.sorted
 }
 
 // store holds the data of the emulated organization. Every method expects
@@ -247,8 +263,9 @@ func (s *store) create(x *tx, t *table, vals map[string]any, id string) (*row, *
 	r.version = s.version
 	r.vals["versionnumber"] = r.version
 	t.rows[id] = r
+	t.sorted = nil
 	t.index(x, r)
-	x.add(func() { delete(t.rows, id) })
+	x.add(func() { delete(t.rows, id); t.sorted = nil })
 	return r, nil
 }
 
@@ -287,11 +304,13 @@ func (s *store) update(x *tx, t *table, r *row, vals map[string]any) *apiError {
 func (s *store) remove(x *tx, t *table, r *row) {
 	t.unindex(x, r)
 	delete(t.rows, r.id)
+	t.sorted = nil
 	s.version++
 	t.tombs = append(t.tombs, tomb{id: r.id, version: s.version})
 	n := len(t.tombs) - 1
 	x.add(func() {
 		t.rows[r.id] = r
+		t.sorted = nil
 		t.tombs = t.tombs[:n]
 	})
 }
