@@ -37,7 +37,7 @@ func (c *Conn) Lookup(ctx context.Context, req connector.LookupRequest) (connect
 	if !ok || (req.Field != ti.ent.Key && !f.Lookup) {
 		return res, fmt.Errorf("dynamics: lookup of %s by %s: %w", req.Entity, req.Field, connector.ErrUnsupported)
 	}
-	fields, err := selectFields(ti.ent, req.Fields)
+	fields, err := selectFields(ti.ent, req.Fields, false)
 	if err != nil {
 		return res, err
 	}

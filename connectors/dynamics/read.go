@@ -50,7 +50,12 @@ func (c *Conn) Read(ctx context.Context, req connector.ReadRequest, emit func(co
 	if err != nil {
 		return err
 	}
-	fields, err := selectFields(ti.ent, req.Fields)
+	c.mu.Lock()
+	tracked := ti.changeTracking
+	c.mu.Unlock()
+	// The watermark de-duplicates by version number, so only reads of
+	// tables without change tracking select it unasked.
+	fields, err := selectFields(ti.ent, req.Fields, !tracked)
 	if err != nil {
 		return err
 	}
@@ -94,8 +99,9 @@ func isCTNotEnabled(err error) bool {
 }
 
 // selectFields is the $select list: the fields asked for (all of the
-// entity's when nil), plus the key, modifiedon and versionnumber.
-func selectFields(ent *connector.Entity, asked []string) ([]string, error) {
+// entity's when nil), plus the key and modifiedon, and versionnumber when
+// withVersion.
+func selectFields(ent *connector.Entity, asked []string, withVersion bool) ([]string, error) {
 	var out []string
 	seen := map[string]bool{}
 	add := func(n string) {
@@ -118,7 +124,7 @@ func selectFields(ent *connector.Entity, asked []string) ([]string, error) {
 	}
 	add(ent.Key)
 	add(ent.Modified)
-	if _, ok := ent.Field("versionnumber"); ok {
+	if _, ok := ent.Field("versionnumber"); ok && withVersion {
 		add("versionnumber")
 	}
 	return out, nil

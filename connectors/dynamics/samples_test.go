@@ -341,3 +341,31 @@ func orderedKeys(t *testing.T, data []byte) []string {
 	}
 	return keys
 }
+
+func TestReadSelectsOnlyWhatItNeeds(t *testing.T) {
+	var sel string
+	var prefer []string
+	var conn *Conn
+	var srv *httptest.Server
+	conn, srv = stubService(t, func(w http.ResponseWriter, r *http.Request) {
+		sel, prefer = r.URL.Query().Get("$select"), r.Header.Values("Prefer")
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprintf(w, `{"value":[],"@odata.deltaLink":"%s/api/data/v9.2/contacts?$select=x&$deltatoken=1%%2101%%2f01%%2f2026%%2000%%3a00%%3a00"}`, srv.URL)
+	})
+	conn.tables["contact"].changeTracking = true
+	_, cur, _ := readAll(t, conn, "contact", connector.Cursor{}, 0, []string{"emailaddress1", "firstname"})
+	if sel != "emailaddress1,firstname,contactid,modifiedon" {
+		t.Errorf("$select=%s", sel)
+	}
+	if !reflect.DeepEqual(prefer, []string{"odata.maxpagesize=5000", "odata.track-changes"}) {
+		t.Errorf("Prefer %q", prefer)
+	}
+	if !strings.HasPrefix(cur.Token, deltaPrefix+srv.URL+"/api/data/v9.2/contacts?") {
+		t.Errorf("cursor %q", cur.Token)
+	}
+	// The delta read keeps the token and puts the current $select in.
+	readAll(t, conn, "contact", cur, 0, []string{"lastname"})
+	if sel != "lastname,contactid,modifiedon" {
+		t.Errorf("delta $select=%s", sel)
+	}
+}
