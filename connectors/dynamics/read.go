@@ -154,6 +154,9 @@ func (r *reader) op() string { return "read " + r.ti.ent.Name }
 
 // get fetches one page.
 func (r *reader) get(ctx context.Context, u string, track bool) (page, http.Header, error) {
+	if err := r.c.sameService(u); err != nil {
+		return page{}, nil, &connector.Error{Kind: connector.KindTransient, Service: "dynamics", Op: r.op(), Message: err.Error()}
+	}
 	resp, data, err := r.c.call(ctx, r.op(), http.MethodGet, u, nil, r.prefer(track))
 	if err != nil {
 		return page{}, nil, err
@@ -440,4 +443,25 @@ func (r *reader) sinceWatermark(ctx context.Context, wm watermark) error {
 		}
 		u = p.NextLink
 	}
+}
+
+// sameService checks that a link the service returned (nextLink,
+// deltaLink) points at the environment, so the access token is never sent
+// elsewhere. The Web API may answer on its alias host (org.api.crm.dynamics.com
+// for org.crm.dynamics.com), so any host under dynamics.com is accepted when
+// the environment itself is one.
+func (c *Conn) sameService(link string) error {
+	u, err := url.Parse(link)
+	if err != nil {
+		return fmt.Errorf("the service returned a link that is not a URL")
+	}
+	env, _ := url.Parse(c.set.url)
+	if strings.EqualFold(u.Scheme, env.Scheme) && strings.EqualFold(u.Host, env.Host) {
+		return nil
+	}
+	ms := func(h string) bool { return strings.HasSuffix(strings.ToLower(h), ".dynamics.com") }
+	if u.Scheme == "https" && ms(u.Hostname()) && ms(env.Hostname()) {
+		return nil
+	}
+	return fmt.Errorf("the service returned a link to %s://%s, not to %s; not following it", u.Scheme, u.Host, c.set.url)
 }

@@ -369,3 +369,19 @@ func TestReadSelectsOnlyWhatItNeeds(t *testing.T) {
 		t.Errorf("delta $select=%s", sel)
 	}
 }
+
+func TestForeignNextLinkIsNotFollowed(t *testing.T) {
+	requests := 0
+	conn, _ := stubService(t, func(w http.ResponseWriter, r *http.Request) {
+		requests++
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprint(w, `{"value":[],"@odata.nextLink":"https://attacker.example.com/api/data/v9.2/contacts?$skiptoken=x"}`)
+	})
+	err := conn.Read(testCtx(t), connector.ReadRequest{Entity: "contact"}, func(connector.Batch) error { return nil })
+	if err == nil || !strings.Contains(err.Error(), "not following it") || requests != 1 {
+		t.Errorf("Read: %v after %d requests", err, requests)
+	}
+	if conn.sameService("https://org.api.crm4.dynamics.com/x") == nil {
+		t.Error("a dynamics.com alias of a loopback environment was accepted")
+	}
+}
