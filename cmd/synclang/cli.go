@@ -76,6 +76,7 @@ var commands = []*command{
 	schemaCmd,
 	emulateCmd,
 	versionCmd,
+	authCmd,
 }
 
 // Main runs synclang with args and returns the exit code.

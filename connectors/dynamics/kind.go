@@ -60,6 +60,7 @@ func Kind() *connector.Kind {
 		Declare:       &connector.DeclareSpec{Keyword: "column", Scoped: true, Types: declTypes, Lookup: true},
 		LinkRequired:  true,
 		CheckSettings: checkSettings,
+		New:           New,
 	}
 }
 

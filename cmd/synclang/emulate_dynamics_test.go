@@ -1,0 +1,153 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"net/http"
+	"os"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/synclang/synclang/connectors/connector"
+	"github.com/synclang/synclang/connectors/dynamics"
+	"github.com/synclang/synclang/connectors/dynamics/emulator"
+)
+
+// syncBuffer is a bytes.Buffer safe to read while a command writes to it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
+}
+
+// waitFor polls buf until rx matches, and returns the first submatch.
+func waitFor(t *testing.T, buf *syncBuffer, rx *regexp.Regexp) string {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		if m := rx.FindStringSubmatch(buf.String()); m != nil {
+			return m[1]
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatalf("no match for %s in:\n%s", rx, buf.String())
+	return ""
+}
+
+func TestEmulateDynamics(t *testing.T) {
+	out, errOut := &syncBuffer{}, &syncBuffer{}
+	s := &Stdio{Out: out, Err: errOut, Getenv: func(string) string { return "" }}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	code := make(chan int, 1)
+	go func() {
+		code <- emulateDynamics(ctx, s, []string{"--addr", "127.0.0.1:0", "--seed", "6", "--limits", "off"})
+	}()
+
+	env := map[string]string{}
+	for _, v := range []string{"DYNAMICS_URL", "DYNAMICS_AUTHORITY", "AZURE_TENANT_ID", "AZURE_CLIENT_ID", "AZURE_CLIENT_SECRET"} {
+		env[v] = waitFor(t, out, regexp.MustCompile(`export `+v+`=(\S+)`))
+	}
+	if !strings.HasPrefix(env["DYNAMICS_URL"], "http://127.0.0.1:") || env["DYNAMICS_AUTHORITY"] != env["DYNAMICS_URL"] {
+		t.Errorf("printed %v", env)
+	}
+	// The printed settings are enough for the connector.
+	c, err := dynamics.New(ctx, connector.Config{Name: "crm", CacheDir: t.TempDir(), Settings: map[string]string{
+		"url": env["DYNAMICS_URL"], "authority": env["DYNAMICS_AUTHORITY"], "tenant": env["AZURE_TENANT_ID"],
+		"client_id": env["AZURE_CLIENT_ID"], "client_secret": env["AZURE_CLIENT_SECRET"]}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	if err := c.Read(ctx, connector.ReadRequest{Entity: "contact"}, func(b connector.Batch) error { n += len(b.Records); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if n != 6 {
+		t.Errorf("read %d contacts from the emulator, want 6", n)
+	}
+	cancel()
+	select {
+	case c := <-code:
+		if c != exitOK {
+			t.Errorf("exit code %d; stderr %s", c, errOut.String())
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the emulator did not stop when the context ended")
+	}
+}
+
+func TestEmulateDynamicsUsage(t *testing.T) {
+	for _, args := range [][]string{{"--limits", "maybe"}, {"--seed", "-1"}, {"extra"}} {
+		var errOut bytes.Buffer
+		s := &Stdio{Out: &bytes.Buffer{}, Err: &errOut}
+		if code := emulateDynamics(context.Background(), s, args); code != exitUsage {
+			t.Errorf("%v: exit %d, want %d (%s)", args, code, exitUsage, errOut.String())
+		}
+	}
+}
+
+func TestAuthLogin(t *testing.T) {
+	emu, srv := emulator.NewTestServer(t, emulator.Options{Seed: 2})
+	cr := emu.Credentials()
+	cache := t.TempDir()
+	out, errOut := &syncBuffer{}, &syncBuffer{}
+	s := &Stdio{Out: out, Err: errOut, Getenv: func(string) string { return "" }, HTTPClient: srv.Client()}
+	code := make(chan int, 1)
+	go func() {
+		code <- Main([]string{"auth", "login", "crm", "--url", srv.URL, "--tenant", cr.Tenant, "--client-id", cr.ClientID,
+			"--authority", srv.URL, "--cache-dir", cache}, *s)
+	}()
+	// The scripted browser: open the printed URL and follow the redirect.
+	u := waitFor(t, errOut, regexp.MustCompile(`(?m)^  (http://\S+/oauth2/v2\.0/authorize\?\S+)$`))
+	resp, err := http.Get(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	select {
+	case c := <-code:
+		if c != exitOK || !strings.Contains(out.String(), "Signed in for connection crm") {
+			t.Fatalf("exit %d\nstdout %s\nstderr %s", c, out, errOut)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("auth login did not finish")
+	}
+	files, _ := os.ReadDir(cache)
+	if len(files) != 1 {
+		t.Fatalf("the cache has %d files", len(files))
+	}
+	// A refresh_token connection uses the stored sign-in.
+	settings := emu.Settings(srv.URL)
+	settings["auth"] = dynamics.AuthRefreshToken
+	delete(settings, "client_secret")
+	c, err := dynamics.New(context.Background(), connector.Config{Name: "crm", Settings: settings, CacheDir: cache})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Discover(context.Background()); err != nil {
+		t.Errorf("Discover with the stored sign-in: %v", err)
+	}
+}
+
+func TestAuthLoginUsage(t *testing.T) {
+	for _, args := range [][]string{{"auth"}, {"auth", "logout"}, {"auth", "login"}, {"auth", "login", "crm"}, {"auth", "login", "crm", "x.sync", "--url", "https://o.crm.dynamics.com", "--tenant", "t", "--client-id", "c"}} {
+		var errOut bytes.Buffer
+		if code := Main(args, Stdio{Out: &bytes.Buffer{}, Err: &errOut}); code != exitUsage {
+			t.Errorf("%v: exit %d, want %d (%s)", args, code, exitUsage, errOut.String())
+		}
+	}
+}

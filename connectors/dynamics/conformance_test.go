@@ -1,0 +1,32 @@
+package dynamics
+
+import (
+	"fmt"
+	"testing"
+
+	"github.com/synclang/synclang/connectors/connector"
+	"github.com/synclang/synclang/connectors/conntest"
+	"github.com/synclang/synclang/connectors/dynamics/emulator"
+)
+
+func newRecord(i int) map[string]any {
+	return map[string]any{"firstname": fmt.Sprint("F", i), "lastname": fmt.Sprint("L", i), "jobtitle": "Buyer",
+		"emailaddress1": fmt.Sprintf("p%d@example.com", i), "gendercode": int64(1 + i%2), "birthdate": "1980-01-02"}
+}
+
+func TestConformance(t *testing.T) {
+	conntest.Run(t, func(t *testing.T) connector.Connector { return newTestEnv(t, emulator.Options{}, 0).conn }, conntest.Options{
+		Entity:       "contact",
+		NewRecord:    newRecord,
+		UpdateField:  "jobtitle",
+		UpdateValue:  func(i int) any { return fmt.Sprint("Title ", i) },
+		LookupFields: []string{"emailaddress1", "lastname"},
+		MissingKey:   "00000000-0000-4000-8000-000000000001",
+		// The service rejects the record (the alternate key on
+		// emailaddress1 already holds record 0's address), so the bulk
+		// create fails as a whole and the connector must isolate it.
+		Invalid: func(i int) map[string]any {
+			return map[string]any{"lastname": "Dup", "emailaddress1": "P0@example.com"}
+		},
+	})
+}

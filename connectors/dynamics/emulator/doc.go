@@ -1,0 +1,24 @@
+// Package emulator is a local stand-in for a Microsoft Dataverse (Dynamics
+// 365) environment: the Web API under /api/data/v9.x/ and the Microsoft
+// identity platform's /{tenant}/oauth2/v2.0/token and /authorize endpoints,
+// served by one http.Handler so a client's authority is the emulator's base
+// URL. Entry points: [New] and [NewTestServer]; [Emulator.Credentials] and
+// [Emulator.Settings] say how to connect.
+//
+// It answers with the real service's shapes (reference:
+// shared/reference/dynamics-webapi.md, §13 is the checklist): case-sensitive
+// entity sets and properties, @odata.etag, the skiptoken paging cookie,
+// change tracking with deltaLink and $deletedEntity, alternate key on
+// contact.emailaddress1, If-Match / If-None-Match (null is a no-op), bulk
+// actions (one transaction each), multipart $batch with change sets, the
+// QualifyLead action, the {"error":{"code","message"}} bodies and the
+// service protection limits (429 with an integer Retry-After), scalable with
+// Options.TimeScale. Any well-behaved Dataverse client should work against
+// it unchanged; where the emulator does not implement something the real
+// service has (navigation properties, most query functions, accounts), it
+// says so in its error rather than answering wrongly.
+//
+// Tests seed and inspect it through Insert, Update, Delete, Get, Rows and
+// QualifyLead, and inject faults with FailNext, Throttle, ExpireDeltaTokens,
+// ExpireAccessTokens, ExpireRefreshTokens and ExpireClientSecret.
+package emulator

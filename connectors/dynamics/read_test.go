@@ -1,0 +1,195 @@
+package dynamics
+
+import (
+	"fmt"
+	"sort"
+	"testing"
+	"time"
+
+	"github.com/synclang/synclang/connectors/connector"
+	"github.com/synclang/synclang/connectors/dynamics/emulator"
+	"github.com/synclang/synclang/connectors/internal/fake"
+)
+
+func TestPagingThroughManyContacts(t *testing.T) {
+	const n = 12000
+	env := newTestEnv(t, emulator.Options{Seed: n}, 0)
+	if _, err := env.conn.Discover(testCtx(t)); err != nil {
+		t.Fatal(err)
+	}
+	before := env.emu.Requests()
+	recs, cur, batches := readAll(t, env.conn, "contact", connector.Cursor{}, 0, []string{"emailaddress1", "birthdate", "gendercode"})
+	if len(recs) != n {
+		t.Fatalf("read %d contacts, want %d", len(recs), n)
+	}
+	// 5000 per page (the service maximum): 3 pages.
+	if len(batches) != 3 || env.emu.Requests()-before != 3 {
+		t.Errorf("%d batches in %d requests", len(batches), env.emu.Requests()-before)
+	}
+	seen := map[string]bool{}
+	emails := map[string]bool{}
+	for _, r := range recs {
+		if seen[r.Key] {
+			t.Fatalf("contact %s read twice", r.Key)
+		}
+		seen[r.Key] = true
+		emails[r.Fields["emailaddress1"].(string)] = true
+		if r.Modified.IsZero() {
+			t.Fatalf("contact %s has no Modified", r.Key)
+		}
+	}
+	for i := 0; i < n; i += 997 {
+		if !emails[fake.PersonAt(i).Email] {
+			t.Errorf("sample person %d (%s) not read", i, fake.PersonAt(i).Email)
+		}
+	}
+	if cur.IsZero() || batches[2].Next.IsZero() || !batches[0].Next.IsZero() || !batches[1].Next.IsZero() {
+		t.Errorf("cursor %q; only the last batch is a checkpoint", cur.Token)
+	}
+	// Canonical values: birthdate a midnight-UTC time.Time, gendercode int64.
+	p := fake.PersonAt(0)
+	for _, r := range recs {
+		if r.Fields["emailaddress1"] != p.Email {
+			continue
+		}
+		if !p.BirthDate.IsZero() && r.Fields["birthdate"] != p.BirthDate {
+			t.Errorf("birthdate = %#v, want %v", r.Fields["birthdate"], p.BirthDate)
+		}
+		if g, ok := r.Fields["gendercode"].(int64); p.Gender != "" && !ok {
+			t.Errorf("gendercode = %#v", g)
+		}
+	}
+
+	// Smaller batches page with the same cookie mechanism.
+	recs, _, batches = readAll(t, env.conn, "contact", connector.Cursor{}, 1000, []string{"lastname"})
+	if len(recs) != n || len(batches) != 12 {
+		t.Errorf("with batch size 1000: %d records in %d batches", len(recs), len(batches))
+	}
+}
+
+func keys(recs []connector.Record) []string {
+	var out []string
+	for _, r := range recs {
+		out = append(out, r.Key)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func TestDeltaAfterEditsAndDeletes(t *testing.T) {
+	env := newTestEnv(t, emulator.Options{Seed: 40}, 0)
+	recs, cur, _ := readAll(t, env.conn, "contact", connector.Cursor{}, 15, []string{"firstname", "lastname"})
+	if len(recs) != 40 || cur.Token[:len(deltaPrefix)] != deltaPrefix {
+		t.Fatalf("full read: %d records, cursor %q", len(recs), cur.Token)
+	}
+	edited, deleted := recs[3].Key, recs[7].Key
+	env.emu.Update("contact", edited, map[string]any{"firstname": "Edited"})
+	env.emu.Delete("contact", deleted)
+	created := env.emu.Insert("contact", map[string]any{"lastname": "New", "emailaddress1": "new@example.com"})
+	createdThenDeleted := env.emu.Insert("contact", map[string]any{"lastname": "Gone"})
+	env.emu.Delete("contact", createdThenDeleted)
+
+	changes, cur2, batches := readAll(t, env.conn, "contact", cur, 15, []string{"firstname", "lastname"})
+	byKey := map[string]connector.Record{}
+	for _, r := range changes {
+		byKey[r.Key] = r
+	}
+	if len(changes) != 4 {
+		t.Errorf("delta returned %v, want the edit, the create and two deletes", keys(changes))
+	}
+	if r := byKey[edited]; r.Deleted || r.Fields["firstname"] != "Edited" {
+		t.Errorf("edited record: %+v", r)
+	}
+	if r := byKey[created]; r.Deleted || r.Fields["lastname"] != "New" {
+		t.Errorf("created record: %+v", r)
+	}
+	for _, k := range []string{deleted, createdThenDeleted} {
+		if r := byKey[k]; !r.Deleted {
+			t.Errorf("deleted record %s: %+v", k, r)
+		}
+	}
+	if cur2 == cur || batches[len(batches)-1].Next.IsZero() {
+		t.Errorf("the delta read must end with a new deltaLink")
+	}
+	// Nothing changed since: an empty batch with a cursor.
+	changes, cur3, batches := readAll(t, env.conn, "contact", cur2, 15, nil)
+	if len(changes) != 0 || len(batches) != 1 || cur3.IsZero() {
+		t.Errorf("no changes: %d records, %d batches, cursor %q", len(changes), len(batches), cur3.Token)
+	}
+
+	// Many changes page inside the delta too.
+	for i, r := range recs[10:40] {
+		env.emu.Update("contact", r.Key, map[string]any{"jobtitle": fmt.Sprint("T", i)})
+	}
+	changes, _, batches = readAll(t, env.conn, "contact", cur3, 7, []string{"jobtitle"})
+	if len(changes) != 30 || len(batches) != 5 {
+		t.Errorf("30 changes in pages of 7: %d records in %d batches", len(changes), len(batches))
+	}
+	for _, b := range batches[:len(batches)-1] {
+		if !b.Next.IsZero() {
+			t.Errorf("a delta page before the last carried a cursor")
+		}
+	}
+}
+
+func TestExpiredDeltaTokenResyncs(t *testing.T) {
+	env := newTestEnv(t, emulator.Options{Seed: 12}, 0)
+	_, cur, _ := readAll(t, env.conn, "contact", connector.Cursor{}, 0, []string{"lastname"})
+	env.emu.ExpireDeltaTokens()
+	recs, next, batches := readAll(t, env.conn, "contact", cur, 5, []string{"lastname"})
+	if len(recs) != 12 {
+		t.Errorf("resync read %d records, want all 12", len(recs))
+	}
+	for _, b := range batches {
+		if !b.Resync {
+			t.Errorf("a batch of the resync lacks Resync")
+		}
+	}
+	if next.IsZero() || next == cur {
+		t.Errorf("the resync must end with a fresh deltaLink")
+	}
+	// The fresh token works.
+	recs, _, batches = readAll(t, env.conn, "contact", next, 0, []string{"lastname"})
+	if len(recs) != 0 || batches[0].Resync {
+		t.Errorf("after the resync: %d records, resync %v", len(recs), batches[0].Resync)
+	}
+}
+
+func TestWatermarkWithoutChangeTracking(t *testing.T) {
+	now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	clock := func() time.Time { return now }
+	env := newTestEnv(t, emulator.Options{Seed: 20, Now: func() time.Time { return clock() }}, 0)
+	env.emu.SetChangeTracking("contact", false)
+	schema, err := env.conn.Discover(testCtx(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ent, _ := schema.Entity("contact")
+	if !ent.Incremental || ent.Deletes {
+		t.Fatalf("contact without change tracking: Incremental %v, Deletes %v; want true, false", ent.Incremental, ent.Deletes)
+	}
+	recs, cur, _ := readAll(t, env.conn, "contact", connector.Cursor{}, 0, []string{"lastname"})
+	if len(recs) != 20 || cur.Token[:len(watermarkPrefix)] != watermarkPrefix {
+		t.Fatalf("full read: %d records, cursor %.10q", len(recs), cur.Token)
+	}
+	// The emulator's clock is fixed, so every record sits inside the
+	// overlap: an incremental read must still return nothing new.
+	recs, cur, _ = readAll(t, env.conn, "contact", cur, 0, []string{"lastname"})
+	if len(recs) != 0 {
+		t.Errorf("no changes, yet the watermark read returned %v", keys(recs))
+	}
+	// A change in the same second as earlier reads is still seen (its
+	// version differs), and only once.
+	all := env.emu.Rows("contact")
+	env.emu.Update("contact", all[0]["contactid"].(string), map[string]any{"lastname": "Changed"})
+	recs, cur, _ = readAll(t, env.conn, "contact", cur, 0, []string{"lastname"})
+	if len(recs) != 1 || recs[0].Fields["lastname"] != "Changed" {
+		t.Errorf("after one change: %+v", recs)
+	}
+	now = now.Add(10 * time.Minute)
+	created := env.emu.Insert("contact", map[string]any{"lastname": "Later"})
+	recs, _, _ = readAll(t, env.conn, "contact", cur, 0, []string{"lastname"})
+	if len(recs) != 1 || recs[0].Key != created {
+		t.Errorf("after a later create: %v, want [%s]", keys(recs), created)
+	}
+}

@@ -1,0 +1,111 @@
+package dynamics
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/synclang/synclang/connectors/connector"
+)
+
+// fromWire converts a JSON value of a response (decoded with UseNumber) to
+// the canonical Go value of the field's type: DateTime → time.Time in UTC,
+// DateOnly ("YYYY-MM-DD") → time.Time at midnight UTC, choices → int64,
+// GUIDs → strings.
+func fromWire(f *connector.Field, v any) (any, error) {
+	if v == nil {
+		return nil, nil
+	}
+	return connector.Canonical(f.Type, v)
+}
+
+// toWire converts a canonical (or convertible) value to its JSON form for a
+// request body: dates as "YYYY-MM-DD", date-times as RFC 3339 UTC.
+func toWire(f *connector.Field, v any) (any, error) {
+	cv, err := connector.Canonical(f.Type, v)
+	if err != nil || cv == nil {
+		return cv, err
+	}
+	switch x := cv.(type) {
+	case time.Time:
+		if f.Type == connector.Date {
+			return x.Format(connector.DateLayout), nil
+		}
+		if x.Year() < 1753 {
+			// reference §3: the earliest date Dataverse supports.
+			return nil, fmt.Errorf("%s is before 1753-01-01, the earliest date Dynamics stores", x.Format(time.RFC3339))
+		}
+		return x.UTC().Format(time.RFC3339), nil
+	case string:
+		if f.MaxLength > 0 && utf8.RuneCountInString(x) > f.MaxLength {
+			return nil, fmt.Errorf("%d characters, the column allows %d", utf8.RuneCountInString(x), f.MaxLength)
+		}
+		if f.Type == connector.ID && !isGUID(x) {
+			return nil, fmt.Errorf("%q is not a GUID", x)
+		}
+	case int64:
+		if f.Type == connector.Choice && len(f.Options) > 0 {
+			ok := false
+			for _, o := range f.Options {
+				ok = ok || o.Value == x
+			}
+			if !ok {
+				return nil, fmt.Errorf("%d is not one of the column's options (%s)", x, optionList(f.Options))
+			}
+		}
+	}
+	return cv, nil
+}
+
+func optionList(opts []connector.Option) string {
+	parts := make([]string, len(opts))
+	for i, o := range opts {
+		parts[i] = fmt.Sprintf("%d %s", o.Value, o.Label)
+	}
+	return strings.Join(parts, ", ")
+}
+
+// recordFrom converts a row of a response to a Record, keeping the fields
+// asked for (all fields of the entity when fields is nil).
+func recordFrom(ent *connector.Entity, row map[string]any, fields []string) (connector.Record, error) {
+	key, _ := row[ent.Key].(string)
+	rec := connector.Record{Key: strings.ToLower(key), Fields: make(map[string]any, len(fields)+2)}
+	names := fields
+	if names == nil {
+		names = ent.FieldNames()
+	}
+	for _, name := range names {
+		f, ok := ent.Field(name)
+		if !ok {
+			continue
+		}
+		v, present := row[name]
+		if !present {
+			continue
+		}
+		cv, err := fromWire(f, v)
+		if err != nil {
+			return rec, fmt.Errorf("%s %s: column %s: %v", ent.Name, key, name, err)
+		}
+		rec.Fields[name] = cv
+	}
+	if ent.Modified != "" {
+		if s, ok := row[ent.Modified].(string); ok {
+			if t, err := connector.ParseDateTime(s); err == nil {
+				rec.Modified = t
+			}
+		}
+	}
+	return rec, nil
+}
+
+// decodeJSON decodes with numbers kept as json.Number (so 64-bit version
+// numbers and decimals survive).
+func decodeJSON(data []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
+	return dec.Decode(v)
+}
