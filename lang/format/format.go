@@ -131,7 +131,7 @@ func split(name string, src []byte) ([]*line, error) {
 			atLineStart, lineIndent = true, ""
 			continue
 		case "Comment":
-			cur.comment = tok.Value
+			cur.comment = strings.TrimRight(tok.Value, " \t\r\f")
 			space.Reset()
 			continue
 		}
@@ -318,7 +318,7 @@ func render(lines []*line) []byte {
 				text += strings.Repeat(" ", pad) + l.comment
 			}
 		}
-		out.WriteString(strings.TrimRight(text, " \t"))
+		out.WriteString(strings.TrimRight(text, " \t\r\f"))
 		out.WriteByte('\n')
 	}
 	return out.Bytes()
