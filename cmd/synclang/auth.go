@@ -3,16 +3,18 @@ package main
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	"github.com/synclang/synclang/connectors/dynamics"
+	"github.com/synclang/synclang/lang"
+	"github.com/synclang/synclang/lang/plan"
 )
 
 // authLoginOptions are the arguments and flags of `synclang auth login`.
 type authLoginOptions struct {
 	connection string
 	paths      []string
-	// Settings given on the command line; they stand in for the
-	// connection block until the project's .sync files are read here.
+	// Settings given on the command line override the connection block.
 	url, tenant, clientID, authority, secretEnv string
 	cacheDir                                    string
 }
@@ -33,14 +35,14 @@ func runAuth(ctx context.Context, s *Stdio, args []string) int {
 		return exitUsage
 	}
 	var o authLoginOptions
-	fs := newFlags(s, "auth login", "CONNECTION [PATHS] --url URL --tenant TENANT --client-id ID [flags]",
+	fs := newFlags(s, "auth login", "CONNECTION [PATHS] [flags]",
 		"Sign in to Dynamics 365 as yourself (authorization code with PKCE): print a URL to open in a browser,\n"+
 			"wait for the sign-in to come back to a loopback port, and store the refresh token in your per-user\n"+
 			"token cache (never in the project folder). Connections with auth = \"refresh_token\" then use it.")
 	fs.StringVar(&o.url, "url", "", "the environment URL, e.g. https://org0000000.crm4.dynamics.com")
 	fs.StringVar(&o.tenant, "tenant", "", "the Entra ID tenant (GUID or domain name)")
 	fs.StringVar(&o.clientID, "client-id", "", "the app registration's application (client) ID")
-	fs.StringVar(&o.authority, "authority", dynamics.DefaultAuthority, "the identity platform host")
+	fs.StringVar(&o.authority, "authority", "", "the identity platform host (default: the connection's authority, or "+dynamics.DefaultAuthority+")")
 	fs.StringVar(&o.secretEnv, "client-secret-env", "", "name of an environment variable holding a client secret (web app registrations only)")
 	fs.StringVar(&o.cacheDir, "cache-dir", "", "token cache directory (default: the per-user cache directory)")
 	_ = fs.MarkHidden("cache-dir")
@@ -72,24 +74,63 @@ func runAuth(ctx context.Context, s *Stdio, args []string) int {
 	return exitOK
 }
 
-// settings returns the connection's settings. They come from the flags; the
-// connection block in the project's .sync files will supply them once
-// project loading is available to commands (the flags then override it).
+// settings returns the connection's settings: from its block in the .sync
+// files of PATHS (default .), with env() and secret() read from the
+// environment, and the flags overriding. With --url, --tenant and
+// --client-id all given and no PATHS, no files are read.
 func (o *authLoginOptions) settings(s *Stdio) (map[string]string, int) {
-	if len(o.paths) > 0 {
-		fmt.Fprintf(s.Err, "synclang auth login: reading connection %s from .sync files is not available in this build yet; pass --url, --tenant and --client-id instead\n", o.connection)
-		return nil, exitUsage
-	}
-	for _, req := range []struct{ flag, v string }{{"url", o.url}, {"tenant", o.tenant}, {"client-id", o.clientID}} {
-		if req.v == "" {
-			fmt.Fprintf(s.Err, "synclang auth login: --%s is required\n", req.flag)
+	settings := map[string]string{}
+	if len(o.paths) > 0 || o.url == "" || o.tenant == "" || o.clientID == "" {
+		inputs, err := lang.Load(defaultPaths(o.paths))
+		if err != nil {
+			fmt.Fprintf(s.Err, "synclang auth login: %v\n", err)
+			return nil, exitError
+		}
+		conns, diags := lang.Connections(inputs, lang.Options{Registry: s.Registry})
+		writeDiags(s, diags, lang.Sources(inputs))
+		if diags.HasErrors() {
+			return nil, exitError
+		}
+		var found *plan.Connection
+		for _, c := range conns {
+			if c.Name == o.connection {
+				found = c
+			}
+		}
+		switch {
+		case found == nil:
+			fmt.Fprintf(s.Err, "synclang auth login: no connection %q in %s\n", o.connection, strings.Join(defaultPaths(o.paths), " "))
+			return nil, exitError
+		case found.Kind != "dynamics":
+			fmt.Fprintf(s.Err, "synclang auth login: connection %s is %s; sign-in is for dynamics connections\n", o.connection, found.Kind)
 			return nil, exitUsage
 		}
+		for _, st := range found.Settings {
+			if st.Name == dynamics.SettingClientSecret && o.secretEnv == "" {
+				// A public-client sign-in needs no secret; read it only
+				// when it is set, so a missing secret is not an error here.
+				if v := s.Getenv(st.Secret + st.Env); v != "" {
+					settings[st.Name] = v
+				}
+				continue
+			}
+			v, err := st.Resolve(s.Getenv)
+			if err != nil {
+				fmt.Fprintf(s.Err, "synclang auth login: %v\n", err)
+				return nil, exitError
+			}
+			settings[st.Name] = v
+		}
 	}
-	settings := map[string]string{
-		dynamics.SettingURL: o.url, dynamics.SettingTenant: o.tenant, dynamics.SettingClientID: o.clientID,
-		dynamics.SettingAuthority: o.authority, dynamics.SettingAuth: dynamics.AuthRefreshToken,
+	for flag, v := range map[string]string{dynamics.SettingURL: o.url, dynamics.SettingTenant: o.tenant, dynamics.SettingClientID: o.clientID} {
+		if v != "" {
+			settings[flag] = v
+		}
 	}
+	if o.authority != "" {
+		settings[dynamics.SettingAuthority] = o.authority
+	}
+	settings[dynamics.SettingAuth] = dynamics.AuthRefreshToken
 	if o.secretEnv != "" {
 		v := s.Getenv(o.secretEnv)
 		if v == "" {
@@ -97,6 +138,12 @@ func (o *authLoginOptions) settings(s *Stdio) (map[string]string, int) {
 			return nil, exitUsage
 		}
 		settings[dynamics.SettingClientSecret] = v
+	}
+	for _, req := range []string{dynamics.SettingURL, dynamics.SettingTenant, dynamics.SettingClientID} {
+		if settings[req] == "" {
+			fmt.Fprintf(s.Err, "synclang auth login: connection %s has no %s (set it in its block or pass --%s)\n", o.connection, req, strings.ReplaceAll(req, "_", "-"))
+			return nil, exitUsage
+		}
 	}
 	return settings, exitOK
 }

@@ -15,7 +15,8 @@ var emulateCmd = &command{
 
 // emulators maps a connection kind to the command serving its emulator.
 var emulators = map[string]func(ctx context.Context, s *Stdio, args []string) int{
-	"people": emulatePeople,
+	"dynamics": emulateDynamics,
+	"people":   emulatePeople,
 }
 
 func runEmulate(ctx context.Context, s *Stdio, args []string) int {

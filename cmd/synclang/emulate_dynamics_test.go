@@ -5,9 +5,9 @@ import (
 	"context"
 	"net/http"
 	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -15,38 +15,6 @@ import (
 	"github.com/synclang/synclang/connectors/dynamics"
 	"github.com/synclang/synclang/connectors/dynamics/emulator"
 )
-
-// syncBuffer is a bytes.Buffer safe to read while a command writes to it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
-}
-
-// waitFor polls buf until rx matches, and returns the first submatch.
-func waitFor(t *testing.T, buf *syncBuffer, rx *regexp.Regexp) string {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for time.Now().Before(deadline) {
-		if m := rx.FindStringSubmatch(buf.String()); m != nil {
-			return m[1]
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	t.Fatalf("no match for %s in:\n%s", rx, buf.String())
-	return ""
-}
 
 func TestEmulateDynamics(t *testing.T) {
 	out, errOut := &syncBuffer{}, &syncBuffer{}
@@ -104,12 +72,25 @@ func TestAuthLogin(t *testing.T) {
 	emu, srv := emulator.NewTestServer(t, emulator.Options{Seed: 2})
 	cr := emu.Credentials()
 	cache := t.TempDir()
+	// The connection's settings come from its block in the project.
+	dir := t.TempDir()
+	block := `connection crm dynamics {
+  url       = env("DYNAMICS_URL")
+  tenant    = env("AZURE_TENANT_ID")
+  client_id = env("AZURE_CLIENT_ID")
+  authority = env("DYNAMICS_AUTHORITY")
+  auth      = "refresh_token"
+}
+`
+	if err := os.WriteFile(filepath.Join(dir, "crm.sync"), []byte(block), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{"DYNAMICS_URL": srv.URL, "AZURE_TENANT_ID": cr.Tenant, "AZURE_CLIENT_ID": cr.ClientID, "DYNAMICS_AUTHORITY": srv.URL}
 	out, errOut := &syncBuffer{}, &syncBuffer{}
-	s := &Stdio{Out: out, Err: errOut, Getenv: func(string) string { return "" }, HTTPClient: srv.Client()}
+	s := &Stdio{Out: out, Err: errOut, Getenv: func(k string) string { return env[k] }, HTTPClient: srv.Client()}
 	code := make(chan int, 1)
 	go func() {
-		code <- Main([]string{"auth", "login", "crm", "--url", srv.URL, "--tenant", cr.Tenant, "--client-id", cr.ClientID,
-			"--authority", srv.URL, "--cache-dir", cache}, *s)
+		code <- Main([]string{"auth", "login", "crm", dir, "--cache-dir", cache}, *s)
 	}()
 	// The scripted browser: open the printed URL and follow the redirect.
 	u := waitFor(t, errOut, regexp.MustCompile(`(?m)^  (http://\S+/oauth2/v2\.0/authorize\?\S+)$`))
@@ -144,10 +125,21 @@ func TestAuthLogin(t *testing.T) {
 }
 
 func TestAuthLoginUsage(t *testing.T) {
-	for _, args := range [][]string{{"auth"}, {"auth", "logout"}, {"auth", "login"}, {"auth", "login", "crm"}, {"auth", "login", "crm", "x.sync", "--url", "https://o.crm.dynamics.com", "--tenant", "t", "--client-id", "c"}} {
+	for _, args := range [][]string{{"auth"}, {"auth", "logout"}, {"auth", "login"}} {
 		var errOut bytes.Buffer
 		if code := Main(args, Stdio{Out: &bytes.Buffer{}, Err: &errOut}); code != exitUsage {
 			t.Errorf("%v: exit %d, want %d (%s)", args, code, exitUsage, errOut.String())
+		}
+	}
+	// A connection that is not in the project, or not a dynamics one.
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "p.sync"), []byte("connection infobip people {\n  url     = \"https://x.api.infobip.com\"\n  api_key = secret(\"K\")\n}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for args, want := range map[string]string{"crm": `no connection "crm"`, "infobip": "is people"} {
+		var errOut bytes.Buffer
+		if code := Main([]string{"auth", "login", args, dir}, Stdio{Out: &bytes.Buffer{}, Err: &errOut}); code == exitOK || !strings.Contains(errOut.String(), want) {
+			t.Errorf("auth login %s: exit %d, %s", args, code, errOut.String())
 		}
 	}
 }
