@@ -66,9 +66,9 @@ type Options struct {
 var ErrStopped = errors.New("stopped before the pass finished; the next run continues from the last committed batch")
 
 const (
-	defaultBatch    = 1000
-	defaultInFlight = 4
-	defaultLockTTL  = 2 * time.Minute
+	defaultBatch     = 1000
+	defaultInFlight  = 4
+	defaultLockTTL   = 2 * time.Minute
 	maxReportRejects = 100
 )
 

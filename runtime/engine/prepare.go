@@ -53,10 +53,10 @@ type item struct {
 	conflicts []state.Conflict
 
 	// Write results.
-	newKey  string
-	tOp     connector.Op
-	tDone   bool // the target part is written (or had nothing to write)
-	sDone   bool // the source part is written (or had nothing to write)
+	newKey   string
+	tOp      connector.Op
+	tDone    bool // the target part is written (or had nothing to write)
+	sDone    bool // the source part is written (or had nothing to write)
 	deleteOK bool
 }
 

@@ -476,4 +476,3 @@ func fieldChanges(before, after map[string]any) []FieldChange {
 	sort.Slice(out, func(i, j int) bool { return out[i].Field < out[j].Field })
 	return out
 }
-
