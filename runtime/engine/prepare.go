@@ -386,7 +386,7 @@ func (fr *flowRun) pair(ctx context.Context, items []*item) error {
 	if err := fr.validatePairs(ctx, items); err != nil {
 		return err
 	}
-	return fr.checkIntents(ctx, unpaired())
+	return fr.checkIntents(ctx, items)
 }
 
 // changed reports whether v differs from the value hashed in old.
@@ -648,35 +648,64 @@ func (fr *flowRun) checkLinkClaims(ctx context.Context, news []*item) error {
 
 // needsIntent reports whether a create in this flow could not be found
 // again by the link field after a crash (the target assigns the link key,
-// or there is no link): such creates are recorded before they are sent.
-func (fr *flowRun) needsIntent() bool {
-	return fr.rt.link == nil || fr.f.dst.owner
+// or there is no link): such creates are recorded before they are sent, and
+// a record whose create did not finish is created again only when a match
+// key would have found the first (matchWouldFind).
+func (fr *flowRun) needsIntent() bool { return fr.needsIntentOf(fr.f) }
+
+func (fr *flowRun) needsIntentOf(f *flowRT) bool {
+	return fr.rt.link == nil || f.dst.owner
 }
 
-// checkIntents rejects records to create whose earlier create did not
-// finish, unless the user asked to retry them.
-func (fr *flowRun) checkIntents(ctx context.Context, creates []*item) error {
-	if !fr.needsIntent() || len(creates) == 0 {
+// matchWouldFind reports whether a create for it, had it happened, would
+// have been found by a match key: the record has a value for a key whose
+// target field the create writes. Then an unfinished create that the match
+// keys did not find never happened, and creating is safe.
+func (fr *flowRun) matchWouldFind(it *item) bool {
+	di := idx(fr.f.dst.name)
+	for i, mk := range fr.rt.matches {
+		if it.matchVals == nil || it.matchVals[i] == nil {
+			continue
+		}
+		for _, m := range fr.f.maps {
+			if m.target.Name == mk.field[di] {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// checkIntents finds the records with an unfinished create (cleared once
+// they sync) and rejects those still to be created, unless the user asked
+// to retry them.
+func (fr *flowRun) checkIntents(ctx context.Context, items []*item) error {
+	if !fr.needsIntent() {
 		return nil
 	}
-	keys := make([]string, len(creates))
-	for i, it := range creates {
-		keys[i] = it.rec.Key
+	var keys []string
+	for _, it := range items {
+		if it.active() {
+			keys = append(keys, it.rec.Key)
+		}
+	}
+	if len(keys) == 0 {
+		return nil
 	}
 	open, err := fr.r.env.Store.Intents(ctx, fr.rt.p.Name, fr.f.name, keys)
 	if err != nil {
 		return err
 	}
-	for _, it := range creates {
-		if !open[it.rec.Key] {
+	for _, it := range items {
+		if !it.active() || !open[it.rec.Key] {
 			continue
 		}
 		it.hadIntent = true
-		if it.force {
+		if it.tgt != nil || it.force || fr.matchWouldFind(it) {
 			continue
 		}
 		hint := "link it by hand if it was"
-		if l := fr.rt.link; l != nil {
+		if fr.rt.link != nil {
 			hint = fmt.Sprintf("if it was, set this record's %s to its %s", fr.f.src.linkField, fr.f.dst.p.Key)
 		}
 		fr.rejectf(it, RejectUnfinished, "", fr.rt.p.Range, "a run that did not finish was creating a %s for this record, and no %s was found for it: "+

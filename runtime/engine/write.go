@@ -349,6 +349,11 @@ func (fr *flowRun) buildChanges(w *batchWork) {
 			if it.putIntent || it.hadIntent {
 				ch.ClearIntents = append(ch.ClearIntents, state.Intent{Flow: fr.f.name, Key: it.rec.Key})
 			}
+			if rev := fr.f.reverse; rev != nil && (it.newPair || it.tOp == connector.Created) && fr.needsIntentOf(rev) {
+				// The reverse flow may have begun creating a record for this
+				// target before a crash; now paired, that intent is moot.
+				ch.ClearIntents = append(ch.ClearIntents, state.Intent{Flow: rev.name, Key: tk})
+			}
 			ch.Conflicts = append(ch.Conflicts, it.conflicts...)
 			c.Conflicts += len(it.conflicts)
 			if it.newPair {
