@@ -44,6 +44,11 @@
 // ambiguous, as is a key that finds several targets. A linked target that no
 // longer exists is unlinked and the record paired afresh.
 //
+// A known pair whose non-owner link field now names another record was
+// taken over (by a user, or by another sync: the contact a lead was
+// qualified into); the engine does not write it back, which would start a
+// tug of war, but rejects the record with the reason.
+//
 // The link travels with the data: when the source owns the link, creates
 // and updates carry it (People created with externalId = contactid); when
 // the target owns it, the new or found target's key is written back into the
@@ -91,6 +96,18 @@
 // ("delete propagate"; a target already gone counts as deleted). With the
 // link forgotten, the surviving record is on its own: if it changes later,
 // it is synced as a new record.
+//
+// # Lead qualification
+//
+// A Dynamics lead qualified into a contact keeps one People profile: the
+// contact sync finds the lead's person by email (People lookups by identity
+// find persons of any type), takes it over (its externalId held the lead's
+// id, which is no contact: a stale claim) and writes it through entity
+// customer, which the People connector turns into a promotion to CUSTOMER.
+// The lead sync does not flip it back: its where filter (statecode == 0)
+// leaves the qualified lead out; without one, a change to fields it does not
+// map is no change (echo suppression), and a change to a mapped field finds
+// the person taken over and is rejected, not written.
 //
 // # Rejects
 //

@@ -361,7 +361,9 @@ func (fr *flowRun) pair(ctx context.Context, items []*item) error {
 				// The target is gone (deleted, or no longer of this entity):
 				// forget the link and pair the record afresh.
 				it.dropLink = true
+				continue
 			}
+			fr.checkTakenOver(it)
 		}
 	}
 	unpaired := func() []*item {
@@ -387,6 +389,48 @@ func (fr *flowRun) pair(ctx context.Context, items []*item) error {
 		return err
 	}
 	return fr.checkIntents(ctx, items)
+}
+
+// checkTakenOver rejects a linked pair whose non-owner link field now
+// names another record: another record (or another sync, as the contact a
+// lead was qualified into) took the target over. Writing the link back would
+// start a tug of war, so the pair is left alone and reported.
+func (fr *flowRun) checkTakenOver(it *item) {
+	if fr.rt.link == nil {
+		return
+	}
+	src, dst := fr.f.src, fr.f.dst
+	owner := fr.rt.sides[idx(fr.rt.link.Owner)]
+	var holder *sideRT
+	var have, want string
+	if src.owner {
+		holder, have, want = dst, keyString(it.tgt.Fields[dst.linkField]), it.rec.Key
+	} else {
+		holder, have, want = src, keyString(it.rec.Fields[src.linkField]), it.tgt.Key
+	}
+	if strings.TrimSpace(have) == "" || sameKey(have, want, owner.keyField.Type) {
+		return
+	}
+	hint := ""
+	if fr.f.where == nil {
+		hint = "; if this record should no longer sync (a qualified lead), leave it out with a where filter"
+	}
+	fr.rejectf(it, RejectAmbiguous, "", fr.rt.link.Range, "%s %s is linked to %s %s, but its %s now holds %s: another record took it over, and synclang does not take it back%s",
+		holder.label, keyOf(holder == src, it), other(holder, src, dst).label, keyOf(holder != src, it), holder.linkField, have, hint)
+}
+
+func keyOf(source bool, it *item) string {
+	if source {
+		return it.rec.Key
+	}
+	return it.tgt.Key
+}
+
+func other(s, a, b *sideRT) *sideRT {
+	if s == a {
+		return b
+	}
+	return a
 }
 
 // changed reports whether v differs from the value hashed in old.
