@@ -49,7 +49,7 @@ func personType(entity string) string {
 }
 
 func (p *persons) Discover(context.Context) (*connector.Schema, error) { return p.schema.Clone(), nil }
-func (p *persons) Close() error                                       { return nil }
+func (p *persons) Close() error                                        { return nil }
 
 func (p *persons) record(id int64, r *person) connector.Record {
 	f := map[string]any{"id": id, "type": r.typ, "modifiedAt": r.modified}
@@ -267,4 +267,3 @@ func TestLeadQualificationKeepsOnePerson(t *testing.T) {
 		})
 	}
 }
-
