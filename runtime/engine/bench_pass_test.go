@@ -99,8 +99,8 @@ type sink struct {
 }
 
 func (s *sink) Discover(context.Context) (*connector.Schema, error) { return peopleSchema(), nil }
-func (s *sink) Close() error                                       { return nil }
-func (s *sink) Stats() connector.Stats                             { return connector.Stats{Requests: s.requests.Load()} }
+func (s *sink) Close() error                                        { return nil }
+func (s *sink) Stats() connector.Stats                              { return connector.Stats{Requests: s.requests.Load()} }
 func (s *sink) Read(ctx context.Context, req connector.ReadRequest, emit func(connector.Batch) error) error {
 	return fmt.Errorf("sink is write-only")
 }
