@@ -33,8 +33,9 @@ type Stdio struct {
 	In       io.Reader
 	Out, Err io.Writer
 	Getenv   func(string) string
-	// Terminal is true when Out is a terminal (colour, progress).
-	Terminal bool
+	// Terminal and ErrTerminal are true when Out and Err are terminals
+	// (colour, progress).
+	Terminal, ErrTerminal bool
 	// HTTPClient, when set, is passed to connectors (tests).
 	HTTPClient *http.Client
 	// Registry holds the connection kinds; nil means DefaultRegistry.
@@ -43,7 +44,8 @@ type Stdio struct {
 
 // DefaultStdio is the process's real streams and environment.
 func DefaultStdio() Stdio {
-	return Stdio{In: os.Stdin, Out: os.Stdout, Err: os.Stderr, Getenv: os.Getenv, Terminal: isTerminal(os.Stdout)}
+	return Stdio{In: os.Stdin, Out: os.Stdout, Err: os.Stderr, Getenv: os.Getenv,
+		Terminal: isTerminal(os.Stdout), ErrTerminal: isTerminal(os.Stderr)}
 }
 
 // DefaultRegistry lists the connection kinds this binary knows. It is built
@@ -68,6 +70,11 @@ type command struct {
 // commands lists every subcommand, in the order help prints them. Each lives
 // in a file of its own (check.go, fmt.go, ...).
 var commands = []*command{
+	checkCmd,
+	fmtCmd,
+	compileCmd,
+	schemaCmd,
+	emulateCmd,
 	versionCmd,
 }
 

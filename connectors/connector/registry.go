@@ -86,6 +86,9 @@ type DeclareSpec struct {
 	Prefix string
 	// Types lists the types a declaration may use.
 	Types []Type
+	// Lookup is set when the service can find records by declared fields
+	// (Dataverse filters on any column; People only on its identifiers).
+	Lookup bool
 }
 
 // Config is what a Factory gets to build a live connector. Settings hold the

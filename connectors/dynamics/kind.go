@@ -57,7 +57,7 @@ func Kind() *connector.Kind {
 				Doc: "client_credentials (an application user), or refresh_token (a user's token stored by `synclang auth login`)."},
 		},
 		Schema:        StandardSchema(),
-		Declare:       &connector.DeclareSpec{Keyword: "column", Scoped: true, Types: declTypes},
+		Declare:       &connector.DeclareSpec{Keyword: "column", Scoped: true, Types: declTypes, Lookup: true},
 		LinkRequired:  true,
 		CheckSettings: checkSettings,
 	}

@@ -27,6 +27,7 @@ func Kind() *connector.Kind {
 		Declare: &connector.DeclareSpec{Keyword: "attribute", Prefix: connector.CustomPrefix, Types: []connector.Type{
 			connector.String, connector.Int, connector.Decimal, connector.Bool, connector.Date, connector.DateTime, connector.Object,
 		}},
+		New: New,
 	}
 }
 
@@ -90,7 +91,7 @@ func person(name, doc string) *connector.Entity {
 			str("country", 50, "Country (free text)."),
 			str("preferredLanguage", 0, "Two-letter ISO code or BCP 47 tag (en-gb)."),
 			str("profilePicture", 2083, "Profile picture URL."),
-			{Name: "tags", Type: connector.List, Doc: "Tag names (tags must exist in People)."},
+			{Name: "tags", Type: connector.List, Doc: "Tag names. Writing it replaces the person's tags; tags People does not have yet are created."},
 			{Name: "email", Type: connector.String, MaxLength: 255, Lookup: true, Unique: true, CaseInsensitive: true,
 				Doc: "Primary email: the first entry of contactInformation.email. Writing it replaces that entry only."},
 			{Name: "phone", Type: connector.String, MaxLength: 50, Lookup: true, Unique: true,

@@ -42,6 +42,46 @@ func (r Range) String() string {
 	return fmt.Sprintf("%s:%d:%d", r.Filename, r.Start.Line, r.Start.Column)
 }
 
+// MarshalText renders the range compactly as FILE:LINE:COL-LINE:COL (the
+// form plans store; byte offsets are left out).
+func (r Range) MarshalText() ([]byte, error) {
+	if !r.IsValid() {
+		return []byte(r.Filename), nil
+	}
+	return []byte(fmt.Sprintf("%s:%d:%d-%d:%d", r.Filename, r.Start.Line, r.Start.Column, r.End.Line, r.End.Column)), nil
+}
+
+// UnmarshalText parses the form MarshalText writes.
+func (r *Range) UnmarshalText(b []byte) error {
+	s := string(b)
+	// Parse from the right: the file name may itself contain colons.
+	dash := strings.LastIndexByte(s, '-')
+	if dash < 0 {
+		*r = Range{Filename: s}
+		return nil
+	}
+	var el, ec int
+	if _, err := fmt.Sscanf(s[dash+1:], "%d:%d", &el, &ec); err != nil {
+		*r = Range{Filename: s}
+		return nil
+	}
+	head := s[:dash]
+	c2 := strings.LastIndexByte(head, ':')
+	if c2 < 0 {
+		return fmt.Errorf("range %q: want FILE:LINE:COL-LINE:COL", s)
+	}
+	c1 := strings.LastIndexByte(head[:c2], ':')
+	if c1 < 0 {
+		return fmt.Errorf("range %q: want FILE:LINE:COL-LINE:COL", s)
+	}
+	var sl, sc int
+	if _, err := fmt.Sscanf(head[c1+1:], "%d:%d", &sl, &sc); err != nil {
+		return fmt.Errorf("range %q: %v", s, err)
+	}
+	*r = Range{Filename: head[:c1], Start: Pos{Line: sl, Column: sc}, End: Pos{Line: el, Column: ec}}
+	return nil
+}
+
 // Severity says whether a diagnostic stops compilation.
 type Severity int
 

@@ -105,23 +105,55 @@ func writeSnippet(b *strings.Builder, rng Range, sources map[string]*Source, pai
 // only when a field is removed or changes meaning.
 const JSONVersion = 1
 
-// JSONReport is the document `synclang check --format json` prints.
+// JSONReport is the document `synclang check --format json` prints
+// (documented in SPEC.md).
 type JSONReport struct {
-	Version     int         `json:"version"`
-	Errors      int         `json:"errors"`
-	Warnings    int         `json:"warnings"`
-	Diagnostics Diagnostics `json:"diagnostics"`
+	Version     int              `json:"version"`
+	Errors      int              `json:"errors"`
+	Warnings    int              `json:"warnings"`
+	Diagnostics []JSONDiagnostic `json:"diagnostics"`
 }
 
-// WriteJSON prints the diagnostics as one JSON document (see SPEC.md).
+// JSONDiagnostic is one diagnostic in a JSONReport.
+type JSONDiagnostic struct {
+	Severity Severity      `json:"severity"`
+	Code     string        `json:"code"`
+	Summary  string        `json:"summary"`
+	Detail   string        `json:"detail,omitempty"`
+	Range    JSONRange     `json:"range"`
+	Related  []JSONRelated `json:"related,omitempty"`
+}
+
+// JSONRange is a range with structured positions (lines and columns
+// 1-based, columns and offsets in bytes).
+type JSONRange struct {
+	File  string `json:"file"`
+	Start Pos    `json:"start"`
+	End   Pos    `json:"end"`
+}
+
+// JSONRelated is a secondary place of a JSONDiagnostic.
+type JSONRelated struct {
+	Message string    `json:"message"`
+	Range   JSONRange `json:"range"`
+}
+
+func jsonRange(r Range) JSONRange { return JSONRange{File: r.Filename, Start: r.Start, End: r.End} }
+
+// WriteJSON prints the diagnostics as one JSON document.
 func WriteJSON(w io.Writer, ds Diagnostics) error {
 	errs, warns := ds.Count()
-	if ds == nil {
-		ds = Diagnostics{}
+	rep := JSONReport{Version: JSONVersion, Errors: errs, Warnings: warns, Diagnostics: []JSONDiagnostic{}}
+	for _, d := range ds {
+		jd := JSONDiagnostic{Severity: d.Severity, Code: d.Code, Summary: d.Summary, Detail: d.Detail, Range: jsonRange(d.Subject)}
+		for _, r := range d.Related {
+			jd.Related = append(jd.Related, JSONRelated{Message: r.Message, Range: jsonRange(r.Subject)})
+		}
+		rep.Diagnostics = append(rep.Diagnostics, jd)
 	}
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
-	return enc.Encode(JSONReport{Version: JSONVersion, Errors: errs, Warnings: warns, Diagnostics: ds})
+	return enc.Encode(rep)
 }
 
 // WriteGitHub prints GitHub Actions workflow commands so diagnostics show up

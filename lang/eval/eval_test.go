@@ -75,11 +75,11 @@ func TestCompileRun(t *testing.T) {
 		{`lower(firstname)`, map[string]any{"firstname": "ANA"}, connector.String, "ana"},
 		{`custom.JobTitle`, map[string]any{"custom.JobTitle": "CTO"}, connector.String, "CTO"},
 		{`custom["Contract Expiry"]`, map[string]any{"custom.Contract Expiry": time.Date(2018, 6, 1, 0, 0, 0, 0, time.UTC)}, connector.Date, time.Date(2018, 6, 1, 0, 0, 0, 0, time.UTC)},
-		{`phone("020 7946 0958", "GB")`, nil, connector.String, "+442079460958"},
+		{`e164("020 7946 0958", "GB")`, nil, connector.String, "+442079460958"},
 		{`msisdn("+41 79 302 67 27", "")`, nil, connector.String, "41793026727"},
 		{`msisdn("41793026727", "")`, nil, connector.String, "41793026727"},
 		{`isPhone("12", "GB")`, nil, connector.Bool, false},
-		{`email("  Ana.Lima@Example.com ")`, nil, connector.String, "ana.lima@example.com"},
+		{`normEmail("  Ana.Lima@Example.com ")`, nil, connector.String, "ana.lima@example.com"},
 		{`coalesce(nil, " ", firstname, "x")`, map[string]any{"firstname": "F"}, connector.String, "F"},
 		{`toDate("15/01/1966", "02/01/2006") == toDate("1966-01-15")`, nil, connector.Bool, true},
 		{`toDateTime("2018-03-29T13:46:31") == toDateTime("2018-03-29T15:46:31+02:00")`, nil, connector.Bool, true},
@@ -102,7 +102,7 @@ func TestCompileRun(t *testing.T) {
 }
 
 func TestRunErrors(t *testing.T) {
-	for _, src := range []string{`email("not an address")`, `phone("12", "GB")`, `toDate("31/31/2020", "02/01/2006")`} {
+	for _, src := range []string{`normEmail("not an address")`, `e164("12", "GB")`, `toDate("31/31/2020", "02/01/2006")`} {
 		p, err := Compile(src, testFields)
 		if err != nil {
 			t.Fatal(err)

@@ -46,29 +46,31 @@ var Funcs = []Func{
 		option:  expr.Function("trim", nilSafe1(func(s string) any { return strings.TrimSpace(s) }), new(func(string) string)),
 	},
 	{
-		Name: "email", Signature: "email(s string) string",
+		Name: "normEmail", Signature: "normEmail(s string) string",
 		Doc: "Normalises an email address: trims it, lower-cases it, and checks it is one address (RFC 5322). " +
-			"nil or blank gives nil; anything else that is not an address is an error, which rejects the record.",
-		Example: `email("  Ana.Lima@Example.com ") == "ana.lima@example.com"`,
-		option:  expr.Function("email", normEmail, new(func(string) string)),
+			"nil or blank gives nil; anything else that is not an address is an error, which rejects the record. " +
+			"(Not named email: People has a field of that name, and fields shadow functions.)",
+		Example: `normEmail("  Ana.Lima@Example.com ") == "ana.lima@example.com"`,
+		option:  expr.Function("normEmail", normEmail, new(func(string) string)),
 	},
 	{
-		Name: "phone", Signature: "phone(s string, region string) string",
+		Name: "e164", Signature: "e164(s string, region string) string",
 		Doc: "Normalises a phone number to international E.164 form (+ and digits), reading numbers without a country code " +
 			"as numbers of region (ISO 3166 code such as \"GB\"; \"\" when every number carries its country code). " +
-			"nil or blank gives nil; a number that is not valid is an error, which rejects the record (see isPhone).",
-		Example: `phone("020 7946 0958", "GB") == "+442079460958"`,
-		option:  expr.Function("phone", normPhone(false), new(func(string, string) string)),
+			"nil or blank gives nil; a number that is not valid is an error, which rejects the record (see isPhone). " +
+			"(Not named phone: People has a field of that name, and fields shadow functions.)",
+		Example: `e164("020 7946 0958", "GB") == "+442079460958"`,
+		option:  expr.Function("e164", normPhone(false), new(func(string, string) string)),
 	},
 	{
 		Name: "msisdn", Signature: "msisdn(s string, region string) string",
-		Doc:     "Like phone, without the leading +: the international form Infobip uses (\"41793026727\").",
+		Doc:     "Like e164, without the leading +: the international form Infobip uses (\"41793026727\").",
 		Example: `msisdn("+41 79 302 67 27", "") == "41793026727"`,
 		option:  expr.Function("msisdn", normPhone(true), new(func(string, string) string)),
 	},
 	{
 		Name: "isPhone", Signature: "isPhone(s string, region string) bool",
-		Doc:     "Reports whether s is a valid phone number (read as in phone); nil gives false.",
+		Doc:     "Reports whether s is a valid phone number (read as in e164); nil gives false.",
 		Example: `isPhone("12", "GB") == false`,
 		option:  expr.Function("isPhone", isPhone, new(func(string, string) bool)),
 	},
@@ -153,7 +155,7 @@ func normEmail(args ...any) (any, error) {
 	}
 	s, ok := args[0].(string)
 	if !ok {
-		return nil, fmt.Errorf("email() expects a string, got %s", kindOf(args[0]))
+		return nil, fmt.Errorf("normEmail() expects a string, got %s", kindOf(args[0]))
 	}
 	s = strings.ToLower(strings.TrimSpace(s))
 	a, err := mail.ParseAddress(s)

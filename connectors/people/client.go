@@ -1,0 +1,261 @@
+package people
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/synclang/synclang/connectors/connector"
+	"github.com/synclang/synclang/connectors/internal/httpx"
+)
+
+// maxResponse bounds a response body: a page of 1000 persons with many
+// custom attributes is a few megabytes.
+const maxResponse = 256 << 20
+
+// call sends one request to path (escaped, relative to the base URL) and decodes a 2xx JSON answer into out (when not
+// nil). A non-2xx answer comes back as a *connector.Error (see apiError)
+// whose Status tells callers what happened; the API key never appears in
+// errors, and neither do query strings (they carry email addresses).
+func (c *Conn) call(ctx context.Context, op, method, path string, q url.Values, body, out any) (int, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	// path is escaped (tag and attribute names are path-escaped by the
+	// callers).
+	u := *c.base
+	escaped := c.base.EscapedPath() + path
+	unescaped, err := url.PathUnescape(escaped)
+	if err != nil {
+		return 0, &connector.Error{Kind: connector.KindInvalid, Service: service, Op: op, Message: "cannot build the request path: " + err.Error()}
+	}
+	u.Path, u.RawPath = unescaped, escaped
+	if len(q) > 0 {
+		u.RawQuery = q.Encode()
+	}
+	var rd io.Reader
+	if body != nil {
+		data, err := json.Marshal(body)
+		if err != nil {
+			return 0, &connector.Error{Kind: connector.KindInvalid, Service: service, Op: op, Message: "cannot encode the request: " + err.Error()}
+		}
+		rd = bytes.NewReader(data)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, u.String(), rd)
+	if err != nil {
+		return 0, &connector.Error{Kind: connector.KindConfig, Service: service, Op: op, Message: "cannot build the request: " + redact(err).Error()}
+	}
+	req.Header.Set("Authorization", "App "+c.key)
+	req.Header.Set("Accept", "application/json")
+	req.Header.Set("User-Agent", "synclang")
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	// PATCH batches and matches may be sent twice: they set the same values
+	// or only read. Creates (POST) are not: a retried batch create would
+	// report its own persons as duplicates.
+	if method == http.MethodPatch || (method == http.MethodPost && strings.HasSuffix(path, "/match")) {
+		req = httpx.Idempotent(req)
+	}
+	resp, err := c.client.Do(req)
+	if err != nil {
+		if ctx.Err() != nil {
+			return 0, ctx.Err()
+		}
+		return 0, &connector.Error{Kind: connector.KindTransient, Service: service, Op: op,
+			Message: "the People API did not answer: " + redact(err).Error(),
+			Hint:    "check the network and the connection's url; run again later", Err: redact(err)}
+	}
+	if err := httpx.CheckResponse(resp); err != nil {
+		return resp.StatusCode, apiError(op, err)
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, maxResponse))
+	if err != nil {
+		if ctx.Err() != nil {
+			return resp.StatusCode, ctx.Err()
+		}
+		return resp.StatusCode, &connector.Error{Kind: connector.KindTransient, Service: service, Op: op, Status: resp.StatusCode,
+			Message: "the answer was cut off: " + redact(err).Error(), Hint: "run again later", Err: redact(err)}
+	}
+	if out != nil && len(bytes.TrimSpace(data)) > 0 {
+		dec := json.NewDecoder(bytes.NewReader(data))
+		dec.UseNumber()
+		if err := dec.Decode(out); err != nil {
+			return resp.StatusCode, &connector.Error{Kind: connector.KindTransient, Service: service, Op: op, Status: resp.StatusCode,
+				Message: "the answer is not the JSON the People API documents: " + err.Error(),
+				Hint:    "run again later; if it persists, the account's API may have changed"}
+		}
+	}
+	return resp.StatusCode, nil
+}
+
+// redact drops the URL (and with it the query string, which may hold an
+// email address) from *url.Error messages.
+func redact(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return fmt.Errorf("%s: %w", strings.ToLower(ue.Op), ue.Err)
+	}
+	return err
+}
+
+// legacyEnvelope is the v2 error body (ApiException):
+// {"requestError":{"serviceException":{"messageId","text","validationErrors"}}}.
+type legacyEnvelope struct {
+	RequestError *struct {
+		ServiceException struct {
+			MessageID        string              `json:"messageId"`
+			Text             string              `json:"text"`
+			ValidationErrors map[string][]string `json:"validationErrors"`
+		} `json:"serviceException"`
+	} `json:"requestError"`
+}
+
+// v3Envelope is the /people/3 error body (ErrorResponseV3).
+type v3Envelope struct {
+	Code    json.Number `json:"code"`
+	Message string      `json:"message"`
+	Details []struct {
+		Property string `json:"property"`
+		Message  string `json:"message"`
+	} `json:"details"`
+}
+
+// parseErrorBody returns the service's code and text from either error
+// shape; both are empty when the body is neither.
+func parseErrorBody(body []byte) (code, text string) {
+	var l legacyEnvelope
+	if json.Unmarshal(body, &l) == nil && l.RequestError != nil {
+		se := l.RequestError.ServiceException
+		text = se.Text
+		if len(se.ValidationErrors) > 0 {
+			keys := make([]string, 0, len(se.ValidationErrors))
+			for k := range se.ValidationErrors {
+				keys = append(keys, k)
+			}
+			sort.Strings(keys)
+			var parts []string
+			for _, k := range keys {
+				parts = append(parts, k+": "+strings.Join(se.ValidationErrors[k], ", "))
+			}
+			text = strings.TrimSuffix(text, ".") + ": " + strings.Join(parts, "; ")
+		}
+		return se.MessageID, text
+	}
+	var v v3Envelope
+	if json.Unmarshal(body, &v) == nil && v.Code != "" {
+		text = v.Message
+		for _, d := range v.Details {
+			text += "; " + d.Property + ": " + d.Message
+		}
+		return v.Code.String(), text
+	}
+	return "", ""
+}
+
+// apiError turns a non-2xx answer into a typed error with the service's
+// messageId and text and a hint saying what to do.
+func apiError(op string, err error) error {
+	var he *httpx.HTTPError
+	if !errors.As(err, &he) {
+		return err
+	}
+	code, text := parseErrorBody(he.Body)
+	e := &connector.Error{Service: service, Op: op, Status: he.Status, Code: code, Message: text}
+	if e.Message == "" {
+		e.Message = http.StatusText(he.Status)
+	}
+	switch {
+	case he.Status == http.StatusUnauthorized:
+		e.Kind = connector.KindAuth
+		e.Hint = "check the connection's api_key: People refused it (wrong, expired or revoked key; it is sent as `Authorization: App <key>`)"
+	case he.Status == http.StatusForbidden:
+		e.Kind = connector.KindPermission
+		e.Hint = "give the API key the people:manage scope (people:read is enough to read) in the Infobip portal"
+	case he.Status == http.StatusNotFound:
+		e.Kind = connector.KindNotFound
+	case he.Status == http.StatusTooManyRequests:
+		e.Kind = connector.KindThrottled
+		e.Hint = "People kept throttling the account after the connector's retries; run again later or lower other traffic on the account"
+	case he.Status >= 500:
+		e.Kind = connector.KindTransient
+		e.Hint = "People had an internal error; run again later, and if it persists contact Infobip support quoting the time of the failure"
+	case isConflictText(text) || he.Status == http.StatusConflict:
+		e.Kind = connector.KindConflict
+		e.Hint = hintConflict
+	default:
+		e.Kind = connector.KindInvalid
+		e.Hint = hintInvalid(text)
+	}
+	return e
+}
+
+const hintConflict = "another People person already has this email address, phone number or externalId: " +
+	"look the person up by it and update that person, or merge the duplicates in People"
+
+func hintInvalid(text string) string {
+	if isUndefinedAttributeText(text) {
+		return hintUndefined
+	}
+	return "correct the value in the source record or the mapping; this record is skipped until then"
+}
+
+const hintUndefined = "define the custom attribute in People (People > Configuration > Custom attributes, " +
+	"or POST /people/2/customAttributes) or remove it from the mapping, then run `synclang schema pull`"
+
+func isConflictText(s string) bool { return strings.Contains(strings.ToLower(s), "already exists") }
+
+func isNotFoundText(s string) bool {
+	return strings.Contains(strings.ToLower(s), "no person matching")
+}
+
+func isUndefinedAttributeText(s string) bool {
+	s = strings.ToLower(s)
+	return strings.Contains(s, "custom attribute") && (strings.Contains(s, "not defined") || strings.Contains(s, "does not exist"))
+}
+
+// itemError is the error of one failed item of a batch answer: status is
+// the item's (409 for duplicates and, as the spec documents, for "There is
+// no person matching the query").
+func itemError(op string, status int, messages []string) *connector.Error {
+	text := strings.Join(messages, "; ")
+	if text == "" {
+		text = "People rejected the record without a message"
+	}
+	e := &connector.Error{Service: service, Op: op, Status: status, Message: text}
+	if status != 0 {
+		e.Code = strconv.Itoa(status)
+	}
+	switch {
+	case isNotFoundText(text) || status == http.StatusNotFound:
+		e.Kind = connector.KindNotFound
+		e.Hint = hintNotFound
+	case isConflictText(text) || status == http.StatusConflict:
+		e.Kind = connector.KindConflict
+		e.Hint = hintConflict
+	case status >= 500:
+		e.Kind = connector.KindTransient
+		e.Hint = "People failed on this record; run again later"
+	default:
+		e.Kind = connector.KindInvalid
+		e.Hint = hintInvalid(text)
+	}
+	return e
+}
+
+const hintNotFound = "the person no longer exists in People (deleted, or merged into another profile)"
+
+// notFound is the error for a key that names no person.
+func notFound(op, key string) *connector.Error {
+	return &connector.Error{Kind: connector.KindNotFound, Service: service, Op: op,
+		Message: fmt.Sprintf("there is no person with id %s", key), Hint: hintNotFound}
+}

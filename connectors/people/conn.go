@@ -1,0 +1,308 @@
+package people
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/synclang/synclang/connectors/connector"
+	"github.com/synclang/synclang/connectors/internal/httpx"
+)
+
+// service names People in errors.
+const service = "people"
+
+// Entities and the person type each one reads and writes.
+const (
+	EntityCustomer = "customer"
+	EntityLead     = "lead"
+)
+
+func personType(entity string) (string, error) {
+	switch entity {
+	case EntityCustomer:
+		return "CUSTOMER", nil
+	case EntityLead:
+		return "LEAD", nil
+	}
+	return "", &connector.Error{Kind: connector.KindConfig, Service: service,
+		Message: fmt.Sprintf("no entity %q", entity), Hint: "People has the entities customer and lead"}
+}
+
+// Conn is a live connection to one People account. It is safe for
+// concurrent use; every request goes through a pacer that keeps each
+// endpoint under its documented per-account rate, and a transport that
+// retries 429s, 5xx and connection failures with capped, jittered
+// exponential backoff.
+type Conn struct {
+	name   string
+	base   *url.URL
+	key    string
+	client *http.Client
+	tr     *httpx.Transport
+	baseRT http.RoundTripper
+	logger *slog.Logger
+	tune   tuning
+
+	mu    sync.Mutex
+	attrs map[string]string // custom attribute name → dataType; nil until loaded
+	tags  map[string]bool   // tag names known to exist
+
+	// Capabilities of the account's list filter that the reference marks
+	// UNCERTAIN, switched off the first time the service refuses or
+	// ignores them.
+	noDateFilter atomic.Bool
+	noIDFilter   atomic.Bool
+}
+
+// tuning holds the knobs tests turn; zero values take the defaults.
+type tuning struct {
+	pageSize   int // persons per list request (max 1000)
+	batchSize  int // persons per batch, match and tag request (max 1000)
+	idsPerGet  int // ids per list request when fetching persons by id
+	minBackoff time.Duration
+	maxBackoff time.Duration
+}
+
+func (t *tuning) defaults(scale float64) {
+	if t.pageSize <= 0 || t.pageSize > maxPage {
+		t.pageSize = maxPage
+	}
+	if t.batchSize <= 0 || t.batchSize > maxBatch {
+		t.batchSize = maxBatch
+	}
+	if t.idsPerGet <= 0 {
+		// {"id":1234567} is 23 characters URL-encoded: 200 ids keep the
+		// URL under 5 kB, well within common server limits (8 kB).
+		t.idsPerGet = 200
+	}
+	// The backoff scales with the rates: with limits scaled up 10x (an
+	// emulator with TimeScale 10) a one-second window lasts 100 ms.
+	if t.minBackoff <= 0 {
+		t.minBackoff = time.Duration(float64(250*time.Millisecond) / scale)
+	}
+	if t.maxBackoff <= 0 {
+		t.maxBackoff = time.Duration(float64(30*time.Second) / scale)
+	}
+}
+
+const (
+	maxPage  = 1000 // list limit maximum
+	maxBatch = 1000 // batch, upsert, match and tag request maximum
+)
+
+// New connects to the People account the settings name (url, api_key). It
+// checks the settings but sends no request; the first call does.
+func New(ctx context.Context, cfg connector.Config) (connector.Connector, error) {
+	return newConn(cfg, tuning{})
+}
+
+func newConn(cfg connector.Config, tune tuning) (*Conn, error) {
+	cfgErr := func(format string, args ...any) error {
+		return &connector.Error{Kind: connector.KindConfig, Service: service, Op: "connect " + cfg.Name,
+			Message: fmt.Sprintf(format, args...),
+			Hint:    fmt.Sprintf("fix the settings of connection %q", cfg.Name)}
+	}
+	raw := strings.TrimSpace(cfg.Settings[SettingURL])
+	if raw == "" {
+		return nil, cfgErr("setting %q is empty", SettingURL)
+	}
+	if err := connector.CheckServiceURL(raw); err != nil {
+		return nil, cfgErr("setting %q: %v", SettingURL, err)
+	}
+	base, err := url.Parse(strings.TrimRight(raw, "/"))
+	if err != nil {
+		return nil, cfgErr("setting %q is not a URL", SettingURL)
+	}
+	if base.RawQuery != "" || base.Fragment != "" {
+		return nil, cfgErr("setting %q must be a base URL without query or fragment", SettingURL)
+	}
+	key := strings.TrimSpace(cfg.Settings[SettingAPIKey])
+	if key == "" {
+		return nil, cfgErr("setting %q is empty", SettingAPIKey)
+	}
+	if strings.ContainsFunc(key, func(r rune) bool { return r <= ' ' || r == 0x7f }) {
+		// Never echo the key.
+		return nil, cfgErr("setting %q contains spaces or control characters", SettingAPIKey)
+	}
+	scale := cfg.RateScale
+	if scale <= 0 {
+		scale = 1
+	}
+	tune.defaults(scale)
+	logger := cfg.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	var baseRT http.RoundTripper
+	if cfg.HTTPClient != nil && cfg.HTTPClient.Transport != nil {
+		baseRT = cfg.HTTPClient.Transport
+	} else {
+		t := http.DefaultTransport.(*http.Transport).Clone()
+		t.ResponseHeaderTimeout = 2 * time.Minute
+		t.MaxIdleConnsPerHost = 8
+		baseRT = t
+	}
+	basePath := base.Path
+	pacer := httpx.NewPacer(func(r *http.Request) string { return scopeOf(r, basePath) }, pacerScopes(), scale, 4)
+	tr := httpx.New(httpx.Options{
+		Service: service, Base: baseRT, Pacer: pacer, Logger: logger,
+		MinBackoff: tune.minBackoff, MaxBackoff: tune.maxBackoff,
+	})
+	client := &http.Client{Transport: tr}
+	if cfg.HTTPClient != nil {
+		client.Jar = cfg.HTTPClient.Jar
+	}
+	return &Conn{name: cfg.Name, base: base, key: key, client: client, tr: tr, baseRT: baseRT, logger: logger, tune: tune}, nil
+}
+
+// endpointLimits are the documented per-account rates of the endpoints the
+// connector calls (spec x-throttling-info, reference §3, §4, §7).
+var endpointLimits = []struct {
+	scope     string
+	perSecond int
+}{
+	{"GET /people/2/persons", 5},
+	{"POST /people/2/persons", 10},
+	{"PUT /people/2/persons/contactInformation", 5},
+	{"POST /people/2/persons/batch", 5},
+	{"PATCH /people/2/persons/batch", 5},
+	{"DELETE /people/2/persons/batch", 5},
+	{"POST /people/2/persons/match", 15},
+	{"GET /people/2/customAttributes", 5},
+	{"POST /people/2/tags", 5},
+	{"DELETE /people/2/tags/{name}/persons", 5},
+}
+
+func pacerScopes() []httpx.Scope {
+	scopes := make([]httpx.Scope, len(endpointLimits))
+	for i, l := range endpointLimits {
+		scopes[i] = httpx.Scope{Name: l.scope, Rate: httpx.Rate{N: l.perSecond, Per: time.Second}}
+	}
+	return scopes
+}
+
+// scopeOf names a request's rate-limit scope: method and path, with tag
+// and attribute names replaced by {name}. People limits each operation
+// separately.
+func scopeOf(r *http.Request, basePath string) string {
+	p := strings.TrimPrefix(r.URL.Path, basePath)
+	segs := strings.Split(strings.Trim(p, "/"), "/")
+	if len(segs) >= 4 && segs[0] == "people" && segs[1] == "2" && (segs[2] == "tags" || segs[2] == "customAttributes") {
+		segs[3] = "{name}"
+	}
+	return r.Method + " /" + strings.Join(segs, "/")
+}
+
+// Limits reports the documented rates of the endpoints the connector uses.
+func (c *Conn) Limits() []connector.Limit {
+	out := make([]connector.Limit, len(endpointLimits))
+	for i, l := range endpointLimits {
+		out[i] = connector.Limit{Scope: l.scope, Requests: l.perSecond, Per: time.Second}
+	}
+	return out
+}
+
+// Stats counts the requests sent, retries and 429s.
+func (c *Conn) Stats() connector.Stats {
+	req, retries, throttled := c.tr.Stats()
+	return connector.Stats{Requests: req, Retries: retries, Throttled: throttled}
+}
+
+// Close releases idle connections.
+func (c *Conn) Close() error {
+	if ci, ok := c.baseRT.(interface{ CloseIdleConnections() }); ok {
+		ci.CloseIdleConnections()
+	}
+	return nil
+}
+
+// Discover returns the standard person schema with the account's custom
+// attributes as custom.NAME fields on both entities.
+func (c *Conn) Discover(ctx context.Context) (*connector.Schema, error) {
+	defs, err := c.loadAttributes(ctx)
+	if err != nil {
+		return nil, err
+	}
+	s := StandardSchema()
+	names := make([]string, 0, len(defs))
+	for n := range defs {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, e := range s.Entities {
+		for _, n := range names {
+			e.AddField(customField(n, defs[n]))
+		}
+	}
+	s.Normalize()
+	return s, nil
+}
+
+// customField is the field of a custom attribute definition. A data type
+// this version does not know becomes an object field (any JSON value).
+func customField(name, dataType string) *connector.Field {
+	t, ok := AttributeType(dataType)
+	if !ok {
+		t = connector.Object
+	}
+	f := &connector.Field{Name: connector.CustomPrefix + name, Type: t, Custom: true,
+		Doc: fmt.Sprintf("Custom attribute %q (%s).", name, dataType)}
+	if dataType == "STRING" {
+		f.MaxLength = 4096
+	}
+	return f
+}
+
+// loadAttributes reads every custom attribute definition
+// (GET /people/2/customAttributes, 1000 per page) and caches them.
+func (c *Conn) loadAttributes(ctx context.Context) (map[string]string, error) {
+	defs := map[string]string{}
+	for page := 1; ; page++ {
+		var resp struct {
+			CustomAttributes []struct {
+				Name     string `json:"name"`
+				DataType string `json:"dataType"`
+			} `json:"customAttributes"`
+		}
+		q := url.Values{"limit": {fmt.Sprint(maxPage)}, "page": {fmt.Sprint(page)}, "orderBy": {"name:asc"}}
+		if _, err := c.call(ctx, "read custom attribute definitions", http.MethodGet, "/people/2/customAttributes", q, nil, &resp); err != nil {
+			return nil, err
+		}
+		for _, a := range resp.CustomAttributes {
+			defs[a.Name] = a.DataType
+		}
+		if len(resp.CustomAttributes) < maxPage {
+			break
+		}
+	}
+	c.mu.Lock()
+	c.attrs = defs
+	c.mu.Unlock()
+	return defs, nil
+}
+
+// attributes returns the cached definitions, loading them the first time.
+func (c *Conn) attributes(ctx context.Context) (map[string]string, error) {
+	c.mu.Lock()
+	defs := c.attrs
+	c.mu.Unlock()
+	if defs != nil {
+		return defs, nil
+	}
+	return c.loadAttributes(ctx)
+}
+
+var (
+	_ connector.Connector = (*Conn)(nil)
+	_ connector.Deleter   = (*Conn)(nil)
+	_ connector.Limited   = (*Conn)(nil)
+	_ connector.Metered   = (*Conn)(nil)
+)

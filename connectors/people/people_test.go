@@ -1,0 +1,229 @@
+package people
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/synclang/synclang/connectors/connector"
+	"github.com/synclang/synclang/connectors/conntest"
+	"github.com/synclang/synclang/connectors/people/emulator"
+)
+
+// testScale speeds up the emulator's rate-limit windows and the
+// connector's pacing alike, so tests run against the real limits quickly.
+const testScale = 50
+
+// harness is a connector wired to an emulator through a recording
+// transport, with a fake clock stamping modifiedAt.
+type harness struct {
+	c     *Conn
+	emu   *emulator.Emulator
+	rec   *recorder
+	clock *fakeClock
+}
+
+func newHarness(t testing.TB, opts emulator.Options, tune tuning) *harness {
+	t.Helper()
+	if opts.TimeScale == 0 {
+		opts.TimeScale = testScale
+	}
+	clock := &fakeClock{now: time.Date(2024, 5, 1, 12, 0, 0, 0, time.UTC)}
+	if opts.Now == nil {
+		opts.Now = clock.Now
+	}
+	if tune.minBackoff == 0 {
+		tune.minBackoff, tune.maxBackoff = time.Millisecond, 5*time.Millisecond
+	}
+	emu, srv := emulator.NewTestServer(t, opts)
+	rec := &recorder{base: srv.Client().Transport}
+	c, err := newConn(connector.Config{Name: "cdp", Settings: emu.Settings(srv.URL), RateScale: opts.TimeScale,
+		HTTPClient: &http.Client{Transport: rec}}, tune)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	return &harness{c: c, emu: emu, rec: rec, clock: clock}
+}
+
+type fakeClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *fakeClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+}
+
+// recorder counts the requests that reach the server, by "METHOD path",
+// and runs a hook before each.
+type recorder struct {
+	base http.RoundTripper
+	mu   sync.Mutex
+	log  []string
+	hook func(n int, r *http.Request)
+}
+
+func (r *recorder) RoundTrip(req *http.Request) (*http.Response, error) {
+	r.mu.Lock()
+	r.log = append(r.log, req.Method+" "+req.URL.Path)
+	n, hook := len(r.log), r.hook
+	r.mu.Unlock()
+	if hook != nil {
+		hook(n, req)
+	}
+	return r.base.RoundTrip(req)
+}
+
+// reset clears the log and returns what it held.
+func (r *recorder) reset() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := r.log
+	r.log = nil
+	return out
+}
+
+func (r *recorder) setHook(h func(n int, r *http.Request)) {
+	r.mu.Lock()
+	r.hook = h
+	r.mu.Unlock()
+}
+
+// counts summarizes a request log: "GET /people/2/persons" → n.
+func counts(log []string) map[string]int {
+	m := map[string]int{}
+	for _, l := range log {
+		m[l]++
+	}
+	return m
+}
+
+func TestConformance(t *testing.T) {
+	conntest.Run(t, func(t *testing.T) connector.Connector {
+		h := newHarness(t, emulator.Options{}, tuning{pageSize: 7})
+		if err := h.emu.DefineAttribute("JobTitle", "STRING"); err != nil {
+			t.Fatal(err)
+		}
+		return h.c
+	}, conntest.Options{
+		Entity: EntityCustomer,
+		NewRecord: func(i int) map[string]any {
+			return map[string]any{"firstName": fmt.Sprint("F", i), "lastName": "Lovelace", "city": "London",
+				"email": fmt.Sprintf("p%d@example.com", i), "phone": fmt.Sprintf("4477009%05d", i),
+				"externalId": fmt.Sprintf("crm-%d", i), "custom.JobTitle": "Engineer"}
+		},
+		UpdateField:  "city",
+		UpdateValue:  func(i int) any { return fmt.Sprint("Paris ", i) },
+		LookupFields: []string{"email", "phone", "externalId"},
+		MissingKey:   "999999",
+		Invalid:      func(i int) map[string]any { return map[string]any{"lastName": "X", "email": "not-an-email"} },
+	})
+}
+
+func testCtx(t testing.TB) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// readAll reads an entity since cur and returns the records and the last
+// cursor.
+func readAll(t testing.TB, c *Conn, entity string, since connector.Cursor) ([]connector.Record, connector.Cursor) {
+	t.Helper()
+	var recs []connector.Record
+	var next connector.Cursor
+	err := c.Read(testCtx(t), connector.ReadRequest{Entity: entity, Since: since}, func(b connector.Batch) error {
+		recs = append(recs, b.Records...)
+		if !b.Next.IsZero() {
+			next = b.Next
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("Read %s: %v", entity, err)
+	}
+	if next.IsZero() {
+		t.Fatalf("Read %s returned no cursor", entity)
+	}
+	return recs, next
+}
+
+func upsert(t testing.TB, c *Conn, entity string, recs ...connector.Record) []connector.WriteResult {
+	t.Helper()
+	res, err := c.Upsert(testCtx(t), connector.UpsertRequest{Entity: entity, Records: recs})
+	if err != nil {
+		t.Fatalf("Upsert: %v", err)
+	}
+	if len(res.Results) != len(recs) {
+		t.Fatalf("Upsert: %d results for %d records", len(res.Results), len(recs))
+	}
+	return res.Results
+}
+
+func mustCreate(t testing.TB, c *Conn, entity string, fields map[string]any) string {
+	t.Helper()
+	r := upsert(t, c, entity, connector.Record{Fields: fields})[0]
+	if r.Op != connector.Created || r.Err != nil {
+		t.Fatalf("create: %+v", r)
+	}
+	return r.Key
+}
+
+func personMap(email string, extra map[string]any) map[string]any {
+	p := map[string]any{"contactInformation": map[string]any{"email": []any{map[string]any{"address": email}}}}
+	for k, v := range extra {
+		p[k] = v
+	}
+	return p
+}
+
+func emailsOf(p map[string]any) []string {
+	return listOf(p, "email", "address")
+}
+
+func phonesOf(p map[string]any) []string {
+	return listOf(p, "phone", "number")
+}
+
+func listOf(p map[string]any, kind, key string) []string {
+	ci, _ := p["contactInformation"].(map[string]any)
+	list, _ := ci[kind].([]any)
+	var out []string
+	for _, e := range list {
+		out = append(out, e.(map[string]any)[key].(string))
+	}
+	return out
+}
+
+func get(t testing.TB, emu *emulator.Emulator, key string) map[string]any {
+	t.Helper()
+	var id int64
+	if _, err := fmt.Sscan(key, &id); err != nil {
+		t.Fatalf("key %q", key)
+	}
+	p, ok := emu.Get(id)
+	if !ok {
+		t.Fatalf("person %s does not exist", key)
+	}
+	return p
+}
+
+func noSecret(t testing.TB, key, what string) {
+	t.Helper()
+	if strings.Contains(what, key) {
+		t.Errorf("the API key leaked: %s", what)
+	}
+}

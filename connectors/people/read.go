@@ -1,0 +1,436 @@
+package people
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strconv"
+	"time"
+
+	"github.com/synclang/synclang/connectors/connector"
+)
+
+// Read emits the persons of the entity's type.
+//
+// People has no change feed, so full and incremental reads are the same
+// walk over GET /people/2/persons?orderBy=modifiedAt:desc, filtered by type
+// and (incremental) by modifiedAt >= the cursor's watermark second:
+//
+//   - The walk never pages through a range that can shift under it: each
+//     request asks for page 1 of [watermark, upper] and, when the page is
+//     full, the next request lowers upper to the oldest second on the page.
+//     Persons deleted or changed meanwhile cannot push others past a page
+//     boundary unseen.
+//   - Only a second holding more persons than a page (bulk writes put
+//     5000 in one second) is paged; its pages carry includeTotalCount, and
+//     the second is walked again if its count changed or does not match the
+//     persons seen.
+//   - modifiedAt has second precision, so the cursor keeps the watermark
+//     second and a hash of every person read in it. The next read asks for
+//     modifiedAt >= that second again and skips a person only if its hash is
+//     unchanged: nobody changed in the same second is skipped, nobody
+//     unchanged is re-emitted. A poll with no change costs one request
+//     (more only when over 1000 persons share the watermark second; the
+//     cursor then also holds their ids, about 30 bytes each).
+//
+// The walk assumes a person becomes visible in the list in the second its
+// modifiedAt names. Should the list lag behind writes (a search index
+// refreshed later), a person written just before a poll could appear after
+// the watermark passed its second; the reference documents no such lag.
+//
+// Batches are emitted as pages arrive, with a zero Next (the walk goes
+// newest first, so no earlier point is a checkpoint); the last batch
+// carries the cursor. When the account refuses or ignores modifiedAt filters
+// (the reference marks them UNCERTAIN), the connector falls back to paging
+// the type-filtered list newest first until it passes the watermark; that
+// fallback can miss a person when others are deleted during the walk.
+func (c *Conn) Read(ctx context.Context, req connector.ReadRequest, emit func(connector.Batch) error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	typ, err := personType(req.Entity)
+	if err != nil {
+		return err
+	}
+	cur, err := decodeCursor(req.Since, req.Entity)
+	if err != nil {
+		return err
+	}
+	defs, err := c.attributes(ctx)
+	if err != nil {
+		return err
+	}
+	size := req.BatchSize
+	if size <= 0 || size > c.tune.pageSize {
+		size = c.tune.pageSize
+	}
+	w := &walker{c: c, ctx: ctx, entity: req.Entity, typ: typ, fields: req.Fields, defs: defs, emit: emit, size: size,
+		limit: c.tune.pageSize, done: map[int64]uint64{}, atMax: map[int64]uint64{}}
+	if cur.Watermark != "" {
+		w.lower, _ = time.Parse(timeLayout, cur.Watermark)
+		w.hasLower = true
+		w.prev = cur.Seen
+		w.maxMod = w.lower
+	}
+	if err := w.run(); err != nil {
+		return err
+	}
+	return w.finish()
+}
+
+// cursor is the decoded Cursor token.
+type cursor struct {
+	Version int    `json:"v"`
+	Entity  string `json:"e"`
+	// Watermark is the newest modifiedAt second read (yyyy-MM-ddTHH:mm:ss,
+	// UTC); "" when nothing was read yet.
+	Watermark string `json:"w,omitempty"`
+	// Seen maps the ids of the persons read in the watermark second to a
+	// hash of what was read.
+	Seen map[int64]uint64 `json:"s,omitempty"`
+}
+
+func decodeCursor(c connector.Cursor, entity string) (cursor, error) {
+	if c.IsZero() {
+		return cursor{}, nil
+	}
+	bad := func(why string) error {
+		return &connector.Error{Kind: connector.KindExpiredCursor, Service: service, Op: "read " + entity,
+			Message: "the saved cursor is not valid: " + why, Hint: "reset the sync's cursor to read everything again"}
+	}
+	data, err := base64.RawURLEncoding.DecodeString(c.Token)
+	if err != nil {
+		return cursor{}, bad("not base64")
+	}
+	var cur cursor
+	if err := json.Unmarshal(data, &cur); err != nil {
+		return cursor{}, bad("not JSON")
+	}
+	if cur.Version != 1 {
+		return cursor{}, bad(fmt.Sprintf("version %d is not supported", cur.Version))
+	}
+	if cur.Entity != entity {
+		return cursor{}, bad(fmt.Sprintf("it belongs to entity %q", cur.Entity))
+	}
+	if cur.Watermark != "" {
+		if _, err := time.Parse(timeLayout, cur.Watermark); err != nil {
+			return cursor{}, bad("bad watermark")
+		}
+	}
+	return cur, nil
+}
+
+func (cur cursor) encode() connector.Cursor {
+	cur.Version = 1
+	data, _ := json.Marshal(cur)
+	return connector.Cursor{Token: base64.RawURLEncoding.EncodeToString(data)}
+}
+
+// walker is the state of one Read.
+type walker struct {
+	c      *Conn
+	ctx    context.Context
+	entity string
+	typ    string
+	fields []string
+	defs   map[string]string
+	emit   func(connector.Batch) error
+	size   int // records per emitted batch
+	limit  int // persons per request
+
+	hasLower bool
+	lower    time.Time        // the cursor's watermark second
+	prev     map[int64]uint64 // the cursor's Seen
+
+	done    map[int64]uint64 // id → hash of the latest version read in this walk
+	maxMod  time.Time        // newest second read
+	atMax   map[int64]uint64 // persons read in maxMod
+	cap     time.Time        // when set, a second whose completeness could not be verified
+	pending []connector.Record
+}
+
+// errNoDateFilter says the account does not filter by modifiedAt.
+var errNoDateFilter = errors.New("modifiedAt filter not supported")
+
+func (w *walker) run() error {
+	if !w.c.noDateFilter.Load() {
+		err := w.walkRanges()
+		if !errors.Is(err, errNoDateFilter) {
+			return err
+		}
+		w.c.noDateFilter.Store(true)
+		w.c.logger.Warn("people: the account does not filter persons by modifiedAt; reading newest first without the filter")
+	}
+	return w.walkScan()
+}
+
+// walkRanges is the narrowing walk (see Read).
+func (w *walker) walkRanges() error {
+	var upper *time.Time
+	for {
+		lo := w.lowerPtr()
+		items, _, err := w.fetch(lo, upper, 1, false)
+		if err != nil {
+			return err
+		}
+		if err := w.consumeAll(items); err != nil {
+			return err
+		}
+		if len(items) < w.limit {
+			return nil
+		}
+		top, bottom := items[0].Modified, items[len(items)-1].Modified
+		if !top.Equal(bottom) {
+			// Everything newer than bottom is read; bottom's second may
+			// continue on the next page, so the next request starts at its
+			// top.
+			upper = &bottom
+			continue
+		}
+		if err := w.walkSecond(bottom); err != nil {
+			return err
+		}
+		if w.hasLower && !bottom.After(w.lower) {
+			return nil
+		}
+		next := bottom.Add(-time.Second)
+		upper = &next
+	}
+}
+
+func (w *walker) lowerPtr() *time.Time {
+	if w.hasLower {
+		return &w.lower
+	}
+	return nil
+}
+
+// walkSecond reads every person modified in second s, paging, and checks
+// with the total count that nobody moved during the pages. After three
+// unsettled attempts it gives up verifying and caps the cursor at s, so the
+// next read starts there again (re-emitting rather than skipping).
+func (w *walker) walkSecond(s time.Time) error {
+	for attempt := 0; attempt < 3; attempt++ {
+		seen := map[int64]bool{}
+		total, stable := -1, true
+		for page := 1; ; page++ {
+			items, count, err := w.fetch(&s, &s, page, true)
+			if err != nil {
+				return err
+			}
+			if total < 0 {
+				total = count
+			} else if count != total {
+				stable = false
+			}
+			for _, p := range items {
+				if p.Modified.Equal(s) {
+					seen[p.ID] = true
+				}
+			}
+			if err := w.consumeAll(items); err != nil {
+				return err
+			}
+			// A short page ends the second; so does reaching its count,
+			// which saves an empty request when bulk writes put an exact
+			// multiple of the page size in one second.
+			if len(items) < w.limit || (total >= 0 && page*w.limit >= total) {
+				break
+			}
+		}
+		if total < 0 {
+			// The service sent no totalCount: the pages cannot be
+			// verified, and re-reading them would not tell more.
+			return nil
+		}
+		if stable && len(seen) == total {
+			return nil
+		}
+	}
+	if w.cap.IsZero() || s.Before(w.cap) {
+		w.cap = s
+	}
+	return nil
+}
+
+// walkScan pages the type-filtered list newest first and stops at the
+// first person older than the watermark. Pages can shift when persons are
+// deleted meanwhile; the scan restarts (up to three times) when the total
+// count changes between pages.
+func (w *walker) walkScan() error {
+	for attempt := 0; attempt < 3; attempt++ {
+		total, stable := -1, true
+		for page := 1; ; page++ {
+			items, count, err := w.fetch(nil, nil, page, true)
+			if err != nil {
+				return err
+			}
+			if total < 0 {
+				total = count
+			} else if count != total {
+				stable = false
+			}
+			older := false
+			var keep []*apiPerson
+			for _, p := range items {
+				if w.hasLower && p.Modified.Before(w.lower) {
+					older = true
+					continue
+				}
+				keep = append(keep, p)
+			}
+			if err := w.consumeAll(keep); err != nil {
+				return err
+			}
+			if older || len(items) < w.limit {
+				break
+			}
+		}
+		if stable {
+			return nil
+		}
+	}
+	return nil
+}
+
+// fetch requests one page of the entity's persons with modifiedAt in
+// [lower, upper] (nil: unbounded), newest first.
+func (w *walker) fetch(lower, upper *time.Time, page int, withTotal bool) ([]*apiPerson, int, error) {
+	clauses := []any{map[string]any{"type": w.typ}}
+	if lower != nil {
+		clauses = append(clauses, map[string]any{"#gte": map[string]any{"modifiedAt": lower.UTC().Format(timeLayout)}})
+	}
+	if upper != nil {
+		clauses = append(clauses, map[string]any{"#lte": map[string]any{"modifiedAt": upper.UTC().Format(timeLayout)}})
+	}
+	var filter any = clauses[0]
+	if len(clauses) > 1 {
+		filter = map[string]any{"#and": clauses}
+	}
+	dated := lower != nil || upper != nil
+	items, total, err := w.c.list(w.ctx, "read "+w.entity, filter, "modifiedAt:desc", page, w.limit, withTotal)
+	if err != nil {
+		if dated && connector.KindOf(err) == connector.KindInvalid && w.c.probeNoDateFilter(w.ctx, w.typ) {
+			return nil, 0, errNoDateFilter
+		}
+		return nil, 0, err
+	}
+	for _, p := range items {
+		if p.Type != w.typ || (lower != nil && p.Modified.Before(*lower)) || (upper != nil && p.Modified.After(*upper)) {
+			if dated {
+				// The filter was ignored: fall back to the scan.
+				return nil, 0, errNoDateFilter
+			}
+			return nil, 0, &connector.Error{Kind: connector.KindTransient, Service: service, Op: "read " + w.entity,
+				Message: fmt.Sprintf("People returned person %d of type %s for a filter on type %s", p.ID, p.Type, w.typ),
+				Hint:    "the account does not filter persons by type; report this to the synclang maintainers"}
+		}
+	}
+	return items, total, nil
+}
+
+// probeNoDateFilter tells whether a 400 on a dated list request came from
+// the modifiedAt filter: the same request without it succeeds.
+func (c *Conn) probeNoDateFilter(ctx context.Context, typ string) bool {
+	_, _, err := c.list(ctx, "read persons", map[string]any{"type": typ}, "modifiedAt:desc", 1, 1, false)
+	return err == nil
+}
+
+// list is one GET /people/2/persons request for a page of a filtered list.
+func (c *Conn) list(ctx context.Context, op string, filter any, orderBy string, page, limit int, withTotal bool) ([]*apiPerson, int, error) {
+	q := url.Values{"limit": {strconv.Itoa(limit)}, "page": {strconv.Itoa(page)}}
+	if orderBy != "" {
+		q.Set("orderBy", orderBy)
+	}
+	if filter != nil {
+		f, _ := json.Marshal(filter)
+		q.Set("filter", string(f))
+	}
+	if withTotal {
+		q.Set("includeTotalCount", "true")
+	}
+	var resp struct {
+		Persons    []json.RawMessage `json:"persons"`
+		TotalCount json.Number       `json:"totalCount"`
+	}
+	if _, err := c.call(ctx, op, http.MethodGet, "/people/2/persons", q, nil, &resp); err != nil {
+		return nil, 0, err
+	}
+	out := make([]*apiPerson, 0, len(resp.Persons))
+	for _, raw := range resp.Persons {
+		p, err := parsePerson(raw)
+		if err != nil {
+			return nil, 0, &connector.Error{Kind: connector.KindTransient, Service: service, Op: op, Message: err.Error(),
+				Hint: "People answered with a person the connector cannot read; run again later"}
+		}
+		out = append(out, p)
+	}
+	total := -1
+	if n, err := resp.TotalCount.Int64(); err == nil {
+		total = int(n)
+	}
+	return out, total, nil
+}
+
+func (w *walker) consumeAll(items []*apiPerson) error {
+	for _, p := range items {
+		if err := w.consume(p); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// consume records a person read and queues it for emission unless it is a
+// version already emitted (in this walk, or in the cursor's second).
+func (w *walker) consume(p *apiPerson) error {
+	if p.Modified.After(w.maxMod) {
+		w.maxMod = p.Modified
+		w.atMax = map[int64]uint64{}
+	}
+	if p.Modified.Equal(w.maxMod) {
+		w.atMax[p.ID] = p.hash
+	}
+	if h, ok := w.done[p.ID]; ok && h == p.hash {
+		return nil
+	}
+	w.done[p.ID] = p.hash
+	if w.hasLower && p.Modified.Equal(w.lower) {
+		if h, ok := w.prev[p.ID]; ok && h == p.hash {
+			return nil
+		}
+	}
+	w.pending = append(w.pending, p.record(w.fields, w.defs))
+	if len(w.pending) >= w.size {
+		return w.flush(connector.Cursor{})
+	}
+	return nil
+}
+
+func (w *walker) flush(next connector.Cursor) error {
+	if err := w.ctx.Err(); err != nil {
+		return err
+	}
+	b := connector.Batch{Records: w.pending, Next: next}
+	w.pending = nil
+	return w.emit(b)
+}
+
+// finish emits the last batch with the new cursor.
+func (w *walker) finish() error {
+	next := cursor{Entity: w.entity}
+	switch {
+	case !w.cap.IsZero() && (w.maxMod.IsZero() || w.cap.Before(w.maxMod)):
+		// A second could not be verified: start there next time, and
+		// re-emit what it holds rather than risk skipping.
+		next.Watermark = w.cap.UTC().Format(timeLayout)
+	case !w.maxMod.IsZero():
+		next.Watermark = w.maxMod.UTC().Format(timeLayout)
+		next.Seen = w.atMax
+	}
+	return w.flush(next.encode())
+}

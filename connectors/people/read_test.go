@@ -1,0 +1,296 @@
+package people
+
+import (
+	"encoding/base64"
+	"fmt"
+	"math/rand/v2"
+	"net/http"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/synclang/synclang/connectors/connector"
+	"github.com/synclang/synclang/connectors/people/emulator"
+)
+
+func insertMany(t testing.TB, emu *emulator.Emulator, n int, typ string, from int) []int64 {
+	t.Helper()
+	ids := make([]int64, n)
+	for i := range ids {
+		ids[i] = emu.Insert(map[string]any{"type": typ, "firstName": fmt.Sprint("P", from+i), "city": "v0",
+			"contactInformation": map[string]any{"email": []any{map[string]any{"address": fmt.Sprintf("p%d@example.com", from+i)}}}})
+	}
+	return ids
+}
+
+func keySet(recs []connector.Record) map[string]int {
+	m := map[string]int{}
+	for _, r := range recs {
+		m[r.Key]++
+	}
+	return m
+}
+
+// Many persons modified in one second: the full read pages through the
+// second; changes made later in the same second come back, and only them.
+func TestIncrementalManyInOneSecond(t *testing.T) {
+	h := newHarness(t, emulator.Options{}, tuning{pageSize: 100})
+	ids := insertMany(t, h.emu, 1234, "CUSTOMER", 0)
+	insertMany(t, h.emu, 50, "LEAD", 5000)
+	recs, cur := readAll(t, h.c, EntityCustomer, connector.Cursor{})
+	if got := keySet(recs); len(got) != len(ids) || len(recs) != len(ids) {
+		t.Fatalf("full read: %d records, %d distinct, want %d", len(recs), len(got), len(ids))
+	}
+
+	// Same second, ten edits.
+	for _, id := range ids[100:110] {
+		if err := h.emu.Update(id, map[string]any{"city": "v1"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	recs, cur = readAll(t, h.c, EntityCustomer, cur)
+	want := map[string]int{}
+	for _, id := range ids[100:110] {
+		want[fmt.Sprint(id)] = 1
+	}
+	if got := keySet(recs); !reflect.DeepEqual(got, want) {
+		t.Errorf("changes in the watermark second: got %d records %v, want the 10 edited", len(recs), got)
+	}
+	for _, r := range recs {
+		if r.Fields["city"] != "v1" {
+			t.Errorf("record %s: city %v", r.Key, r.Fields["city"])
+		}
+	}
+	recs, cur = readAll(t, h.c, EntityCustomer, cur)
+	if len(recs) != 0 {
+		t.Errorf("no change: %d records", len(recs))
+	}
+
+	// A second later, three edits; then a quiet poll costs one request.
+	h.clock.Advance(time.Second)
+	for _, id := range ids[:3] {
+		if err := h.emu.Update(id, map[string]any{"city": "v2"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	recs, cur = readAll(t, h.c, EntityCustomer, cur)
+	if len(recs) != 3 {
+		t.Errorf("after the clock moved: %d records, want 3", len(recs))
+	}
+	h.rec.reset()
+	recs, _ = readAll(t, h.c, EntityCustomer, cur)
+	if log := h.rec.reset(); len(recs) != 0 || len(log) != 1 || log[0] != "GET /people/2/persons" {
+		t.Errorf("quiet poll: %d records, requests %v; want none and one request", len(recs), log)
+	}
+}
+
+// The same-second edit must be seen even when the first edit and the read
+// happen in the same second and the second edit of the same person comes
+// after the read, still in that second.
+func TestIncrementalSecondEditSameSecond(t *testing.T) {
+	h := newHarness(t, emulator.Options{}, tuning{})
+	id := insertMany(t, h.emu, 1, "CUSTOMER", 0)[0]
+	_, cur := readAll(t, h.c, EntityCustomer, connector.Cursor{})
+	if err := h.emu.Update(id, map[string]any{"city": "v1"}); err != nil {
+		t.Fatal(err)
+	}
+	recs, cur := readAll(t, h.c, EntityCustomer, cur)
+	if len(recs) != 1 || recs[0].Fields["city"] != "v1" {
+		t.Fatalf("first edit: %v", recs)
+	}
+	if err := h.emu.Update(id, map[string]any{"city": "v2"}); err != nil {
+		t.Fatal(err)
+	}
+	recs, cur = readAll(t, h.c, EntityCustomer, cur)
+	if len(recs) != 1 || recs[0].Fields["city"] != "v2" {
+		t.Fatalf("second edit in the same second: %v", recs)
+	}
+	if recs, _ := readAll(t, h.c, EntityCustomer, cur); len(recs) != 0 {
+		t.Errorf("re-emitted %v", recs)
+	}
+}
+
+// world tracks what a sync would hold: the last version emitted per id.
+type world struct {
+	latest map[string]string // key → city
+}
+
+func (w *world) apply(recs []connector.Record) {
+	for _, r := range recs {
+		w.latest[r.Key], _ = r.Fields["city"].(string)
+	}
+}
+
+// mutator changes the emulator between the connector's requests: edits
+// (often in the current second), clock ticks, creates, deletes and type
+// changes, from a fixed seed.
+type mutator struct {
+	t        testing.TB
+	h        *harness
+	rnd      *rand.Rand
+	ids      []int64
+	version  int
+	next     int
+	deletes  bool // deletions and customer→lead changes (they shift pages)
+	mutating bool
+}
+
+func (m *mutator) hook(n int, r *http.Request) {
+	if !m.mutating || r.Method != http.MethodGet || r.URL.Path != "/people/2/persons" {
+		return
+	}
+	for k := m.rnd.IntN(4); k > 0; k-- {
+		m.version++
+		switch x := m.rnd.IntN(20); {
+		case x < 10:
+			id := m.ids[m.rnd.IntN(len(m.ids))]
+			_ = m.h.emu.Update(id, map[string]any{"city": fmt.Sprint("v", m.version)}) // may be deleted
+		case x < 13:
+			m.h.clock.Advance(time.Second)
+		case x < 15:
+			m.next++
+			id := m.h.emu.Insert(map[string]any{"type": "CUSTOMER", "city": fmt.Sprint("v", m.version),
+				"contactInformation": map[string]any{"email": []any{map[string]any{"address": fmt.Sprintf("new%d@example.com", m.next)}}}})
+			m.ids = append(m.ids, id)
+		case x < 17:
+			// A lead becomes a customer: it enters the customer view.
+			id := m.ids[m.rnd.IntN(len(m.ids))]
+			_ = m.h.emu.Update(id, map[string]any{"type": "CUSTOMER", "city": fmt.Sprint("v", m.version)})
+		case x < 19 && m.deletes:
+			m.h.emu.Delete(m.ids[m.rnd.IntN(len(m.ids))])
+		case m.deletes:
+			id := m.ids[m.rnd.IntN(len(m.ids))]
+			_ = m.h.emu.Update(id, map[string]any{"type": "LEAD"})
+		}
+	}
+}
+
+// Edits landing during polls: after any number of polls interleaved with
+// changes, one more poll leaves the sync with the final version of every
+// customer, and a quiet poll after that emits nothing.
+func TestIncrementalEditsDuringPolls(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		opts    emulator.Options
+		deletes bool
+	}{
+		{"filtered", emulator.Options{}, true},
+		// Without a modifiedAt filter the scan can miss a person when others
+		// leave the list during it (see Read); deletions are left out.
+		{"scan", emulator.Options{NoDateFilters: true}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			for seed := uint64(1); seed <= 4; seed++ {
+				h := newHarness(t, tc.opts, tuning{pageSize: 15})
+				var ids []int64
+				for i := 0; i < 8; i++ { // 8 seconds of 30 persons: dense seconds
+					ids = append(ids, insertMany(t, h.emu, 20, "CUSTOMER", i*100)...)
+					ids = append(ids, insertMany(t, h.emu, 10, "LEAD", i*100+50)...)
+					h.clock.Advance(time.Second)
+				}
+				m := &mutator{t: t, h: h, rnd: rand.New(rand.NewPCG(seed, 7)), ids: ids, deletes: tc.deletes}
+				h.rec.setHook(m.hook)
+				w := &world{latest: map[string]string{}}
+				m.mutating = true
+				recs, cur := readAll(t, h.c, EntityCustomer, connector.Cursor{})
+				w.apply(recs)
+				for round := 0; round < 6; round++ {
+					recs, cur = readAll(t, h.c, EntityCustomer, cur)
+					w.apply(recs)
+				}
+				m.mutating = false
+				recs, cur = readAll(t, h.c, EntityCustomer, cur)
+				w.apply(recs)
+				for _, p := range h.emu.Persons() {
+					if p["type"] != "CUSTOMER" {
+						continue
+					}
+					key := fmt.Sprint(int64(p["id"].(float64)))
+					if got, ok := w.latest[key]; !ok || got != p["city"] {
+						t.Errorf("seed %d: customer %s is %v in People, the sync holds %q (seen %v)", seed, key, p["city"], got, ok)
+					}
+				}
+				if recs, _ := readAll(t, h.c, EntityCustomer, cur); len(recs) != 0 {
+					t.Errorf("seed %d: quiet poll re-emitted %d records", seed, len(recs))
+				}
+				if tc.opts.NoDateFilters != h.c.noDateFilter.Load() {
+					t.Errorf("seed %d: scan fallback %v, want %v", seed, h.c.noDateFilter.Load(), tc.opts.NoDateFilters)
+				}
+			}
+		})
+	}
+}
+
+func TestCursorErrors(t *testing.T) {
+	h := newHarness(t, emulator.Options{}, tuning{})
+	_, leadCur := readAll(t, h.c, EntityLead, connector.Cursor{})
+	for name, cur := range map[string]connector.Cursor{
+		"garbage":        {Token: "!!!"},
+		"not json":       {Token: "bm90IGpzb24"},
+		"other entity":   leadCur,
+		"future version": cursor{Version: 9, Entity: EntityCustomer}.encodeRaw(),
+	} {
+		err := h.c.Read(testCtx(t), connector.ReadRequest{Entity: EntityCustomer, Since: cur}, func(connector.Batch) error { return nil })
+		if connector.KindOf(err) != connector.KindExpiredCursor {
+			t.Errorf("%s: %v, want an expired-cursor error", name, err)
+		}
+	}
+	err := h.c.Read(testCtx(t), connector.ReadRequest{Entity: "contact"}, func(connector.Batch) error { return nil })
+	if connector.KindOf(err) != connector.KindConfig || !strings.Contains(err.Error(), "customer and lead") {
+		t.Errorf("unknown entity: %v", err)
+	}
+}
+
+// encodeRaw encodes without forcing the version (for tests).
+func (cur cursor) encodeRaw() connector.Cursor {
+	v := cur.Version
+	c := cur.encode()
+	if v == 1 {
+		return c
+	}
+	raw := strings.Replace(string(mustDecode(c.Token)), `"v":1`, fmt.Sprintf(`"v":%d`, v), 1)
+	return connector.Cursor{Token: encodeB64(raw)}
+}
+
+// A person may hold a value for a custom attribute the account does not
+// define (any more): it is read as plain JSON, never dropped.
+func TestUndefinedAttributeOnRead(t *testing.T) {
+	h := newHarness(t, emulator.Options{}, tuning{})
+	if err := h.emu.DefineAttribute("Score", "INTEGER"); err != nil {
+		t.Fatal(err)
+	}
+	id := h.emu.Insert(map[string]any{"firstName": "A", "customAttributes": map[string]any{
+		"Score": 3, "Legacy": 5, "Old Tier": "gold", "Blob": map[string]any{"a": []any{1.5, true}}}})
+	if !h.emu.UndefineAttribute("Score") {
+		t.Fatal("Score was not defined")
+	}
+	if err := h.emu.DefineAttribute("Score", "DATE"); err != nil { // redefined with another type
+		t.Fatal(err)
+	}
+	recs, _ := readAll(t, h.c, EntityCustomer, connector.Cursor{})
+	if len(recs) != 1 || recs[0].Key != fmt.Sprint(id) {
+		t.Fatalf("%v", recs)
+	}
+	want := map[string]any{"custom.Score": int64(3), "custom.Legacy": int64(5), "custom.Old Tier": "gold",
+		"custom.Blob": map[string]any{"a": []any{1.5, true}}}
+	for k, v := range want {
+		if !reflect.DeepEqual(recs[0].Fields[k], v) {
+			t.Errorf("%s = %#v, want %#v", k, recs[0].Fields[k], v)
+		}
+	}
+	res, err := h.c.Lookup(testCtx(t), connector.LookupRequest{Entity: EntityCustomer, Field: "id", Values: []any{id}})
+	if err != nil || len(res.Records[0]) != 1 || res.Records[0][0].Fields["custom.Legacy"] != int64(5) {
+		t.Errorf("lookup: %+v %v", res, err)
+	}
+}
+
+func mustDecode(s string) []byte {
+	b, err := base64.RawURLEncoding.DecodeString(s)
+	if err != nil {
+		panic(err)
+	}
+	return b
+}
+
+func encodeB64(s string) string { return base64.RawURLEncoding.EncodeToString([]byte(s)) }

@@ -1,0 +1,82 @@
+package arch
+
+import (
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+const mod = "github.com/synclang/synclang/"
+
+// imports maps each package of the module to its direct imports (tests
+// excluded), from `go list`.
+func imports(t *testing.T) map[string][]string {
+	t.Helper()
+	out, err := exec.Command("go", "list", "-f", `{{.ImportPath}}{{range .Imports}} {{.}}{{end}}`, mod+"...").Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	m := map[string][]string{}
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		f := strings.Fields(line)
+		m[strings.TrimPrefix(f[0], mod)] = f[1:]
+	}
+	return m
+}
+
+func isStd(path string) bool { return !strings.Contains(strings.SplitN(path, "/", 2)[0], ".") }
+
+func TestImportDirection(t *testing.T) {
+	pkgs := imports(t)
+	if len(pkgs) < 10 {
+		t.Fatalf("only %d packages listed", len(pkgs))
+	}
+	// allowed lists, per package prefix, the module packages (by prefix)
+	// and third-party modules it may import. Packages not listed must
+	// follow the connector and runtime rules below.
+	allowed := map[string][]string{
+		"lang/diag":            {},
+		"connectors/connector": {},
+		"lang/ast":             {"lang/diag", "github.com/alecthomas/participle/v2/lexer"},
+		"lang/parser":          {"lang/ast", "lang/diag", "github.com/alecthomas/participle/v2"},
+		"lang/plan":            {"lang/diag", "connectors/connector"},
+		"lang/eval":            {"connectors/connector", "github.com/expr-lang/expr", "github.com/nyaruka/phonenumbers"},
+		"lang/check":           {"lang/ast", "lang/diag", "lang/plan", "lang/eval", "connectors/connector", "github.com/expr-lang/expr", "github.com/alecthomas/participle/v2/lexer"},
+		"lang/format":          {"lang/diag", "lang/parser", "github.com/alecthomas/participle/v2/lexer"},
+		"lang":                 {"lang/", "connectors/connector"},
+	}
+	for pkg, deps := range pkgs {
+		for _, dep := range deps {
+			if isStd(dep) {
+				continue
+			}
+			local, isLocal := strings.CutPrefix(dep, mod)
+			if rules, ok := allowed[pkg]; ok {
+				if !permitted(rules, local, dep, isLocal) {
+					t.Errorf("%s must not import %s", pkg, dep)
+				}
+				continue
+			}
+			switch {
+			case strings.HasPrefix(pkg, "connectors/") && isLocal && (strings.HasPrefix(local, "lang") || strings.HasPrefix(local, "runtime") || strings.HasPrefix(local, "cmd")):
+				t.Errorf("connector package %s must not import %s: connectors know nothing of the language or the runtime", pkg, dep)
+			case strings.HasPrefix(pkg, "runtime/") && isLocal && strings.HasPrefix(local, "connectors/") && local != "connectors/connector":
+				t.Errorf("runtime package %s must not import %s: only cmd/synclang names concrete connectors", pkg, dep)
+			case strings.HasPrefix(pkg, "runtime/") && isLocal && strings.HasPrefix(local, "cmd"):
+				t.Errorf("%s must not import %s", pkg, dep)
+			}
+		}
+	}
+}
+
+func permitted(rules []string, local, dep string, isLocal bool) bool {
+	for _, r := range rules {
+		if isLocal && (local == r || (strings.HasSuffix(r, "/") && strings.HasPrefix(local, r))) {
+			return true
+		}
+		if !isLocal && (dep == r || strings.HasPrefix(dep, r+"/")) {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,175 @@
+package check_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"flag"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/rogpeppe/go-internal/txtar"
+
+	"github.com/synclang/synclang/connectors/connector"
+	"github.com/synclang/synclang/connectors/dynamics"
+	"github.com/synclang/synclang/connectors/people"
+	"github.com/synclang/synclang/lang"
+	"github.com/synclang/synclang/lang/check"
+	"github.com/synclang/synclang/lang/diag"
+)
+
+var update = flag.Bool("update", false, "rewrite the out/ sections of testdata/*.txtar")
+
+func registry() *connector.Registry { return connector.NewRegistry(dynamics.Kind(), people.Kind()) }
+
+// runCase compiles the .sync files of an archive (schema snapshots are its
+// CONN.schema.json files) and returns the rendered diagnostics and plan.
+func runCase(t *testing.T, ar *txtar.Archive) (diags diag.Diagnostics, rendered, planJSON string) {
+	t.Helper()
+	var inputs []lang.Input
+	files := map[string][]byte{}
+	for _, f := range ar.Files {
+		files[f.Name] = f.Data
+		if strings.HasSuffix(f.Name, ".sync") {
+			inputs = append(inputs, lang.Input{Name: f.Name, Src: f.Data})
+		}
+	}
+	snapshot := func(conn, file string) (*connector.Schema, string, error) {
+		path := filepath.ToSlash(lang.SnapshotFile(conn, file))
+		data, ok := files[path]
+		if !ok {
+			return nil, "", nil
+		}
+		var s connector.Schema
+		if err := json.Unmarshal(data, &s); err != nil {
+			return nil, path, err
+		}
+		if err := s.Validate(); err != nil {
+			return nil, path, err
+		}
+		return &s, path, nil
+	}
+	p, diags := lang.Compile(inputs, lang.Options{Registry: registry(), Snapshot: snapshot})
+	var buf bytes.Buffer
+	if err := diag.Write(&buf, diags, lang.Sources(inputs), diag.WriteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	rendered = buf.String()
+	if p != nil {
+		buf.Reset()
+		if err := p.Encode(&buf); err != nil {
+			t.Fatal(err)
+		}
+		planJSON = buf.String()
+	}
+	return diags, rendered, planJSON
+}
+
+func TestCases(t *testing.T) {
+	cases, _ := filepath.Glob("testdata/*.txtar")
+	if len(cases) == 0 {
+		t.Fatal("no cases")
+	}
+	for _, path := range cases {
+		t.Run(strings.TrimSuffix(filepath.Base(path), ".txtar"), func(t *testing.T) {
+			ar, err := txtar.ParseFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, rendered, planJSON := runCase(t, ar)
+			want := map[string]string{"out/diagnostics": rendered, "out/plan.json": planJSON}
+			if *update {
+				var kept []txtar.File
+				for _, f := range ar.Files {
+					if !strings.HasPrefix(f.Name, "out/") {
+						kept = append(kept, f)
+					}
+				}
+				for _, name := range []string{"out/diagnostics", "out/plan.json"} {
+					if want[name] != "" {
+						kept = append(kept, txtar.File{Name: name, Data: []byte(want[name])})
+					}
+				}
+				ar.Files = kept
+				if err := os.WriteFile(path, txtar.Format(ar), 0o644); err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			have := map[string]string{}
+			for _, f := range ar.Files {
+				have[f.Name] = string(f.Data)
+			}
+			for _, name := range []string{"out/diagnostics", "out/plan.json"} {
+				if have[name] != want[name] {
+					t.Errorf("%s differs (run go test -update to accept):\n--- want\n%s\n--- got\n%s", name, have[name], want[name])
+				}
+			}
+		})
+	}
+}
+
+// TestEveryCodeHasACase keeps each diagnostic code triggered by a case named
+// after it, whose diagnostics include that code.
+func TestEveryCodeHasACase(t *testing.T) {
+	for _, code := range check.Codes {
+		path := filepath.Join("testdata", code.Name+".txtar")
+		ar, err := txtar.ParseFile(path)
+		if err != nil {
+			t.Errorf("code %s has no case: %v", code.Name, err)
+			continue
+		}
+		diags, _, _ := runCase(t, ar)
+		found := false
+		for _, d := range diags {
+			if d.Code == code.Name {
+				found = true
+				if d.Severity != code.Severity {
+					t.Errorf("%s: severity %s, Codes says %s", code.Name, d.Severity, code.Severity)
+				}
+			}
+		}
+		if !found {
+			t.Errorf("%s does not trigger %s", path, code.Name)
+		}
+	}
+}
+
+// TestCodesAreKnown checks that every code a case produces is listed.
+func TestCodesAreKnown(t *testing.T) {
+	cases, _ := filepath.Glob("testdata/*.txtar")
+	seen := map[string]bool{}
+	for _, path := range cases {
+		ar, err := txtar.ParseFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		diags, _, _ := runCase(t, ar)
+		for _, d := range diags {
+			seen[d.Code] = true
+			if _, ok := check.CodeDoc(d.Code); !ok {
+				t.Errorf("%s: code %q is not in check.Codes", path, d.Code)
+			}
+		}
+	}
+	var names []string
+	for n := range seen {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	t.Logf("codes seen: %s", strings.Join(names, " "))
+}
+
+// TestExamplesCheckClean compiles examples/ as one project.
+func TestExamplesCheckClean(t *testing.T) {
+	inputs, err := lang.Load([]string{"../../examples"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, diags := lang.Compile(inputs, lang.Options{Registry: registry()})
+	if len(diags) > 0 || p == nil {
+		t.Fatalf("examples do not check clean:\n%s", diags.Error())
+	}
+}

@@ -1,0 +1,151 @@
+package lang
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/synclang/synclang/connectors/connector"
+	"github.com/synclang/synclang/lang/check"
+	"github.com/synclang/synclang/lang/diag"
+	"github.com/synclang/synclang/lang/parser"
+	"github.com/synclang/synclang/lang/plan"
+)
+
+// Input is one .sync file: its name as the user gave it (diagnostics print
+// it) and its text.
+type Input struct {
+	Name string
+	Src  []byte
+}
+
+// Options configure compilation.
+type Options struct {
+	// Registry holds the connection kinds; required.
+	Registry *connector.Registry
+	// Snapshot finds a connection's schema snapshot; nil means
+	// SnapshotBeside.
+	Snapshot func(conn, file string) (*connector.Schema, string, error)
+}
+
+// Compile parses every file, checks them together as one project, and
+// returns the plan, or nil when any diagnostic is an error.
+func Compile(inputs []Input, opts Options) (*plan.Plan, diag.Diagnostics) {
+	if opts.Snapshot == nil {
+		opts.Snapshot = SnapshotBeside
+	}
+	var files []*check.File
+	var diags diag.Diagnostics
+	for _, in := range inputs {
+		f, ds := parser.Parse(in.Name, in.Src)
+		diags = diags.Extend(ds)
+		files = append(files, &check.File{Source: diag.NewSource(in.Name, in.Src), AST: f})
+	}
+	p, ds := check.Check(files, check.Options{Registry: opts.Registry, Snapshot: opts.Snapshot})
+	diags = diags.Extend(ds).Sort()
+	if diags.HasErrors() {
+		return nil, diags
+	}
+	return p, diags
+}
+
+// Connections parses the files and checks only their connection blocks (see
+// check.Connections).
+func Connections(inputs []Input, opts Options) ([]*plan.Connection, diag.Diagnostics) {
+	if opts.Snapshot == nil {
+		opts.Snapshot = SnapshotBeside
+	}
+	var files []*check.File
+	var diags diag.Diagnostics
+	for _, in := range inputs {
+		f, ds := parser.Parse(in.Name, in.Src)
+		diags = diags.Extend(ds)
+		files = append(files, &check.File{Source: diag.NewSource(in.Name, in.Src), AST: f})
+	}
+	conns, ds := check.Connections(files, check.Options{Registry: opts.Registry, Snapshot: opts.Snapshot})
+	return conns, diags.Extend(ds).Sort()
+}
+
+// Sources indexes the inputs for diagnostic renderers.
+func Sources(inputs []Input) map[string]*diag.Source {
+	m := make(map[string]*diag.Source, len(inputs))
+	for _, in := range inputs {
+		m[in.Name] = diag.NewSource(in.Name, in.Src)
+	}
+	return m
+}
+
+// SnapshotFile is the schema snapshot of connection conn declared in file:
+// CONN.schema.json in the same directory.
+func SnapshotFile(conn, file string) string {
+	return filepath.Join(filepath.Dir(file), conn+".schema.json")
+}
+
+// SnapshotBeside reads the snapshot at SnapshotFile, if there is one.
+func SnapshotBeside(conn, file string) (*connector.Schema, string, error) {
+	path := SnapshotFile(conn, file)
+	s, err := connector.ReadSchemaFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, "", nil
+	}
+	if err != nil {
+		return nil, path, err
+	}
+	return s, path, nil
+}
+
+// Load reads .sync files: each path is a file, or a directory whose *.sync
+// files (not its subdirectories) form one project.
+func Load(paths []string) ([]Input, error) {
+	var inputs []Input
+	seen := map[string]bool{}
+	add := func(path string) error {
+		clean := filepath.Clean(path)
+		if seen[clean] {
+			return nil
+		}
+		seen[clean] = true
+		src, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		inputs = append(inputs, Input{Name: path, Src: src})
+		return nil
+	}
+	for _, p := range paths {
+		info, err := os.Stat(p)
+		if err != nil {
+			return nil, err
+		}
+		if !info.IsDir() {
+			if err := add(p); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		entries, err := os.ReadDir(p)
+		if err != nil {
+			return nil, err
+		}
+		var names []string
+		for _, e := range entries {
+			if !e.IsDir() && strings.HasSuffix(e.Name(), ".sync") {
+				names = append(names, e.Name())
+			}
+		}
+		if len(names) == 0 {
+			return nil, fmt.Errorf("%s: no .sync files in this directory", p)
+		}
+		sort.Strings(names)
+		for _, n := range names {
+			if err := add(filepath.Join(p, n)); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return inputs, nil
+}
