@@ -209,7 +209,7 @@ func TestAmbiguousMatchesAreRejected(t *testing.T) {
 }
 
 func TestRejectFixedThenSynced(t *testing.T) {
-	h := newHarness(t, spec{emailExpr: "email(emailaddress1)"})
+	h := newHarness(t, spec{emailExpr: "normEmail(emailaddress1)"})
 	keys := upsert(t, h.crm, "contact", contact("Ana", "Horvat", "not an email"), contact("Luka", "Novak", "luka@example.com"))
 	rep := h.run()
 	l := flow(t, rep, lr)
