@@ -2,10 +2,12 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/expr-lang/expr/vm"
 
@@ -339,51 +341,68 @@ func (fr *flowRun) pair(ctx context.Context, items []*item) error {
 			it.unchanged = true
 		}
 	}
-	if len(linked) > 0 {
-		values := make([]any, len(linked))
-		for i, it := range linked {
-			values[i] = it.link.Key(dst.st)
-		}
-		found, err := fr.lookup(ctx, dst, dst.p.Key, values)
-		if err != nil {
-			return err
-		}
-		for i, it := range linked {
-			want := it.link.Key(dst.st)
-			for j := range found[i] {
-				if sameKey(found[i][j].Key, want, dst.keyField.Type) {
-					t := found[i][j]
-					it.tgt = &t
-					break
-				}
-			}
-			if it.tgt == nil {
-				// The target is gone (deleted, or no longer of this entity):
-				// forget the link and pair the record afresh.
-				it.dropLink = true
-				continue
-			}
-			fr.checkTakenOver(it)
-		}
-	}
-	unpaired := func() []*item {
+	unpaired := func(among []*item) []*item {
 		var out []*item
-		for _, it := range items {
+		for _, it := range among {
 			if it.active() && it.tgt == nil {
 				out = append(out, it)
 			}
 		}
 		return out
 	}
-	if fr.rt.link != nil {
-		if err := fr.pairByLinkField(ctx, unpaired()); err != nil {
-			return err
-		}
+	// First round, concurrently: the targets of linked records by key, and
+	// for the others the link field and the first match key (they concern
+	// different records, or the same records in a fixed order of
+	// precedence, applied below).
+	keyQ := &lookupReq{sd: dst, field: dst.p.Key}
+	for _, it := range linked {
+		keyQ.add(it, it.link.Key(dst.st))
 	}
-	for i := range fr.rt.matches {
-		if err := fr.pairByMatch(ctx, i, unpaired()); err != nil {
+	fresh := unpaired(items)
+	lfQ, m0Q := fr.linkFieldReq(fresh), fr.matchReq(0, fresh)
+	if err := fr.lookupAll(ctx, keyQ, lfQ, m0Q); err != nil {
+		return err
+	}
+	var stale []*item
+	for i, it := range keyQ.who {
+		want := it.link.Key(dst.st)
+		for j := range keyQ.res[i] {
+			if sameKey(keyQ.res[i][j].Key, want, dst.keyField.Type) {
+				t := keyQ.res[i][j]
+				it.tgt = &t
+				break
+			}
+		}
+		if it.tgt == nil {
+			// The target is gone (deleted, or no longer of this entity):
+			// forget the link and pair the record afresh.
+			it.dropLink = true
+			stale = append(stale, it)
+			continue
+		}
+		fr.checkTakenOver(it)
+	}
+	fr.applyLinkField(lfQ)
+	fr.applyMatch(0, m0Q)
+	if len(stale) > 0 {
+		// Records whose target vanished: the same steps, in order.
+		q := fr.linkFieldReq(unpaired(stale))
+		if err := fr.lookupAll(ctx, q); err != nil {
 			return err
 		}
+		fr.applyLinkField(q)
+		q = fr.matchReq(0, unpaired(stale))
+		if err := fr.lookupAll(ctx, q); err != nil {
+			return err
+		}
+		fr.applyMatch(0, q)
+	}
+	for i := 1; i < len(fr.rt.matches); i++ {
+		q := fr.matchReq(i, unpaired(items))
+		if err := fr.lookupAll(ctx, q); err != nil {
+			return err
+		}
+		fr.applyMatch(i, q)
 	}
 	if err := fr.validatePairs(ctx, items); err != nil {
 		return err
@@ -455,54 +474,151 @@ func (fr *flowRun) needsWork(it *item) bool {
 	return src.linkField != "" && !src.owner && changed(old, src.linkField, it.rec.Fields[src.linkField])
 }
 
-func (fr *flowRun) pairByLinkField(ctx context.Context, items []*item) error {
-	src, dst := fr.f.src, fr.f.dst
-	var field string
-	var vals []any
-	var who []*item
-	for _, it := range items {
-		var v string
-		if src.owner {
-			v = it.rec.Key
-		} else {
-			v = keyString(it.rec.Fields[src.linkField])
-		}
-		if strings.TrimSpace(v) == "" {
+// lookupReq is one batched Lookup: a value per record in who.
+type lookupReq struct {
+	sd    *sideRT
+	field string
+	vals  []any
+	who   []*item
+	res   [][]connector.Record
+}
+
+func (q *lookupReq) add(it *item, v any) {
+	q.vals = append(q.vals, v)
+	q.who = append(q.who, it)
+}
+
+// lookupAll sends the lookups concurrently; they only read.
+func (fr *flowRun) lookupAll(ctx context.Context, reqs ...*lookupReq) error {
+	var wg sync.WaitGroup
+	errs := make([]error, len(reqs))
+	for i, q := range reqs {
+		if q == nil || len(q.vals) == 0 {
 			continue
 		}
-		vals = append(vals, v)
-		who = append(who, it)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			q.res, errs[i] = fr.lookup(ctx, q.sd, q.field, q.vals)
+		}()
 	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// linkFieldReq looks the records up by the link: the source's key in the
+// target's link field, or the source's link field as the target's key.
+func (fr *flowRun) linkFieldReq(items []*item) *lookupReq {
+	if fr.rt.link == nil {
+		return nil
+	}
+	src, dst := fr.f.src, fr.f.dst
+	q := &lookupReq{sd: dst, field: dst.p.Key}
 	if src.owner {
-		field = dst.linkField
-	} else {
-		field = dst.p.Key
+		q.field = dst.linkField
 	}
-	found, err := fr.lookup(ctx, dst, field, vals)
-	if err != nil {
-		return err
+	for _, it := range items {
+		v := it.rec.Key
+		if !src.owner {
+			v = keyString(it.rec.Fields[src.linkField])
+		}
+		if strings.TrimSpace(v) != "" {
+			q.add(it, v)
+		}
 	}
-	for i, it := range who {
+	return q
+}
+
+func (fr *flowRun) applyLinkField(q *lookupReq) {
+	if q == nil || q.res == nil {
+		return
+	}
+	src, dst := fr.f.src, fr.f.dst
+	ownerType := fr.rt.sides[idx(fr.rt.link.Owner)].keyField.Type
+	for i, it := range q.who {
+		if !it.active() || it.tgt != nil {
+			continue
+		}
 		var cands []connector.Record
-		for _, t := range found[i] {
+		for _, t := range q.res[i] {
 			have := t.Key
 			if src.owner {
 				have = keyString(t.Fields[dst.linkField])
 			}
-			if sameKey(have, keyString(vals[i]), fr.rt.sides[idx(fr.rt.link.Owner)].keyField.Type) {
+			if sameKey(have, keyString(q.vals[i]), ownerType) {
 				cands = append(cands, t)
 			}
 		}
 		switch len(cands) {
 		case 0:
 		case 1:
-			it.tgt, it.newPair, it.by = &cands[0], true, "link field "+field
+			it.tgt, it.newPair, it.by = &cands[0], true, "link field "+q.field
 		default:
 			fr.rejectf(it, RejectAmbiguous, "", fr.rt.link.Range, "%d %s records have %s = %s (%s); synclang links one record to one: remove the value from all but one",
-				len(cands), dst.label, field, vals[i], keyList(cands))
+				len(cands), dst.label, q.field, q.vals[i], keyList(cands))
 		}
 	}
-	return nil
+}
+
+// matchReq looks the records up by match key i (records whose match
+// expression failed are rejected by applyMatch if nothing else pairs them).
+func (fr *flowRun) matchReq(i int, items []*item) *lookupReq {
+	if i >= len(fr.rt.matches) {
+		return nil
+	}
+	mk := fr.rt.matches[i]
+	q := &lookupReq{sd: fr.f.dst, field: mk.field[idx(fr.f.dst.name)]}
+	for _, it := range items {
+		if it.matchErrs[i] == nil && it.matchVals[i] != nil {
+			q.add(it, it.matchVals[i])
+		}
+	}
+	// Keep the failed ones in who (with no value) so applyMatch sees them.
+	for _, it := range items {
+		if it.matchErrs[i] != nil {
+			q.who = append(q.who, it)
+		}
+	}
+	return q
+}
+
+func (fr *flowRun) applyMatch(i int, q *lookupReq) {
+	if q == nil {
+		return
+	}
+	dst := fr.f.dst
+	mk := fr.rt.matches[i]
+	di := idx(dst.name)
+	for j, it := range q.who {
+		if !it.active() || it.tgt != nil {
+			continue
+		}
+		if err := it.matchErrs[i]; err != nil {
+			x := mk.p.Expr(fr.f.src.name)
+			rng, kind, e := exprError(x, err)
+			fr.rejectErr(it, kind, "", rng, fmt.Errorf("match %s: %w", x.Source, e))
+			continue
+		}
+		var cands []connector.Record
+		for _, t := range q.res[j] {
+			if t.Fields == nil {
+				t.Fields = map[string]any{}
+			}
+			fr.fill(fr.envT, dst, t)
+			tv, err := fr.eval(mk.prog[di], fr.envT, "")
+			if err == nil && !blank(tv) && connector.Equal(tv, q.vals[j]) {
+				cands = append(cands, t)
+			}
+		}
+		switch len(cands) {
+		case 0:
+		case 1:
+			it.tgt, it.newPair, it.by, it.byMatch = &cands[0], true, "match "+mk.desc, true
+		default:
+			fr.rejectf(it, RejectAmbiguous, "", mk.p.Range, "match %s: %s matches %d %s records (%s); synclang does not guess: link the record by hand or make the match key stricter",
+				mk.desc, describe(q.vals[j]), len(cands), dst.label, keyList(cands))
+		}
+	}
 }
 
 func keyList(recs []connector.Record) string {
