@@ -68,16 +68,40 @@ func (e *RecordError) Error() string {
 
 func (e *RecordError) Unwrap() error { return e.Err }
 
-// reject converts the error to the row the store keeps.
+// Diagnostic renders the error as a diagnostic, so the CLI prints it as
+// the compiler prints its own (diag.Write shows the mapping line under it):
+//
+//	contacts.sync:14:3: field email (record 0e7c…): "x" is not an email address [rejected-expression]
+func (e *RecordError) Diagnostic() *diag.Diagnostic {
+	summary := "record " + e.Key
+	if e.Field != "" {
+		summary = fmt.Sprintf("field %s (record %s)", e.Field, e.Key)
+	}
+	return &diag.Diagnostic{Severity: diag.Error, Code: "rejected-" + string(e.Kind), Summary: summary, Detail: e.Err.Error(), Subject: e.Range}
+}
+
+// reject converts the error to the row the store keeps: the cause as the
+// reason, the key, field and range in their own columns.
 func (e *RecordError) reject() state.Reject {
 	return state.Reject{
 		Flow: e.Flow, Key: e.Key, TargetKey: e.TargetKey, Field: e.Field,
-		Range: stateRange(e.Range), Kind: string(e.Kind), Reason: e.Error(),
+		Range: stateRange(e.Range), Kind: string(e.Kind), Reason: e.Err.Error(),
 	}
+}
+
+// FromReject rebuilds the RecordError of a reject the store kept (for
+// `synclang rejects`).
+func FromReject(r state.Reject) *RecordError {
+	return &RecordError{Sync: r.Sync, Flow: r.Flow, Key: r.Key, TargetKey: r.TargetKey, Field: r.Field,
+		Range: diagRange(r.Range), Kind: RejectKind(r.Kind), Err: errors.New(r.Reason)}
 }
 
 func stateRange(r diag.Range) state.Range {
 	return state.Range{File: r.Filename, Line: r.Start.Line, Column: r.Start.Column, EndLine: r.End.Line, EndColumn: r.End.Column}
+}
+
+func diagRange(r state.Range) diag.Range {
+	return diag.Range{Filename: r.File, Start: diag.Pos{Line: r.Line, Column: r.Column}, End: diag.Pos{Line: r.EndLine, Column: r.EndColumn}}
 }
 
 // exprError turns an error from evaluating x into a message and the range

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/synclang/synclang/connectors/connector"
+	"github.com/synclang/synclang/connectors/memory"
+	"github.com/synclang/synclang/lang/diag"
 	"github.com/synclang/synclang/lang/plan"
 	"github.com/synclang/synclang/runtime/state"
 )
@@ -181,7 +183,7 @@ func TestAmbiguousMatchesAreRejected(t *testing.T) {
 				t.Errorf("reason: %s", x.Reason)
 			}
 		case x.Flow == rl && x.Key == pk[0]:
-			if !strings.Contains(x.Reason, "matches 2 crm.contact records") || !strings.HasPrefix(x.Reason, "contacts.sync:23:3: record "+pk[0]+": match") {
+			if !strings.Contains(x.Reason, "matches 2 crm.contact records") || !strings.HasPrefix(FromReject(x).Error(), "contacts.sync:23:3: record "+pk[0]+": match") {
 				t.Errorf("reason: %s", x.Reason)
 			}
 		default:
@@ -221,8 +223,20 @@ func TestRejectFixedThenSynced(t *testing.T) {
 		t.Errorf("reject message:\n got %s\nwant %s", got, want)
 	}
 	rj, _ := h.store.Rejects(context.Background(), state.RejectQuery{})
-	if len(rj) != 1 || rj[0].Reason != want || rj[0].Field != "email" || rj[0].Kind != string(RejectExpression) || rj[0].Range.Line != 28 {
+	if len(rj) != 1 || FromReject(rj[0]).Error() != want || rj[0].Reason != `"not an email" is not an email address` || rj[0].Field != "email" ||
+		rj[0].Kind != string(RejectExpression) || rj[0].Range.Line != 28 {
 		t.Fatalf("stored: %+v", rj)
+	}
+	// The CLI renders it as a diagnostic, with the mapping line.
+	var out strings.Builder
+	src := diag.NewSource(syncFile, []byte(strings.Repeat("\n", 27)+"  normEmail(emailaddress1) -> email\n"))
+	if err := diag.Write(&out, diag.Diagnostics{FromReject(rj[0]).Diagnostic()}, map[string]*diag.Source{syncFile: src}, diag.WriteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if got := out.String(); !strings.Contains(got, "rejected-expression") || !strings.Contains(got, "normEmail(emailaddress1) -> email") || !strings.Contains(got, "is not an email address") {
+		t.Errorf("rendered:\n%s", got)
+	} else {
+		t.Logf("rendered:\n%s", got)
 	}
 	// Nothing changed: not read again, still rejected.
 	if rep := h.run(); flow(t, rep, lr).Read != 0 {
@@ -420,5 +434,32 @@ func TestProgressAndStop(t *testing.T) {
 	}
 	if n := len(h.ppl.Records("customer")); n != 30 {
 		t.Errorf("%d customers, want 30", n)
+	}
+}
+
+// lostLease is a store whose lease renewal finds the lock taken over.
+type lostLease struct{ state.Store }
+
+func (lostLease) Renew(context.Context, *state.Lease) error { return state.ErrLockLost }
+
+// blockingRead reads nothing until its context ends.
+type blockingRead struct{ *memory.Conn }
+
+func (blockingRead) Read(ctx context.Context, req connector.ReadRequest, emit func(connector.Batch) error) error {
+	<-ctx.Done()
+	return ctx.Err()
+}
+
+func TestLostLockStopsTheSync(t *testing.T) {
+	h := newHarness(t, spec{})
+	seedInitial(t, h)
+	h.store = lostLease{h.store}
+	h.conns["crm"] = blockingRead{h.crm}
+	_, err := h.runErr(func(o *Options) { o.LockTTL = 40 * time.Millisecond })
+	if !errors.Is(err, state.ErrLockLost) {
+		t.Fatalf("run with a lost lock: %v", err)
+	}
+	if n := len(h.ppl.Records("customer")); n != 2 {
+		t.Errorf("a sync that lost its lock wrote")
 	}
 }
