@@ -14,9 +14,11 @@
 // entity in full (the first pass, Options.Full, or a source that is not
 // incremental) or since its saved cursor, in batches (Options.BatchSize,
 // default 1000). Each batch goes through a pipeline with bounded memory:
-// read, prepare (filter, evaluate, pair: one goroutine, lookups batched),
-// write (up to Options.InFlight batches at once, so a paced connector always
-// has requests queued) and commit (in batch order). Memory holds at most
+// read, prepare (filter, evaluate, pair: one goroutine; every lookup covers
+// the whole batch in one Lookup call, and the first round, targets by key
+// and the link field and first match key, is sent at once), write (up to
+// Options.InFlight batches at once, so a paced connector always has
+// requests queued) and commit (in batch order). Memory holds at most
 // InFlight+3 batches, whatever the number of records.
 //
 // Field expressions are compiled once per run with lang/eval and evaluated
@@ -119,7 +121,9 @@
 // produced the value and the message ([RecordError]), logged by key only
 // (records hold personal data), and tried again when it changes or on
 // Options.RetryRejects. Its hashes are not updated, so whatever changes next
-// is processed in full.
+// is processed in full. [FromReject] rebuilds the error of a stored reject
+// and [RecordError.Diagnostic] turns it into a diagnostic, so `synclang
+// rejects` prints it with the mapping line, as the compiler prints errors.
 //
 // # Crash safety
 //
