@@ -229,11 +229,16 @@ func (c *Conn) Lookup(ctx context.Context, req connector.LookupRequest) (connect
 			if r.deleted {
 				continue
 			}
-			have := r.fields[req.Field]
+			var hit bool
 			if req.Field == t.ent.Key {
-				have = k
+				// Keys are strings in Record.Key: compare the value's string
+				// form, so 17 and "17" both find key "17" of an Int key.
+				kv, err := connector.Canonical(connector.ID, v)
+				hit = err == nil && kv == k
+			} else {
+				hit = same(f, r.fields[req.Field], v)
 			}
-			if same(f, have, v) {
+			if hit {
 				res.Records[i] = append(res.Records[i], t.record(k, r, req.Fields))
 			}
 		}

@@ -48,3 +48,23 @@ func TestDuplicateUniqueIsConflict(t *testing.T) {
 		t.Fatalf("second record with the same email (other case): %+v", res.Results[1])
 	}
 }
+
+func TestLookupByIntKey(t *testing.T) {
+	s := &connector.Schema{Version: connector.SchemaVersion, Kind: "memory", Entities: []*connector.Entity{{
+		Name: "person", Key: "id",
+		Fields: []*connector.Field{{Name: "id", Type: connector.Int, ReadOnly: true, Lookup: true}, {Name: "name", Type: connector.String}},
+	}}}
+	c := New(s)
+	res, err := c.Upsert(t.Context(), connector.UpsertRequest{Entity: "person", Records: []connector.Record{{Fields: map[string]any{"name": "a"}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := res.Results[0].Key
+	got, err := c.Lookup(t.Context(), connector.LookupRequest{Entity: "person", Field: "id", Values: []any{key, int64(1), "2"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got.Records[0]) != 1 || got.Records[0][0].Key != key || len(got.Records[1]) != 1 || len(got.Records[2]) != 0 {
+		t.Fatalf("lookup by int key %q: %+v", key, got.Records)
+	}
+}

@@ -75,7 +75,26 @@ func Options(fields []*connector.Field) []expr.Option {
 // The checker has already reported problems with positions; an error here is
 // a bug or a plan edited by hand.
 func Compile(src string, fields []*connector.Field) (*vm.Program, error) {
-	return expr.Compile(src, Options(fields)...)
+	p, err := expr.Compile(src, Options(fields)...)
+	if err != nil {
+		return nil, err
+	}
+	nilSafeEquality(p)
+	return p, nil
+}
+
+// nilSafeEquality makes == and != between two string-typed operands use
+// expr's generic equality, which handles nil. A string field is nil when the
+// record has no value, and expr's specialised string comparison (emitted
+// because the typed environment says "string") would panic on it:
+// `gender == "MALE" ? 1 : nil` must give nil for a person without a gender,
+// not fail. Both opcodes take no argument, so swapping them is safe.
+func nilSafeEquality(p *vm.Program) {
+	for i, op := range p.Bytecode {
+		if op == vm.OpEqualString {
+			p.Bytecode[i] = vm.OpEqual
+		}
+	}
 }
 
 // Env builds the value environment of one record for fields: every field is

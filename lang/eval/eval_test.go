@@ -148,3 +148,31 @@ func TestStaticTypes(t *testing.T) {
 		}
 	}
 }
+
+func TestStringEqualityWithNil(t *testing.T) {
+	fields := []*connector.Field{{Name: "gender", Type: connector.String}}
+	tests := []struct {
+		src  string
+		rec  map[string]any
+		want any
+	}{
+		{`gender == "MALE" ? 1 : gender == "FEMALE" ? 2 : nil`, map[string]any{}, nil},
+		{`gender == "MALE" ? 1 : gender == "FEMALE" ? 2 : nil`, map[string]any{"gender": "FEMALE"}, int64(2)},
+		{`gender != "MALE"`, map[string]any{}, true},
+		{`gender == nil`, map[string]any{}, true},
+	}
+	for _, tt := range tests {
+		p, err := Compile(tt.src, fields)
+		if err != nil {
+			t.Fatalf("%s: %v", tt.src, err)
+		}
+		typ := connector.Int
+		if _, ok := tt.want.(bool); ok {
+			typ = connector.Bool
+		}
+		got, err := Run(p, Env(connector.Record{Fields: tt.rec}, fields), typ)
+		if err != nil || !reflect.DeepEqual(got, tt.want) {
+			t.Errorf("%s over %v = %v, %v; want %v", tt.src, tt.rec, got, err, tt.want)
+		}
+	}
+}

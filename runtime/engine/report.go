@@ -1,0 +1,151 @@
+package engine
+
+import (
+	"time"
+
+	"github.com/synclang/synclang/connectors/connector"
+	"github.com/synclang/synclang/lang/diag"
+)
+
+// Report is what a Run did (or, in a dry run, would do).
+type Report struct {
+	DryRun   bool          `json:"dryRun,omitempty"`
+	Started  time.Time     `json:"started"`
+	Duration time.Duration `json:"duration"`
+	Syncs    []*SyncReport `json:"syncs"`
+	// Changes lists, in a dry run without Env.Changes, every change the run
+	// would make.
+	Changes []Change `json:"changes,omitempty"`
+}
+
+// Rejected returns the number of records rejected by all syncs.
+func (r *Report) Rejected() int {
+	n := 0
+	for _, s := range r.Syncs {
+		for _, f := range s.Flows {
+			n += f.Rejected
+		}
+	}
+	return n
+}
+
+// Changed returns the number of records created, updated, linked or deleted
+// (in a dry run: that would be).
+func (r *Report) Changed() int {
+	n := 0
+	for _, s := range r.Syncs {
+		for _, f := range s.Flows {
+			n += f.Created + f.Updated + f.Linked + f.Deleted + f.Unlinked + f.WrittenBack
+		}
+	}
+	return n
+}
+
+// SyncReport is one sync's part of a Report.
+type SyncReport struct {
+	Sync  string        `json:"sync"`
+	RunID int64         `json:"runId,omitempty"`
+	Flows []*FlowReport `json:"flows"`
+	// Requests counts the requests sent to each connection (by connection
+	// name), for connectors that are connector.Metered.
+	Requests map[string]connector.Stats `json:"requests,omitempty"`
+	Duration time.Duration              `json:"duration"`
+	// Error is the error that stopped the sync, if any.
+	Error string `json:"error,omitempty"`
+}
+
+// FlowReport counts what one direction of a sync did to records.
+type FlowReport struct {
+	// Flow is "left-to-right" or "right-to-left"; From and To name the
+	// entities ("crm.contact").
+	Flow string `json:"flow"`
+	From string `json:"from"`
+	To   string `json:"to"`
+	// Full is set when the source was read in full.
+	Full bool `json:"full,omitempty"`
+	// Read counts source records read (deletions included); Skipped those
+	// the flow's where filter left out.
+	Read    int `json:"read"`
+	Skipped int `json:"skipped,omitempty"`
+	// Created and Updated count target records written; Unchanged counts
+	// source records whose target needed nothing.
+	Created   int `json:"created"`
+	Updated   int `json:"updated"`
+	Unchanged int `json:"unchanged"`
+	// Linked counts pairs made with an existing target (by the link field
+	// or a match key); LinkedByMatch the part made by match keys.
+	Linked        int `json:"linked"`
+	LinkedByMatch int `json:"linkedByMatch"`
+	// WrittenBack counts source records updated: link keys written back
+	// and values taken from the target in two-way reconciliation.
+	WrittenBack int `json:"writtenBack,omitempty"`
+	// Deleted counts targets deleted (delete propagate); Unlinked the pairs
+	// forgotten (delete ignore, or a linked target that no longer exists).
+	Deleted  int `json:"deleted"`
+	Unlinked int `json:"unlinked,omitempty"`
+	Rejected int `json:"rejected"`
+	// Retried counts rejected records read again for `rejects retry`.
+	Retried   int `json:"retried,omitempty"`
+	Conflicts int `json:"conflicts"`
+	// Resync counts records read in a full read the connector fell back to
+	// because the saved cursor had expired.
+	Resync int `json:"resync,omitempty"`
+	// WriteCalls counts Upsert and Delete calls sent (in a dry run: that
+	// would be sent), each up to a batch of records.
+	WriteCalls int                        `json:"writeCalls"`
+	Requests   map[string]connector.Stats `json:"requests,omitempty"`
+	Duration   time.Duration              `json:"duration"`
+	// Rejects holds the first rejects of the run (at most 100), for the
+	// summary; the store has them all.
+	Rejects []*RecordError `json:"-"`
+}
+
+// Op is what a change does.
+type Op string
+
+const (
+	OpCreate Op = "create"
+	OpUpdate Op = "update"
+	OpLink   Op = "link"
+	OpDelete Op = "delete"
+	OpUnlink Op = "unlink"
+	OpReject Op = "reject"
+)
+
+// Change is one record a dry run would write (or link, delete, reject).
+type Change struct {
+	Sync string `json:"sync"`
+	Flow string `json:"flow"`
+	Op   Op     `json:"op"`
+	// Entity is where the change is written ("infobip.customer"); for
+	// write-backs and values taken from the target it is the source side.
+	Entity string `json:"entity"`
+	// Key is the source record's key; TargetKey the key of the record
+	// written ("" for a create).
+	Key       string        `json:"key"`
+	TargetKey string        `json:"targetKey,omitempty"`
+	Fields    []FieldChange `json:"fields,omitempty"`
+	// By says how a pair was found ("link field externalId", "match
+	// lower(email)").
+	By string `json:"by,omitempty"`
+	// Reason says why a record is rejected.
+	Reason string     `json:"reason,omitempty"`
+	Range  diag.Range `json:"range,omitzero"`
+}
+
+// FieldChange is one field of a change, before and after.
+type FieldChange struct {
+	Field  string `json:"field"`
+	Before any    `json:"before"`
+	After  any    `json:"after"`
+}
+
+// Progress is reported after every batch a flow commits.
+type Progress struct {
+	Sync string
+	Flow string
+	// Read, Written and Rejected count the flow's source records so far.
+	Read     int
+	Written  int
+	Rejected int
+}

@@ -1,0 +1,483 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/synclang/synclang/connectors/connector"
+	"github.com/synclang/synclang/lang/diag"
+	"github.com/synclang/synclang/runtime/state"
+)
+
+// write sends a prepared batch's writes: the target's creates and updates in
+// one Upsert call, then the source's write-backs (link keys of new targets,
+// values reconciled from the target) in another, then deletions; and turns
+// the outcome into the batch's state changes. Record-level failures reject
+// their record; a call that fails as a whole marks the batch failed (its
+// cursor is not saved) after keeping what did get written.
+func (fr *flowRun) write(ctx context.Context, w *batchWork) {
+	if fr.dry {
+		fr.dryRun(w)
+		return
+	}
+	src, dst := fr.f.src, fr.f.dst
+	failBatch := func(err error) {
+		if w.failed == nil {
+			w.failed = err
+			fr.fail(err)
+		}
+	}
+
+	// Creates that could not be found again after a crash are recorded
+	// first (see needsIntent).
+	var intents []state.Intent
+	for _, it := range w.items {
+		if it.active() && it.tgt == nil && it.putIntent && !it.hadIntent {
+			intents = append(intents, state.Intent{Flow: fr.f.name, Key: it.rec.Key})
+		}
+	}
+	if len(intents) > 0 {
+		if err := fr.r.env.Store.Apply(ctx, fr.lease, &state.Changes{Sync: fr.rt.p.Name, PutIntents: intents}); err != nil {
+			failBatch(err)
+			fr.buildChanges(w)
+			return
+		}
+	}
+
+	// Target: creates and updates.
+	var recs []connector.Record
+	var who []*item
+	for _, it := range w.items {
+		if !it.active() {
+			continue
+		}
+		if it.tgt == nil {
+			recs = append(recs, connector.Record{Fields: it.tWrite})
+			who = append(who, it)
+		} else if len(it.tWrite) > 0 {
+			recs = append(recs, connector.Record{Key: it.tgt.Key, Fields: it.tWrite})
+			who = append(who, it)
+		} else {
+			it.tDone = true
+		}
+	}
+	if len(recs) > 0 {
+		w.counts.WriteCalls++
+		res, err := dst.conn.Upsert(ctx, connector.UpsertRequest{Entity: dst.p.Entity, Records: recs})
+		if err == nil && len(res.Results) != len(recs) {
+			err = fmt.Errorf("the connector answered %d results for %d records", len(res.Results), len(recs))
+		}
+		for i, it := range who {
+			if i >= len(res.Results) {
+				break
+			}
+			r := res.Results[i]
+			switch r.Op {
+			case connector.Created:
+				if r.Key == "" {
+					failBatch(fmt.Errorf("creating %s for %s %s: the connector reported no key for the new record", dst.label, src.label, it.rec.Key))
+					continue
+				}
+				it.tDone, it.tOp, it.newKey = true, r.Op, r.Key
+			case connector.Updated, connector.Unchanged:
+				it.tDone, it.tOp = true, r.Op
+			case connector.Failed:
+				if err != nil {
+					continue // not attempted: the call failed as a whole
+				}
+				what := "creating " + dst.label
+				if it.tgt != nil {
+					what = fmt.Sprintf("updating %s %s", dst.label, it.tgt.Key)
+				}
+				if !connector.RecordLevel(r.Err) {
+					failBatch(fmt.Errorf("%s for %s %s: %w", what, src.label, it.rec.Key, r.Err))
+					continue
+				}
+				fr.serviceReject(it, r.Err, it.tWrite, fr.f.maps, what)
+			default:
+				failBatch(fmt.Errorf("writing %s: the connector answered %q for record %d", dst.label, r.Op, i))
+			}
+		}
+		if err != nil {
+			failBatch(fmt.Errorf("writing %s: %w", dst.label, err))
+		}
+	}
+
+	// Source: link keys of new targets, reconciled values.
+	recs, who = recs[:0], who[:0]
+	for _, it := range w.items {
+		if !it.tDone || it.rej != nil {
+			continue
+		}
+		if it.tOp == connector.Created && fr.rt.link != nil && dst.owner {
+			it.setS(src.linkField, linkValue(src.byName[src.linkField], it.newKey))
+		}
+		if len(it.sWrite) == 0 {
+			it.sDone = true
+			continue
+		}
+		recs = append(recs, connector.Record{Key: it.rec.Key, Fields: it.sWrite})
+		who = append(who, it)
+	}
+	if len(recs) > 0 && w.failed == nil {
+		w.counts.WriteCalls++
+		res, err := src.conn.Upsert(ctx, connector.UpsertRequest{Entity: src.p.Entity, Records: recs})
+		if err == nil && len(res.Results) != len(recs) {
+			err = fmt.Errorf("the connector answered %d results for %d records", len(res.Results), len(recs))
+		}
+		var rev []*mapRT
+		if fr.f.reverse != nil {
+			rev = fr.f.reverse.maps
+		}
+		for i, it := range who {
+			if i >= len(res.Results) {
+				break
+			}
+			r := res.Results[i]
+			switch r.Op {
+			case connector.Updated, connector.Unchanged:
+				it.sDone = true
+			case connector.Failed:
+				if err != nil {
+					continue
+				}
+				what := fmt.Sprintf("writing back to %s %s", src.label, it.rec.Key)
+				if !connector.RecordLevel(r.Err) {
+					failBatch(fmt.Errorf("%s: %w", what, r.Err))
+					continue
+				}
+				fr.serviceReject(it, r.Err, it.sWrite, rev, what)
+			default:
+				failBatch(fmt.Errorf("writing back to %s: the connector answered %q for record %d", src.label, r.Op, i))
+			}
+		}
+		if err != nil {
+			failBatch(fmt.Errorf("writing back to %s: %w", src.label, err))
+		}
+	}
+
+	// Deletions.
+	if fr.f.deleter != nil && w.failed == nil {
+		var keys []string
+		var dels []*item
+		for _, it := range w.items {
+			if it.deleted && it.rej == nil && it.link != nil {
+				keys = append(keys, it.link.Key(dst.st))
+				dels = append(dels, it)
+			}
+		}
+		if len(keys) > 0 {
+			w.counts.WriteCalls++
+			res, err := fr.f.deleter.Delete(ctx, connector.DeleteRequest{Entity: dst.p.Entity, Keys: keys})
+			if err == nil && len(res.Results) != len(keys) {
+				err = fmt.Errorf("the connector answered %d results for %d records", len(res.Results), len(keys))
+			}
+			for i, it := range dels {
+				if i >= len(res.Results) {
+					break
+				}
+				r := res.Results[i]
+				switch {
+				case r.Op == connector.Deleted:
+					it.deleteOK, it.tOp = true, connector.Deleted
+				case r.Op == connector.Failed && err == nil && connector.KindOf(r.Err) == connector.KindNotFound:
+					it.deleteOK = true // already gone
+				case r.Op == connector.Failed && err == nil && connector.RecordLevel(r.Err):
+					fr.serviceReject(it, r.Err, nil, nil, fmt.Sprintf("deleting %s %s", dst.label, keys[i]))
+				case err == nil:
+					failBatch(fmt.Errorf("deleting %s %s: %v", dst.label, keys[i], r.Err))
+				}
+			}
+			if err != nil {
+				failBatch(fmt.Errorf("deleting from %s: %w", dst.label, err))
+			}
+		}
+	}
+	fr.buildChanges(w)
+}
+
+// serviceReject rejects an item the service refused, attributing it to a
+// mapping line when the message names exactly one written field.
+func (fr *flowRun) serviceReject(it *item, err error, written map[string]any, maps []*mapRT, what string) {
+	field, rng := guessField(err.Error(), written, maps)
+	if !rng.IsValid() {
+		rng = fr.rt.p.Range
+	}
+	fr.rejectErr(it, RejectService, field, rng, fmt.Errorf("%s: %w", what, err))
+}
+
+func guessField(msg string, written map[string]any, maps []*mapRT) (string, diag.Range) {
+	var hit string
+	for name := range written {
+		if mentions(msg, name) || (strings.HasPrefix(name, connector.CustomPrefix) && mentions(msg, strings.TrimPrefix(name, connector.CustomPrefix))) {
+			if hit != "" {
+				return "", diag.Range{}
+			}
+			hit = name
+		}
+	}
+	if hit == "" {
+		return "", diag.Range{}
+	}
+	for _, m := range maps {
+		if m.target.Name == hit {
+			return hit, m.fm.Range
+		}
+	}
+	return hit, diag.Range{}
+}
+
+// mentions reports whether msg contains name as a whole word.
+func mentions(msg, name string) bool {
+	if name == "" {
+		return false
+	}
+	ident := func(b byte) bool {
+		return b == '_' || b >= '0' && b <= '9' || b >= 'a' && b <= 'z' || b >= 'A' && b <= 'Z'
+	}
+	for i := 0; ; {
+		j := strings.Index(msg[i:], name)
+		if j < 0 {
+			return false
+		}
+		j += i
+		end := j + len(name)
+		if (j == 0 || !ident(msg[j-1])) && (end == len(msg) || !ident(msg[end])) {
+			return true
+		}
+		i = j + 1
+	}
+}
+
+// targetKey is the key of the item's target after the writes ("" when
+// there is none).
+func (it *item) targetKey() string {
+	if it.newKey != "" {
+		return it.newKey
+	}
+	if it.tgt != nil {
+		return it.tgt.Key
+	}
+	return ""
+}
+
+func (fr *flowRun) makeLink(srcKey, tgtKey string, sh, th state.Hashes) state.Link {
+	if fr.f.src.st == state.Left {
+		return state.Link{Left: srcKey, Right: tgtKey, LeftHashes: sh, RightHashes: th}
+	}
+	return state.Link{Left: tgtKey, Right: srcKey, LeftHashes: th, RightHashes: sh}
+}
+
+// buildChanges turns the batch's outcome into state changes and counts.
+func (fr *flowRun) buildChanges(w *batchWork) {
+	src, dst := fr.f.src, fr.f.dst
+	ch := w.changes
+	c := &w.counts
+	clear := func(it *item) {
+		ch.ClearRejects = append(ch.ClearRejects, state.Intent{Flow: fr.f.name, Key: it.rec.Key})
+	}
+	for _, it := range w.items {
+		switch {
+		case it.rej != nil:
+			c.Rejected++
+			ch.PutRejects = append(ch.PutRejects, it.rej.reject())
+			w.rejects = append(w.rejects, it.rej)
+			fr.log.Warn("record rejected", "record", it.rec.Key, "field", it.rej.Field, "at", it.rej.Range.String(), "kind", string(it.rej.Kind))
+			if it.dropLink {
+				ch.DeleteLinks = append(ch.DeleteLinks, it.link.Left)
+			}
+			// Keep what is known about a valid pair (not one the pairing
+			// rejected); hashes stay as they were (unknown for a new pair) so
+			// the record is processed in full next time.
+			validPair := it.rej.Kind != RejectAmbiguous && it.rej.Kind != RejectUnfinished
+			if tk := it.targetKey(); tk != "" && validPair && (it.newPair || it.tOp == connector.Created) {
+				ch.PutLinks = append(ch.PutLinks, fr.makeLink(it.rec.Key, tk, nil, nil))
+				if it.putIntent || it.hadIntent {
+					ch.ClearIntents = append(ch.ClearIntents, state.Intent{Flow: fr.f.name, Key: it.rec.Key})
+				}
+			}
+		case it.deleted:
+			clear(it)
+			if it.link == nil {
+				continue
+			}
+			if fr.f.deleter == nil || it.deleteOK {
+				ch.DeleteLinks = append(ch.DeleteLinks, it.link.Left)
+				if it.tOp == connector.Deleted {
+					c.Deleted++
+				} else {
+					c.Unlinked++
+				}
+			}
+		case it.skipped:
+			c.Skipped++
+			clear(it)
+		case it.unchanged:
+			c.Unchanged++
+		case !it.tDone:
+			// The target write did not happen (the call failed as a whole).
+		case it.tOp == connector.Created && !it.sDone:
+			// Created, but writing the link key back failed as a whole: keep
+			// the link so the next run pairs the records instead of
+			// creating another target.
+			c.Created++
+			ch.PutLinks = append(ch.PutLinks, fr.makeLink(it.rec.Key, it.newKey, nil, nil))
+			ch.ClearIntents = append(ch.ClearIntents, state.Intent{Flow: fr.f.name, Key: it.rec.Key})
+		case !it.sDone:
+			if it.newPair {
+				ch.PutLinks = append(ch.PutLinks, fr.makeLink(it.rec.Key, it.tgt.Key, nil, nil))
+			}
+		default:
+			tk := it.targetKey()
+			var tFields map[string]any
+			if it.tgt != nil {
+				tFields = it.tgt.Fields
+			}
+			sh := hashesOf(src, it.rec.Fields, it.sWrite)
+			th := hashesOf(dst, tFields, it.tWrite)
+			if it.dropLink {
+				ch.DeleteLinks = append(ch.DeleteLinks, it.link.Left)
+				c.Unlinked++
+			}
+			if it.link == nil || it.dropLink || it.link.Key(dst.st) != tk ||
+				!it.link.Hashes(src.st).Equal(sh) || !it.link.Hashes(dst.st).Equal(th) {
+				ch.PutLinks = append(ch.PutLinks, fr.makeLink(it.rec.Key, tk, sh, th))
+			}
+			clear(it)
+			if it.putIntent || it.hadIntent {
+				ch.ClearIntents = append(ch.ClearIntents, state.Intent{Flow: fr.f.name, Key: it.rec.Key})
+			}
+			if rev := fr.f.reverse; rev != nil && (it.newPair || it.tOp == connector.Created) && fr.needsIntentOf(rev) {
+				// The reverse flow may have begun creating a record for this
+				// target before a crash; now paired, that intent is moot.
+				ch.ClearIntents = append(ch.ClearIntents, state.Intent{Flow: rev.name, Key: tk})
+			}
+			ch.Conflicts = append(ch.Conflicts, it.conflicts...)
+			c.Conflicts += len(it.conflicts)
+			if it.newPair {
+				c.Linked++
+				if it.byMatch {
+					c.LinkedByMatch++
+				}
+			}
+			switch it.tOp {
+			case connector.Created:
+				c.Created++
+			case connector.Updated:
+				c.Updated++
+			}
+			if len(it.sWrite) > 0 {
+				c.WrittenBack++
+			}
+			if it.tOp != connector.Created && it.tOp != connector.Updated && len(it.sWrite) == 0 && !it.newPair {
+				c.Unchanged++
+			}
+		}
+	}
+}
+
+// dryRun reports what write would do, writing nothing.
+func (fr *flowRun) dryRun(w *batchWork) {
+	src, dst := fr.f.src, fr.f.dst
+	c := &w.counts
+	base := Change{Sync: fr.rt.p.Name, Flow: fr.f.name}
+	var tWrites, sWrites, deletes bool
+	for _, it := range w.items {
+		ch := base
+		ch.Key = it.rec.Key
+		switch {
+		case it.rej != nil:
+			c.Rejected++
+			w.rejects = append(w.rejects, it.rej)
+			ch.Op, ch.Entity, ch.TargetKey, ch.Reason, ch.Range = OpReject, dst.label, it.rej.TargetKey, it.rej.Error(), it.rej.Range
+			fr.r.change(ch)
+		case it.deleted:
+			if it.link == nil {
+				continue
+			}
+			ch.Entity, ch.TargetKey = dst.label, it.link.Key(dst.st)
+			if fr.f.deleter != nil {
+				ch.Op = OpDelete
+				c.Deleted++
+				deletes = true
+			} else {
+				ch.Op = OpUnlink
+				c.Unlinked++
+			}
+			fr.r.change(ch)
+		case it.skipped:
+			c.Skipped++
+		case it.unchanged:
+			c.Unchanged++
+		default:
+			if it.dropLink {
+				c.Unlinked++
+				u := ch
+				u.Op, u.Entity, u.TargetKey, u.Reason = OpUnlink, dst.label, it.link.Key(dst.st), "the linked record no longer exists"
+				fr.r.change(u)
+			}
+			if it.tgt == nil {
+				c.Created++
+				tWrites = true
+				cr := ch
+				cr.Op, cr.Entity, cr.Fields = OpCreate, dst.label, fieldChanges(nil, it.tWrite)
+				fr.r.change(cr)
+				if fr.rt.link != nil && dst.owner {
+					sWrites = true
+					c.WrittenBack++
+					wb := ch
+					wb.Op, wb.Entity, wb.TargetKey = OpUpdate, src.label, it.rec.Key
+					wb.Fields = []FieldChange{{Field: src.linkField, Before: it.rec.Fields[src.linkField], After: "(the new " + dst.p.Key + ")"}}
+					fr.r.change(wb)
+				}
+				continue
+			}
+			if it.newPair {
+				c.Linked++
+				if it.byMatch {
+					c.LinkedByMatch++
+				}
+				l := ch
+				l.Op, l.Entity, l.TargetKey, l.By = OpLink, dst.label, it.tgt.Key, it.by
+				fr.r.change(l)
+			}
+			if len(it.tWrite) > 0 {
+				c.Updated++
+				tWrites = true
+				u := ch
+				u.Op, u.Entity, u.TargetKey, u.Fields = OpUpdate, dst.label, it.tgt.Key, fieldChanges(it.tgt.Fields, it.tWrite)
+				fr.r.change(u)
+			}
+			if len(it.sWrite) > 0 {
+				c.WrittenBack++
+				sWrites = true
+				u := ch
+				u.Op, u.Entity, u.TargetKey, u.Fields = OpUpdate, src.label, it.rec.Key, fieldChanges(it.rec.Fields, it.sWrite)
+				fr.r.change(u)
+			}
+			c.Conflicts += len(it.conflicts)
+			if len(it.tWrite) == 0 && len(it.sWrite) == 0 && !it.newPair {
+				c.Unchanged++
+			} else {
+				fr.r.plan(fr.rt.p.Name, src.st, it.rec.Key)
+				fr.r.plan(fr.rt.p.Name, dst.st, it.tgt.Key)
+			}
+		}
+	}
+	for _, b := range []bool{tWrites, sWrites, deletes} {
+		if b {
+			c.WriteCalls++
+		}
+	}
+}
+
+func fieldChanges(before, after map[string]any) []FieldChange {
+	out := make([]FieldChange, 0, len(after))
+	for f, v := range after {
+		out = append(out, FieldChange{Field: f, Before: before[f], After: v})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Field < out[j].Field })
+	return out
+}
