@@ -91,7 +91,10 @@ func Compile(src string, fields []*connector.Field) (*vm.Program, error) {
 // not fail. Both opcodes take no argument, so swapping them is safe.
 func nilSafeEquality(p *vm.Program) {
 	for i, op := range p.Bytecode {
-		if op == vm.OpEqualString {
+		// OpEqualInt is emitted only for Go int operands, which no field
+		// type produces today (ints are int64); swap it too so a future
+		// field type cannot bring the panic back.
+		if op == vm.OpEqualString || op == vm.OpEqualInt {
 			p.Bytecode[i] = vm.OpEqual
 		}
 	}

@@ -92,6 +92,9 @@ func split(name string, src []byte) ([]*line, error) {
 		blank       int
 		atLineStart = true
 		lineIndent  string
+		// braceEnded is set when a structural brace ended a line early;
+		// the newline that follows ends that same line, not a blank one.
+		braceEnded bool
 	)
 	flush := func() {
 		if len(cur.toks) > 0 || cur.comment != "" {
@@ -123,19 +126,26 @@ func split(name string, src []byte) ([]*line, error) {
 				space.WriteString("\n")
 				continue
 			}
-			if len(cur.toks) == 0 && cur.comment == "" {
+			if len(cur.toks) == 0 && cur.comment == "" && !braceEnded {
 				blank++
 			}
+			braceEnded = false
 			flush()
 			space.Reset()
 			atLineStart, lineIndent = true, ""
 			continue
 		case "Comment":
-			cur.comment = strings.TrimRight(tok.Value, " \t\r\f")
+			text := strings.TrimRight(tok.Value, " \t\r\f")
+			if braceEnded && len(cur.toks) == 0 && len(lines) > 0 && lines[len(lines)-1].comment == "" {
+				// A comment after a block's { or } stays on its line.
+				lines[len(lines)-1].comment = text
+			} else {
+				cur.comment = text
+			}
 			space.Reset()
 			continue
 		}
-		atLineStart = false
+		atLineStart, braceEnded = false, false
 		t := token{text: tok.Value, space: space.String(), kind: kind}
 		space.Reset()
 		switch tok.Value {
@@ -149,6 +159,7 @@ func split(name string, src []byte) ([]*line, error) {
 				cur.depth = blockDepth
 				blockDepth++
 				flush()
+				braceEnded = true
 				continue
 			}
 			exprDepth++
@@ -159,6 +170,7 @@ func split(name string, src []byte) ([]*line, error) {
 				cur.depth = blockDepth
 				cur.toks = append(cur.toks, t)
 				flush()
+				braceEnded = true
 				continue
 			}
 			exprDepth = max(0, exprDepth-1)
