@@ -35,17 +35,8 @@ type Options struct {
 // Compile parses every file, checks them together as one project, and
 // returns the plan, or nil when any diagnostic is an error.
 func Compile(inputs []Input, opts Options) (*plan.Plan, diag.Diagnostics) {
-	if opts.Snapshot == nil {
-		opts.Snapshot = SnapshotBeside
-	}
-	var files []*check.File
-	var diags diag.Diagnostics
-	for _, in := range inputs {
-		f, ds := parser.Parse(in.Name, in.Src)
-		diags = diags.Extend(ds)
-		files = append(files, &check.File{Source: diag.NewSource(in.Name, in.Src), AST: f})
-	}
-	p, ds := check.Check(files, check.Options{Registry: opts.Registry, Snapshot: opts.Snapshot})
+	files, diags := parse(inputs)
+	p, ds := check.Check(files, opts.check())
 	diags = diags.Extend(ds).Sort()
 	if diags.HasErrors() {
 		return nil, diags
@@ -56,9 +47,14 @@ func Compile(inputs []Input, opts Options) (*plan.Plan, diag.Diagnostics) {
 // Connections parses the files and checks only their connection blocks (see
 // check.Connections).
 func Connections(inputs []Input, opts Options) ([]*plan.Connection, diag.Diagnostics) {
-	if opts.Snapshot == nil {
-		opts.Snapshot = SnapshotBeside
-	}
+	files, diags := parse(inputs)
+	conns, ds := check.Connections(files, opts.check())
+	return conns, diags.Extend(ds).Sort()
+}
+
+// parse parses every input; files with syntax errors are still returned
+// (partial), so checking reports the rest of their problems.
+func parse(inputs []Input) ([]*check.File, diag.Diagnostics) {
 	var files []*check.File
 	var diags diag.Diagnostics
 	for _, in := range inputs {
@@ -66,8 +62,15 @@ func Connections(inputs []Input, opts Options) ([]*plan.Connection, diag.Diagnos
 		diags = diags.Extend(ds)
 		files = append(files, &check.File{Source: diag.NewSource(in.Name, in.Src), AST: f})
 	}
-	conns, ds := check.Connections(files, check.Options{Registry: opts.Registry, Snapshot: opts.Snapshot})
-	return conns, diags.Extend(ds).Sort()
+	return files, diags
+}
+
+func (o Options) check() check.Options {
+	snap := o.Snapshot
+	if snap == nil {
+		snap = SnapshotBeside
+	}
+	return check.Options{Registry: o.Registry, Snapshot: snap}
 }
 
 // Sources indexes the inputs for diagnostic renderers.

@@ -131,55 +131,9 @@ func (c *checker) warnf(f *File, n ast.Node, code, summary, format string, args 
 	return c.add(diag.Warningf(nodeRange(f, n), code, summary, format, args...))
 }
 
-// didYouMean returns ` Did you mean "x"?` for the closest candidate, or "".
-// A candidate that differs only in case wins; otherwise the edit distance
-// must be under 3 (and under half the word's length for short words).
-func didYouMean(word string, candidates []string) string {
-	if s := closest(word, candidates); s != "" {
-		return fmt.Sprintf(" Did you mean %q?", s)
-	}
-	return ""
-}
-
-func closest(word string, candidates []string) string {
-	lw := strings.ToLower(word)
-	best, bestD := "", 3
-	for _, cand := range candidates {
-		if cand == word {
-			continue
-		}
-		lc := strings.ToLower(cand)
-		if lc == lw {
-			return cand
-		}
-		d := levenshtein(lw, lc)
-		if d < bestD && d <= max(1, len([]rune(word))/2) {
-			best, bestD = cand, d
-		}
-	}
-	return best
-}
-
-func levenshtein(a, b string) int {
-	ra, rb := []rune(a), []rune(b)
-	prev := make([]int, len(rb)+1)
-	cur := make([]int, len(rb)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(ra); i++ {
-		cur[0] = i
-		for j := 1; j <= len(rb); j++ {
-			cost := 1
-			if ra[i-1] == rb[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(rb)]
-}
+// didYouMean suggests from the names allowed where a name was not found
+// (see diag.Closest).
+var didYouMean = diag.DidYouMean
 
 func quoteList(names []string) string {
 	q := make([]string, len(names))

@@ -128,3 +128,24 @@ func TestSourcePositions(t *testing.T) {
 		t.Errorf("Pos past the end = %+v", p)
 	}
 }
+
+func TestClosest(t *testing.T) {
+	names := []string{"firstname", "lastname", "emailaddress1", "connection", "sync", "id"}
+	for word, want := range map[string]string{
+		"firstnme":     "firstname",
+		"FirstName":    "firstname", // case only
+		"emailadress1": "emailaddress1",
+		"conection":    "connection",
+		"xyz":          "",
+		"is":           "id", // short words: one edit at most
+		"ab":           "",
+		"firstname":    "", // never the word itself
+	} {
+		if got := Closest(word, names); got != want {
+			t.Errorf("Closest(%q) = %q, want %q", word, got, want)
+		}
+	}
+	if DidYouMean("lastnme", names) != ` Did you mean "lastname"?` || DidYouMean("qqqq", names) != "" {
+		t.Error("DidYouMean")
+	}
+}

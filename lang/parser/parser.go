@@ -325,38 +325,8 @@ func lineRange(src *diag.Source, start, end int) diag.Range {
 	return src.Range(start, end)
 }
 
-// suggest returns the candidate closest to word (edit distance under 3),
-// or "".
-func suggest(word string, candidates ...string) string {
-	best, bestD := "", 3
-	for _, c := range candidates {
-		if d := levenshtein(strings.ToLower(word), strings.ToLower(c)); d < bestD && d > 0 {
-			best, bestD = c, d
-		}
-	}
-	return best
-}
-
-func levenshtein(a, b string) int {
-	ra, rb := []rune(a), []rune(b)
-	prev := make([]int, len(rb)+1)
-	cur := make([]int, len(rb)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(ra); i++ {
-		cur[0] = i
-		for j := 1; j <= len(rb); j++ {
-			cost := 1
-			if ra[i-1] == rb[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(rb)]
-}
+// suggest returns the keyword closest to word, or "".
+func suggest(word string, candidates ...string) string { return diag.Closest(word, candidates) }
 
 // hasBad reports whether the file holds a Bad node.
 func hasBad(f *ast.File) bool {
