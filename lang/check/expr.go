@@ -52,9 +52,10 @@ func asPath(text string) (string, bool) {
 
 // exprSide is what an expression is evaluated over: one side of a sync.
 type exprSide struct {
-	label  string // "crm.contact"
-	entity *connector.Entity
-	other  *exprSide // the opposite side, for cross-side hints
+	label    string // "crm.contact"
+	entity   *connector.Entity
+	other    *exprSide // the opposite side, for cross-side hints
+	compiler *eval.Compiler
 }
 
 // expression checks an expression over side s: every name is a field of s
@@ -87,7 +88,10 @@ func (c *checker) expression(f *File, e *ast.Expr, s *exprSide) *plan.Expr {
 	if !ok {
 		return nil
 	}
-	prog, err := eval.Compile(text, s.entity.Fields)
+	if s.compiler == nil {
+		s.compiler = eval.NewCompiler(s.entity.Fields)
+	}
+	prog, err := s.compiler.Compile(text)
 	if err != nil {
 		c.exprError(f, e, text, err)
 		return nil

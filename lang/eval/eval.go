@@ -75,7 +75,23 @@ func Options(fields []*connector.Field) []expr.Option {
 // The checker has already reported problems with positions; an error here is
 // a bug or a plan edited by hand.
 func Compile(src string, fields []*connector.Field) (*vm.Program, error) {
-	p, err := expr.Compile(src, Options(fields)...)
+	return NewCompiler(fields).Compile(src)
+}
+
+// Compiler compiles many expressions over records with one set of fields,
+// building the typed environment once.
+type Compiler struct {
+	opts []expr.Option
+}
+
+// NewCompiler returns a compiler for records with the given fields.
+func NewCompiler(fields []*connector.Field) *Compiler {
+	return &Compiler{opts: Options(fields)}
+}
+
+// Compile compiles one expression (see the package function Compile).
+func (c *Compiler) Compile(src string) (*vm.Program, error) {
+	p, err := expr.Compile(src, c.opts...)
 	if err != nil {
 		return nil, err
 	}
