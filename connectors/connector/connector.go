@@ -208,6 +208,19 @@ type Limited interface {
 	Limits() []Limit
 }
 
+// Normalizer is implemented by connectors whose service stores some values
+// in a normal form other than the one written: People keeps phone numbers
+// as digits without "+" ("+385911234567" is read back as "385911234567").
+// Normalize returns v (a canonical value of the field's type) as a read
+// would return it after a write; fields the service keeps as written are
+// returned unchanged. The engine normalizes the values it computes before
+// comparing them with the target's and remembering what it wrote, so a value
+// the service rewrote does not come back as a change and get written back
+// to the other side (echo suppression).
+type Normalizer interface {
+	Normalize(entity, field string, v any) any
+}
+
 // Stats counts the requests a connector sent.
 type Stats struct {
 	Requests  int64 // HTTP requests sent, retries included
