@@ -301,8 +301,9 @@ func (c *Conn) attributes(ctx context.Context) (map[string]string, error) {
 }
 
 var (
-	_ connector.Connector = (*Conn)(nil)
-	_ connector.Deleter   = (*Conn)(nil)
-	_ connector.Limited   = (*Conn)(nil)
-	_ connector.Metered   = (*Conn)(nil)
+	_ connector.Connector  = (*Conn)(nil)
+	_ connector.Deleter    = (*Conn)(nil)
+	_ connector.Limited    = (*Conn)(nil)
+	_ connector.Metered    = (*Conn)(nil)
+	_ connector.Normalizer = (*Conn)(nil)
 )

@@ -418,3 +418,37 @@ func TestDiscoverMergesCustomAttributes(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+// TestNormalizeIsWhatReadsReturn writes values in forms People rewrites and
+// checks that Normalize predicts what a read returns, so the engine's echo
+// suppression sees the stored value as the one it wrote.
+func TestNormalizeIsWhatReadsReturn(t *testing.T) {
+	h := newHarness(t, emulator.Options{}, tuning{})
+	key := mustCreate(t, h.c, EntityCustomer, map[string]any{"firstName": "Ana", "email": "ana@example.com", "phone": "385911111111"})
+	for _, tc := range []struct {
+		field string
+		v     any
+	}{
+		{"phone", "+385 91 234-5678"},
+		{"phone", "+44 (7700) 900.123"},
+		{"email", "  Ana.Horvat@Example.com "},
+		{"phones", []any{"+385 91 234 5678", "385912345678", " +44 7700 900123"}},
+		{"emails", []any{"ana@example.com", "ANA@example.com", " ana2@example.com"}},
+		{"tags", []any{"VIP", " VIP", "Newsletter"}},
+		{"firstName", "  Ana  "},
+		{"city", "Zagreb"},
+	} {
+		upsert(t, h.c, EntityCustomer, connector.Record{Key: key, Fields: map[string]any{tc.field: tc.v}})
+		res, err := h.c.Lookup(testCtx(t), connector.LookupRequest{Entity: EntityCustomer, Field: "id", Values: []any{key}, Fields: []string{tc.field}})
+		if err != nil || len(res.Records) != 1 || len(res.Records[0]) != 1 {
+			t.Fatalf("lookup %s: %v %+v", key, err, res)
+		}
+		got, want := res.Records[0][0].Fields[tc.field], h.c.Normalize(EntityCustomer, tc.field, tc.v)
+		if !connector.Equal(got, want) {
+			t.Errorf("%s = %#v: read back %#v, Normalize says %#v", tc.field, tc.v, got, want)
+		}
+	}
+	if got := h.c.Normalize(EntityCustomer, "phone", ""); got != nil {
+		t.Errorf(`Normalize(phone, "") = %#v, want nil (absent)`, got)
+	}
+}
