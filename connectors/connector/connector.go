@@ -221,6 +221,14 @@ type Normalizer interface {
 	Normalize(entity, field string, v any) any
 }
 
+// Counter is implemented by connectors that can count an entity's records
+// in one request; the CLI shows an ETA for initial loads with it. When the
+// service caps its count (Dataverse's $count stops at 5000), exact is false
+// and n is a lower bound.
+type Counter interface {
+	Count(ctx context.Context, entity string) (n int, exact bool, err error)
+}
+
 // Stats counts the requests a connector sent.
 type Stats struct {
 	Requests  int64 // HTTP requests sent, retries included
