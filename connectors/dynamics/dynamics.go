@@ -164,6 +164,7 @@ var (
 	_ connector.Deleter   = (*Conn)(nil)
 	_ connector.Limited   = (*Conn)(nil)
 	_ connector.Metered   = (*Conn)(nil)
+	_ connector.Counter   = (*Conn)(nil)
 )
 
 // ---- HTTP ----
