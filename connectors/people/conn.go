@@ -306,4 +306,5 @@ var (
 	_ connector.Limited    = (*Conn)(nil)
 	_ connector.Metered    = (*Conn)(nil)
 	_ connector.Normalizer = (*Conn)(nil)
+	_ connector.Counter    = (*Conn)(nil)
 )
