@@ -229,6 +229,17 @@ type Counter interface {
 	Count(ctx context.Context, entity string) (n int, exact bool, err error)
 }
 
+// Estimator is implemented by connectors that can tell, without sending
+// anything, how many requests an Upsert or a Delete would send. `synclang
+// plan` adds the estimates of the writes a run would make to the reads and
+// lookups its dry run sent, and compares the sum with the service's limits.
+// Where the cost depends on data the connector has not read, an estimate
+// says so in its doc comment.
+type Estimator interface {
+	EstimateUpsert(req UpsertRequest) int
+	EstimateDelete(req DeleteRequest) int
+}
+
 // Stats counts the requests a connector sent.
 type Stats struct {
 	Requests  int64 // HTTP requests sent, retries included
