@@ -165,6 +165,7 @@ var (
 	_ connector.Limited   = (*Conn)(nil)
 	_ connector.Metered   = (*Conn)(nil)
 	_ connector.Counter   = (*Conn)(nil)
+	_ connector.Estimator = (*Conn)(nil)
 )
 
 // ---- HTTP ----
