@@ -307,4 +307,5 @@ var (
 	_ connector.Metered    = (*Conn)(nil)
 	_ connector.Normalizer = (*Conn)(nil)
 	_ connector.Counter    = (*Conn)(nil)
+	_ connector.Estimator  = (*Conn)(nil)
 )
