@@ -95,6 +95,8 @@ type demo struct {
 	srvs   []*http.Server
 	temp   string
 	ss     *session
+	// contacts are the seeded Dynamics contacts, in seeding order.
+	contacts []map[string]any
 
 	// What was seeded, for the introduction.
 	seeded struct {
@@ -238,7 +240,8 @@ func (d *demo) seedPeople() error {
 		d.seeded.persons++
 		return nil
 	}
-	for i, c := range d.dyn.Rows("contact") {
+	d.contacts = d.dyn.Rows("contact")
+	for i, c := range d.contacts {
 		if i%3 != 0 {
 			continue
 		}
@@ -423,24 +426,22 @@ func fullName(row map[string]any) string {
 // users of the two systems would.
 func (d *demo) edit() (*edits, error) {
 	e := &edits{}
-	contacts := d.dyn.Rows("contact")
-	byExt := map[string]map[string]any{}
 	byEmail := map[string]map[string]any{}
 	for _, p := range d.ppl.Persons() {
-		if x := str(p["externalId"]); x != "" {
-			byExt[x] = p
-		}
 		if em := personEmail(p); em != "" {
 			byEmail[strings.ToLower(em)] = p
 		}
 	}
-	// Pick contacts that had a People profile before the initial load, and
-	// one that did not.
+	// Pick, as they are now, contacts that had a People profile before the
+	// initial load, and one that did not (synclang created its profile).
 	var shared, created []map[string]any
-	for i, c := range contacts {
-		if i%3 == 0 && byEmail[strings.ToLower(str(c["emailaddress1"]))] != nil {
+	for i, c := range d.contacts {
+		c, ok := d.dyn.Get("contact", str(c["contactid"]))
+		switch {
+		case !ok:
+		case i%3 == 0 && byEmail[strings.ToLower(str(c["emailaddress1"]))] != nil:
 			shared = append(shared, c)
-		} else if i%3 == 1 {
+		case i%3 == 1:
 			created = append(created, c)
 		}
 	}
@@ -510,7 +511,7 @@ func (d *demo) edit() (*edits, error) {
 	e.qualif = id
 	d.printf("  Dynamics  lead %s qualified into a contact\n", e.leadName)
 
-	// 7. Dynamics: a contact synclang created in People is deleted.
+	// 7. Dynamics: a contact that synclang copied to People is deleted.
 	c = created[0]
 	e.deleted, e.deletedName = str(c["contactid"]), fullName(c)
 	d.dyn.Delete("contact", e.deleted)
