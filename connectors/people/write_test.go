@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"reflect"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -492,5 +493,27 @@ func TestEstimatesAreTheRequestsSent(t *testing.T) {
 	}
 	if got := h.rec.reset(); len(got) != want {
 		t.Errorf("delete of %d sent %v; estimated %d", len(keys), got, want)
+	}
+}
+
+// TestConcurrentFirstUsesLoadDefinitionsOnce: the engine sends a batch's
+// first lookups and writes at once; the attribute definitions they all
+// need are read with one request.
+func TestConcurrentFirstUsesLoadDefinitionsOnce(t *testing.T) {
+	h := newHarness(t, emulator.Options{}, tuning{})
+	h.rec.reset()
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := h.c.attributes(testCtx(t)); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	if c := counts(h.rec.reset()); c["GET /people/2/customAttributes"] != 1 {
+		t.Errorf("requests %v, want one definitions request", c)
 	}
 }
