@@ -226,13 +226,18 @@ func (d *demo) serve(h http.Handler) (string, error) {
 //   - a third of the contacts have a People customer with the same email:
 //     a third of those carry the contact's ID as externalId (linked before,
 //     by another integration), the others none (created by hand or by a
-//     form), some typed LEAD (promoted when paired); half have a JobTitle;
+//     form; some moved to Ljubljana since, which the first run decides as
+//     a conflict), some typed LEAD (promoted when paired); half have a
+//     JobTitle;
 //   - half the leads have a People lead with the same email;
 //   - 150 customers exist only in People.
 func (d *demo) seedPeople() error {
 	if err := d.ppl.DefineAttribute("JobTitle", "STRING"); err != nil {
 		return err
 	}
+	// Both services stamp whole seconds: start the People profiles in the
+	// second after the contacts', so their edits are the newer ones.
+	time.Sleep(time.Until(time.Now().Truncate(time.Second).Add(time.Second)))
 	add := func(p map[string]any) error {
 		if _, err := d.ppl.Add(p); err != nil {
 			return fmt.Errorf("seeding People: %v", err)
@@ -254,8 +259,11 @@ func (d *demo) seedPeople() error {
 		case 1:
 			p["origin"] = "PORTAL"
 		case 2:
-			delete(p, "contactInformation")
-			p["contactInformation"] = map[string]any{"email": []any{map[string]any{"address": strings.ToUpper(str(c["emailaddress1"]))}}}
+			// Edited in People since: a new city, and no phone.
+			p["origin"] = "PORTAL"
+			p["city"] = "Ljubljana"
+			p["country"] = "Slovenia"
+			p["contactInformation"] = map[string]any{"email": []any{map[string]any{"address": c["emailaddress1"]}}}
 		}
 		if k%10 == 5 {
 			p["type"] = "LEAD"
@@ -460,7 +468,7 @@ func (d *demo) edit() (*edits, error) {
 
 	// 2. Dynamics: a last name changes (two way).
 	c = shared[1]
-	e.nameContact, e.nameOld, e.nameNew = str(c["contactid"]), str(c["lastname"]), str(c["lastname"])+"-Kovač"
+	e.nameContact, e.nameOld, e.nameNew = str(c["contactid"]), str(c["lastname"]), "Lindqvist" // married
 	d.dyn.Update("contact", e.nameContact, map[string]any{"lastname": e.nameNew})
 	d.printf("  Dynamics  contact %s: lastname %q -> %q\n", fullName(c), e.nameOld, e.nameNew)
 

@@ -312,10 +312,30 @@ func (j *jsonChanges) change(c engine.Change) {
 // lookups the dry run sent, the estimated write requests, their total, and
 // the service's documented limits.
 type planRequests struct {
-	Reads  int64             `json:"reads"`
-	Writes int               `json:"writes"`
-	Total  int64             `json:"total"`
-	Limits []connector.Limit `json:"limits,omitempty"`
+	Reads  int64       `json:"reads"`
+	Writes int         `json:"writes"`
+	Total  int64       `json:"total"`
+	Limits []planLimit `json:"limits,omitempty"`
+}
+
+// planLimit is a documented limit in the JSON document.
+type planLimit struct {
+	Scope       string `json:"scope"`
+	Requests    int    `json:"requests,omitempty"`
+	Per         string `json:"per,omitempty"` // a Go duration: "5m0s", "1s"
+	Concurrency int    `json:"concurrency,omitempty"`
+}
+
+func planLimits(ls []connector.Limit) []planLimit {
+	var out []planLimit
+	for _, l := range ls {
+		pl := planLimit{Scope: l.Scope, Requests: l.Requests, Concurrency: l.Concurrency}
+		if l.Per > 0 {
+			pl.Per = l.Per.String()
+		}
+		out = append(out, pl)
+	}
+	return out
 }
 
 func (j *jsonChanges) finish(rep *engine.Report, limits map[string][]connector.Limit) {
@@ -327,7 +347,7 @@ func (j *jsonChanges) finish(rep *engine.Report, limits map[string][]connector.L
 	reqs := map[string]*planRequests{}
 	get := func(conn string) *planRequests {
 		if reqs[conn] == nil {
-			reqs[conn] = &planRequests{Limits: limits[conn]}
+			reqs[conn] = &planRequests{Limits: planLimits(limits[conn])}
 		}
 		return reqs[conn]
 	}
