@@ -86,6 +86,27 @@ func TestRunErrorsAUserCanCause(t *testing.T) {
 	}
 }
 
+// TestRunWhileLocked: a sync another process is running is not run twice.
+func TestRunWhileLocked(t *testing.T) {
+	w := newWorld(t, worldOptions{contacts: 3})
+	st, err := state.Open(context.Background(), filepath.Join(w.dir, stateDir, stateFile), state.Options{Holder: state.Holder{Host: "other-host", PID: 42}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if _, err := st.Acquire(context.Background(), "contacts", time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	r := w.synclang("run", w.dir)
+	if r.code != exitError || !strings.Contains(r.err, "sync contacts is being run by another synclang process (other-host pid 42") {
+		t.Errorf("run while locked: %s", r)
+	}
+	// The other sync ran.
+	if !regexp.MustCompile(`leads\s+crm.lead -> infobip.lead\s+1\s+1`).MatchString(r.out) {
+		t.Errorf("the unlocked sync did not run:\n%s", r)
+	}
+}
+
 // TestPlanCommand: changes and the requests against the limits, exit 2;
 // no change, exit 0; an error, exit 1; JSON; nothing written.
 func TestPlanCommand(t *testing.T) {
