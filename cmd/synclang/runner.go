@@ -345,7 +345,8 @@ func describe(p *plan.Plan, f syncFailure) string {
 	var ce *connector.Error
 	switch {
 	case errors.As(err, &locked):
-		return locked.Error()
+		return fmt.Sprintf("another synclang process is running it (%s, lock valid until %s); wait for it to finish, or stop it",
+			locked.Holder, locked.Expires.UTC().Format(time.RFC3339))
 	case errors.Is(err, engine.ErrStopped):
 		return "stopped before the pass finished; the next run continues from the last committed batch"
 	case errors.As(err, &ce):

@@ -88,7 +88,7 @@ func TestRunErrorsAUserCanCause(t *testing.T) {
 
 // TestRunWhileLocked: a sync another process is running is not run twice.
 func TestRunWhileLocked(t *testing.T) {
-	w := newWorld(t, worldOptions{contacts: 3})
+	w := newWorld(t, worldOptions{contacts: 8})
 	st, err := state.Open(context.Background(), filepath.Join(w.dir, stateDir, stateFile), state.Options{Holder: state.Holder{Host: "other-host", PID: 42}})
 	if err != nil {
 		t.Fatal(err)
@@ -98,11 +98,11 @@ func TestRunWhileLocked(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := w.synclang("run", w.dir)
-	if r.code != exitError || !strings.Contains(r.err, "sync contacts is being run by another synclang process (other-host pid 42") {
+	if r.code != exitError || !strings.Contains(r.err, "synclang run: sync contacts: another synclang process is running it (other-host pid 42, lock valid until ") {
 		t.Errorf("run while locked: %s", r)
 	}
 	// The other sync ran.
-	if !regexp.MustCompile(`leads\s+crm.lead -> infobip.lead\s+1\s+1`).MatchString(r.out) {
+	if !regexp.MustCompile(`leads\s+crm.lead -> infobip.lead\s+2\s+2`).MatchString(r.out) {
 		t.Errorf("the unlocked sync did not run:\n%s", r)
 	}
 }
@@ -442,7 +442,7 @@ func TestDescribe(t *testing.T) {
 		{&connector.Error{Kind: connector.KindAuth, Service: "dynamics", Status: 401, Hint: "run `synclang auth login crm`"},
 			"connection crm (dynamics): dynamics: auth (HTTP 401); run `synclang auth login crm`"},
 		{&connector.Error{Kind: connector.KindThrottled, Service: "dynamics", Message: "too many"}, "run again later"},
-		{&state.LockedError{Sync: "contacts", Holder: state.Holder{Host: "h", PID: 7}, Expires: time.Unix(0, 0)}, "is being run by another synclang process (h pid 7"},
+		{&state.LockedError{Sync: "contacts", Holder: state.Holder{Host: "h", PID: 7}, Expires: time.Unix(0, 0)}, "another synclang process is running it (h pid 7, lock valid until 1970-01-01T00:00:00Z); wait for it to finish"},
 		{engine.ErrStopped, "stopped before the pass finished"},
 		{context.Canceled, "aborted; the next run continues"},
 		{errors.New("sync contacts: reading crm.contact: boom"), "reading crm.contact: boom"},

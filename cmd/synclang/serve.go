@@ -166,12 +166,12 @@ func (ss *session) loop(ctx context.Context, stop <-chan struct{}, sy *plan.Sync
 			return
 		default:
 			var locked *state.LockedError
-			lvl := "pass failed; trying again at the next interval"
-			if errors.As(err, &locked) {
-				log.Warn(lvl, "error", locked.Error())
-			} else {
-				for _, f := range failures(rep, err) {
-					log.Error(lvl, "error", describe(ss.plan, f))
+			msg := "pass failed; trying again at the next interval"
+			for _, f := range failures(rep, err) {
+				if errors.As(err, &locked) {
+					log.Warn(msg, "error", describe(ss.plan, f))
+				} else {
+					log.Error(msg, "error", describe(ss.plan, f))
 				}
 			}
 		}
