@@ -467,11 +467,26 @@ func writeSummary(w io.Writer, rep *engine.Report, limits map[string][]connector
 		// A dry run's own requests are in plan's estimate instead.
 		writeRequests(w, rep, limits)
 	}
-	var parts []string
+	// Per sync: the requests it sent to each service, and its duration.
+	var rows2 [][]string
 	for _, sr := range rep.Syncs {
-		parts = append(parts, fmt.Sprintf("%s %s", sr.Sync, roundDur(sr.Duration)))
+		var reqs []string
+		if !rep.DryRun {
+			names := make([]string, 0, len(sr.Requests))
+			for n := range sr.Requests {
+				names = append(names, n)
+			}
+			sort.Strings(names)
+			for _, n := range names {
+				reqs = append(reqs, fmt.Sprintf("%s %s", n, num(int(sr.Requests[n].Requests))))
+			}
+		}
+		rows2 = append(rows2, []string{"  " + sr.Sync, strings.Join(reqs, ", "), roundDur(sr.Duration)})
 	}
-	fmt.Fprintf(w, "duration: %s (%s)\n", roundDur(rep.Duration), strings.Join(parts, ", "))
+	if len(rows2) > 1 || rep.DryRun {
+		writeTable(w, rows2, 2)
+	}
+	fmt.Fprintf(w, "duration: %s\n", roundDur(rep.Duration))
 }
 
 // writeTable prints rows with the first text columns left-aligned and the
