@@ -264,17 +264,6 @@ func (w *world) seedPeople() {
 	}
 }
 
-// rowsBy returns rows whose field equals value.
-func rowsBy(rows []map[string]any, field, value string) []map[string]any {
-	var out []map[string]any
-	for _, r := range rows {
-		if strings.EqualFold(str2(r[field]), value) {
-			out = append(out, r)
-		}
-	}
-	return out
-}
-
 func testContext(t *testing.T) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	t.Cleanup(cancel)

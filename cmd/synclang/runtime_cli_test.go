@@ -159,7 +159,7 @@ func TestPlanCommand(t *testing.T) {
 	// The estimate is what the run then sends.
 	rep := w.pass(exitOK)
 	m := regexp.MustCompile(`requests: crm (\d+), infobip (\d+)`).FindStringSubmatch(rep.out)
-	if m == nil || m[1] != itoa(int(doc.Requests["crm"].Total)) || m[2] != itoa(int(doc.Requests["infobip"].Total)) {
+	if m == nil || m[1] != num(int(doc.Requests["crm"].Total)) || m[2] != num(int(doc.Requests["infobip"].Total)) {
 		t.Errorf("plan estimated crm %d, infobip %d; the run sent %v", doc.Requests["crm"].Total, doc.Requests["infobip"].Total, m)
 	}
 
@@ -178,8 +178,6 @@ func TestPlanCommand(t *testing.T) {
 		t.Errorf("plan with a wrong secret: %s", r)
 	}
 }
-
-func itoa(n int) string { return num(n) }
 
 // TestStatusCommand reads the state offline.
 func TestStatusCommand(t *testing.T) {
