@@ -42,7 +42,7 @@ func runAuth(ctx context.Context, s *Stdio, args []string) int {
 	fs.StringVar(&o.url, "url", "", "the environment URL, e.g. https://org0000000.crm4.dynamics.com")
 	fs.StringVar(&o.tenant, "tenant", "", "the Entra ID tenant (GUID or domain name)")
 	fs.StringVar(&o.clientID, "client-id", "", "the app registration's application (client) ID")
-	fs.StringVar(&o.authority, "authority", "", "the identity platform host (default: the connection's authority, or "+dynamics.DefaultAuthority+")")
+	fs.StringVar(&o.authority, "authority", "", "the identity platform host (default: the connection's authority, $DYNAMICS_AUTHORITY, or "+dynamics.DefaultAuthority+")")
 	fs.StringVar(&o.secretEnv, "client-secret-env", "", "name of an environment variable holding a client secret (web app registrations only)")
 	fs.StringVar(&o.cacheDir, "cache-dir", "", "token cache directory (default: the per-user cache directory)")
 	_ = fs.MarkHidden("cache-dir")
@@ -129,6 +129,10 @@ func (o *authLoginOptions) settings(s *Stdio) (map[string]string, int) {
 	}
 	if o.authority != "" {
 		settings[dynamics.SettingAuthority] = o.authority
+	} else if env := settingOverrides["dynamics"][dynamics.SettingAuthority]; settings[dynamics.SettingAuthority] == "" && s.Getenv(env) != "" {
+		// As at run time: DYNAMICS_AUTHORITY stands in for an authority
+		// the block leaves unset.
+		settings[dynamics.SettingAuthority] = s.Getenv(env)
 	}
 	settings[dynamics.SettingAuth] = dynamics.AuthRefreshToken
 	if o.secretEnv != "" {

@@ -11,6 +11,7 @@ import (
 	"sort"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/spf13/pflag"
 
@@ -40,6 +41,19 @@ type Stdio struct {
 	HTTPClient *http.Client
 	// Registry holds the connection kinds; nil means DefaultRegistry.
 	Registry *connector.Registry
+	// RateScale multiplies the rate limits connectors pace themselves to
+	// (connector.Config.RateScale); 0 means 1, the services' real limits.
+	// Tests and the demo raise it against emulators whose limits are
+	// scaled up or off.
+	RateScale float64
+	// CacheDir is the token cache directory connectors use; "" means the
+	// per-user default.
+	CacheDir string
+	// Interrupt delivers SIGINT and SIGTERM to commands that stop
+	// gracefully (run, serve); nil means the process's own signals.
+	Interrupt <-chan os.Signal
+	// Now is the clock (default time.Now).
+	Now func() time.Time
 }
 
 // DefaultStdio is the process's real streams and environment.
@@ -65,6 +79,10 @@ type command struct {
 	name    string
 	summary string
 	run     func(ctx context.Context, s *Stdio, args []string) int
+	// graceful commands handle SIGINT and SIGTERM themselves (the first
+	// finishes the work in flight, the second aborts); Main cancels the
+	// context of the others on the first signal.
+	graceful bool
 }
 
 // commands lists every subcommand, in the order help prints them. Each lives
@@ -73,10 +91,16 @@ var commands = []*command{
 	checkCmd,
 	fmtCmd,
 	compileCmd,
+	planCmd,
+	runCmd,
+	serveCmd,
+	statusCmd,
+	rejectsCmd,
+	demoCmd,
 	schemaCmd,
 	emulateCmd,
-	versionCmd,
 	authCmd,
+	versionCmd,
 }
 
 // Main runs synclang with args and returns the exit code.
@@ -86,6 +110,9 @@ func Main(args []string, s Stdio) int {
 	}
 	if s.Registry == nil {
 		s.Registry = DefaultRegistry()
+	}
+	if s.Now == nil {
+		s.Now = time.Now
 	}
 	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
 		if len(args) > 1 {
@@ -104,6 +131,9 @@ func Main(args []string, s Stdio) int {
 		fmt.Fprintf(s.Err, "synclang: unknown command %q\n\n", args[0])
 		usage(s.Err)
 		return exitUsage
+	}
+	if c.graceful {
+		return c.run(context.Background(), &s, args[1:])
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()

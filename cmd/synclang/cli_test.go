@@ -24,6 +24,18 @@ func TestExitCodes(t *testing.T) {
 		{[]string{"fmt", "--check", "../../examples"}, exitOK, ""},
 		{[]string{"schema", "push"}, exitUsage, "Usage: synclang schema"},
 		{[]string{"version"}, exitOK, ""},
+		{[]string{"run", "--help"}, exitOK, "Usage: synclang run"},
+		{[]string{"plan", "--help"}, exitOK, "terraform plan -detailed-exitcode"},
+		{[]string{"serve", "--help"}, exitOK, "Usage: synclang serve"},
+		{[]string{"status", "--help"}, exitOK, "Usage: synclang status"},
+		{[]string{"rejects", "--help"}, exitOK, "synclang rejects retry"},
+		{[]string{"demo", "--help"}, exitOK, "Usage: synclang demo"},
+		{[]string{"run", "no/such/dir"}, exitError, "no/such/dir"},
+		{[]string{"plan", "--bogus"}, exitUsage, "unknown flag"},
+		{[]string{"serve", "--sync", "nope", "../../examples"}, exitUsage, `no sync "nope"`},
+		{[]string{"rejects", "--limit", "-1", "../../examples"}, exitUsage, "--limit must be 0 or more"},
+		{[]string{"demo", "--limits", "fast"}, exitUsage, "--limits must be one of off, real"},
+		{[]string{"demo", "extra"}, exitUsage, `unexpected argument "extra"`},
 	}
 	for _, tt := range tests {
 		var out, errb bytes.Buffer

@@ -208,6 +208,38 @@ type Limited interface {
 	Limits() []Limit
 }
 
+// Normalizer is implemented by connectors whose service stores some values
+// in a normal form other than the one written: People keeps phone numbers
+// as digits without "+" ("+385911234567" is read back as "385911234567").
+// Normalize returns v (a canonical value of the field's type) as a read
+// would return it after a write; fields the service keeps as written are
+// returned unchanged. The engine normalizes the values it computes before
+// comparing them with the target's and remembering what it wrote, so a value
+// the service rewrote does not come back as a change and get written back
+// to the other side (echo suppression).
+type Normalizer interface {
+	Normalize(entity, field string, v any) any
+}
+
+// Counter is implemented by connectors that can count an entity's records
+// in one request; the CLI shows an ETA for initial loads with it. When the
+// service caps its count (Dataverse's $count stops at 5000), exact is false
+// and n is a lower bound.
+type Counter interface {
+	Count(ctx context.Context, entity string) (n int, exact bool, err error)
+}
+
+// Estimator is implemented by connectors that can tell, without sending
+// anything, how many requests an Upsert or a Delete would send. `synclang
+// plan` adds the estimates of the writes a run would make to the reads and
+// lookups its dry run sent, and compares the sum with the service's limits.
+// Where the cost depends on data the connector has not read, an estimate
+// says so in its doc comment.
+type Estimator interface {
+	EstimateUpsert(req UpsertRequest) int
+	EstimateDelete(req DeleteRequest) int
+}
+
 // Stats counts the requests a connector sent.
 type Stats struct {
 	Requests  int64 // HTTP requests sent, retries included

@@ -164,6 +164,8 @@ var (
 	_ connector.Deleter   = (*Conn)(nil)
 	_ connector.Limited   = (*Conn)(nil)
 	_ connector.Metered   = (*Conn)(nil)
+	_ connector.Counter   = (*Conn)(nil)
+	_ connector.Estimator = (*Conn)(nil)
 )
 
 // ---- HTTP ----

@@ -1,6 +1,7 @@
 package dynamics
 
 import (
+	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
@@ -464,4 +465,28 @@ func (c *Conn) sameService(link string) error {
 		return nil
 	}
 	return fmt.Errorf("the service returned a link to %s://%s, not to %s; not following it", u.Scheme, u.Host, c.set.url)
+}
+
+// countCap is where Dataverse stops counting: $count answers at most 5000
+// (reference §4).
+const countCap = 5000
+
+// Count returns the number of rows of an entity's table with GET
+// {set}/$count (connector.Counter). Dataverse caps the answer at 5000, so a
+// count of 5000 is a lower bound (exact is false).
+func (c *Conn) Count(ctx context.Context, entity string) (int, bool, error) {
+	ti, err := c.table(ctx, entity)
+	if err != nil {
+		return 0, false, err
+	}
+	op := "count " + entity
+	_, body, err := c.call(ctx, op, http.MethodGet, c.apiURL+ti.set+"/$count", nil, nil)
+	if err != nil {
+		return 0, false, err
+	}
+	n, err := strconv.Atoi(strings.TrimSpace(string(bytes.TrimPrefix(body, []byte("\xef\xbb\xbf")))))
+	if err != nil || n < 0 {
+		return 0, false, &connector.Error{Kind: connector.KindTransient, Service: "dynamics", Op: op, Message: fmt.Sprintf("the answer %.40q is not a count", body)}
+	}
+	return n, n < countCap, nil
 }

@@ -390,3 +390,41 @@ func (c *Conn) Delete(ctx context.Context, req connector.DeleteRequest) (connect
 	}
 	return res, nil
 }
+
+// EstimateUpsert is the number of requests Upsert(req) would send
+// (connector.Estimator): creates and updates each go in bulk requests of
+// the current bulk size (CreateMultiple/UpdateMultiple, or $batch for
+// tables without them; either counts as one request against the service
+// protection limits). An update without fields sends nothing. Retries and a
+// bulk request that fails and is written again record by record are not
+// counted.
+func (c *Conn) EstimateUpsert(req connector.UpsertRequest) int {
+	var creates, updates int
+	for _, r := range req.Records {
+		switch {
+		case r.Key == "":
+			creates++
+		case len(r.Fields) > 0:
+			updates++
+		}
+	}
+	bulk := int(c.bulkSize.Load())
+	return chunks(creates, bulk) + chunks(updates, bulk)
+}
+
+// EstimateDelete is the number of requests Delete(req) would send: one
+// DELETE for a single record, else one $batch per 1000.
+func (c *Conn) EstimateDelete(req connector.DeleteRequest) int {
+	if len(req.Keys) == 1 {
+		return 1
+	}
+	return chunks(len(req.Keys), maxBulk)
+}
+
+// chunks is the number of requests n items take at per items a request.
+func chunks(n, per int) int {
+	if n <= 0 {
+		return 0
+	}
+	return (n + per - 1) / per
+}

@@ -200,3 +200,52 @@ func TestQualifiedLeadContactIsReadable(t *testing.T) {
 		t.Error("qualifying a qualified lead succeeded")
 	}
 }
+
+// TestEstimatesAreTheRequestsSent compares EstimateUpsert and
+// EstimateDelete with the requests the writes then send.
+func TestEstimatesAreTheRequestsSent(t *testing.T) {
+	env := newTestEnv(t, emulator.Options{Seed: 1200}, 0)
+	if _, err := env.conn.Discover(testCtx(t)); err != nil {
+		t.Fatal(err)
+	}
+	rows := env.emu.Rows("contact")
+	creates := func(n int) []connector.Record {
+		recs := make([]connector.Record, n)
+		for i := range recs {
+			recs[i] = connector.Record{Fields: map[string]any{"lastname": fmt.Sprint("N", i)}}
+		}
+		return recs
+	}
+	updates := func(n int) []connector.Record {
+		recs := make([]connector.Record, n)
+		for i := range recs {
+			recs[i] = connector.Record{Key: rows[i]["contactid"].(string), Fields: map[string]any{"jobtitle": fmt.Sprint("J", i)}}
+		}
+		return recs
+	}
+	for _, recs := range [][]connector.Record{creates(1), creates(2500), updates(1100), append(creates(3), updates(5)...)} {
+		req := connector.UpsertRequest{Entity: "contact", Records: recs}
+		want := env.conn.EstimateUpsert(req)
+		before := env.emu.Requests()
+		upsert(t, env, "contact", recs)
+		if got := env.emu.Requests() - before; got != int64(want) {
+			t.Errorf("upsert of %d records sent %d requests; estimated %d", len(recs), got, want)
+		}
+	}
+	for _, n := range []int{1, 3, 1100} {
+		rows := env.emu.Rows("contact")
+		keys := make([]string, n)
+		for i := range keys {
+			keys[i] = rows[i]["contactid"].(string)
+		}
+		req := connector.DeleteRequest{Entity: "contact", Keys: keys}
+		want := env.conn.EstimateDelete(req)
+		before := env.emu.Requests()
+		if _, err := env.conn.Delete(testCtx(t), req); err != nil {
+			t.Fatal(err)
+		}
+		if got := env.emu.Requests() - before; got != int64(want) {
+			t.Errorf("delete of %d records sent %d requests; estimated %d", n, got, want)
+		}
+	}
+}

@@ -51,6 +51,10 @@ type Conn struct {
 	logger *slog.Logger
 	tune   tuning
 
+	// loadMu serializes the first loads of the attribute definitions, so
+	// concurrent first writes and lookups send one request, not several.
+	loadMu sync.Mutex
+
 	mu    sync.Mutex
 	attrs map[string]string // custom attribute name → dataType; nil until loaded
 	tags  map[string]bool   // tag names known to exist
@@ -297,12 +301,23 @@ func (c *Conn) attributes(ctx context.Context) (map[string]string, error) {
 	if defs != nil {
 		return defs, nil
 	}
+	c.loadMu.Lock()
+	defer c.loadMu.Unlock()
+	c.mu.Lock()
+	defs = c.attrs
+	c.mu.Unlock()
+	if defs != nil {
+		return defs, nil // loaded by another caller meanwhile
+	}
 	return c.loadAttributes(ctx)
 }
 
 var (
-	_ connector.Connector = (*Conn)(nil)
-	_ connector.Deleter   = (*Conn)(nil)
-	_ connector.Limited   = (*Conn)(nil)
-	_ connector.Metered   = (*Conn)(nil)
+	_ connector.Connector  = (*Conn)(nil)
+	_ connector.Deleter    = (*Conn)(nil)
+	_ connector.Limited    = (*Conn)(nil)
+	_ connector.Metered    = (*Conn)(nil)
+	_ connector.Normalizer = (*Conn)(nil)
+	_ connector.Counter    = (*Conn)(nil)
+	_ connector.Estimator  = (*Conn)(nil)
 )

@@ -260,3 +260,57 @@ func normalizePhone(s string) string {
 }
 
 func normalizeEmail(s string) string { return strings.TrimSpace(s) }
+
+// Normalize returns a value as People stores it and a read returns it after
+// a write (connector.Normalizer), mirroring what Upsert does to it: phone
+// numbers become digits without "+" and separators, email addresses are
+// trimmed, the phones, emails and tags lists are normalized and lose
+// duplicates and empty entries, and an empty primary email or phone, like an
+// empty list, reads back as absent (nil). Other fields are stored as
+// written and returned unchanged.
+func (c *Conn) Normalize(entity, field string, v any) any {
+	switch field {
+	case "email", "phone":
+		s, ok := v.(string)
+		if !ok {
+			return v
+		}
+		if field == "email" {
+			s = normalizeEmail(s)
+		} else {
+			s = normalizePhone(s)
+		}
+		if s == "" {
+			return nil
+		}
+		return s
+	case "emails", "phones", "tags":
+		list, ok := v.([]any)
+		if !ok {
+			return v
+		}
+		var out []string
+		for _, e := range list {
+			s, ok := e.(string)
+			if !ok {
+				return v // not a list of strings: the write rejects it
+			}
+			s = strings.TrimSpace(s)
+			switch field {
+			case "phones":
+				s = normalizePhone(s)
+			case "emails":
+				s = normalizeEmail(s)
+			}
+			if s != "" {
+				out = append(out, s)
+			}
+		}
+		out = dedupe(out, field == "emails")
+		if len(out) == 0 {
+			return nil
+		}
+		return toAny(out)
+	}
+	return v
+}

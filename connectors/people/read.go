@@ -434,3 +434,22 @@ func (w *walker) finish() error {
 	}
 	return w.flush(next.encode())
 }
+
+// Count returns the number of persons of an entity's type with one list
+// request asking for includeTotalCount (connector.Counter). People documents
+// the parameter; when an answer carries no totalCount (the reference marks
+// the field UNCERTAIN for persons), Count fails with ErrUnsupported.
+func (c *Conn) Count(ctx context.Context, entity string) (int, bool, error) {
+	typ, err := personType(entity)
+	if err != nil {
+		return 0, false, err
+	}
+	_, total, err := c.list(ctx, "count persons", map[string]any{"type": typ}, "", 1, 1, true)
+	if err != nil {
+		return 0, false, err
+	}
+	if total < 0 {
+		return 0, false, fmt.Errorf("people: count %s: the answer has no totalCount: %w", entity, connector.ErrUnsupported)
+	}
+	return total, true, nil
+}

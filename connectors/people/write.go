@@ -971,3 +971,87 @@ func (c *Conn) Delete(ctx context.Context, req connector.DeleteRequest) (connect
 	}
 	return res, nil
 }
+
+// EstimateUpsert is the number of requests Upsert(req) would send
+// (connector.Estimator), following the endpoints described on Upsert:
+// creates with an identifier take a batch create and a match per chunk,
+// others one create each; updates take a PATCH batch per chunk (through
+// customer every update has one: it sets the type), preceded by a read of
+// the persons whose contacts or tags change, plus one PUT per person whose
+// email or phone changes (counted as a replacement: a change that only
+// appends costs nothing more, so the estimate is high there). Creating new
+// tag names, removing tags and loading the custom attribute definitions
+// are not counted.
+func (c *Conn) EstimateUpsert(req connector.UpsertRequest) int {
+	var batched, singles, reads, patches, puts int
+	for _, r := range req.Records {
+		f := r.Fields
+		contacts := false
+		for _, k := range []string{"email", "phone", "emails", "phones"} {
+			if _, ok := f[k]; ok {
+				contacts = true
+			}
+		}
+		if r.Key == "" {
+			if identified(f) {
+				batched++
+			} else {
+				singles++
+			}
+			continue
+		}
+		_, tags := f["tags"]
+		patch := req.Entity == EntityCustomer
+		for k := range f {
+			switch k {
+			case "email", "phone", "emails", "phones", "tags":
+			default:
+				patch = true
+			}
+		}
+		if contacts || tags || !patch {
+			reads++
+		}
+		if patch {
+			patches++
+		}
+		if contacts {
+			puts++
+		}
+	}
+	b := c.tune.batchSize
+	return 2*chunks(batched, b) + singles + chunks(reads, c.tune.idsPerGet) + chunks(patches, b) + puts
+}
+
+// identified reports whether a record to create carries an identifier the
+// batch create can be matched back by: externalId, an email or a phone.
+func identified(f map[string]any) bool {
+	if s, ok := f["externalId"].(string); ok && strings.TrimSpace(s) != "" {
+		return true
+	}
+	for _, k := range []string{"email", "phone"} {
+		if s, ok := f[k].(string); ok && strings.TrimSpace(s) != "" {
+			return true
+		}
+	}
+	for _, k := range []string{"emails", "phones"} {
+		if l, ok := f[k].([]any); ok && len(l) > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// EstimateDelete is the number of requests Delete(req) would send: one
+// DELETE batch per chunk.
+func (c *Conn) EstimateDelete(req connector.DeleteRequest) int {
+	return chunks(len(req.Keys), c.tune.batchSize)
+}
+
+// chunks is the number of requests n items take at per items a request.
+func chunks(n, per int) int {
+	if n <= 0 {
+		return 0
+	}
+	return (n + per - 1) / per
+}

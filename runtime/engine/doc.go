@@ -66,9 +66,12 @@
 // does not own the link). A linked source record none of whose tracked input
 // fields changed is left alone without any request (the echo of an earlier
 // write, or a change to fields no map reads); a computed value equal to the
-// target's current value is not written. So the pass after a sync writes
-// nothing, in either direction, and a pass without changes costs one read
-// request per flow.
+// target's current value is not written. Computed values are compared and
+// hashed in the form the target's service stores them
+// (connector.Normalizer: People keeps "+385 91 123 4567" as
+// "385911234567"), so a value the service rewrote is not mistaken for a
+// change. So the pass after a sync writes nothing, in either direction, and
+// a pass without changes costs one read request per flow.
 //
 // When a changed source record is paired, the engine reconciles the pair in
 // both directions in that one visit: source maps whose inputs changed are

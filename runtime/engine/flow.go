@@ -392,6 +392,12 @@ func (fr *flowRun) account(w *batchWork) {
 	r.Conflicts += c.Conflicts
 	r.Resync += c.Resync
 	r.WriteCalls += c.WriteCalls
+	for conn, n := range c.EstimatedWrites {
+		if r.EstimatedWrites == nil {
+			r.EstimatedWrites = map[string]int{}
+		}
+		r.EstimatedWrites[conn] += n
+	}
 	for _, e := range w.rejects {
 		if len(r.Rejects) < maxReportRejects {
 			r.Rejects = append(r.Rejects, e)

@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"errors"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -461,5 +462,40 @@ func TestLostLockStopsTheSync(t *testing.T) {
 	}
 	if n := len(h.ppl.Records("customer")); n != 2 {
 		t.Errorf("a sync that lost its lock wrote")
+	}
+}
+
+// estimating is a memory service that estimates ten requests per record
+// written.
+type estimating struct{ *memory.Conn }
+
+func (estimating) EstimateUpsert(req connector.UpsertRequest) int { return 10 * len(req.Records) }
+func (estimating) EstimateDelete(req connector.DeleteRequest) int { return 10 * len(req.Keys) }
+
+// TestDryRunEstimatesWrites checks that a dry run asks each connector what
+// its writes would cost, for the records it would write.
+func TestDryRunEstimatesWrites(t *testing.T) {
+	h := newHarness(t, spec{})
+	seedInitial(t, h)
+	h.conns = map[string]connector.Connector{"crm": estimating{h.crm}, "infobip": estimating{h.ppl}}
+	var changes []Change
+	rep, err := Run(context.Background(), h.plan, Env{Connectors: h.conns, Store: h.store, Now: h.clk.Now, Changes: func(c Change) { changes = append(changes, c) }},
+		Options{DryRun: true, BatchSize: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]map[string]int{lr: {}, rl: {}}
+	for _, c := range changes {
+		if c.Op == OpCreate || c.Op == OpUpdate {
+			want[c.Flow][strings.SplitN(c.Entity, ".", 2)[0]] += 10
+		}
+	}
+	for _, name := range []string{lr, rl} {
+		if got := flow(t, rep, name).EstimatedWrites; !reflect.DeepEqual(got, want[name]) && len(want[name]) > 0 {
+			t.Errorf("%s: estimated %v, want %v", name, got, want[name])
+		}
+	}
+	if len(want[lr]) == 0 {
+		t.Fatal("the dry run planned no writes")
 	}
 }

@@ -94,7 +94,11 @@ type FlowReport struct {
 	// would be sent), each up to a batch of records.
 	WriteCalls int                        `json:"writeCalls"`
 	Requests   map[string]connector.Stats `json:"requests,omitempty"`
-	Duration   time.Duration              `json:"duration"`
+	// EstimatedWrites, in a dry run, counts the requests the write calls
+	// would send, by connection: the connector's estimate
+	// (connector.Estimator), or one per call.
+	EstimatedWrites map[string]int `json:"estimatedWrites,omitempty"`
+	Duration        time.Duration  `json:"duration"`
 	// Rejects holds the first rejects of the run (at most 100), for the
 	// summary; the store has them all.
 	Rejects []*RecordError `json:"-"`

@@ -383,7 +383,9 @@ func (fr *flowRun) dryRun(w *batchWork) {
 	src, dst := fr.f.src, fr.f.dst
 	c := &w.counts
 	base := Change{Sync: fr.rt.p.Name, Flow: fr.f.name}
-	var tWrites, sWrites, deletes bool
+	// The records of the write calls a run would make, for the estimate.
+	var tRecs, sRecs []connector.Record
+	var dKeys []string
 	for _, it := range w.items {
 		ch := base
 		ch.Key = it.rec.Key
@@ -401,7 +403,7 @@ func (fr *flowRun) dryRun(w *batchWork) {
 			if fr.f.deleter != nil {
 				ch.Op = OpDelete
 				c.Deleted++
-				deletes = true
+				dKeys = append(dKeys, ch.TargetKey)
 			} else {
 				ch.Op = OpUnlink
 				c.Unlinked++
@@ -420,12 +422,12 @@ func (fr *flowRun) dryRun(w *batchWork) {
 			}
 			if it.tgt == nil {
 				c.Created++
-				tWrites = true
+				tRecs = append(tRecs, connector.Record{Fields: it.tWrite})
 				cr := ch
 				cr.Op, cr.Entity, cr.Fields = OpCreate, dst.label, fieldChanges(nil, it.tWrite)
 				fr.r.change(cr)
 				if fr.rt.link != nil && dst.owner {
-					sWrites = true
+					sRecs = append(sRecs, connector.Record{Key: it.rec.Key, Fields: map[string]any{src.linkField: ""}})
 					c.WrittenBack++
 					wb := ch
 					wb.Op, wb.Entity, wb.TargetKey = OpUpdate, src.label, it.rec.Key
@@ -445,14 +447,14 @@ func (fr *flowRun) dryRun(w *batchWork) {
 			}
 			if len(it.tWrite) > 0 {
 				c.Updated++
-				tWrites = true
+				tRecs = append(tRecs, connector.Record{Key: it.tgt.Key, Fields: it.tWrite})
 				u := ch
 				u.Op, u.Entity, u.TargetKey, u.Fields = OpUpdate, dst.label, it.tgt.Key, fieldChanges(it.tgt.Fields, it.tWrite)
 				fr.r.change(u)
 			}
 			if len(it.sWrite) > 0 {
 				c.WrittenBack++
-				sWrites = true
+				sRecs = append(sRecs, connector.Record{Key: it.rec.Key, Fields: it.sWrite})
 				u := ch
 				u.Op, u.Entity, u.TargetKey, u.Fields = OpUpdate, src.label, it.rec.Key, fieldChanges(it.rec.Fields, it.sWrite)
 				fr.r.change(u)
@@ -466,11 +468,35 @@ func (fr *flowRun) dryRun(w *batchWork) {
 			}
 		}
 	}
-	for _, b := range []bool{tWrites, sWrites, deletes} {
-		if b {
-			c.WriteCalls++
+	estimate := func(sd *sideRT, n int) {
+		c.WriteCalls++
+		if c.EstimatedWrites == nil {
+			c.EstimatedWrites = map[string]int{}
 		}
+		c.EstimatedWrites[sd.p.Connection] += n
 	}
+	if len(tRecs) > 0 {
+		estimate(dst, estimateUpsert(dst.conn, connector.UpsertRequest{Entity: dst.p.Entity, Records: tRecs}))
+	}
+	if len(sRecs) > 0 {
+		estimate(src, estimateUpsert(src.conn, connector.UpsertRequest{Entity: src.p.Entity, Records: sRecs}))
+	}
+	if len(dKeys) > 0 {
+		n := 1
+		if e, ok := dst.conn.(connector.Estimator); ok {
+			n = e.EstimateDelete(connector.DeleteRequest{Entity: dst.p.Entity, Keys: dKeys})
+		}
+		estimate(dst, n)
+	}
+}
+
+// estimateUpsert is the connector's estimate of the requests an Upsert
+// would send, or one when it cannot tell.
+func estimateUpsert(c connector.Connector, req connector.UpsertRequest) int {
+	if e, ok := c.(connector.Estimator); ok {
+		return e.EstimateUpsert(req)
+	}
+	return 1
 }
 
 func fieldChanges(before, after map[string]any) []FieldChange {

@@ -1,0 +1,166 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/synclang/synclang/lang/diag"
+	"github.com/synclang/synclang/runtime/engine"
+	"github.com/synclang/synclang/runtime/state"
+)
+
+var rejectsCmd = &command{
+	name:     "rejects",
+	summary:  "list the records syncs rejected, with the reason and mapping line; rejects retry replays them",
+	run:      runRejects,
+	graceful: true,
+}
+
+const rejectsDoc = `List the records the syncs rejected (a value that does not fit its target
+field, an expression that failed, a record the service refused, an ambiguous
+pairing), each as a diagnostic: the mapping line that produced the bad value
+(file:line:col, the line, a caret), the record's key and the reason. Rejected
+records never stop a run; each is tried again when it changes, or on
+
+  synclang rejects retry [--sync NAME] [PATHS]
+
+which reads every rejected record again (even unchanged) and syncs it, after
+you fixed the data or the mapping. retry connects to the services like run,
+prints the same summary and exits like run (0; 1 a sync failed; 3 records are
+still rejected, unless --allow-rejects). Listing reads only the state.`
+
+// rejectsOptions are the flags of `synclang rejects`.
+type rejectsOptions struct {
+	runFlags
+	limit        int
+	allowRejects bool
+	paths        []string
+}
+
+func runRejects(ctx context.Context, s *Stdio, args []string) int {
+	var o rejectsOptions
+	fs := newFlags(s, "rejects", "[retry] [flags] [PATHS]", rejectsDoc)
+	o.register(fs, "error")
+	fs.IntVar(&o.limit, "limit", 100, "list at most this many rejects (0: all)")
+	fs.BoolVar(&o.allowRejects, "allow-rejects", false, "retry: exit 0 even when records are still rejected")
+	if code, ok := parseFlags(fs, args); !ok {
+		return code
+	}
+	rest := fs.Args()
+	if len(rest) > 0 && rest[0] == "retry" {
+		o.paths = rest[1:]
+		return retryRejects(ctx, s, o)
+	}
+	o.paths = rest
+	if o.limit < 0 {
+		fmt.Fprintf(s.Err, "synclang rejects: --limit must be 0 or more, not %d\n", o.limit)
+		return exitUsage
+	}
+	return listRejects(ctx, s, o)
+}
+
+func listRejects(ctx context.Context, s *Stdio, o rejectsOptions) int {
+	st, p, _, code := openStateOnly(ctx, s, "rejects", o.state, o.paths)
+	if st == nil {
+		return code
+	}
+	defer st.Close()
+	if o.sync != "" && p.plan != nil {
+		if _, err := selectSyncs(p.plan, o.sync); err != nil {
+			fmt.Fprintf(s.Err, "synclang rejects: %v\n", err)
+			return exitUsage
+		}
+	}
+	sources := map[string]*diag.Source{}
+	for name, src := range p.sources {
+		sources[name] = src
+	}
+	var ds diag.Diagnostics
+	shown, total := 0, 0
+	var after *state.Reject
+	for {
+		page, err := st.Rejects(ctx, state.RejectQuery{Sync: o.sync, After: after, Limit: 1000})
+		if err != nil {
+			fmt.Fprintf(s.Err, "synclang rejects: %v\n", err)
+			return exitError
+		}
+		for _, r := range page {
+			total++
+			if o.limit > 0 && shown >= o.limit {
+				continue
+			}
+			shown++
+			ds = append(ds, rejectDiagnostic(r, p))
+			loadSource(sources, r.Range.File)
+		}
+		if len(page) < 1000 {
+			break
+		}
+		after = &page[len(page)-1]
+	}
+	if total == 0 {
+		if o.sync != "" {
+			fmt.Fprintf(s.Out, "Sync %s has no rejected records.\n", o.sync)
+		} else {
+			fmt.Fprintln(s.Out, "No rejected records.")
+		}
+		return exitOK
+	}
+	// The rejects are the output here: stdout, coloured on a terminal.
+	_ = diag.Write(s.Out, ds, sources, diag.WriteOptions{Color: s.Terminal && s.Getenv("NO_COLOR") == ""})
+	fmt.Fprintf(s.Out, "\n%s", plural(total, "rejected record"))
+	if shown < total {
+		fmt.Fprintf(s.Out, " (%d shown; --limit 0 for all)", shown)
+	}
+	fmt.Fprintln(s.Out, ". Fix the data or the mapping, then `synclang rejects retry`; a record is also retried when it changes.")
+	return exitOK
+}
+
+// rejectDiagnostic renders a stored reject as the engine's diagnostic, with
+// where it came from and how often it failed.
+func rejectDiagnostic(r state.Reject, p *project) *diag.Diagnostic {
+	d := engine.FromReject(r).Diagnostic()
+	where := fmt.Sprintf("sync %s, %s", r.Sync, r.Flow)
+	if p.plan != nil {
+		if from, to := flowLabels(p.plan, r.Sync, r.Flow); from != "" {
+			where = fmt.Sprintf("sync %s, %s -> %s", r.Sync, from, to)
+		}
+	}
+	if r.TargetKey != "" {
+		where += ", target " + r.TargetKey
+	}
+	tries := plural(max(r.Attempts, 1), "time")
+	d.Detail += fmt.Sprintf("\n(%s; rejected %s, first %s, last %s)", where, tries,
+		r.FirstSeen.UTC().Format("2006-01-02 15:04:05"), r.LastSeen.UTC().Format("2006-01-02 15:04:05 UTC"))
+	return d
+}
+
+// loadSource adds a .sync file a reject points into to sources when the
+// project did not load it (rejects listed with --state from elsewhere).
+func loadSource(sources map[string]*diag.Source, file string) {
+	if file == "" || sources[file] != nil || !strings.HasSuffix(file, ".sync") {
+		return
+	}
+	if src, err := os.ReadFile(file); err == nil {
+		sources[file] = diag.NewSource(file, src)
+	}
+}
+
+func retryRejects(ctx context.Context, s *Stdio, o rejectsOptions) int {
+	ss, code := openSession(ctx, s, "rejects retry", sessionOptions{flags: o.runFlags, paths: o.paths})
+	if code != exitOK {
+		return code
+	}
+	defer ss.close()
+	rep, code := ss.runOnce(ctx, engine.Options{Sync: o.sync, RetryRejects: true})
+	if code != exitOK {
+		return code
+	}
+	if n := rep.Rejected(); n > 0 && !o.allowRejects {
+		fmt.Fprintf(s.Err, "synclang rejects retry: %s still rejected (`synclang rejects`)\n", plural(n, "record"))
+		return exitRejects
+	}
+	return exitOK
+}

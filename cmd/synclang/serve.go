@@ -1,0 +1,373 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/synclang/synclang/connectors/connector"
+	"github.com/synclang/synclang/lang/plan"
+	"github.com/synclang/synclang/runtime/engine"
+	"github.com/synclang/synclang/runtime/state"
+)
+
+var serveCmd = &command{
+	name:     "serve",
+	summary:  "keep every sync running at its `every` interval, with /metrics and /healthz",
+	run:      runServeCmd,
+	graceful: true,
+}
+
+const serveDoc = `Keep every sync (or --sync NAME) of the project running: each sync runs a
+pass (as ` + "`synclang run`" + ` does), then the next one when its ` + "`every`" + ` interval
+(default 1m) has passed since the last began. Syncs run side by side, sharing
+one connector per connection, so each service is paced to its limits across
+them. A pass that fails is logged and tried again at the next interval.
+
+SIGINT or SIGTERM finishes the batches in flight, then exits 0; a second one
+aborts at once (exit 1). Either way the next start continues from the last
+committed batch.
+
+HTTP on --listen: /metrics (Prometheus: passes, records, durations, links,
+requests per connection) and /healthz (200 with each sync's last pass as
+JSON while serving, 503 while stopping; a failing sync does not make the
+process unhealthy, since restarting it would not fix a remote service).
+Logs go to stderr: text on a terminal, JSON lines otherwise, with record keys
+but never record values or credentials.`
+
+// defaultListen serves metrics on loopback only; containers pass
+// --listen :9464.
+const defaultListen = "127.0.0.1:9464"
+
+// defaultEvery is a sync's interval when it sets no `every`.
+const defaultEvery = time.Minute
+
+// serveOptions are the flags of `synclang serve` (and `run --watch`).
+type serveOptions struct {
+	runFlags
+	listen string
+	paths  []string
+	cmd    string
+}
+
+func runServeCmd(ctx context.Context, s *Stdio, args []string) int {
+	o := serveOptions{cmd: "serve"}
+	fs := newFlags(s, "serve", "[flags] [PATHS]", serveDoc)
+	o.register(fs, "info")
+	fs.StringVar(&o.listen, "listen", defaultListen, "address of /metrics and /healthz (\"\" for none; :9464 for every interface)")
+	if code, ok := parseFlags(fs, args); !ok {
+		return code
+	}
+	o.paths = fs.Args()
+	return runServe(ctx, s, o)
+}
+
+func runServe(ctx context.Context, s *Stdio, o serveOptions) int {
+	ss, code := openSession(ctx, s, o.cmd, sessionOptions{flags: o.runFlags, paths: o.paths})
+	if code != exitOK {
+		return code
+	}
+	defer ss.close()
+	log := ss.log
+	m := newMetrics(ss)
+	health := &healthState{syncs: map[string]*syncHealth{}}
+	for _, sy := range ss.syncs {
+		health.syncs[sy.Name] = &syncHealth{Every: fmtDuration(every(sy))}
+	}
+	ctx, stop, release := graceful(ctx, s, func() {
+		health.setStopping()
+		log.Info("stopping: finishing the batches in flight (interrupt again to abort)")
+	})
+	defer release()
+
+	var srv *http.Server
+	srvDone := make(chan error, 1)
+	if o.listen != "" {
+		ln, err := net.Listen("tcp", o.listen)
+		if err != nil {
+			fmt.Fprintf(s.Err, "synclang %s: cannot listen on %s: %v (choose another --listen, or \"\" for no HTTP)\n", o.cmd, o.listen, err)
+			return exitError
+		}
+		mux := http.NewServeMux()
+		mux.Handle("/metrics", promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{Registry: m.reg}))
+		mux.Handle("/healthz", health)
+		srv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+		go func() { srvDone <- srv.Serve(ln) }()
+		log.Info("serving metrics", "addr", "http://"+ln.Addr().String(), "paths", "/metrics /healthz")
+	}
+	log.Info("serving syncs", "syncs", syncNames(&plan.Plan{Syncs: ss.syncs}), "state", ss.statePath)
+
+	var wg sync.WaitGroup
+	for _, sy := range ss.syncs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ss.loop(ctx, stop, sy, m, health)
+		}()
+	}
+	loopsDone := make(chan struct{})
+	go func() { wg.Wait(); close(loopsDone) }()
+	select {
+	case <-loopsDone:
+	case err := <-srvDone:
+		// The listener failed: the syncs go on without metrics.
+		log.Error("the metrics server stopped; the syncs go on without /metrics and /healthz", "error", err)
+		srv = nil
+		<-loopsDone
+	}
+	health.setStopping()
+	if srv != nil {
+		shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(shutdown)
+	}
+	if ctx.Err() != nil {
+		log.Warn("aborted; the next start continues from the last committed batch")
+		return exitError
+	}
+	log.Info("stopped")
+	return exitOK
+}
+
+// every is a sync's interval.
+func every(sy *plan.Sync) time.Duration {
+	if sy.Every > 0 {
+		return time.Duration(sy.Every)
+	}
+	return defaultEvery
+}
+
+// loop runs one sync's passes until stop or ctx ends.
+func (ss *session) loop(ctx context.Context, stop <-chan struct{}, sy *plan.Sync, m *metrics, h *healthState) {
+	log := ss.log.With("sync", sy.Name)
+	for {
+		start := time.Now()
+		m.running.WithLabelValues(sy.Name).Set(1)
+		env := ss.env()
+		env.Stop = stop
+		rep, err := engine.Run(ctx, ss.plan, env, engine.Options{Sync: sy.Name})
+		m.running.WithLabelValues(sy.Name).Set(0)
+		status := m.observe(ctx, sy.Name, rep, err, time.Since(start))
+		h.record(sy.Name, status, rep, err, ss.plan, ss.s.Now())
+		switch {
+		case err == nil:
+			log.Info("pass finished", passAttrs(rep)...)
+		case errors.Is(err, engine.ErrStopped) || ctx.Err() != nil:
+			log.Info("pass stopped before it finished; the next start continues from the last committed batch")
+			return
+		default:
+			var locked *state.LockedError
+			msg := "pass failed; trying again at the next interval"
+			for _, f := range failures(rep, err) {
+				if errors.As(err, &locked) {
+					log.Warn(msg, "error", describe(ss.plan, f))
+				} else {
+					log.Error(msg, "error", describe(ss.plan, f))
+				}
+			}
+		}
+		wait := time.Until(start.Add(every(sy)))
+		if wait < 0 {
+			wait = 0
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-t.C:
+		case <-stop:
+			t.Stop()
+			return
+		case <-ctx.Done():
+			t.Stop()
+			return
+		}
+	}
+}
+
+// passAttrs are a pass's totals as log attributes (counts only).
+func passAttrs(rep *engine.Report) []any {
+	var read, created, updated, linked, deleted, rejected int
+	for _, sr := range rep.Syncs {
+		for _, f := range sr.Flows {
+			read += f.Read
+			created += f.Created
+			updated += f.Updated + f.WrittenBack
+			linked += f.Linked
+			deleted += f.Deleted
+			rejected += f.Rejected
+		}
+	}
+	return []any{"read", read, "created", created, "updated", updated, "linked", linked, "deleted", deleted,
+		"rejected", rejected, "duration", rep.Duration.Round(time.Millisecond)}
+}
+
+// ---- metrics ----
+
+// metrics are serve's Prometheus metrics, in a registry of their own.
+type metrics struct {
+	ss          *session
+	reg         *prometheus.Registry
+	passes      *prometheus.CounterVec
+	records     *prometheus.CounterVec
+	duration    *prometheus.HistogramVec
+	lastPass    *prometheus.GaugeVec
+	lastSuccess *prometheus.GaugeVec
+	links       *prometheus.GaugeVec
+	running     *prometheus.GaugeVec
+}
+
+func newMetrics(ss *session) *metrics {
+	m := &metrics{ss: ss, reg: prometheus.NewRegistry()}
+	m.passes = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "synclang_passes_total",
+		Help: "Passes run, by sync and outcome: ok, rejects (finished with rejected records), failed, stopped."}, []string{"sync", "outcome"})
+	m.records = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "synclang_records_total",
+		Help: "Records handled, by sync, direction (flow) and what happened to them: read, skipped, created, updated, unchanged, linked, linked_by_match, written_back, deleted, unlinked, rejected, conflicts."},
+		[]string{"sync", "flow", "outcome"})
+	m.duration = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "synclang_pass_duration_seconds",
+		Help: "Duration of passes, by sync.", Buckets: prometheus.ExponentialBuckets(0.05, 2, 14)}, []string{"sync"})
+	m.lastPass = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "synclang_last_pass_timestamp_seconds",
+		Help: "When the last pass of a sync ended (Unix time)."}, []string{"sync"})
+	m.lastSuccess = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "synclang_last_success_timestamp_seconds",
+		Help: "When the last pass of a sync that finished ended (Unix time); alert when it falls behind."}, []string{"sync"})
+	m.links = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "synclang_links",
+		Help: "Linked pairs a sync keeps in its state."}, []string{"sync"})
+	m.running = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "synclang_pass_running",
+		Help: "1 while a pass of the sync runs."}, []string{"sync"})
+	m.reg.MustRegister(m.passes, m.records, m.duration, m.lastPass, m.lastSuccess, m.links, m.running,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	for name, c := range ss.conns {
+		met, ok := c.(connector.Metered)
+		if !ok {
+			continue
+		}
+		kind := ""
+		if pc, ok := ss.plan.Connection(name); ok {
+			kind = pc.Kind
+		}
+		labels := prometheus.Labels{"connection": name, "kind": kind}
+		m.reg.MustRegister(
+			prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "synclang_requests_total", ConstLabels: labels,
+				Help: "HTTP requests a connection sent (retries included)."}, func() float64 { return float64(met.Stats().Requests) }),
+			prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "synclang_request_retries_total", ConstLabels: labels,
+				Help: "Requests a connection sent again after a 429, a 5xx or a network error."}, func() float64 { return float64(met.Stats().Retries) }),
+			prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "synclang_throttled_total", ConstLabels: labels,
+				Help: "429 (too many requests) answers a connection received."}, func() float64 { return float64(met.Stats().Throttled) }),
+		)
+	}
+	for _, sy := range ss.syncs {
+		for _, o := range []string{"ok", "rejects", "failed", "stopped"} {
+			m.passes.WithLabelValues(sy.Name, o)
+		}
+		m.running.WithLabelValues(sy.Name).Set(0)
+	}
+	return m
+}
+
+// observe records a pass and returns its outcome.
+func (m *metrics) observe(ctx context.Context, sync string, rep *engine.Report, err error, d time.Duration) string {
+	outcome := "ok"
+	switch {
+	case errors.Is(err, engine.ErrStopped) || (err != nil && ctx.Err() != nil):
+		outcome = "stopped"
+	case err != nil:
+		outcome = "failed"
+	case rep.Rejected() > 0:
+		outcome = "rejects"
+	}
+	m.passes.WithLabelValues(sync, outcome).Inc()
+	m.duration.WithLabelValues(sync).Observe(d.Seconds())
+	now := float64(m.ss.s.Now().UnixNano()) / 1e9
+	m.lastPass.WithLabelValues(sync).Set(now)
+	if err == nil {
+		m.lastSuccess.WithLabelValues(sync).Set(now)
+	}
+	if rep != nil {
+		for _, sr := range rep.Syncs {
+			for _, f := range sr.Flows {
+				for outcome, n := range map[string]int{"read": f.Read, "skipped": f.Skipped, "created": f.Created, "updated": f.Updated,
+					"unchanged": f.Unchanged, "linked": f.Linked, "linked_by_match": f.LinkedByMatch, "written_back": f.WrittenBack,
+					"deleted": f.Deleted, "unlinked": f.Unlinked, "rejected": f.Rejected, "conflicts": f.Conflicts} {
+					m.records.WithLabelValues(sync, f.Flow, outcome).Add(float64(n))
+				}
+			}
+		}
+	}
+	if ctx.Err() == nil {
+		lctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
+		if n, err := m.ss.store.LinkCount(lctx, sync); err == nil {
+			m.links.WithLabelValues(sync).Set(float64(n))
+		}
+	}
+	return outcome
+}
+
+// ---- health ----
+
+// healthState is what /healthz reports.
+type healthState struct {
+	mu       sync.Mutex
+	stopping bool
+	syncs    map[string]*syncHealth
+}
+
+// syncHealth is one sync's last pass, as /healthz shows it.
+type syncHealth struct {
+	Every       string    `json:"every"`
+	LastPass    time.Time `json:"lastPass,omitzero"`
+	LastOutcome string    `json:"lastOutcome,omitempty"`
+	LastError   string    `json:"lastError,omitempty"`
+	LastSuccess time.Time `json:"lastSuccess,omitzero"`
+	Rejected    int       `json:"rejected"`
+}
+
+func (h *healthState) record(sync, outcome string, rep *engine.Report, err error, p *plan.Plan, now time.Time) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	sh := h.syncs[sync]
+	sh.LastPass, sh.LastOutcome, sh.LastError = now, outcome, ""
+	if err != nil {
+		for _, f := range failures(rep, err) {
+			sh.LastError = describe(p, f)
+		}
+	} else {
+		sh.LastSuccess = now
+	}
+	if rep != nil {
+		sh.Rejected = rep.Rejected()
+	}
+}
+
+func (h *healthState) setStopping() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.stopping = true
+}
+
+func (h *healthState) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	h.mu.Lock()
+	status, code := "ok", http.StatusOK
+	if h.stopping {
+		status, code = "stopping", http.StatusServiceUnavailable
+	}
+	body, err := json.Marshal(struct {
+		Status string                 `json:"status"`
+		Syncs  map[string]*syncHealth `json:"syncs"`
+	}{status, h.syncs})
+	h.mu.Unlock()
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	_, _ = w.Write(append(body, '\n'))
+}
