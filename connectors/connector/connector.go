@@ -189,6 +189,19 @@ type DeleteRequest struct {
 	Keys   []string
 }
 
+// Normalizer is implemented by connectors whose service stores some values
+// in another form than the one written: People keeps a phone number as its
+// digits without "+" or separators, and drops an empty name. Normalize
+// returns value v, of field's canonical type, as entity's service would
+// store it and a read would return it; values it does not change are
+// returned as they are. The engine compares and remembers the values it
+// writes in that form, so reading them back is not taken for a change that
+// must be synced the other way. It must be pure and cheap: it is called for
+// every value written.
+type Normalizer interface {
+	Normalize(entity, field string, v any) any
+}
+
 // Limit is one rate limit a service documents.
 type Limit struct {
 	// Scope says which requests share the limit ("all requests",

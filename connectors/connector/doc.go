@@ -2,7 +2,7 @@
 // syncs: the schema types the checker resolves names against ([Schema],
 // [Entity], [Field], [Type]), the [Connector] interface every service
 // implements, the optional capabilities found by type assertion ([Deleter],
-// [Limited], [Metered]), the typed [Error] connectors return, and the
+// [Limited], [Metered], [Normalizer]), the typed [Error] connectors return, and the
 // [Registry] of connection [Kind]s that cmd/synclang builds explicitly.
 //
 // It is a leaf package (standard library only). Connectors import it and
