@@ -70,6 +70,10 @@ type mapRT struct {
 	// inputs from this map's target (the two halves of `a <-> b`, or of a
 	// `->` / `<-` pair over the same fields); nil when there is none.
 	opposite *mapRT
+	// normalize turns a value into the form the target's service stores
+	// (connector.Normalizer); nil when the connector stores values as
+	// written.
+	normalize func(any) any
 }
 
 // matchRT is one compiled match key.
@@ -193,7 +197,12 @@ func compileSync(s *plan.Sync, conns map[string]connector.Connector) (*syncRT, e
 					return nil, fmt.Errorf("%s: %s is not a field of %s", fm.Expr.Range, in, f.src.label)
 				}
 			}
-			f.maps = append(f.maps, &mapRT{fm: fm, prog: prog, target: target, inputs: fm.Expr.Fields})
+			m := &mapRT{fm: fm, prog: prog, target: target, inputs: fm.Expr.Fields}
+			if n, ok := f.dst.conn.(connector.Normalizer); ok {
+				entity, field := f.dst.p.Entity, target.Name
+				m.normalize = func(v any) any { return n.Normalize(entity, field, v) }
+			}
+			f.maps = append(f.maps, m)
 		}
 		switch pf.Delete {
 		case "", plan.DeleteIgnore:

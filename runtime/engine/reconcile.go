@@ -25,7 +25,11 @@ func (it *item) setS(field string, v any) {
 }
 
 // evalMap computes a map's value over env and checks it against the target
-// field; on failure it rejects the item and returns false.
+// field; on failure it rejects the item and returns false. The value is
+// returned in the form the target's service stores it (connector.Normalizer),
+// so it is compared with the target's value, written and remembered as it
+// will be read back: a phone number People stores without its "+" is not
+// taken for a change on the next read and written back to the source.
 func (fr *flowRun) evalMap(it *item, m *mapRT, env map[string]any) (any, bool) {
 	v, err := fr.eval(m.prog, env, m.target.Type)
 	if err != nil {
@@ -39,6 +43,9 @@ func (fr *flowRun) evalMap(it *item, m *mapRT, env map[string]any) (any, bool) {
 	if err := check(m.target, v); err != nil {
 		fr.rejectErr(it, RejectValue, m.target.Name, m.fm.Range, err)
 		return nil, false
+	}
+	if m.normalize != nil {
+		v = m.normalize(v)
 	}
 	return v, true
 }
