@@ -230,6 +230,9 @@ func (e *Emulator) lookupRoute(method string, segs []string) (r *route, params [
 // and answers.
 func (e *Emulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	e.requests.Add(1)
+	// The Date header comes from the clock that stamps modifiedAt, as a
+	// service's does: clients compare the two (how old a second is).
+	w.Header().Set("Date", e.now().UTC().Format(http.TimeFormat))
 	if !e.authorized(r) {
 		writeLegacy(w, http.StatusUnauthorized, "UNAUTHORIZED", "Unauthorized", nil)
 		return

@@ -699,6 +699,17 @@ func TestTimestampsAndModification(t *testing.T) {
 	if changed["modifiedAt"] != "2024-05-01T13:00:00" || changed["createdAt"] != "2024-05-01T12:00:00" {
 		t.Errorf("after a change: %v", changed)
 	}
+	// The Date header comes from the same clock.
+	req, _ := http.NewRequest("GET", c.srv.URL+"/people/2/persons", nil)
+	req.Header.Set("Authorization", "App "+c.key)
+	resp, err := c.srv.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if got := resp.Header.Get("Date"); got != "Wed, 01 May 2024 13:00:00 GMT" {
+		t.Errorf("Date: %q", got)
+	}
 }
 
 func TestTags(t *testing.T) {
