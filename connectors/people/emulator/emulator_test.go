@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -920,5 +921,34 @@ func TestLibraryUpdateReplacesLists(t *testing.T) {
 	}
 	if !e.Delete(id) || e.Delete(id) {
 		t.Error("Delete")
+	}
+}
+
+// A page of the list is the same whether the whole list is sorted or only
+// the pages up to it are selected.
+func TestFirstPersonsIsSortedPrefix(t *testing.T) {
+	rnd := rand.New(rand.NewPCG(1, 2))
+	base := time.Date(2024, 5, 1, 12, 0, 0, 0, time.UTC)
+	for trial := 0; trial < 200; trial++ {
+		ps := make([]*person, rnd.IntN(60))
+		for i := range ps {
+			ps[i] = &person{ID: int64(i + 1), ModifiedAt: base.Add(time.Duration(rnd.IntN(5)) * time.Second),
+				CreatedAt: base.Add(time.Duration(rnd.IntN(3)) * time.Second), Attrs: map[string]string{"lastName": fmt.Sprint(rnd.IntN(4))}}
+		}
+		rnd.Shuffle(len(ps), func(i, j int) { ps[i], ps[j] = ps[j], ps[i] })
+		field := []string{"", "modifiedAt", "createdAt", "lastName"}[rnd.IntN(4)]
+		lp := listParams{field: field, desc: rnd.IntN(2) == 0, limit: 1 + rnd.IntN(10), page: 1 + rnd.IntN(4)}
+		all := append([]*person(nil), ps...)
+		sortPersons(all, lp)
+		got := page(firstPersons(append([]*person(nil), ps...), lp, lp.page*lp.limit), lp)
+		want := page(all, lp)
+		if len(got) != len(want) {
+			t.Fatalf("trial %d (%+v): %d persons, want %d", trial, lp, len(got), len(want))
+		}
+		for i := range got {
+			if got[i] != want[i] {
+				t.Fatalf("trial %d (%+v): person %d is %d, want %d", trial, lp, i, got[i].ID, want[i].ID)
+			}
+		}
 	}
 }

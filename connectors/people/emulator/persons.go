@@ -164,14 +164,16 @@ func (e *Emulator) listPersons(w http.ResponseWriter, r *http.Request) {
 			matched = append(matched, p)
 		}
 	}
-	sortPersons(matched, lp)
+	total := len(matched)
+	// Only the pages up to the one asked for need ordering: a client walking
+	// a large list page by page would otherwise sort it all every time.
+	matched = firstPersons(matched, lp, lp.page*lp.limit)
 	out := listJSON{Persons: []personJSON{}, Limit: lp.limit, Page: lp.page, OrderBy: lp.orderBy}
 	for _, p := range page(matched, lp) {
 		out.Persons = append(out.Persons, p.render())
 	}
 	if lp.includeTotal {
-		n := len(matched)
-		out.TotalCount = &n
+		out.TotalCount = &total
 	}
 	writeJSON(w, http.StatusOK, out)
 }
@@ -181,6 +183,12 @@ func (e *Emulator) listPersons(w http.ResponseWriter, r *http.Request) {
 // Timestamps are stored at second precision, so comparing them is
 // comparing what the API shows.
 func sortPersons(ps []*person, lp listParams) {
+	less := personLess(lp)
+	sort.Slice(ps, func(i, j int) bool { return less(ps[i], ps[j]) })
+}
+
+// personLess is the list order of sortPersons (a total order: ids differ).
+func personLess(lp listParams) func(a, b *person) bool {
 	cmp := func(a, b *person) int {
 		switch lp.field {
 		case "createdAt":
@@ -192,13 +200,65 @@ func sortPersons(ps []*person, lp listParams) {
 		}
 		return strings.Compare(a.Attrs[lp.field], b.Attrs[lp.field])
 	}
-	sort.Slice(ps, func(i, j int) bool {
-		a, b := ps[i], ps[j]
+	return func(a, b *person) bool {
 		if c := cmp(a, b); c != 0 {
 			return (c < 0) != lp.desc
 		}
 		return (a.ID < b.ID) != lp.desc
-	})
+	}
+}
+
+// firstPersons returns the first n persons of ps in the list order,
+// ordered (all of ps when it holds no more than n). It keeps the n first
+// in a heap whose top is the last of them, so it costs O(len(ps) log n)
+// rather than a sort of ps. ps may be reordered.
+func firstPersons(ps []*person, lp listParams, n int) []*person {
+	if n >= len(ps) {
+		sortPersons(ps, lp)
+		return ps
+	}
+	less := personLess(lp)
+	h := make([]*person, 0, n)
+	// after reports whether h[i] comes after h[j]: the heap's top (h[0])
+	// is the last of the persons kept.
+	after := func(i, j int) bool { return less(h[j], h[i]) }
+	down := func(i int) {
+		for {
+			l := 2*i + 1
+			if l >= len(h) {
+				return
+			}
+			m := l
+			if r := l + 1; r < len(h) && after(r, l) {
+				m = r
+			}
+			if !after(m, i) {
+				return
+			}
+			h[i], h[m] = h[m], h[i]
+			i = m
+		}
+	}
+	for _, p := range ps {
+		if len(h) < n {
+			h = append(h, p)
+			for i := len(h) - 1; i > 0; {
+				parent := (i - 1) / 2
+				if !after(i, parent) {
+					break
+				}
+				h[i], h[parent] = h[parent], h[i]
+				i = parent
+			}
+			continue
+		}
+		if n > 0 && less(p, h[0]) {
+			h[0] = p
+			down(0)
+		}
+	}
+	sortPersons(h, lp)
+	return h
 }
 
 // createPerson is POST /people/2/persons: 200 (not 201) with the new
