@@ -73,7 +73,7 @@ func (c *Conn) Read(ctx context.Context, req connector.ReadRequest, emit func(co
 		size = c.tune.pageSize
 	}
 	w := &walker{c: c, ctx: ctx, entity: req.Entity, typ: typ, fields: req.Fields, defs: defs, emit: emit, size: size,
-		limit: c.tune.pageSize, done: map[int64]uint64{}, atMax: map[int64]uint64{}}
+		limit: c.tune.pageSize, done: map[int64]doneEntry{}, atMax: map[int64]uint64{}}
 	if cur.Watermark != "" {
 		w.lower, _ = time.Parse(timeLayout, cur.Watermark)
 		w.hasLower = true
@@ -150,10 +150,10 @@ type walker struct {
 	lower    time.Time        // the cursor's watermark second
 	prev     map[int64]uint64 // the cursor's Seen
 
-	done    map[int64]uint64 // id → hash of the latest version read in this walk
-	maxMod  time.Time        // newest second read
-	atMax   map[int64]uint64 // persons read in maxMod
-	cap     time.Time        // when set, a second whose completeness could not be verified
+	done    map[int64]doneEntry // persons read in this walk that it may meet again
+	maxMod  time.Time           // newest second read
+	atMax   map[int64]uint64    // persons read in maxMod
+	cap     time.Time           // when set, a second whose completeness could not be verified
 	pending []connector.Record
 	// began is the service's time (Date header) of the walk's first
 	// answer; zero when unknown.
@@ -196,6 +196,7 @@ func (w *walker) walkRanges() error {
 			// continue on the next page, so the next request starts at its
 			// top.
 			upper = &bottom
+			w.forgetAfter(bottom)
 			continue
 		}
 		if err := w.walkSecond(bottom); err != nil {
@@ -206,6 +207,30 @@ func (w *walker) walkRanges() error {
 		}
 		next := bottom.Add(-time.Second)
 		upper = &next
+		w.forgetAfter(next)
+	}
+}
+
+// doneEntry is a person read in the walk: the hash of the version read
+// and its modifiedAt second (Unix).
+type doneEntry struct {
+	hash uint64
+	mod  int64
+}
+
+// forgetAfter drops the persons read in seconds after upper from done: the
+// walk's requests from now on ask for modifiedAt <= upper, and a person
+// changed meanwhile moves to a newer second, so none of them comes back.
+// done then holds about a second's worth of persons, not every person
+// read: a full read of a million persons would otherwise keep a million
+// entries. (The scan without modifiedAt filters keeps them all: its pages
+// shift.)
+func (w *walker) forgetAfter(upper time.Time) {
+	u := upper.Unix()
+	for id, d := range w.done {
+		if d.mod > u {
+			delete(w.done, id)
+		}
 	}
 }
 
@@ -414,10 +439,10 @@ func (w *walker) consume(p *apiPerson) error {
 	if p.Modified.Equal(w.maxMod) {
 		w.atMax[p.ID] = p.hash
 	}
-	if h, ok := w.done[p.ID]; ok && h == p.hash {
+	if d, ok := w.done[p.ID]; ok && d.hash == p.hash {
 		return nil
 	}
-	w.done[p.ID] = p.hash
+	w.done[p.ID] = doneEntry{hash: p.hash, mod: p.Modified.Unix()}
 	if w.hasLower && p.Modified.Equal(w.lower) {
 		if h, ok := w.prev[p.ID]; ok && h == p.hash {
 			return nil

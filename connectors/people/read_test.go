@@ -349,3 +349,35 @@ func mustDecode(s string) []byte {
 }
 
 func encodeB64(s string) string { return base64.RawURLEncoding.EncodeToString([]byte(s)) }
+
+// A full read keeps only the persons of the seconds it may meet again,
+// not every person it read.
+func TestReadForgetsPassedSeconds(t *testing.T) {
+	h := newHarness(t, emulator.Options{}, tuning{pageSize: 50})
+	for i := 0; i < 20; i++ { // 20 seconds of 60 persons: pages end mid-second
+		insertMany(t, h.emu, 60, "CUSTOMER", i*100)
+		h.clock.Advance(time.Second)
+	}
+	defs, err := h.c.attributes(testCtx(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	read, most := 0, 0
+	w := &walker{c: h.c, ctx: testCtx(t), entity: EntityCustomer, typ: "CUSTOMER", defs: defs, size: 50, limit: 50,
+		done: map[int64]doneEntry{}, atMax: map[int64]uint64{},
+		emit: func(b connector.Batch) error { read += len(b.Records); return nil }}
+	h.rec.setHook(func(int, *http.Request) { most = max(most, len(w.done)) })
+	if err := w.run(); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.finish(); err != nil {
+		t.Fatal(err)
+	}
+	if read != 1200 {
+		t.Errorf("read %d persons, want 1200", read)
+	}
+	// At most a second (60) and a page (50) are remembered.
+	if most > 110 || len(w.done) > 110 {
+		t.Errorf("the walk remembered up to %d persons (%d at the end) of 1200", most, len(w.done))
+	}
+}
