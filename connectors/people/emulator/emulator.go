@@ -67,6 +67,9 @@ type Emulator struct {
 	failCode int
 	stormEnd time.Time
 	windows  map[string]*window
+	// byModified holds every person by ascending modifiedAt and id, for
+	// lists; nil after a write (see modifiedIn).
+	byModified []*person
 }
 
 type window struct {
@@ -539,6 +542,7 @@ func (e *Emulator) commit(cur, next *person, source string) (*person, bool, *fai
 }
 
 func (e *Emulator) index(p *person) {
+	e.byModified = nil
 	for _, a := range p.Emails {
 		e.byEmail[strings.ToLower(a)] = p.ID
 	}
@@ -551,6 +555,7 @@ func (e *Emulator) index(p *person) {
 }
 
 func (e *Emulator) unindex(p *person) {
+	e.byModified = nil
 	for _, a := range p.Emails {
 		delete(e.byEmail, strings.ToLower(a))
 	}

@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // personQuery is how a request addresses one person (IdentityQuery).
@@ -151,31 +152,85 @@ func (e *Emulator) listPersons(w http.ResponseWriter, r *http.Request) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	pred := func(*person) bool { return true }
+	var lo, hi *time.Time
 	if s := vals.Get("filter"); s != "" {
 		var err error
 		if pred, err = e.compileFilter(s); err != nil {
 			badRequest(w, []fieldError{{"filter", err.Error()}})
 			return
 		}
+		lo, hi = modifiedBounds(s)
 	}
-	var matched []*person
-	for _, p := range e.persons {
-		if pred(p) {
-			matched = append(matched, p)
+	// The persons whose modifiedAt is within the filter's bounds, from the
+	// index in modifiedAt order: a client walking down a large list by
+	// modifiedAt ranges (as the connector's read does) reads a page without
+	// the emulator visiting every person each time.
+	cand := e.modifiedIn(lo, hi)
+	var pageItems []*person
+	total := 0
+	if lp.field == "modifiedAt" {
+		// cand is in the list order already (ascending; reversed for desc):
+		// take the page, and count further only when a total is asked for.
+		start, end := (lp.page-1)*lp.limit, lp.page*lp.limit
+		for i := range cand {
+			p := cand[i]
+			if lp.desc {
+				p = cand[len(cand)-1-i]
+			}
+			if !pred(p) {
+				continue
+			}
+			if total >= start && total < end {
+				pageItems = append(pageItems, p)
+			}
+			total++
+			if total >= end && !lp.includeTotal {
+				break
+			}
 		}
+	} else {
+		var matched []*person
+		for _, p := range cand {
+			if pred(p) {
+				matched = append(matched, p)
+			}
+		}
+		total = len(matched)
+		// Only the pages up to the one asked for need ordering.
+		pageItems = page(firstPersons(matched, lp, lp.page*lp.limit), lp)
 	}
-	total := len(matched)
-	// Only the pages up to the one asked for need ordering: a client walking
-	// a large list page by page would otherwise sort it all every time.
-	matched = firstPersons(matched, lp, lp.page*lp.limit)
 	out := listJSON{Persons: []personJSON{}, Limit: lp.limit, Page: lp.page, OrderBy: lp.orderBy}
-	for _, p := range page(matched, lp) {
+	for _, p := range pageItems {
 		out.Persons = append(out.Persons, p.render())
 	}
 	if lp.includeTotal {
 		out.TotalCount = &total
 	}
 	writeJSON(w, http.StatusOK, out)
+}
+
+// modifiedIn returns the persons whose modifiedAt second is within [lo,
+// hi] (nil: unbounded), ascending by modifiedAt and id: a part of the
+// index byModified, rebuilt after writes. The caller holds e.mu and must
+// not change the slice.
+func (e *Emulator) modifiedIn(lo, hi *time.Time) []*person {
+	if e.byModified == nil {
+		e.byModified = e.sortedPersons()
+		sortPersons(e.byModified, listParams{field: "modifiedAt"})
+	}
+	ps := e.byModified
+	sec := func(p *person) time.Time { return p.ModifiedAt.UTC().Truncate(time.Second) }
+	i, j := 0, len(ps)
+	if lo != nil {
+		i = sort.Search(len(ps), func(k int) bool { return !sec(ps[k]).Before(*lo) })
+	}
+	if hi != nil {
+		j = sort.Search(len(ps), func(k int) bool { return sec(ps[k]).After(*hi) })
+	}
+	if i >= j {
+		return nil
+	}
+	return ps[i:j]
 }
 
 // sortPersons orders by the orderBy field, ties (and no orderBy) by id in
