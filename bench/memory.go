@@ -24,9 +24,10 @@ type MemoryResult struct {
 	Scale   float64
 	// PeakHeap is the high-water mark of live and not yet collected heap
 	// objects (runtime/metrics /memory/classes/heap/objects:bytes, sampled
-	// every 5 ms); PeakGo that of all memory the Go runtime mapped
-	// (/memory/classes/total:bytes, heap spans, stacks and GC metadata
-	// included). Both in bytes.
+	// every 5 ms); PeakGo that of the memory the Go runtime holds: all it
+	// mapped (/memory/classes/total:bytes: heap spans, stacks, GC metadata)
+	// less what it returned to the OS (/memory/classes/heap/released:bytes).
+	// Both in bytes.
 	PeakHeap, PeakGo uint64
 	// HWM is the process's resident set high-water mark (VmHWM) in bytes:
 	// it includes what is allocated outside the Go heap (the SQLite
@@ -67,6 +68,7 @@ func measureMemory(ctx context.Context, o Options, p *plan.Plan, m memoryRun, di
 		return nil, err
 	}
 	defer pr.close()
+	pr.progress = func(format string, args ...any) { progress(o, format, args...) }
 	sync := ""
 	for _, s := range p.Syncs {
 		if s.Left.Entity == "contact" {
@@ -118,7 +120,8 @@ func watchMemory(profile string) *memWatch {
 	w := &memWatch{stopc: make(chan struct{}), done: make(chan struct{})}
 	go func() {
 		defer close(w.done)
-		samples := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}, {Name: "/memory/classes/total:bytes"}}
+		samples := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}, {Name: "/memory/classes/total:bytes"},
+			{Name: "/memory/classes/heap/released:bytes"}}
 		t := time.NewTicker(5 * time.Millisecond)
 		defer t.Stop()
 		var profiled uint64
@@ -132,7 +135,7 @@ func watchMemory(profile string) *memWatch {
 					writeHeapProfile(profile)
 				}
 			}
-			if v := samples[1].Value.Uint64(); v > w.total.Load() {
+			if v := samples[1].Value.Uint64() - samples[2].Value.Uint64(); v > w.total.Load() {
 				w.total.Store(v)
 			}
 			select {

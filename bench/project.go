@@ -149,6 +149,8 @@ type project struct {
 	// count counts each connection's requests by endpoint.
 	count map[string]*counter
 	store state.Store
+	// progress, when set, receives a line every few seconds during a pass.
+	progress func(format string, args ...any)
 }
 
 // openProject builds the connectors of p's connections from the emulators'
@@ -221,7 +223,17 @@ func (pr *project) run(ctx context.Context, sync string, opts engine.Options) (*
 		before[name] = c.snapshot()
 	}
 	opts.Sync = sync
-	rep, err := engine.Run(ctx, pr.plan, engine.Env{Connectors: pr.conns, Store: pr.store}, opts)
+	env := engine.Env{Connectors: pr.conns, Store: pr.store}
+	if pr.progress != nil {
+		var last time.Time
+		env.Progress = func(p engine.Progress) {
+			if time.Since(last) >= 10*time.Second {
+				last = time.Now()
+				pr.progress("    %s %s: read %d, written %d", p.Sync, p.Flow, p.Read, p.Written)
+			}
+		}
+	}
+	rep, err := engine.Run(ctx, pr.plan, env, opts)
 	sent := map[string]map[string]int64{}
 	for name, c := range pr.count {
 		sent[name] = c.since(before[name])

@@ -159,7 +159,7 @@ func writePasses(w io.Writer, r *Results) {
 				upd += f.Updated + f.Created + f.WrittenBack
 			}
 			goal := ""
-			if p.Name == "no changes" {
+			if p.Name == passQuiet {
 				goal = "<= 2"
 			}
 			fmt.Fprintf(tw, "%s\t%s\t%d\t(%s)\t%d\t%d\t%v\t%s\n", p.Name, s.Sync, p.Requests(s.Sync), strings.Join(parts, " + "), read, upd, s.Duration.Round(time.Millisecond), goal)
@@ -201,7 +201,7 @@ func writeTransform(w io.Writer, t *TransformResult) {
 func writeMemory(w io.Writer, r *Results) {
 	fmt.Fprintf(w, "\nPEAK MEMORY (initial load of the contacts sync, both flows; emulators in a child process, so this process holds only the runtime)\n")
 	tw := table(w)
-	fmt.Fprintf(tw, "records\tscale\tpeak Go heap\tpeak Go runtime\tpeak RSS (VmHWM)\tduration\tthrottled\tCPU runtime + emulators\tgoal\n")
+	fmt.Fprintf(tw, "records\tscale\tpeak Go heap\tpeak Go runtime (held)\tpeak RSS (VmHWM)\tduration\tthrottled\tCPU runtime + emulators\tgoal\n")
 	for _, m := range r.Memory {
 		hwm := mb(m.HWM)
 		if !m.HWMReset {
