@@ -29,6 +29,10 @@ type MemoryResult struct {
 	// less what it returned to the OS (/memory/classes/heap/released:bytes).
 	// Both in bytes.
 	PeakHeap, PeakGo uint64
+	// PeakLive is the high-water mark of the heap the last garbage
+	// collection found live (/gc/heap/live:bytes): what the runtime
+	// retains, without the garbage PeakHeap includes.
+	PeakLive uint64
 	// HWM is the process's resident set high-water mark (VmHWM) in bytes:
 	// it includes what is allocated outside the Go heap (the SQLite
 	// library's C-style allocator). HWMReset says whether the mark was
@@ -91,8 +95,8 @@ func measureMemory(ctx context.Context, o Options, p *plan.Plan, m memoryRun, di
 	start := time.Now()
 	rep, _, err := pr.run(ctx, sync, o.Engine)
 	d := time.Since(start)
-	heap, total := w.stop()
-	res := &MemoryResult{Records: m.Records, Scale: scale, PeakHeap: heap, PeakGo: total, HWM: vmHWM(), HWMReset: reset,
+	heap, total, live := w.stop()
+	res := &MemoryResult{Records: m.Records, Scale: scale, PeakHeap: heap, PeakGo: total, PeakLive: live, HWM: vmHWM(), HWMReset: reset,
 		Duration: d, CPU: cpuSeconds(0) - cpu, EmulatorCPU: cpuSeconds(svc.pid) - ecpu}
 	if err != nil {
 		return res, err
@@ -109,8 +113,8 @@ func measureMemory(ctx context.Context, o Options, p *plan.Plan, m memoryRun, di
 
 // memWatch samples the Go runtime's memory every few milliseconds.
 type memWatch struct {
-	stopc, done chan struct{}
-	heap, total atomic.Uint64
+	stopc, done       chan struct{}
+	heap, total, live atomic.Uint64
 }
 
 // watchMemory samples until stop. When profile is not "", it writes a heap
@@ -121,7 +125,7 @@ func watchMemory(profile string) *memWatch {
 	go func() {
 		defer close(w.done)
 		samples := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}, {Name: "/memory/classes/total:bytes"},
-			{Name: "/memory/classes/heap/released:bytes"}}
+			{Name: "/memory/classes/heap/released:bytes"}, {Name: "/gc/heap/live:bytes"}}
 		t := time.NewTicker(5 * time.Millisecond)
 		defer t.Stop()
 		var profiled uint64
@@ -134,6 +138,9 @@ func watchMemory(profile string) *memWatch {
 					profiled, last = v, time.Now()
 					writeHeapProfile(profile)
 				}
+			}
+			if v := samples[3].Value.Uint64(); v > w.live.Load() {
+				w.live.Store(v)
 			}
 			if v := samples[1].Value.Uint64() - samples[2].Value.Uint64(); v > w.total.Load() {
 				w.total.Store(v)
@@ -157,10 +164,10 @@ func writeHeapProfile(path string) {
 	_ = pprof.Lookup("heap").WriteTo(f, 0)
 }
 
-func (w *memWatch) stop() (heap, total uint64) {
+func (w *memWatch) stop() (heap, total, live uint64) {
 	close(w.stopc)
 	<-w.done
-	return w.heap.Load(), w.total.Load()
+	return w.heap.Load(), w.total.Load(), w.live.Load()
 }
 
 // resetHWM resets the process's peak resident set size (Linux 4.0+:
