@@ -66,9 +66,12 @@
 // does not own the link). A linked source record none of whose tracked input
 // fields changed is left alone without any request (the echo of an earlier
 // write, or a change to fields no map reads); a computed value equal to the
-// target's current value is not written. So the pass after a sync writes
-// nothing, in either direction, and a pass without changes costs one read
-// request per flow.
+// target's current value is not written. Values are compared, written and
+// hashed in the form the target stores them when its connector says how
+// (connector.Normalizer: People keeps phone numbers without "+"), so a value
+// read back in that form is no change either. So the pass after a sync
+// writes nothing, in either direction, and a pass without changes costs one
+// read request per flow.
 //
 // When a changed source record is paired, the engine reconciles the pair in
 // both directions in that one visit: source maps whose inputs changed are
