@@ -97,7 +97,7 @@ func TestRunTiny(t *testing.T) {
 		t.Fatalf("memory runs: %+v", res.Memory)
 	}
 	for _, m := range res.Memory {
-		if m.PeakHeap == 0 || m.PeakGo < m.PeakHeap || m.Duration <= 0 {
+		if m.PeakHeap == 0 || m.PeakLive == 0 || m.PeakGo < m.PeakHeap || m.Duration <= 0 || m.FlowRate <= 0 || m.Bound.Flow != 5000*1000 {
 			t.Errorf("memory run of %d: %+v", m.Records, m)
 		}
 	}

@@ -43,6 +43,10 @@ type MemoryResult struct {
 	Duration time.Duration
 	// FlowDuration is the first flow's duration.
 	FlowDuration time.Duration
+	// FlowRate and PassRate are the load's records per second, Bound the
+	// bound they are measured against (as for the initial load).
+	FlowRate, PassRate float64
+	Bound              Bound
 	// CPU is the CPU time of this process and of the emulators' process
 	// during the run, in seconds.
 	CPU, EmulatorCPU float64
@@ -73,15 +77,16 @@ func measureMemory(ctx context.Context, o Options, p *plan.Plan, m memoryRun, di
 	}
 	defer pr.close()
 	pr.progress = func(format string, args ...any) { progress(o, format, args...) }
-	sync := ""
+	var ps *plan.Sync
 	for _, s := range p.Syncs {
 		if s.Left.Entity == "contact" {
-			sync = s.Name
+			ps = s
 		}
 	}
-	if sync == "" {
+	if ps == nil {
 		return nil, fmt.Errorf("the project has no sync of Dynamics contacts")
 	}
+	sync := ps.Name
 
 	runtime.GC()
 	debug.FreeOSMemory()
@@ -108,6 +113,8 @@ func measureMemory(ctx context.Context, o Options, p *plan.Plan, m memoryRun, di
 	if err := checkLoad(lr); err != nil {
 		return res, err
 	}
+	res.FlowRate, res.PassRate = lr.FlowRate(), lr.PassRate()
+	res.Bound = loadBound(pr, ps, m.Records, scale)
 	return res, nil
 }
 

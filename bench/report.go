@@ -214,6 +214,11 @@ func writeMemory(w io.Writer, r *Results) {
 	}
 	tw.Flush()
 	fmt.Fprintf(w, "  live heap: what the last GC found live; Go heap: live and not yet collected objects (GOGC lets it reach about twice the live heap)\n")
+	fmt.Fprintf(w, "  the same loads' rates, against the bound (first flow; whole pass):\n")
+	for _, m := range r.Memory {
+		fmt.Fprintf(w, "    %d records, scale %g: flow %.0f records/s = %.3f of %.0f; pass %.0f records/s = %.3f of %.0f\n", m.Records, m.Scale,
+			m.FlowRate, m.FlowRate/m.Bound.Flow, m.Bound.Flow, m.PassRate, m.PassRate/m.Bound.Pass, m.Bound.Pass)
+	}
 	// Flatness compares runs at the same scale: the scale changes the
 	// pace, and with it how many batches wait and how much garbage the
 	// GC lets accumulate.
