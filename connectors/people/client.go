@@ -12,6 +12,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/synclang/synclang/connectors/connector"
 	"github.com/synclang/synclang/connectors/internal/httpx"
@@ -86,6 +87,11 @@ func (c *Conn) call(ctx context.Context, op, method, path string, q url.Values, 
 		return resp.StatusCode, &connector.Error{Kind: connector.KindTransient, Service: service, Op: op, Status: resp.StatusCode,
 			Message: "the answer was cut off: " + redact(err).Error(), Hint: "run again later", Err: redact(err)}
 	}
+	if d, ok := out.(dated); ok {
+		if t, err := http.ParseTime(resp.Header.Get("Date")); err == nil {
+			d.setDate(t)
+		}
+	}
 	if out != nil && len(bytes.TrimSpace(data)) > 0 {
 		dec := json.NewDecoder(bytes.NewReader(data))
 		dec.UseNumber()
@@ -97,6 +103,10 @@ func (c *Conn) call(ctx context.Context, op, method, path string, q url.Values, 
 	}
 	return resp.StatusCode, nil
 }
+
+// dated is implemented by answers that want the response's Date header
+// (the service's clock).
+type dated interface{ setDate(time.Time) }
 
 // redact drops the URL (and with it the query string, which may hold an
 // email address) from *url.Error messages.

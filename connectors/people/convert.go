@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"hash/fnv"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -266,7 +267,8 @@ func normalizeEmail(s string) string { return strings.TrimSpace(s) }
 // numbers become digits without "+" and separators, email addresses are
 // trimmed, the phones, emails and tags lists are normalized and lose
 // duplicates and empty entries, and an empty primary email or phone, like an
-// empty list, reads back as absent (nil). Other fields are stored as
+// empty list, reads back as absent (nil), as does an empty standard string
+// attribute such as firstName (Upsert clears it). Other fields are stored as
 // written and returned unchanged.
 func (c *Conn) Normalize(entity, field string, v any) any {
 	switch field {
@@ -311,6 +313,9 @@ func (c *Conn) Normalize(entity, field string, v any) any {
 			return nil
 		}
 		return toAny(out)
+	}
+	if s, ok := v.(string); ok && s == "" && slices.Contains(stdStrings, field) {
+		return nil
 	}
 	return v
 }

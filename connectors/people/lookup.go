@@ -196,7 +196,7 @@ func (c *Conn) fetchByIDs(ctx context.Context, op string, ids []int64) (map[int6
 			if len(clauses) == 1 {
 				filter = clauses[0]
 			}
-			items, _, err := c.list(ctx, op, filter, "", 1, min(maxPage, len(chunk)), false)
+			items, _, _, err := c.list(ctx, op, filter, "", 1, min(maxPage, len(chunk)), false)
 			if err != nil {
 				if connector.KindOf(err) == connector.KindInvalid {
 					c.noIDFilter.Store(true)

@@ -33,9 +33,13 @@ import (
 //     second and a hash of every person read in it. The next read asks for
 //     modifiedAt >= that second again and skips a person only if its hash is
 //     unchanged: nobody changed in the same second is skipped, nobody
-//     unchanged is re-emitted. A poll with no change costs one request
-//     (more only when over 1000 persons share the watermark second; the
-//     cursor then also holds their ids, about 30 bytes each).
+//     unchanged is re-emitted. Once the service's clock (the Date header of
+//     the walk's first answer) is two seconds past the watermark second,
+//     nobody can be modified in it any more: the cursor then moves to the
+//     next second and holds no hashes. A poll with no change costs one
+//     request (more only while over 1000 persons share a watermark second
+//     that is not over yet, as after a bulk write; the cursor then also
+//     holds their ids, about 30 bytes each).
 //
 // The walk assumes a person becomes visible in the list in the second its
 // modifiedAt names. Should the list lag behind writes (a search index
@@ -69,7 +73,7 @@ func (c *Conn) Read(ctx context.Context, req connector.ReadRequest, emit func(co
 		size = c.tune.pageSize
 	}
 	w := &walker{c: c, ctx: ctx, entity: req.Entity, typ: typ, fields: req.Fields, defs: defs, emit: emit, size: size,
-		limit: c.tune.pageSize, done: map[int64]uint64{}, atMax: map[int64]uint64{}}
+		limit: c.tune.pageSize, done: map[int64]doneEntry{}, atMax: map[int64]uint64{}}
 	if cur.Watermark != "" {
 		w.lower, _ = time.Parse(timeLayout, cur.Watermark)
 		w.hasLower = true
@@ -146,11 +150,14 @@ type walker struct {
 	lower    time.Time        // the cursor's watermark second
 	prev     map[int64]uint64 // the cursor's Seen
 
-	done    map[int64]uint64 // id → hash of the latest version read in this walk
-	maxMod  time.Time        // newest second read
-	atMax   map[int64]uint64 // persons read in maxMod
-	cap     time.Time        // when set, a second whose completeness could not be verified
+	done    map[int64]doneEntry // persons read in this walk that it may meet again
+	maxMod  time.Time           // newest second read
+	atMax   map[int64]uint64    // persons read in maxMod
+	cap     time.Time           // when set, a second whose completeness could not be verified
 	pending []connector.Record
+	// began is the service's time (Date header) of the walk's first
+	// answer; zero when unknown.
+	began time.Time
 }
 
 // errNoDateFilter says the account does not filter by modifiedAt.
@@ -189,6 +196,7 @@ func (w *walker) walkRanges() error {
 			// continue on the next page, so the next request starts at its
 			// top.
 			upper = &bottom
+			w.forgetAfter(bottom)
 			continue
 		}
 		if err := w.walkSecond(bottom); err != nil {
@@ -199,6 +207,30 @@ func (w *walker) walkRanges() error {
 		}
 		next := bottom.Add(-time.Second)
 		upper = &next
+		w.forgetAfter(next)
+	}
+}
+
+// doneEntry is a person read in the walk: the hash of the version read
+// and its modifiedAt second (Unix).
+type doneEntry struct {
+	hash uint64
+	mod  int64
+}
+
+// forgetAfter drops the persons read in seconds after upper from done: the
+// walk's requests from now on ask for modifiedAt <= upper, and a person
+// changed meanwhile moves to a newer second, so none of them comes back.
+// done then holds about a second's worth of persons, not every person
+// read: a full read of a million persons would otherwise keep a million
+// entries. (The scan without modifiedAt filters keeps them all: its pages
+// shift.)
+func (w *walker) forgetAfter(upper time.Time) {
+	u := upper.Unix()
+	for id, d := range w.done {
+		if d.mod > u {
+			delete(w.done, id)
+		}
 	}
 }
 
@@ -312,7 +344,10 @@ func (w *walker) fetch(lower, upper *time.Time, page int, withTotal bool) ([]*ap
 		filter = map[string]any{"#and": clauses}
 	}
 	dated := lower != nil || upper != nil
-	items, total, err := w.c.list(w.ctx, "read "+w.entity, filter, "modifiedAt:desc", page, w.limit, withTotal)
+	items, total, date, err := w.c.list(w.ctx, "read "+w.entity, filter, "modifiedAt:desc", page, w.limit, withTotal)
+	if err == nil && w.began.IsZero() {
+		w.began = date
+	}
 	if err != nil {
 		if dated && connector.KindOf(err) == connector.KindInvalid && w.c.probeNoDateFilter(w.ctx, w.typ) {
 			return nil, 0, errNoDateFilter
@@ -336,12 +371,14 @@ func (w *walker) fetch(lower, upper *time.Time, page int, withTotal bool) ([]*ap
 // probeNoDateFilter tells whether a 400 on a dated list request came from
 // the modifiedAt filter: the same request without it succeeds.
 func (c *Conn) probeNoDateFilter(ctx context.Context, typ string) bool {
-	_, _, err := c.list(ctx, "read persons", map[string]any{"type": typ}, "modifiedAt:desc", 1, 1, false)
+	_, _, _, err := c.list(ctx, "read persons", map[string]any{"type": typ}, "modifiedAt:desc", 1, 1, false)
 	return err == nil
 }
 
-// list is one GET /people/2/persons request for a page of a filtered list.
-func (c *Conn) list(ctx context.Context, op string, filter any, orderBy string, page, limit int, withTotal bool) ([]*apiPerson, int, error) {
+// list is one GET /people/2/persons request for a page of a filtered list;
+// it returns the persons, the total count (-1 when not asked or not sent)
+// and the service's time of the answer (zero when unknown).
+func (c *Conn) list(ctx context.Context, op string, filter any, orderBy string, page, limit int, withTotal bool) ([]*apiPerson, int, time.Time, error) {
 	q := url.Values{"limit": {strconv.Itoa(limit)}, "page": {strconv.Itoa(page)}}
 	if orderBy != "" {
 		q.Set("orderBy", orderBy)
@@ -353,18 +390,15 @@ func (c *Conn) list(ctx context.Context, op string, filter any, orderBy string, 
 	if withTotal {
 		q.Set("includeTotalCount", "true")
 	}
-	var resp struct {
-		Persons    []json.RawMessage `json:"persons"`
-		TotalCount json.Number       `json:"totalCount"`
-	}
+	var resp listAnswer
 	if _, err := c.call(ctx, op, http.MethodGet, "/people/2/persons", q, nil, &resp); err != nil {
-		return nil, 0, err
+		return nil, 0, time.Time{}, err
 	}
 	out := make([]*apiPerson, 0, len(resp.Persons))
 	for _, raw := range resp.Persons {
 		p, err := parsePerson(raw)
 		if err != nil {
-			return nil, 0, &connector.Error{Kind: connector.KindTransient, Service: service, Op: op, Message: err.Error(),
+			return nil, 0, time.Time{}, &connector.Error{Kind: connector.KindTransient, Service: service, Op: op, Message: err.Error(),
 				Hint: "People answered with a person the connector cannot read; run again later"}
 		}
 		out = append(out, p)
@@ -373,8 +407,18 @@ func (c *Conn) list(ctx context.Context, op string, filter any, orderBy string, 
 	if n, err := resp.TotalCount.Int64(); err == nil {
 		total = int(n)
 	}
-	return out, total, nil
+	return out, total, resp.date, nil
 }
+
+// listAnswer is a page of the person list, with the service's clock when
+// it answered (zero when it sent no Date).
+type listAnswer struct {
+	Persons    []json.RawMessage `json:"persons"`
+	TotalCount json.Number       `json:"totalCount"`
+	date       time.Time
+}
+
+func (a *listAnswer) setDate(t time.Time) { a.date = t }
 
 func (w *walker) consumeAll(items []*apiPerson) error {
 	for _, p := range items {
@@ -395,10 +439,10 @@ func (w *walker) consume(p *apiPerson) error {
 	if p.Modified.Equal(w.maxMod) {
 		w.atMax[p.ID] = p.hash
 	}
-	if h, ok := w.done[p.ID]; ok && h == p.hash {
+	if d, ok := w.done[p.ID]; ok && d.hash == p.hash {
 		return nil
 	}
-	w.done[p.ID] = p.hash
+	w.done[p.ID] = doneEntry{hash: p.hash, mod: p.Modified.Unix()}
 	if w.hasLower && p.Modified.Equal(w.lower) {
 		if h, ok := w.prev[p.ID]; ok && h == p.hash {
 			return nil
@@ -428,6 +472,10 @@ func (w *walker) finish() error {
 		// A second could not be verified: start there next time, and
 		// re-emit what it holds rather than risk skipping.
 		next.Watermark = w.cap.UTC().Format(timeLayout)
+	case !w.maxMod.IsZero() && w.closed(w.maxMod):
+		// Nobody can be modified in that second any more: the next read
+		// starts after it, and does not read its persons again.
+		next.Watermark = w.maxMod.Add(time.Second).UTC().Format(timeLayout)
 	case !w.maxMod.IsZero():
 		next.Watermark = w.maxMod.UTC().Format(timeLayout)
 		next.Seen = w.atMax
@@ -444,7 +492,7 @@ func (c *Conn) Count(ctx context.Context, entity string) (int, bool, error) {
 	if err != nil {
 		return 0, false, err
 	}
-	_, total, err := c.list(ctx, "count persons", map[string]any{"type": typ}, "", 1, 1, true)
+	_, total, _, err := c.list(ctx, "count persons", map[string]any{"type": typ}, "", 1, 1, true)
 	if err != nil {
 		return 0, false, err
 	}
@@ -452,4 +500,14 @@ func (c *Conn) Count(ctx context.Context, entity string) (int, bool, error) {
 		return 0, false, fmt.Errorf("people: count %s: the answer has no totalCount: %w", entity, connector.ErrUnsupported)
 	}
 	return total, true, nil
+}
+
+// closed reports whether second s was over, with a second to spare, when
+// the walk began by the service's clock: a person modified from then on
+// has a later modifiedAt, and (as Read assumes) every person of s was in
+// the list by the end of s, so the walk saw them all. The margin covers
+// the Date header's truncation to the second and the time the service
+// took to answer.
+func (w *walker) closed(s time.Time) bool {
+	return !w.began.IsZero() && !s.After(w.began.Add(-2*time.Second))
 }

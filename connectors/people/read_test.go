@@ -85,6 +85,53 @@ func TestIncrementalManyInOneSecond(t *testing.T) {
 	}
 }
 
+// After a bulk write (more persons in one second than a page holds), a
+// quiet poll re-reads that second only until the service's clock has moved
+// past it; from then on a quiet poll costs one request, and changes are
+// still found, in later seconds and again in the second of a poll.
+func TestQuietPollAfterBulkSecond(t *testing.T) {
+	h := newHarness(t, emulator.Options{}, tuning{pageSize: 100})
+	ids := insertMany(t, h.emu, 250, "CUSTOMER", 0)
+	_, cur := readAll(t, h.c, EntityCustomer, connector.Cursor{})
+	quiet := func(what string, requests int) {
+		t.Helper()
+		h.rec.reset()
+		var recs []connector.Record
+		recs, cur = readAll(t, h.c, EntityCustomer, cur)
+		if log := h.rec.reset(); len(recs) != 0 || len(log) != requests {
+			t.Errorf("%s: %d records, %d requests %v; want none and %d", what, len(recs), len(log), log, requests)
+		}
+	}
+	// The second is not over: it is read again (3 pages and a range page).
+	quiet("same second", 4)
+	h.clock.Advance(time.Second)
+	quiet("a second later", 4)
+	// Two seconds later the second is closed: read once more, then never.
+	h.clock.Advance(time.Second)
+	quiet("two seconds later", 4)
+	quiet("after it closed", 1)
+
+	h.clock.Advance(time.Second)
+	if err := h.emu.Update(ids[7], map[string]any{"city": "v1"}); err != nil {
+		t.Fatal(err)
+	}
+	recs, next := readAll(t, h.c, EntityCustomer, cur)
+	if len(recs) != 1 || recs[0].Key != fmt.Sprint(ids[7]) {
+		t.Fatalf("an edit after the second closed: %v", recs)
+	}
+	// Another edit in the second of that poll is still found.
+	if err := h.emu.Update(ids[8], map[string]any{"city": "v1"}); err != nil {
+		t.Fatal(err)
+	}
+	recs, cur = readAll(t, h.c, EntityCustomer, next)
+	if len(recs) != 1 || recs[0].Key != fmt.Sprint(ids[8]) {
+		t.Fatalf("an edit in the second of the last poll: %v", recs)
+	}
+	h.clock.Advance(3 * time.Second)
+	quiet("edits' second closed", 1)
+	quiet("again", 1)
+}
+
 // The same-second edit must be seen even when the first edit and the read
 // happen in the same second and the second edit of the same person comes
 // after the read, still in that second.
@@ -133,12 +180,16 @@ type mutator struct {
 	version  int
 	next     int
 	deletes  bool // deletions and customer→lead changes (they shift pages)
+	ticks    bool // the clock also runs between requests, closing seconds
 	mutating bool
 }
 
 func (m *mutator) hook(n int, r *http.Request) {
 	if !m.mutating || r.Method != http.MethodGet || r.URL.Path != "/people/2/persons" {
 		return
+	}
+	if m.ticks && m.rnd.IntN(2) == 0 {
+		m.h.clock.Advance(time.Second)
 	}
 	for k := m.rnd.IntN(4); k > 0; k-- {
 		m.version++
@@ -174,11 +225,15 @@ func TestIncrementalEditsDuringPolls(t *testing.T) {
 		name    string
 		opts    emulator.Options
 		deletes bool
+		ticks   bool
 	}{
-		{"filtered", emulator.Options{}, true},
+		{"filtered", emulator.Options{}, true, false},
+		// Seconds pass during the polls, so the watermark second is often
+		// closed (see walker.closed).
+		{"filtered, clock running", emulator.Options{}, true, true},
 		// Without a modifiedAt filter the scan can miss a person when others
 		// leave the list during it (see Read); deletions are left out.
-		{"scan", emulator.Options{NoDateFilters: true}, false},
+		{"scan", emulator.Options{NoDateFilters: true}, false, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			for seed := uint64(1); seed <= 4; seed++ {
@@ -189,7 +244,7 @@ func TestIncrementalEditsDuringPolls(t *testing.T) {
 					ids = append(ids, insertMany(t, h.emu, 10, "LEAD", i*100+50)...)
 					h.clock.Advance(time.Second)
 				}
-				m := &mutator{t: t, h: h, rnd: rand.New(rand.NewPCG(seed, 7)), ids: ids, deletes: tc.deletes}
+				m := &mutator{t: t, h: h, rnd: rand.New(rand.NewPCG(seed, 7)), ids: ids, deletes: tc.deletes, ticks: tc.ticks}
 				h.rec.setHook(m.hook)
 				w := &world{latest: map[string]string{}}
 				m.mutating = true
@@ -312,5 +367,37 @@ func TestCount(t *testing.T) {
 	}
 	if _, _, err := h.c.Count(testCtx(t), "company"); err == nil {
 		t.Error("Count of an unknown entity did not fail")
+	}
+}
+
+// A full read keeps only the persons of the seconds it may meet again,
+// not every person it read.
+func TestReadForgetsPassedSeconds(t *testing.T) {
+	h := newHarness(t, emulator.Options{}, tuning{pageSize: 50})
+	for i := 0; i < 20; i++ { // 20 seconds of 60 persons: pages end mid-second
+		insertMany(t, h.emu, 60, "CUSTOMER", i*100)
+		h.clock.Advance(time.Second)
+	}
+	defs, err := h.c.attributes(testCtx(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	read, most := 0, 0
+	w := &walker{c: h.c, ctx: testCtx(t), entity: EntityCustomer, typ: "CUSTOMER", defs: defs, size: 50, limit: 50,
+		done: map[int64]doneEntry{}, atMax: map[int64]uint64{},
+		emit: func(b connector.Batch) error { read += len(b.Records); return nil }}
+	h.rec.setHook(func(int, *http.Request) { most = max(most, len(w.done)) })
+	if err := w.run(); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.finish(); err != nil {
+		t.Fatal(err)
+	}
+	if read != 1200 {
+		t.Errorf("read %d persons, want 1200", read)
+	}
+	// At most a second (60) and a page (50) are remembered.
+	if most > 110 || len(w.done) > 110 {
+		t.Errorf("the walk remembered up to %d persons (%d at the end) of 1200", most, len(w.done))
 	}
 }

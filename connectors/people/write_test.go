@@ -437,6 +437,7 @@ func TestNormalizeIsWhatReadsReturn(t *testing.T) {
 		{"emails", []any{"ana@example.com", "ANA@example.com", " ana2@example.com"}},
 		{"tags", []any{"VIP", " VIP", "Newsletter"}},
 		{"firstName", "  Ana  "},
+		{"city", ""},
 		{"city", "Zagreb"},
 	} {
 		upsert(t, h.c, EntityCustomer, connector.Record{Key: key, Fields: map[string]any{tc.field: tc.v}})

@@ -351,14 +351,21 @@ func (fr *flowRun) pair(ctx context.Context, items []*item) error {
 		return out
 	}
 	// First round, concurrently: the targets of linked records by key, and
-	// for the others the link field and the first match key (they concern
-	// different records, or the same records in a fixed order of
-	// precedence, applied below).
+	// for the records without a link the link field and the first match
+	// key. A linked record is looked up by link field and match only if its
+	// target turns out to be gone (below): on a rate-limited service those
+	// lookups would cost requests for every changed record of an
+	// incremental pass, to find targets already known.
 	keyQ := &lookupReq{sd: dst, field: dst.p.Key}
 	for _, it := range linked {
 		keyQ.add(it, it.link.Key(dst.st))
 	}
-	fresh := unpaired(items)
+	var fresh []*item
+	for _, it := range unpaired(items) {
+		if it.link == nil {
+			fresh = append(fresh, it)
+		}
+	}
 	lfQ, m0Q := fr.linkFieldReq(fresh), fr.matchReq(0, fresh)
 	if err := fr.lookupAll(ctx, keyQ, lfQ, m0Q); err != nil {
 		return err

@@ -2,10 +2,14 @@ package engine
 
 import (
 	"context"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/synclang/synclang/connectors/connector"
+	"github.com/synclang/synclang/connectors/memory"
+	"github.com/synclang/synclang/lang/plan"
 )
 
 // seedInitial fills both services: five contacts (one inactive), a People
@@ -177,5 +181,57 @@ func TestStatePersistsAcrossProcesses(t *testing.T) {
 	runs, _ := h.store.Runs(context.Background(), "contacts", 10)
 	if len(runs) != 3 || !strings.Contains(runs[0].Report, `"flow":"left-to-right"`) {
 		t.Errorf("runs: %d, last report %q", len(runs), runs[0].Report)
+	}
+}
+
+// lookupLog records the fields a connector was asked to look records up by.
+// The engine sends a round of lookups concurrently.
+type lookupLog struct {
+	*memory.Conn
+	mu     sync.Mutex
+	fields []string
+}
+
+func (l *lookupLog) Lookup(ctx context.Context, req connector.LookupRequest) (connector.LookupResult, error) {
+	l.mu.Lock()
+	l.fields = append(l.fields, req.Field)
+	l.mu.Unlock()
+	return l.Conn.Lookup(ctx, req)
+}
+
+// A changed record whose pair is known costs one lookup by key, not the
+// link field and match lookups a record without a pair needs: on People
+// each of those is a rate-limited request per batch.
+func TestLinkedRecordIsLookedUpByKeyOnly(t *testing.T) {
+	h := newHarness(t, spec{direction: plan.LeftToRight})
+	contacts, _ := seedInitial(t, h)
+	ppl := &lookupLog{Conn: h.ppl}
+	h.conns["infobip"] = ppl
+	h.run()
+	if !slices.Contains(ppl.fields, "externalId") || !slices.Contains(ppl.fields, "email") {
+		t.Fatalf("the initial load looked up by %v, want the link field and the match key", ppl.fields)
+	}
+	ppl.fields = nil
+	upsert(t, h.crm, "contact", connector.Record{Key: contacts[0], Fields: F{"lastname": "Horvat-Kos"}})
+	rep := h.run()
+	if l := flow(t, rep, lr); l.Updated != 1 {
+		t.Fatalf("left-to-right: %+v", l)
+	}
+	if !slices.Equal(ppl.fields, []string{"id"}) {
+		t.Errorf("a changed linked contact was looked up by %v, want [id]", ppl.fields)
+	}
+	// A linked target that is gone is paired afresh: link field, match.
+	gone := byField(t, h.ppl.Records("customer"), "externalId")[contacts[0]].Key
+	if _, err := h.ppl.Delete(context.Background(), connector.DeleteRequest{Entity: "customer", Keys: []string{gone}}); err != nil {
+		t.Fatal(err)
+	}
+	ppl.fields = nil
+	upsert(t, h.crm, "contact", connector.Record{Key: contacts[0], Fields: F{"lastname": "Horvat"}})
+	rep = h.run()
+	if l := flow(t, rep, lr); l.Created != 1 {
+		t.Fatalf("left-to-right after the target was deleted: %+v", l)
+	}
+	if !slices.Equal(ppl.fields, []string{"id", "externalId", "email"}) {
+		t.Errorf("a contact whose target is gone was looked up by %v, want [id externalId email]", ppl.fields)
 	}
 }

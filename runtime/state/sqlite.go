@@ -237,10 +237,7 @@ func placeholders(n int) string {
 
 // Links returns the links whose key on side by is one of keys.
 func (s *SQLite) Links(ctx context.Context, sync string, by Side, keys []string) (map[string]Link, error) {
-	col := "left_key"
-	if by == Right {
-		col = "right_key"
-	} else if by != Left {
+	if by != Left && by != Right {
 		return nil, fmt.Errorf("state: unknown side %q", by)
 	}
 	out := make(map[string]Link, len(keys))
@@ -251,8 +248,7 @@ func (s *SQLite) Links(ctx context.Context, sync string, by Side, keys []string)
 		for _, k := range part {
 			args = append(args, k)
 		}
-		rows, err := s.db.QueryContext(ctx, `SELECT left_key, right_key, left_hashes, right_hashes, synced_at FROM links
-			WHERE sync = ? AND `+col+` IN (`+placeholders(len(part))+`)`, args...)
+		rows, err := s.db.QueryContext(ctx, linksQuery(by, len(part)), args...)
 		if err != nil {
 			return nil, s.wrap("reading links of "+sync, err)
 		}
@@ -283,6 +279,21 @@ func (s *SQLite) Links(ctx context.Context, sync string, by Side, keys []string)
 		}
 	}
 	return out, nil
+}
+
+// linksQuery selects the links of a sync (the first argument) by n keys of
+// side by. Without statistics SQLite answers `sync = ? AND right_key IN
+// (...)` on this WITHOUT ROWID table by scanning the primary key's sync
+// prefix, every link of the sync for each chunk of keys (a reverse flow of
+// a million records read a thousand records a second); the index on the
+// right key is named so each key is a search.
+func linksQuery(by Side, n int) string {
+	col, from := "left_key", "links"
+	if by == Right {
+		col, from = "right_key", "links INDEXED BY links_by_right"
+	}
+	return `SELECT left_key, right_key, left_hashes, right_hashes, synced_at FROM ` + from +
+		` WHERE sync = ? AND ` + col + ` IN (` + placeholders(n) + `)`
 }
 
 // Intents returns which keys have an unfinished create.

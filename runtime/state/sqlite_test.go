@@ -424,3 +424,32 @@ func TestRejectsIntentsRunsConflicts(t *testing.T) {
 		t.Fatal("an empty cursor was saved")
 	}
 }
+
+// Links are found by either side's key with an index search, not by
+// reading every link of the sync: a reverse flow looks up each batch's
+// records by the right key.
+func TestLinksQueriesSearchByKey(t *testing.T) {
+	s := openTest(t, tempDB(t), newClock(), Holder{})
+	for by, want := range map[Side]string{
+		Left:  "SEARCH links USING PRIMARY KEY (sync=? AND left_key=?)",
+		Right: "SEARCH links USING INDEX links_by_right (sync=? AND right_key=?)",
+	} {
+		rows, err := s.db.Query("EXPLAIN QUERY PLAN "+linksQuery(by, 3), "contacts", "a", "b", "c")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var plan []string
+		for rows.Next() {
+			var id, parent, notused int
+			var detail string
+			if err := rows.Scan(&id, &parent, &notused, &detail); err != nil {
+				t.Fatal(err)
+			}
+			plan = append(plan, detail)
+		}
+		rows.Close()
+		if len(plan) != 1 || plan[0] != want {
+			t.Errorf("links by %s: plan %q, want %q", by, plan, want)
+		}
+	}
+}

@@ -475,6 +475,10 @@ func TestFiltersAndMetadata(t *testing.T) {
 		"not contains(lastname,'off')":         2,
 		"lastname eq 'Obi' or lastname eq 'x'": 1,
 		"Microsoft.Dynamics.CRM.In(PropertyName='lastname',PropertyValues=[\"obi\",\"O'Brien\"])": 2,
+		// Values compare as eq does: without case, trailing spaces ignored.
+		"Microsoft.Dynamics.CRM.In(PropertyName='lastname',PropertyValues=[\"OBI  \",\"x\"])":        1,
+		"Microsoft.Dynamics.CRM.NotIn(PropertyName='lastname',PropertyValues=[\"obi\",\"O'Brien\"])": 2,
+		"Microsoft.Dynamics.CRM.In(PropertyName='firstname',PropertyValues=[\"obi\"])":               0,
 		"firstname eq null":                      4,
 		"lastname ne null and firstname ne null": 0,
 	} {

@@ -551,6 +551,21 @@ func toFloat(v any) (float64, bool) {
 // collation: case-insensitive, trailing spaces ignored.
 func collate(s string) string { return strings.ToLower(strings.TrimRight(s, " ")) }
 
+// collatedSet returns the collated values when every value is a string;
+// a string row value equals one of them (compareValues "eq") exactly when
+// its collated form is in the set.
+func collatedSet(vals []any) (map[string]bool, bool) {
+	set := make(map[string]bool, len(vals))
+	for _, v := range vals {
+		s, ok := v.(string)
+		if !ok {
+			return nil, false
+		}
+		set[collate(s)] = true
+	}
+	return set, true
+}
+
 func (p *filterParser) function() (pred, *apiError) {
 	name := p.toks[p.i].text
 	p.i += 2 // name and "("
@@ -668,6 +683,18 @@ func (p *filterParser) queryFunction(name string) (pred, *apiError) {
 	switch name {
 	case "Microsoft.Dynamics.CRM.In", "Microsoft.Dynamics.CRM.NotIn":
 		neg := name == "Microsoft.Dynamics.CRM.NotIn"
+		if set, ok := collatedSet(vals); ok {
+			// Strings only (ids, names, emails): a set of collated values
+			// decides as comparing with each would, without comparing a row
+			// with each of hundreds of values (lookups by key send 500).
+			return func(g colGetter) bool {
+				s, ok := g(col).(string)
+				if !ok {
+					return false
+				}
+				return set[collate(s)] != neg
+			}, nil
+		}
 		return func(g colGetter) bool {
 			v := g(col)
 			if v == nil {

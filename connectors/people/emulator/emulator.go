@@ -67,6 +67,9 @@ type Emulator struct {
 	failCode int
 	stormEnd time.Time
 	windows  map[string]*window
+	// byModified holds every person by ascending modifiedAt and id, for
+	// lists; nil after a write (see modifiedIn).
+	byModified []*person
 }
 
 type window struct {
@@ -230,6 +233,9 @@ func (e *Emulator) lookupRoute(method string, segs []string) (r *route, params [
 // and answers.
 func (e *Emulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	e.requests.Add(1)
+	// The Date header comes from the clock that stamps modifiedAt, as a
+	// service's does: clients compare the two (how old a second is).
+	w.Header().Set("Date", e.now().UTC().Format(http.TimeFormat))
 	if !e.authorized(r) {
 		writeLegacy(w, http.StatusUnauthorized, "UNAUTHORIZED", "Unauthorized", nil)
 		return
@@ -536,6 +542,7 @@ func (e *Emulator) commit(cur, next *person, source string) (*person, bool, *fai
 }
 
 func (e *Emulator) index(p *person) {
+	e.byModified = nil
 	for _, a := range p.Emails {
 		e.byEmail[strings.ToLower(a)] = p.ID
 	}
@@ -548,6 +555,7 @@ func (e *Emulator) index(p *person) {
 }
 
 func (e *Emulator) unindex(p *person) {
+	e.byModified = nil
 	for _, a := range p.Emails {
 		delete(e.byEmail, strings.ToLower(a))
 	}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -699,6 +700,17 @@ func TestTimestampsAndModification(t *testing.T) {
 	if changed["modifiedAt"] != "2024-05-01T13:00:00" || changed["createdAt"] != "2024-05-01T12:00:00" {
 		t.Errorf("after a change: %v", changed)
 	}
+	// The Date header comes from the same clock.
+	req, _ := http.NewRequest("GET", c.srv.URL+"/people/2/persons", nil)
+	req.Header.Set("Authorization", "App "+c.key)
+	resp, err := c.srv.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if got := resp.Header.Get("Date"); got != "Wed, 01 May 2024 13:00:00 GMT" {
+		t.Errorf("Date: %q", got)
+	}
 }
 
 func TestTags(t *testing.T) {
@@ -909,5 +921,122 @@ func TestLibraryUpdateReplacesLists(t *testing.T) {
 	}
 	if !e.Delete(id) || e.Delete(id) {
 		t.Error("Delete")
+	}
+}
+
+// A page of the list is the same whether the whole list is sorted or only
+// the pages up to it are selected.
+func TestFirstPersonsIsSortedPrefix(t *testing.T) {
+	rnd := rand.New(rand.NewPCG(1, 2))
+	base := time.Date(2024, 5, 1, 12, 0, 0, 0, time.UTC)
+	for trial := 0; trial < 200; trial++ {
+		ps := make([]*person, rnd.IntN(60))
+		for i := range ps {
+			ps[i] = &person{ID: int64(i + 1), ModifiedAt: base.Add(time.Duration(rnd.IntN(5)) * time.Second),
+				CreatedAt: base.Add(time.Duration(rnd.IntN(3)) * time.Second), Attrs: map[string]string{"lastName": fmt.Sprint(rnd.IntN(4))}}
+		}
+		rnd.Shuffle(len(ps), func(i, j int) { ps[i], ps[j] = ps[j], ps[i] })
+		field := []string{"", "modifiedAt", "createdAt", "lastName"}[rnd.IntN(4)]
+		lp := listParams{field: field, desc: rnd.IntN(2) == 0, limit: 1 + rnd.IntN(10), page: 1 + rnd.IntN(4)}
+		all := append([]*person(nil), ps...)
+		sortPersons(all, lp)
+		got := page(firstPersons(append([]*person(nil), ps...), lp, lp.page*lp.limit), lp)
+		want := page(all, lp)
+		if len(got) != len(want) {
+			t.Fatalf("trial %d (%+v): %d persons, want %d", trial, lp, len(got), len(want))
+		}
+		for i := range got {
+			if got[i] != want[i] {
+				t.Fatalf("trial %d (%+v): person %d is %d, want %d", trial, lp, i, got[i].ID, want[i].ID)
+			}
+		}
+	}
+}
+
+// Lists answered from the modifiedAt index are the pages a full sort of
+// the matching persons gives, with the same total, while persons change
+// between requests.
+func TestListFromIndexMatchesFullSort(t *testing.T) {
+	rnd := rand.New(rand.NewPCG(3, 4))
+	base := time.Date(2024, 5, 1, 12, 0, 0, 0, time.UTC)
+	var mu sync.Mutex
+	now := base
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	e, c := newClient(t, Options{Now: clock})
+	var ids []int64
+	for i := 0; i < 120; i++ {
+		typ := []string{"CUSTOMER", "LEAD"}[rnd.IntN(2)]
+		ids = append(ids, e.Insert(map[string]any{"type": typ, "lastName": fmt.Sprint(rnd.IntN(5)),
+			"modifiedAt": base.Add(time.Duration(rnd.IntN(10)) * time.Second).Format(TimeLayout)}))
+	}
+	at := func(k int) string { return base.Add(time.Duration(k) * time.Second).Format(TimeLayout) }
+	for trial := 0; trial < 300; trial++ {
+		if rnd.IntN(3) == 0 { // a change between requests moves a person
+			mu.Lock()
+			now = base.Add(time.Duration(rnd.IntN(12)) * time.Second)
+			mu.Unlock()
+			_ = e.Update(ids[rnd.IntN(len(ids))], map[string]any{"lastName": fmt.Sprint("v", trial)})
+		}
+		var clauses []any
+		if rnd.IntN(2) == 0 {
+			clauses = append(clauses, map[string]any{"type": "CUSTOMER"})
+		}
+		for _, op := range []string{"#gte", "#gt", "#lte", "#lt", "#eq"} {
+			if rnd.IntN(4) == 0 {
+				clauses = append(clauses, map[string]any{op: map[string]any{"modifiedAt": at(rnd.IntN(13))}})
+			}
+		}
+		if rnd.IntN(5) == 0 { // an #or is no bound
+			clauses = append(clauses, map[string]any{"#or": []any{map[string]any{"#lt": map[string]any{"modifiedAt": at(3)}}, map[string]any{"type": "LEAD"}}})
+		}
+		if len(clauses) == 0 {
+			clauses = append(clauses, map[string]any{"#ne": map[string]any{"type": "X"}})
+		}
+		var filter any = map[string]any{"#and": clauses}
+		if len(clauses) == 1 && rnd.IntN(2) == 0 {
+			filter = clauses[0]
+		}
+		fj, _ := json.Marshal(filter)
+		orderBy := []string{"", "modifiedAt:desc", "modifiedAt:asc", "modifiedAt", "lastName:desc"}[rnd.IntN(5)]
+		lp := listParams{limit: 1 + rnd.IntN(20), page: 1 + rnd.IntN(4), includeTotal: rnd.IntN(2) == 0}
+		if orderBy != "" {
+			field, dir, _ := strings.Cut(orderBy, ":")
+			lp.orderBy, lp.field, lp.desc = orderBy, field, dir == "desc"
+		}
+		// The reference: every person the filter matches, sorted.
+		e.mu.Lock()
+		pred, err := e.compileFilter(string(fj))
+		if err != nil {
+			e.mu.Unlock()
+			t.Fatal(err)
+		}
+		var all []*person
+		for _, p := range e.persons {
+			if pred(p) {
+				all = append(all, p)
+			}
+		}
+		sortPersons(all, lp)
+		var want []float64
+		for _, p := range page(all, lp) {
+			want = append(want, float64(p.ID))
+		}
+		e.mu.Unlock()
+
+		q := url.Values{"filter": {string(fj)}, "limit": {fmt.Sprint(lp.limit)}, "page": {fmt.Sprint(lp.page)}, "includeTotalCount": {fmt.Sprint(lp.includeTotal)}}
+		if orderBy != "" {
+			q.Set("orderBy", orderBy)
+		}
+		got := c.json("GET", "/people/2/persons?"+q.Encode(), nil, 200)
+		var gotIDs []float64
+		for _, p := range got["persons"].([]any) {
+			gotIDs = append(gotIDs, p.(map[string]any)["id"].(float64))
+		}
+		if !reflect.DeepEqual(gotIDs, want) {
+			t.Fatalf("trial %d: filter %s, %s, page %d of %d: ids %v, want %v", trial, fj, orderBy, lp.page, lp.limit, gotIDs, want)
+		}
+		if lp.includeTotal && got["totalCount"] != float64(len(all)) {
+			t.Fatalf("trial %d: filter %s: totalCount %v, want %d", trial, fj, got["totalCount"], len(all))
+		}
 	}
 }

@@ -39,6 +39,56 @@ func (e *Emulator) compileFilter(s string) (pred, error) {
 	return e.compileNode(node)
 }
 
+// modifiedBounds returns bounds on modifiedAt that every person a filter
+// matches is within (nil: none found): the modifiedAt comparisons ANDed at
+// the filter's top, directly or through #and. They may be wider than the
+// filter (the filter is still applied), never narrower. The filter must
+// have compiled.
+func modifiedBounds(s string) (lo, hi *time.Time) {
+	dec := json.NewDecoder(strings.NewReader(s))
+	dec.UseNumber()
+	var node any
+	if dec.Decode(&node) != nil {
+		return nil, nil
+	}
+	var walk func(node any)
+	walk = func(node any) {
+		obj, _ := node.(map[string]any)
+		for key, val := range obj {
+			if key == "#and" {
+				list, _ := val.([]any)
+				for _, n := range list {
+					walk(n)
+				}
+				continue
+			}
+			fields, _ := val.(map[string]any)
+			raw, ok := fields["modifiedAt"]
+			if !ok {
+				continue
+			}
+			str, _ := raw.(string)
+			t, err := parseFilterTime(str, false)
+			if err != nil {
+				continue
+			}
+			floor := t.Truncate(time.Second)
+			if key == "#gte" || key == "#gt" || key == "#eq" {
+				if lo == nil || floor.After(*lo) {
+					lo = &floor
+				}
+			}
+			if key == "#lte" || key == "#lt" || key == "#eq" {
+				if hi == nil || t.Before(*hi) {
+					hi = &t
+				}
+			}
+		}
+	}
+	walk(node)
+	return lo, hi
+}
+
 var comparisons = []string{"#eq", "#ne", "#contains", "#notContain", "#startsWith", "#endsWith", "#gt", "#lt", "#gte", "#lte"}
 
 func (e *Emulator) compileNode(node any) (pred, error) {

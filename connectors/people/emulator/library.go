@@ -127,6 +127,7 @@ func (e *Emulator) Add(p map[string]any) (int64, error) {
 			return 0, fmt.Errorf("timestamp %q is not in the form yyyy-MM-ddTHH:mm:ss", ts.text)
 		}
 		*ts.dst = t
+		e.byModified = nil
 	}
 	stored.Channels = map[string]json.RawMessage{}
 	for _, name := range channelNames {

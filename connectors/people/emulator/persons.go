@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // personQuery is how a request addresses one person (IdentityQuery).
@@ -151,29 +152,85 @@ func (e *Emulator) listPersons(w http.ResponseWriter, r *http.Request) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	pred := func(*person) bool { return true }
+	var lo, hi *time.Time
 	if s := vals.Get("filter"); s != "" {
 		var err error
 		if pred, err = e.compileFilter(s); err != nil {
 			badRequest(w, []fieldError{{"filter", err.Error()}})
 			return
 		}
+		lo, hi = modifiedBounds(s)
 	}
-	var matched []*person
-	for _, p := range e.persons {
-		if pred(p) {
-			matched = append(matched, p)
+	// The persons whose modifiedAt is within the filter's bounds, from the
+	// index in modifiedAt order: a client walking down a large list by
+	// modifiedAt ranges (as the connector's read does) reads a page without
+	// the emulator visiting every person each time.
+	cand := e.modifiedIn(lo, hi)
+	var pageItems []*person
+	total := 0
+	if lp.field == "modifiedAt" {
+		// cand is in the list order already (ascending; reversed for desc):
+		// take the page, and count further only when a total is asked for.
+		start, end := (lp.page-1)*lp.limit, lp.page*lp.limit
+		for i := range cand {
+			p := cand[i]
+			if lp.desc {
+				p = cand[len(cand)-1-i]
+			}
+			if !pred(p) {
+				continue
+			}
+			if total >= start && total < end {
+				pageItems = append(pageItems, p)
+			}
+			total++
+			if total >= end && !lp.includeTotal {
+				break
+			}
 		}
+	} else {
+		var matched []*person
+		for _, p := range cand {
+			if pred(p) {
+				matched = append(matched, p)
+			}
+		}
+		total = len(matched)
+		// Only the pages up to the one asked for need ordering.
+		pageItems = page(firstPersons(matched, lp, lp.page*lp.limit), lp)
 	}
-	sortPersons(matched, lp)
 	out := listJSON{Persons: []personJSON{}, Limit: lp.limit, Page: lp.page, OrderBy: lp.orderBy}
-	for _, p := range page(matched, lp) {
+	for _, p := range pageItems {
 		out.Persons = append(out.Persons, p.render())
 	}
 	if lp.includeTotal {
-		n := len(matched)
-		out.TotalCount = &n
+		out.TotalCount = &total
 	}
 	writeJSON(w, http.StatusOK, out)
+}
+
+// modifiedIn returns the persons whose modifiedAt second is within [lo,
+// hi] (nil: unbounded), ascending by modifiedAt and id: a part of the
+// index byModified, rebuilt after writes. The caller holds e.mu and must
+// not change the slice.
+func (e *Emulator) modifiedIn(lo, hi *time.Time) []*person {
+	if e.byModified == nil {
+		e.byModified = e.sortedPersons()
+		sortPersons(e.byModified, listParams{field: "modifiedAt"})
+	}
+	ps := e.byModified
+	sec := func(p *person) time.Time { return p.ModifiedAt.UTC().Truncate(time.Second) }
+	i, j := 0, len(ps)
+	if lo != nil {
+		i = sort.Search(len(ps), func(k int) bool { return !sec(ps[k]).Before(*lo) })
+	}
+	if hi != nil {
+		j = sort.Search(len(ps), func(k int) bool { return sec(ps[k]).After(*hi) })
+	}
+	if i >= j {
+		return nil
+	}
+	return ps[i:j]
 }
 
 // sortPersons orders by the orderBy field, ties (and no orderBy) by id in
@@ -181,6 +238,12 @@ func (e *Emulator) listPersons(w http.ResponseWriter, r *http.Request) {
 // Timestamps are stored at second precision, so comparing them is
 // comparing what the API shows.
 func sortPersons(ps []*person, lp listParams) {
+	less := personLess(lp)
+	sort.Slice(ps, func(i, j int) bool { return less(ps[i], ps[j]) })
+}
+
+// personLess is the list order of sortPersons (a total order: ids differ).
+func personLess(lp listParams) func(a, b *person) bool {
 	cmp := func(a, b *person) int {
 		switch lp.field {
 		case "createdAt":
@@ -192,13 +255,65 @@ func sortPersons(ps []*person, lp listParams) {
 		}
 		return strings.Compare(a.Attrs[lp.field], b.Attrs[lp.field])
 	}
-	sort.Slice(ps, func(i, j int) bool {
-		a, b := ps[i], ps[j]
+	return func(a, b *person) bool {
 		if c := cmp(a, b); c != 0 {
 			return (c < 0) != lp.desc
 		}
 		return (a.ID < b.ID) != lp.desc
-	})
+	}
+}
+
+// firstPersons returns the first n persons of ps in the list order,
+// ordered (all of ps when it holds no more than n). It keeps the n first
+// in a heap whose top is the last of them, so it costs O(len(ps) log n)
+// rather than a sort of ps. ps may be reordered.
+func firstPersons(ps []*person, lp listParams, n int) []*person {
+	if n >= len(ps) {
+		sortPersons(ps, lp)
+		return ps
+	}
+	less := personLess(lp)
+	h := make([]*person, 0, n)
+	// after reports whether h[i] comes after h[j]: the heap's top (h[0])
+	// is the last of the persons kept.
+	after := func(i, j int) bool { return less(h[j], h[i]) }
+	down := func(i int) {
+		for {
+			l := 2*i + 1
+			if l >= len(h) {
+				return
+			}
+			m := l
+			if r := l + 1; r < len(h) && after(r, l) {
+				m = r
+			}
+			if !after(m, i) {
+				return
+			}
+			h[i], h[m] = h[m], h[i]
+			i = m
+		}
+	}
+	for _, p := range ps {
+		if len(h) < n {
+			h = append(h, p)
+			for i := len(h) - 1; i > 0; {
+				parent := (i - 1) / 2
+				if !after(i, parent) {
+					break
+				}
+				h[i], h[parent] = h[parent], h[i]
+				i = parent
+			}
+			continue
+		}
+		if n > 0 && less(p, h[0]) {
+			h[0] = p
+			down(0)
+		}
+	}
+	sortPersons(h, lp)
+	return h
 }
 
 // createPerson is POST /people/2/persons: 200 (not 201) with the new

@@ -94,4 +94,5 @@ func (e *Emulator) seed(n int) {
 		stored.CreatedAt = base.Add(-time.Duration(n-k) * 10 * time.Minute)
 		stored.ModifiedAt = stored.CreatedAt.Add(time.Duration(k%7) * time.Minute)
 	}
+	e.byModified = nil
 }
