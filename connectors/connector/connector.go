@@ -113,6 +113,13 @@ type Record struct {
 	// Modified is the record's last modification time at the source, zero if
 	// unknown.
 	Modified time.Time `json:"modified,omitzero"`
+	// Foreign, set only by Lookup, marks a record the lookup found that the
+	// entity asked for must not be written over, and says what it is: a
+	// People lookup for a lead finds persons of any type, and a CUSTOMER is
+	// "a CUSTOMER (externalId …)". The engine does not pair a source record
+	// with it (no update, no second record created): it rejects the record
+	// with that reason.
+	Foreign string `json:"foreign,omitempty"`
 }
 
 // LookupRequest asks for the records whose Field equals one of Values.

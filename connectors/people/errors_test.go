@@ -288,3 +288,33 @@ func TestLookupCosts(t *testing.T) {
 		t.Errorf("lookup by city: %v", err)
 	}
 }
+
+// TestLookupMarksCustomersForeignToLeads: a lookup for a lead finds persons
+// of any type, and marks a CUSTOMER so the engine does not write a lead over
+// it; a lookup for a customer finds a lead unmarked (the promotion a
+// qualification makes).
+func TestLookupMarksCustomersForeignToLeads(t *testing.T) {
+	h := newHarness(t, emulator.Options{}, tuning{})
+	cust := mustCreate(t, h.c, EntityCustomer, map[string]any{"firstName": "Ana", "email": "ana@example.com", "externalId": "c-1"})
+	lead := mustCreate(t, h.c, EntityLead, map[string]any{"firstName": "Luka", "email": "luka@example.com"})
+	for _, tc := range []struct {
+		entity, field string
+		value         any
+		key, foreign  string
+	}{
+		{EntityLead, "email", "ANA@example.com", cust, "a CUSTOMER (externalId c-1), which a lead never writes over"},
+		{EntityLead, "id", cust, cust, "a CUSTOMER (externalId c-1), which a lead never writes over"},
+		{EntityLead, "externalId", "c-1", cust, "a CUSTOMER (externalId c-1), which a lead never writes over"},
+		{EntityLead, "email", "luka@example.com", lead, ""},
+		{EntityCustomer, "email", "luka@example.com", lead, ""},
+		{EntityCustomer, "email", "ana@example.com", cust, ""},
+	} {
+		res, err := h.c.Lookup(testCtx(t), connector.LookupRequest{Entity: tc.entity, Field: tc.field, Values: []any{tc.value}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(res.Records[0]) != 1 || res.Records[0][0].Key != tc.key || res.Records[0][0].Foreign != tc.foreign {
+			t.Errorf("lookup %s by %s %v = %+v, want %s foreign %q", tc.entity, tc.field, tc.value, res.Records, tc.key, tc.foreign)
+		}
+	}
+}

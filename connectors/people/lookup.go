@@ -107,10 +107,29 @@ func (c *Conn) Lookup(ctx context.Context, req connector.LookupRequest) (connect
 	res := connector.LookupResult{Records: make([][]connector.Record, len(req.Values))}
 	for i, k := range keys {
 		if p := found[k]; p != nil {
-			res.Records[i] = []connector.Record{p.record(req.Fields, defs)}
+			rec := p.record(req.Fields, defs)
+			rec.Foreign = foreign(req.Entity, p)
+			res.Records[i] = []connector.Record{rec}
 		}
 	}
 	return res, nil
+}
+
+// foreign says why a person found by a lookup of entity must not be written
+// through it, "" when it may. A customer beats a lead: People keeps one
+// profile per person, and a lead sync pairing with a customer's profile (a
+// lead with a customer's email, or a lead since qualified into a contact)
+// would overwrite the customer's data and its externalId, which links it
+// to its contact. Writing a lead's person through customer is allowed: that
+// is the promotion a qualification makes.
+func foreign(entity string, p *apiPerson) string {
+	if entity != EntityLead || p.Type != "CUSTOMER" {
+		return ""
+	}
+	if ext := p.str("externalId"); ext != "" {
+		return fmt.Sprintf("a CUSTOMER (externalId %s), which a lead never writes over", ext)
+	}
+	return "a CUSTOMER, which a lead never writes over"
 }
 
 // lookupKey normalizes a lookup value: ids as decimal, emails lower-cased

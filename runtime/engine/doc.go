@@ -112,7 +112,15 @@
 // The lead sync does not flip it back: its where filter (statecode == 0)
 // leaves the qualified lead out; without one, a change to fields it does not
 // map is no change (echo suppression), and a change to a mapped field finds
-// the person taken over and is rejected, not written.
+// the person now a customer and is rejected, not written.
+//
+// That is one case of a general rule: a lookup may mark a record it found
+// as foreign to the entity asked for (connector.Record.Foreign: People
+// marks a CUSTOMER found for a lead). The engine never writes through it
+// nor creates a second record: the source record is rejected
+// (RejectForeign) with the connector's reason, and no link is kept for a
+// new pair. So a lead with a customer's email leaves the customer's
+// profile, and the contact ID in its externalId, alone.
 //
 // # Rejects
 //

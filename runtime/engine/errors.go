@@ -30,6 +30,10 @@ const (
 	// RejectAmbiguous: pairing found several candidates, or several source
 	// records claim one target. synclang does not guess.
 	RejectAmbiguous RejectKind = "ambiguous"
+	// RejectForeign: the target found belongs to something this sync must
+	// not write over (connector.Record.Foreign: a People customer found for
+	// a lead).
+	RejectForeign RejectKind = "foreign"
 	// RejectUnfinished: a create for the record was started by a run that
 	// did not finish; synclang cannot tell whether the target exists.
 	RejectUnfinished RejectKind = "unfinished-create"

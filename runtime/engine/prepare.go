@@ -387,7 +387,9 @@ func (fr *flowRun) pair(ctx context.Context, items []*item) error {
 			stale = append(stale, it)
 			continue
 		}
-		fr.checkTakenOver(it)
+		if !fr.checkForeign(it) {
+			fr.checkTakenOver(it)
+		}
 	}
 	fr.applyLinkField(lfQ)
 	fr.applyMatch(0, m0Q)
@@ -443,6 +445,30 @@ func (fr *flowRun) checkTakenOver(it *item) {
 	}
 	fr.rejectf(it, RejectAmbiguous, "", fr.rt.link.Range, "%s %s is linked to %s %s, but its %s now holds %s: another record took it over, and synclang does not take it back%s",
 		holder.label, keyOf(holder == src, it), other(holder, src, dst).label, keyOf(holder != src, it), holder.linkField, have, hint)
+}
+
+// checkForeign rejects a record whose target the lookup marked foreign
+// (connector.Record.Foreign: a People customer found for a lead) and
+// reports whether it did. Neither an update nor a second record is made:
+// the target belongs to what it is, and the user decides.
+func (fr *flowRun) checkForeign(it *item) bool {
+	why := it.tgt.Foreign
+	if why == "" {
+		return false
+	}
+	dst := fr.f.dst
+	if it.newPair {
+		fr.rejectf(it, RejectForeign, "", fr.pairRange(it), "found %s %s by %s, but it is %s; the record is not synced (it is tried again when it changes)",
+			dst.label, it.tgt.Key, it.by, why)
+		return true
+	}
+	hint := ""
+	if fr.f.where == nil {
+		hint = "; if this record should no longer sync (a qualified lead), leave it out with a where filter"
+	}
+	fr.rejectf(it, RejectForeign, "", fr.rt.p.Range, "%s %s is linked to %s %s, which is now %s; the record is not synced%s",
+		fr.f.src.label, it.rec.Key, dst.label, it.tgt.Key, why, hint)
+	return true
 }
 
 func keyOf(source bool, it *item) string {
@@ -708,6 +734,9 @@ func (fr *flowRun) validatePairs(ctx context.Context, items []*item) error {
 		return err
 	}
 	for _, it := range news {
+		if fr.checkForeign(it) {
+			continue
+		}
 		if l, ok := taken[it.tgt.Key]; ok && l.Key(src.st) != it.rec.Key {
 			fr.rejectf(it, RejectAmbiguous, "", fr.pairRange(it), "found %s %s by %s, but it is already linked to %s %s; synclang links one record to one",
 				dst.label, it.tgt.Key, it.by, src.label, l.Key(src.st))

@@ -90,7 +90,11 @@ func (p *persons) Lookup(ctx context.Context, req connector.LookupRequest) (conn
 				have = strconv.FormatInt(id, 10)
 			}
 			if hs, ok := have.(string); ok && strings.EqualFold(hs, keyString(v)) {
-				res.Records[i] = append(res.Records[i], p.record(id, r))
+				rec := p.record(id, r)
+				if req.Entity == "lead" && r.typ == "CUSTOMER" {
+					rec.Foreign = fmt.Sprintf("a CUSTOMER (externalId %v), which a lead never writes over", r.fields["externalId"])
+				}
+				res.Records[i] = append(res.Records[i], rec)
 			}
 		}
 	}
@@ -255,7 +259,7 @@ func TestLeadQualificationKeepsOnePerson(t *testing.T) {
 			upsert(t, h.crm, "lead", connector.Record{Key: leadKeys[0], Fields: F{"lastname": "Old-Lead-Name"}})
 			rep = h.run()
 			leads = rep.Syncs[0].Flows[0]
-			if where && leads.Skipped != 1 || !where && (leads.Rejected != 1 || !strings.Contains(leads.Rejects[0].Error(), "another record took it over")) {
+			if where && leads.Skipped != 1 || !where && (leads.Rejected != 1 || !strings.Contains(leads.Rejects[0].Error(), "which is now a CUSTOMER (externalId "+contactKeys[0])) {
 				t.Errorf("lead sync after editing the qualified lead: %+v %v", leads, leads.Rejects)
 			}
 			if p := ppl.all()[0]; p.Fields["type"] != "CUSTOMER" || p.Fields["externalId"] != contactKeys[0] || p.Fields["lastName"] != "Horvat-Kovač" {
@@ -265,5 +269,52 @@ func TestLeadQualificationKeepsOnePerson(t *testing.T) {
 				t.Errorf("a later pass wrote %d", w)
 			}
 		})
+	}
+}
+
+// TestLeadNeverOverwritesCustomer: a lead whose email is a customer's finds
+// the customer's person; the lead sync rejects it instead of writing the
+// lead over the customer (or failing to create a second person), and the
+// contacts sync keeps the person as it was.
+func TestLeadNeverOverwritesCustomer(t *testing.T) {
+	h := newHarness(t, spec{})
+	ppl := newPersons(h.clk.Now)
+	h.conns["infobip"] = ppl
+	h.plan = leadsPlan(true)
+	ctx := context.Background()
+
+	contactKeys := upsert(t, h.crm, "contact", connector.Record{Fields: F{"firstname": "Ana", "lastname": "Horvat", "emailaddress1": "ana@example.com", "statecode": 0}})
+	h.run()
+	h.clk.Tick(time.Minute)
+	leadKeys := upsert(t, h.crm, "lead", connector.Record{Fields: F{"firstname": "Ana", "lastname": "Lead-Name", "emailaddress1": "ANA@example.com", "statecode": 0}},
+		connector.Record{Fields: F{"firstname": "Luka", "lastname": "Novak", "emailaddress1": "luka@example.com", "statecode": 0}})
+	rep := h.run()
+	leads, contacts := rep.Syncs[0].Flows[0], rep.Syncs[1]
+	if leads.Created != 1 || leads.Rejected != 1 || leads.LinkedByMatch != 0 {
+		t.Fatalf("lead sync: %+v", leads)
+	}
+	rej := leads.Rejects[0]
+	if rej.Key != leadKeys[0] || rej.Kind != RejectForeign || !strings.Contains(rej.Error(), "but it is a CUSTOMER (externalId "+contactKeys[0]+")") {
+		t.Errorf("reject: %v (%s)", rej, rej.Kind)
+	}
+	if n, _ := h.store.LinkCount(ctx, "leads"); n != 1 {
+		t.Errorf("leads links = %d, want 1 (Luka only)", n)
+	}
+	for _, f := range contacts.Flows {
+		if f.Rejected != 0 || f.Created+f.Updated+f.WrittenBack != 0 {
+			t.Errorf("contacts %s: %+v", f.Flow, f)
+		}
+	}
+	people := ppl.all()
+	if len(people) != 2 {
+		t.Fatalf("%d persons, want 2: %+v", len(people), people)
+	}
+	if ana := people[0]; ana.Fields["type"] != "CUSTOMER" || ana.Fields["externalId"] != contactKeys[0] || ana.Fields["lastName"] != "Horvat" {
+		t.Errorf("Ana's person = %v", ana.Fields)
+	}
+	// The reject stays until the lead changes; the next pass is quiet.
+	rep = h.run()
+	if w := writes(rep); w != 0 || rep.Syncs[0].Flows[0].Rejected != 0 {
+		t.Errorf("the next pass: %d writes, %+v", w, rep.Syncs[0].Flows[0])
 	}
 }

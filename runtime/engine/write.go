@@ -291,7 +291,7 @@ func (fr *flowRun) buildChanges(w *batchWork) {
 			// Keep what is known about a valid pair (not one the pairing
 			// rejected); hashes stay as they were (unknown for a new pair) so
 			// the record is processed in full next time.
-			validPair := it.rej.Kind != RejectAmbiguous && it.rej.Kind != RejectUnfinished
+			validPair := it.rej.Kind != RejectAmbiguous && it.rej.Kind != RejectUnfinished && it.rej.Kind != RejectForeign
 			if tk := it.targetKey(); tk != "" && validPair && (it.newPair || it.tOp == connector.Created) {
 				ch.PutLinks = append(ch.PutLinks, fr.makeLink(it.rec.Key, tk, nil, nil))
 				if it.putIntent || it.hadIntent {
