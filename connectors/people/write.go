@@ -695,10 +695,14 @@ func plan(it *item, p *apiPerson) {
 	curE, curP := p.contacts("email"), p.contacts("phone")
 	wantE := desired(curE, it.emails, it.email, true)
 	wantP := desired(curP, it.phones, it.phone, false)
-	eqE, eqP := equalList(curE, wantE, true), equalList(curP, wantP, false)
+	// Emails compare with their case here: People matches them without
+	// case, but stores and returns them as written, so a case-only change
+	// ("Ana@Example.com" to "ana@example.com") must be written, or the next
+	// read returns the old case and syncs it back to the source.
+	eqE, eqP := equalList(curE, wantE, false), equalList(curP, wantP, false)
 	switch {
 	case eqE && eqP:
-	case isPrefix(curE, wantE, true) && isPrefix(curP, wantP, false):
+	case isPrefix(curE, wantE, false) && isPrefix(curP, wantP, false):
 		it.appendEmails = wantE[len(curE):]
 		it.appendPhones = wantP[len(curP):]
 	default:

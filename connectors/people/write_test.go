@@ -212,13 +212,24 @@ func TestReplaceEmail(t *testing.T) {
 	}
 	mustCreate(t, h.c, EntityCustomer, map[string]any{"email": "old@example.com"})
 
-	// The same email again (in another case): nothing to send.
+	// The same email again: nothing to send.
 	h.rec.reset()
-	if r := upsert(t, h.c, EntityLead, connector.Record{Key: key, Fields: map[string]any{"email": "NEW@example.com"}})[0]; r.Op != connector.Unchanged {
+	if r := upsert(t, h.c, EntityLead, connector.Record{Key: key, Fields: map[string]any{"email": "new@example.com"}})[0]; r.Op != connector.Unchanged {
 		t.Errorf("unchanged email: %+v", r)
 	}
 	if c := counts(h.rec.reset()); !reflect.DeepEqual(c, map[string]int{"GET /people/2/persons": 1}) {
 		t.Errorf("requests %v", c)
+	}
+	// In another case it is a change: People keeps the case written, and a
+	// read returning the old one would be synced back to the source.
+	if r := upsert(t, h.c, EntityLead, connector.Record{Key: key, Fields: map[string]any{"email": "New@Example.com"}})[0]; r.Op != connector.Updated {
+		t.Errorf("case-only change: %+v", r)
+	}
+	if c := counts(h.rec.reset()); !reflect.DeepEqual(c, want) {
+		t.Errorf("case-only change: requests %v, want %v", c, want)
+	}
+	if got := emailsOf(get(t, h.emu, key)); fmt.Sprint(got) != "[New@Example.com second@example.com]" {
+		t.Errorf("after a case-only change: %v", got)
 	}
 
 	// Through customer: the type is written too, in the same PATCH.
