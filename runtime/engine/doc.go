@@ -100,7 +100,12 @@
 // linked target is deleted through connector.Deleter and the link forgotten
 // ("delete propagate"; a target already gone counts as deleted). With the
 // link forgotten, the surviving record is on its own: if it changes later,
-// it is synced as a new record.
+// it is synced as a new record. In a two-way sync the survivor's hashes are
+// kept as a state.Orphan, because the reverse flow may still read it for an
+// earlier write (the link key written back just before the deletion): an
+// unlinked record whose inputs equal its orphan hashes is unchanged, not
+// new, so a deleted record is not re-created from its own echo. The orphan
+// is cleared when the record changes or is deleted.
 //
 // # Lead qualification
 //

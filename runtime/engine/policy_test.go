@@ -499,3 +499,55 @@ func TestDryRunEstimatesWrites(t *testing.T) {
 		t.Fatal("the dry run planned no writes")
 	}
 }
+
+// TestDeletedPairsSurvivorEchoIsNotRecreated: a People profile created in
+// People gets a contact and the contact's ID written back; the contact is
+// deleted before the next pass. That pass forgets the pair (delete ignore)
+// and then reads the profile again, modified by the write-back: an echo,
+// not a change, so no second contact is created for it. When the profile
+// really changes later, it is synced as a new record.
+func TestDeletedPairsSurvivorEchoIsNotRecreated(t *testing.T) {
+	h := newHarness(t, spec{})
+	ctx := context.Background()
+	yuki := upsert(t, h.ppl, "customer", connector.Record{Fields: F{"firstName": "Yuki", "lastName": "Tanaka", "email": "yuki@example.com"}})[0]
+	rep := h.run()
+	if r := flow(t, rep, rl); r.Created != 1 || r.WrittenBack != 1 {
+		t.Fatalf("first pass: %+v", r)
+	}
+	contactKey, _ := byKey(h.ppl.Records("customer"))[yuki].Fields["externalId"].(string)
+	if _, err := h.crm.Delete(ctx, connector.DeleteRequest{Entity: "contact", Keys: []string{contactKey}}); err != nil {
+		t.Fatal(err)
+	}
+	h.clk.Tick(time.Minute)
+	rep = h.run()
+	if l := flow(t, rep, lr); l.Unlinked != 1 {
+		t.Errorf("the deletion did not forget the pair: %+v", l)
+	}
+	if r := flow(t, rep, rl); r.Read != 1 || r.Unchanged != 1 || r.Created+r.LinkedByMatch+r.Linked != 0 {
+		t.Errorf("the survivor's echo was synced: %+v", r)
+	}
+	if n := len(h.crm.Records("contact")); n != 0 {
+		t.Fatalf("%d contacts after the deletion, want 0", n)
+	}
+	if w := writes(h.run()); w != 0 {
+		t.Errorf("the pass after wrote %d", w)
+	}
+
+	// A real change: the profile is on its own and synced as new.
+	h.clk.Tick(time.Minute)
+	upsert(t, h.ppl, "customer", connector.Record{Key: yuki, Fields: F{"city": "Osaka"}})
+	rep = h.run()
+	if r := flow(t, rep, rl); r.Created != 1 {
+		t.Errorf("the changed survivor was not synced as new: %+v", r)
+	}
+	contacts := h.crm.Records("contact")
+	if len(contacts) != 1 || contacts[0].Fields["address1_city"] != "Osaka" || contacts[0].Key == contactKey {
+		t.Errorf("contacts = %+v", contacts)
+	}
+	if got, _ := h.store.Orphans(ctx, "contacts", state.Right, []string{yuki}); len(got) != 0 {
+		t.Errorf("the orphan is kept after the record synced: %v", got)
+	}
+	if w := writes(h.run()); w != 0 {
+		t.Errorf("the pass after wrote %d", w)
+	}
+}

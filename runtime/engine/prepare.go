@@ -33,6 +33,9 @@ type item struct {
 	// set when its target no longer exists.
 	link     *state.Link
 	dropLink bool
+	// orphan holds the hashes of an unlinked record whose pair was
+	// forgotten when the other side's record was deleted (state.Orphan).
+	orphan state.Hashes
 	// unchanged: linked and none of the inputs changed since the last sync.
 	// echo: in a dry run, a record an earlier flow planned to write.
 	unchanged bool
@@ -325,6 +328,9 @@ func (fr *flowRun) pair(ctx context.Context, items []*item) error {
 	if err != nil {
 		return err
 	}
+	if err := fr.checkOrphans(ctx, items, links); err != nil {
+		return err
+	}
 	var linked []*item
 	for _, it := range items {
 		l, ok := links[it.rec.Key]
@@ -491,11 +497,50 @@ func changed(old state.Hashes, field string, v any) bool {
 	return !ok || h != hashValue(v)
 }
 
+// checkOrphans finds, in a two-way sync, the unlinked records of the batch
+// that are orphans (state.Orphan): one none of whose inputs changed since
+// its pair was forgotten is left alone (unchanged), as a linked record
+// would be; it is the echo of an earlier write, not a new record.
+func (fr *flowRun) checkOrphans(ctx context.Context, items []*item, links map[string]state.Link) error {
+	if fr.f.reverse == nil {
+		return nil
+	}
+	var keys []string
+	for _, it := range items {
+		if _, linked := links[it.rec.Key]; !linked && it.rec.Key != "" && !it.skipped && it.rej == nil && !it.unchanged {
+			keys = append(keys, it.rec.Key)
+		}
+	}
+	if len(keys) == 0 {
+		return nil
+	}
+	orphans, err := fr.r.env.Store.Orphans(ctx, fr.rt.p.Name, fr.f.src.st, keys)
+	if err != nil || len(orphans) == 0 {
+		return err
+	}
+	for _, it := range items {
+		h, ok := orphans[it.rec.Key]
+		if _, linked := links[it.rec.Key]; !ok || linked {
+			continue
+		}
+		it.orphan = h
+		if !it.deleted && !it.force && !fr.changedSince(h, it) {
+			it.unchanged = true
+		}
+	}
+	return nil
+}
+
 // needsWork reports whether a linked source record changed since the last
 // sync in a field the flow reads (or in its link field).
 func (fr *flowRun) needsWork(it *item) bool {
-	old := it.link.Hashes(fr.f.src.st)
-	if it.force || old == nil {
+	return it.force || fr.changedSince(it.link.Hashes(fr.f.src.st), it)
+}
+
+// changedSince reports whether a source record's inputs (or its link field)
+// differ from the hashes old; nil hashes are unknown, so changed.
+func (fr *flowRun) changedSince(old state.Hashes, it *item) bool {
+	if old == nil {
 		return true
 	}
 	for _, in := range fr.inputs {

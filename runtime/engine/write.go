@@ -279,6 +279,10 @@ func (fr *flowRun) buildChanges(w *batchWork) {
 		ch.ClearRejects = append(ch.ClearRejects, state.Intent{Flow: fr.f.name, Key: it.rec.Key})
 	}
 	for _, it := range w.items {
+		if it.orphan != nil && !it.unchanged {
+			// An orphan that changed (or was deleted) is on its own from now.
+			ch.ClearOrphans = append(ch.ClearOrphans, state.Orphan{Side: src.st, Key: it.rec.Key})
+		}
 		switch {
 		case it.rej != nil:
 			c.Rejected++
@@ -309,6 +313,13 @@ func (fr *flowRun) buildChanges(w *batchWork) {
 					c.Deleted++
 				} else {
 					c.Unlinked++
+					// The target survives. When the reverse flow reads it,
+					// it may be the echo of an earlier write (the link key
+					// written back just before the deletion): remember its
+					// hashes so that echo is not synced as a new record.
+					if th := it.link.Hashes(dst.st); fr.f.reverse != nil && th != nil {
+						ch.PutOrphans = append(ch.PutOrphans, state.Orphan{Side: dst.st, Key: it.link.Key(dst.st), Hashes: th})
+					}
 				}
 			}
 		case it.skipped:

@@ -2,8 +2,9 @@
 // flow the cursor of the source's change stream, the link table pairing a
 // record on the left with one on the right, per linked pair a hash of every
 // synced field on both sides (echo suppression), run history, conflicts,
-// rejected records, unfinished creates, and the lock that keeps two
-// processes from running one sync at once.
+// rejected records, unfinished creates, orphans (records whose pair was
+// forgotten when the other side was deleted, with their last hashes), and
+// the lock that keeps two processes from running one sync at once.
 //
 // [Store] is the interface the engine (runtime/engine) and the CLI use; [Open]
 // returns the embedded SQLite implementation (modernc.org/sqlite, pure Go).
@@ -13,7 +14,7 @@
 //
 // Everything the engine derives from one batch of source records is written
 // by one [Store.Apply] call, atomically: links, hashes, rejects, conflicts,
-// intents and, last, the flow's cursor. A crash leaves either all of a
+// intents, orphans and, last, the flow's cursor. A crash leaves either all of a
 // batch's state or none of it; the cursor never runs ahead of the links.
 //
 // # The lock

@@ -96,6 +96,16 @@ var migrations = []migration{
 		)`,
 		`CREATE INDEX runs_by_sync ON runs (sync, id)`,
 	}},
+	{name: "orphans", stmts: []string{
+		`CREATE TABLE orphans (
+			sync   TEXT NOT NULL,
+			side   TEXT NOT NULL,
+			key    TEXT NOT NULL,
+			hashes BLOB,
+			at     INTEGER NOT NULL,
+			PRIMARY KEY (sync, side, key)
+		) WITHOUT ROWID`,
+	}},
 }
 
 // SchemaVersion is the schema version this build writes.

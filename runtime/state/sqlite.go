@@ -325,6 +325,47 @@ func (s *SQLite) Intents(ctx context.Context, sync, flow string, keys []string) 
 	return out, nil
 }
 
+// Orphans returns the orphans of a sync on one side among keys.
+func (s *SQLite) Orphans(ctx context.Context, sync string, by Side, keys []string) (map[string]Hashes, error) {
+	if by != Left && by != Right {
+		return nil, fmt.Errorf("state: unknown side %q", by)
+	}
+	out := map[string]Hashes{}
+	for start := 0; start < len(keys); start += chunk {
+		part := keys[start:min(start+chunk, len(keys))]
+		args := make([]any, 0, len(part)+2)
+		args = append(args, sync, string(by))
+		for _, k := range part {
+			args = append(args, k)
+		}
+		rows, err := s.db.QueryContext(ctx, `SELECT key, hashes FROM orphans WHERE sync = ? AND side = ? AND key IN (`+placeholders(len(part))+`)`, args...)
+		if err != nil {
+			return nil, s.wrap("reading orphans of "+sync, err)
+		}
+		for rows.Next() {
+			var k string
+			var b []byte
+			var h Hashes
+			err := rows.Scan(&k, &b)
+			if err == nil {
+				err = h.UnmarshalBinary(b)
+			}
+			if err != nil {
+				rows.Close()
+				return nil, s.wrap("reading orphans of "+sync, err)
+			}
+			out[k] = h
+		}
+		if err := rows.Close(); err != nil {
+			return nil, s.wrap("reading orphans of "+sync, err)
+		}
+		if err := rows.Err(); err != nil {
+			return nil, s.wrap("reading orphans of "+sync, err)
+		}
+	}
+	return out, nil
+}
+
 // Apply writes c atomically after checking the lease.
 func (s *SQLite) Apply(ctx context.Context, l *Lease, c *Changes) error {
 	return s.wrap("saving the state of sync "+c.Sync, s.apply(ctx, l, c))
@@ -459,6 +500,35 @@ func (s *SQLite) apply(ctx context.Context, l *Lease, c *Changes) error {
 		if err := exec(`INSERT INTO intents (sync, flow, key, created_at) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING`, func(st *sql.Stmt) error {
 			for _, k := range c.PutIntents {
 				if _, err := st.ExecContext(ctx, c.Sync, k.Flow, k.Key, now); err != nil {
+					return err
+				}
+			}
+			return nil
+		}); err != nil {
+			return err
+		}
+	}
+	if len(c.ClearOrphans) > 0 {
+		if err := exec(`DELETE FROM orphans WHERE sync = ? AND side = ? AND key = ?`, func(st *sql.Stmt) error {
+			for _, o := range c.ClearOrphans {
+				if _, err := st.ExecContext(ctx, c.Sync, string(o.Side), o.Key); err != nil {
+					return err
+				}
+			}
+			return nil
+		}); err != nil {
+			return err
+		}
+	}
+	if len(c.PutOrphans) > 0 {
+		if err := exec(`INSERT INTO orphans (sync, side, key, hashes, at) VALUES (?, ?, ?, ?, ?)
+			ON CONFLICT (sync, side, key) DO UPDATE SET hashes = excluded.hashes, at = excluded.at`, func(st *sql.Stmt) error {
+			for _, o := range c.PutOrphans {
+				if o.Key == "" || (o.Side != Left && o.Side != Right) {
+					return fmt.Errorf("orphan %q on side %q: empty key or unknown side", o.Key, o.Side)
+				}
+				h, _ := o.Hashes.MarshalBinary()
+				if _, err := st.ExecContext(ctx, c.Sync, string(o.Side), o.Key, h, now); err != nil {
 					return err
 				}
 			}

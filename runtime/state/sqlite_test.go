@@ -453,3 +453,49 @@ func TestLinksQueriesSearchByKey(t *testing.T) {
 		}
 	}
 }
+
+// TestOrphans stores a survivor's hashes with the forgotten link in one
+// Apply, reads them by side and key (across query chunks), replaces and
+// clears them.
+func TestOrphans(t *testing.T) {
+	s := openTest(t, tempDB(t), newClock(), hostA)
+	ctx := context.Background()
+	l, _ := s.Acquire(ctx, "c", time.Minute)
+	if err := s.Apply(ctx, l, &Changes{Sync: "c", PutLinks: []Link{{Left: "L1", Right: "R1"}}}); err != nil {
+		t.Fatal(err)
+	}
+	var orphans []Orphan
+	var keys []string
+	for i := range 1100 {
+		orphans = append(orphans, Orphan{Side: Right, Key: fmt.Sprint("R", i), Hashes: Hashes{"email": uint64(i), "externalId": 7}})
+		keys = append(keys, fmt.Sprint("R", i))
+	}
+	orphans = append(orphans, Orphan{Side: Left, Key: "R5", Hashes: Hashes{"x": 1}})
+	if err := s.Apply(ctx, l, &Changes{Sync: "c", DeleteLinks: []string{"L1"}, PutOrphans: orphans}); err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := s.LinkCount(ctx, "c"); n != 0 {
+		t.Errorf("links = %d after the delete", n)
+	}
+	got, err := s.Orphans(ctx, "c", Right, append(keys, "missing"))
+	if err != nil || len(got) != 1100 || got["R1099"]["email"] != 1099 || got["R5"]["externalId"] != 7 || len(got["R5"]) != 2 {
+		t.Fatalf("orphans: %d, %v, %v", len(got), err, got["R5"])
+	}
+	if got, _ := s.Orphans(ctx, "other", Right, keys[:3]); len(got) != 0 {
+		t.Errorf("another sync's orphans: %v", got)
+	}
+	if err := s.Apply(ctx, l, &Changes{Sync: "c", ClearOrphans: []Orphan{{Side: Right, Key: "R5"}},
+		PutOrphans: []Orphan{{Side: Right, Key: "R6", Hashes: Hashes{"email": 60}}}}); err != nil {
+		t.Fatal(err)
+	}
+	got, _ = s.Orphans(ctx, "c", Right, []string{"R5", "R6"})
+	if _, ok := got["R5"]; ok || got["R6"]["email"] != 60 || len(got["R6"]) != 1 {
+		t.Errorf("after clearing R5 and replacing R6: %v", got)
+	}
+	if got, _ := s.Orphans(ctx, "c", Left, []string{"R5"}); got["R5"]["x"] != 1 {
+		t.Errorf("the left side's orphan R5 went with the right one's: %v", got)
+	}
+	if err := s.Apply(ctx, l, &Changes{Sync: "c", PutOrphans: []Orphan{{Side: "middle", Key: "x"}}}); err == nil {
+		t.Error("an orphan on an unknown side was stored")
+	}
+}

@@ -121,6 +121,20 @@ type Intent struct {
 	Key  string
 }
 
+// Orphan is a record left on its own when the record it was linked to was
+// deleted and the pair forgotten (delete ignore), with the hashes its
+// side's tracked fields had at the last sync. In a two-way sync the
+// survivor may still be read as a change that is only the echo of an
+// earlier write (its link key written back just before the deletion); the
+// engine compares it with these hashes and leaves it alone unless it
+// really changed, instead of creating a new record for it on the other
+// side. An orphan is removed when its record changes or is deleted.
+type Orphan struct {
+	Side   Side
+	Key    string
+	Hashes Hashes
+}
+
 // Cursor is a flow's saved position in its source's change stream.
 type Cursor struct {
 	Sync      string
@@ -155,6 +169,12 @@ type Changes struct {
 	ClearIntents []Intent
 	PutIntents   []Intent
 
+	// ClearOrphans removes orphans by side and key (Hashes unused);
+	// PutOrphans inserts orphans or replaces the one with the same side and
+	// key. Clears are applied first.
+	ClearOrphans []Orphan
+	PutOrphans   []Orphan
+
 	// Cursor, when set, is saved last.
 	Cursor *Cursor
 }
@@ -163,7 +183,7 @@ type Changes struct {
 func (c *Changes) Empty() bool {
 	return len(c.DeleteLinks) == 0 && len(c.PutLinks) == 0 && len(c.ClearRejects) == 0 &&
 		len(c.PutRejects) == 0 && len(c.Conflicts) == 0 && len(c.ClearIntents) == 0 &&
-		len(c.PutIntents) == 0 && c.Cursor == nil
+		len(c.PutIntents) == 0 && len(c.ClearOrphans) == 0 && len(c.PutOrphans) == 0 && c.Cursor == nil
 }
 
 // Lease is a held lock on one sync.
@@ -239,6 +259,9 @@ type Store interface {
 	Links(ctx context.Context, sync string, by Side, keys []string) (map[string]Link, error)
 	// Intents returns which of keys have an unfinished create in flow.
 	Intents(ctx context.Context, sync, flow string, keys []string) (map[string]bool, error)
+	// Orphans returns the orphans of a sync on side by among keys, keyed by
+	// key. Missing keys are absent from the map.
+	Orphans(ctx context.Context, sync string, by Side, keys []string) (map[string]Hashes, error)
 	// Apply writes changes atomically, checking the lease first.
 	Apply(ctx context.Context, l *Lease, c *Changes) error
 
