@@ -21,7 +21,7 @@ package main
 
 import (
 	"context"
-	"flag"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -29,6 +29,8 @@ import (
 	"os/signal"
 	"runtime/pprof"
 	"syscall"
+
+	"github.com/spf13/pflag"
 )
 
 func main() {
@@ -43,9 +45,9 @@ func main() {
 }
 
 // cliMain parses the flags, runs the measurements and prints the report.
-// Exit codes: 0 done, 1 a measurement failed, 2 usage.
+// Exit codes: 0 done (or --help), 1 a measurement failed, 2 usage.
 func cliMain(args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+	fs := pflag.NewFlagSet("bench", pflag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var (
 		o         Options
@@ -66,9 +68,12 @@ func cliMain(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&o.Examples, "examples", "", "the project to run (default: examples/ of the module the working directory is in)")
 	fs.StringVar(&cpuprof, "cpuprofile", "", "write a CPU profile of the whole run to this file")
 	fs.StringVar(&o.HeapProfile, "heapprofile", "", "write heap profiles near each memory run's peak to this path, suffixed .RECORDS")
-	fs.BoolVar(&verbose, "v", false, "log the engine's and the connectors' warnings to stderr")
+	fs.BoolVarP(&verbose, "verbose", "v", false, "log the engine's and the connectors' warnings to stderr")
 	fs.BoolVar(&noPasses, "no-progress", false, "do not print progress lines to stderr")
 	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, pflag.ErrHelp) {
+			return 0
+		}
 		return 2
 	}
 	if fs.NArg() > 0 {

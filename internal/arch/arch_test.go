@@ -49,7 +49,7 @@ func TestImportDirection(t *testing.T) {
 		// nothing imports it, so it opens no path from the runtime to a
 		// concrete connector.
 		"bench": {"lang", "lang/plan", "runtime/", "connectors/connector", "connectors/dynamics", "connectors/dynamics/emulator",
-			"connectors/people", "connectors/people/emulator"},
+			"connectors/people", "connectors/people/emulator", "github.com/spf13/pflag"},
 	}
 	for pkg, deps := range pkgs {
 		for _, dep := range deps {
