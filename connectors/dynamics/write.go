@@ -22,6 +22,19 @@ import (
 // bulk messages use $batch from the start. Updates never create: each
 // $batch PATCH carries If-Match: *, and UpdateMultiple fails for a missing
 // row.
+//
+// Creates do not go through UpsertMultiple by alternate key, on purpose
+// (the emulator implements it for other clients). The engine pairs every
+// record before writing (link field, then match keys, reporting ambiguous
+// or already linked targets instead of guessing) and sends a create only
+// when nothing was found; an upsert would instead merge into whichever row
+// holds the key value at write time, past those checks, possibly a row
+// linked to another record. UpsertMultiple also answers 204 without the
+// new rows' ids (reference §10), which a create must return for the link to
+// be written back, and stock contact and lead have no alternate key
+// (emailaddress1 is one only where an admin defined it, reference §6). A
+// create that collides with an alternate key fails for that record alone
+// (0x80060892 or 0x80040237) with the hint to match on the key instead.
 
 // maxBulk is the largest bulk request (reference §10: start around 1,000
 // for standard tables; $batch allows 1000 requests).
