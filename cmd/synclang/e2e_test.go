@@ -268,6 +268,62 @@ func TestE2EDeletes(t *testing.T) {
 	})
 }
 
+// TestE2EDeletedContactNotRecreatedFromEcho: a profile that exists only in
+// People gets a contact, and the contact's ID is written back to it; the
+// contact is deleted before the next pass, which reads the profile again
+// for that write-back. The echo does not bring the contact back.
+func TestE2EDeletedContactNotRecreatedFromEcho(t *testing.T) {
+	w := newWorld(t, worldOptions{contacts: 4})
+	const email = "yuki.only@example.net"
+	w.ppl.Insert(map[string]any{"type": "CUSTOMER", "firstName": "Yuki", "lastName": "Tanaka",
+		"contactInformation": map[string]any{"email": []any{map[string]any{"address": email}}}})
+	w.pass(exitOK)
+	created := w.contacts()[email]
+	if len(created) != 1 || str2(w.persons()[email][0]["externalId"]) != str2(created[0]["contactid"]) {
+		t.Fatalf("the profile did not get a contact with its ID written back: %v %v", created, w.persons()[email])
+	}
+	w.dyn.Delete("contact", str2(created[0]["contactid"]))
+	r := w.pass(exitOK)
+	if n := len(w.contacts()[email]); n != 0 {
+		t.Errorf("the deleted contact came back (%d contacts with its email):\n%s", n, r.out)
+	}
+	if n := len(w.persons()[email]); n != 1 {
+		t.Errorf("%d profiles with the email, want the one that stays", n)
+	}
+	w.pass(exitOK)
+	if n := len(w.contacts()[email]); n != 0 {
+		t.Errorf("the deleted contact came back a pass later (%d)", n)
+	}
+}
+
+// TestE2ELeadWithACustomersEmail: a Dynamics lead with the email of a synced
+// contact finds the contact's CUSTOMER profile; the lead sync rejects it
+// (rejected-foreign) and the customer's profile keeps its data and its
+// externalId.
+func TestE2ELeadWithACustomersEmail(t *testing.T) {
+	w := newWorld(t, worldOptions{contacts: 4})
+	w.pass(exitOK)
+	c := w.dyn.Rows("contact")[1]
+	email := strings.ToLower(str2(c["emailaddress1"]))
+	before := w.persons()[email]
+	if len(before) != 1 || before[0]["type"] != "CUSTOMER" {
+		t.Fatalf("the contact's profile: %v", before)
+	}
+	w.clk.Advance(time.Second)
+	w.dyn.Insert("lead", map[string]any{"firstname": "Lead", "lastname": "Overwrite", "emailaddress1": str2(c["emailaddress1"]),
+		"subject": "New interest", "statecode": 0})
+	r := w.pass(exitRejects)
+	if !strings.Contains(r.out+r.err, "[rejected-foreign]") || !strings.Contains(r.out+r.err, "which a lead never writes over") {
+		t.Errorf("no rejected-foreign reject:\n%s", r)
+	}
+	after := w.persons()[email]
+	if len(after) != 1 || after[0]["type"] != "CUSTOMER" || after[0]["externalId"] != c["contactid"] || after[0]["lastName"] != before[0]["lastName"] {
+		t.Errorf("the customer's profile changed: %v (was %v)", after, before)
+	}
+	w.pass(exitOK)
+	w.checkConverged()
+}
+
 // TestE2ELeadQualification qualifies a lead that has a People profile: the
 // new contact takes the profile over (one profile, promoted to CUSTOMER);
 // the lead sync leaves it alone afterwards.
