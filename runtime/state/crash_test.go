@@ -3,6 +3,7 @@
 package state
 
 import (
+	"bytes"
 	"context"
 	"os"
 	"os/exec"
@@ -53,23 +54,34 @@ func TestCrashConsistency(t *testing.T) {
 	}
 	for round, wait := range []int{3, 17, 41} {
 		path := tempDB(t)
-		cmd := exec.Command(os.Args[0], "-test.run=^TestCrashChild$")
+		cmd := exec.Command(os.Args[0], "-test.run=^TestCrashChild$", "-test.v")
 		cmd.Env = append(os.Environ(), "SYNCLANG_STATE_CRASH_CHILD="+path)
+		var out bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &out, &out
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
+		exited := make(chan error, 1)
+		go func() { exited <- cmd.Wait() }()
 		// Wait until the child has committed a few batches, then kill it
-		// in the middle of whatever it is doing.
-		deadline := time.Now().Add(60 * time.Second)
+		// in the middle of whatever it is doing. A child that stops on its
+		// own failed: say why.
+		deadline := time.Now().Add(3 * time.Minute)
 		reader := waitOpen(t, path)
 		for {
 			tok, _ := reader.Cursor(context.Background(), "c", "f")
 			if n, _ := strconv.Atoi(tok); n >= wait {
 				break
 			}
+			select {
+			case err := <-exited:
+				t.Fatalf("round %d: the child stopped before it was killed (%v):\n%s", round, err, out.String())
+			default:
+			}
 			if time.Now().After(deadline) {
 				cmd.Process.Kill()
-				t.Fatal("the child made no progress")
+				<-exited
+				t.Fatalf("round %d: the child committed %q batches of %d in 3 minutes:\n%s", round, tok, wait, out.String())
 			}
 			time.Sleep(time.Millisecond)
 		}
@@ -77,7 +89,7 @@ func TestCrashConsistency(t *testing.T) {
 		if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
 			t.Fatal(err)
 		}
-		cmd.Wait()
+		<-exited
 
 		ctx := context.Background()
 		s, err := Open(ctx, path, Options{})
