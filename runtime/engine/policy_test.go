@@ -532,6 +532,10 @@ func TestDeletedPairsSurvivorEchoIsNotRecreated(t *testing.T) {
 	if w := writes(h.run()); w != 0 {
 		t.Errorf("the pass after wrote %d", w)
 	}
+	// Nor does a full pass, which reads every survivor again.
+	if rep := h.run(full); writes(rep) != 0 || len(h.crm.Records("contact")) != 0 {
+		t.Errorf("a full pass re-created the deleted contact: %+v", flow(t, rep, rl))
+	}
 
 	// A real change: the profile is on its own and synced as new.
 	h.clk.Tick(time.Minute)
