@@ -194,16 +194,6 @@ func (pr *project) close() {
 	}
 }
 
-// connOf returns the name of the plan's connection of a kind.
-func (pr *project) connOf(kind string) string {
-	for name, k := range pr.kinds {
-		if k == kind {
-			return name
-		}
-	}
-	return ""
-}
-
 // limits returns the documented limits of each connection.
 func (pr *project) limits() map[string][]connector.Limit {
 	out := map[string][]connector.Limit{}

@@ -59,9 +59,6 @@ func quote(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'
 // eqFilter is `field eq literal`.
 func eqFilter(field, lit string) string { return field + " eq " + lit }
 
-// orFilter joins conditions with or.
-func orFilter(conds []string) string { return strings.Join(conds, " or ") }
-
 // inFilter is Microsoft.Dynamics.CRM.In with the values as a JSON array of
 // strings (reference §4: array parameters use double quotes, so a `'` needs
 // no doubling there; JSON escaping covers `"` and `\`).

@@ -5,8 +5,6 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/alecthomas/participle/v2/lexer"
-
 	"github.com/synclang/synclang/connectors/connector"
 	"github.com/synclang/synclang/lang/ast"
 	"github.com/synclang/synclang/lang/diag"
@@ -111,10 +109,6 @@ type checker struct {
 // nodeRange is the range of a node in its file.
 func nodeRange(f *File, n ast.Node) diag.Range {
 	start, end := n.Span()
-	return f.Source.Range(start.Offset, end.Offset)
-}
-
-func spanRange(f *File, start, end lexer.Position) diag.Range {
 	return f.Source.Range(start.Offset, end.Offset)
 }
 

@@ -103,15 +103,6 @@ var Funcs = []Func{
 	},
 }
 
-// FuncNames returns the names of Funcs.
-func FuncNames() []string {
-	out := make([]string, len(Funcs))
-	for i, f := range Funcs {
-		out[i] = f.Name
-	}
-	return out
-}
-
 func funcOptions() []expr.Option {
 	out := make([]expr.Option, len(Funcs))
 	for i, f := range Funcs {

@@ -124,9 +124,6 @@ func Parse(name string, src []byte) (*ast.File, diag.Diagnostics) {
 	return f, diags.Sort()
 }
 
-// Source returns the diag.Source of a file for renderers.
-func Source(name string, src []byte) *diag.Source { return diag.NewSource(name, src) }
-
 // fileError converts the error of a whole-file parse. The Bad fallbacks
 // absorb every malformed line, so what remains is a block left open: point
 // at the brace that opened it.
@@ -319,10 +316,6 @@ func reparse(src *diag.Source, start, end int, parse func(name, line string) err
 		}
 	}
 	return d
-}
-
-func lineRange(src *diag.Source, start, end int) diag.Range {
-	return src.Range(start, end)
 }
 
 // suggest returns the keyword closest to word, or "".

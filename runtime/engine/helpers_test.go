@@ -231,7 +231,6 @@ func (h *harness) runErr(mod ...func(*Options)) (*Report, error) {
 }
 
 func full(o *Options)  { o.Full = true }
-func dry(o *Options)   { o.DryRun = true }
 func retry(o *Options) { o.RetryRejects = true }
 
 // upsert writes records straight into a service (a user's edit).

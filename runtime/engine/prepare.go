@@ -711,53 +711,6 @@ func keyList(recs []connector.Record) string {
 	return strings.Join(keys, ", ")
 }
 
-func (fr *flowRun) pairByMatch(ctx context.Context, i int, items []*item) error {
-	dst := fr.f.dst
-	mk := fr.rt.matches[i]
-	di := idx(dst.name)
-	var vals []any
-	var who []*item
-	for _, it := range items {
-		if err := it.matchErrs[i]; err != nil {
-			x := mk.p.Expr(fr.f.src.name)
-			rng, kind, e := exprError(x, err)
-			fr.rejectErr(it, kind, "", rng, fmt.Errorf("match %s: %w", x.Source, e))
-			continue
-		}
-		if it.matchVals[i] == nil {
-			continue
-		}
-		vals = append(vals, it.matchVals[i])
-		who = append(who, it)
-	}
-	found, err := fr.lookup(ctx, dst, mk.field[di], vals)
-	if err != nil {
-		return err
-	}
-	for j, it := range who {
-		var cands []connector.Record
-		for _, t := range found[j] {
-			if t.Fields == nil {
-				t.Fields = map[string]any{}
-			}
-			fr.fill(fr.envT, dst, t)
-			tv, err := fr.eval(mk.prog[di], fr.envT, "")
-			if err == nil && !blank(tv) && connector.Equal(tv, vals[j]) {
-				cands = append(cands, t)
-			}
-		}
-		switch len(cands) {
-		case 0:
-		case 1:
-			it.tgt, it.newPair, it.by, it.byMatch = &cands[0], true, "match "+mk.desc, true
-		default:
-			fr.rejectf(it, RejectAmbiguous, "", mk.p.Range, "match %s: %s matches %d %s records (%s); synclang does not guess: link the record by hand or make the match key stricter",
-				mk.desc, describe(vals[j]), len(cands), dst.label, keyList(cands))
-		}
-	}
-	return nil
-}
-
 // validatePairs rejects new pairs whose target belongs to another source
 // record: linked to it in the state, claimed through the link field, or
 // found for two records of the batch.
