@@ -9,6 +9,8 @@ import (
 	"mime/multipart"
 	"net/http"
 	"strings"
+
+	"github.com/synclang/synclang/connectors/internal/wire"
 )
 
 // The multipart/mixed $batch format (reference §7; OData v4.0 §11.7): each
@@ -133,7 +135,7 @@ func entityIDFrom(h http.Header) string {
 		return ""
 	}
 	id := loc[i+1 : len(loc)-1]
-	if !isGUID(id) {
+	if !wire.IsGUID(id) {
 		return ""
 	}
 	return strings.ToLower(id)

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/synclang/synclang/connectors/connector"
+	"github.com/synclang/synclang/connectors/internal/wire"
 )
 
 // This file is the small OData expression builder every query goes
@@ -29,7 +30,7 @@ func odataLiteral(t connector.Type, v any) (string, error) {
 		return "null", nil
 	case string:
 		if t == connector.ID {
-			if !isGUID(x) {
+			if !wire.IsGUID(x) {
 				return "", fmt.Errorf("%q is not a GUID", x)
 			}
 			return strings.ToLower(x), nil
@@ -114,25 +115,4 @@ func encodeQuery(opts ...queryOption) string {
 		parts = append(parts, o.name+"="+queryEscape(o.value))
 	}
 	return strings.Join(parts, "&")
-}
-
-// isGUID reports whether s is a GUID in the 8-4-4-4-12 form.
-func isGUID(s string) bool {
-	if len(s) != 36 {
-		return false
-	}
-	for i := 0; i < 36; i++ {
-		c := s[i]
-		switch i {
-		case 8, 13, 18, 23:
-			if c != '-' {
-				return false
-			}
-		default:
-			if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F') {
-				return false
-			}
-		}
-	}
-	return true
 }

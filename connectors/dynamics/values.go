@@ -9,6 +9,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/synclang/synclang/connectors/connector"
+	"github.com/synclang/synclang/connectors/internal/wire"
 )
 
 // fromWire converts a JSON value of a response (decoded with UseNumber) to
@@ -43,7 +44,7 @@ func toWire(f *connector.Field, v any) (any, error) {
 		if f.MaxLength > 0 && utf8.RuneCountInString(x) > f.MaxLength {
 			return nil, fmt.Errorf("%d characters, the column allows %d", utf8.RuneCountInString(x), f.MaxLength)
 		}
-		if f.Type == connector.ID && !isGUID(x) {
+		if f.Type == connector.ID && !wire.IsGUID(x) {
 			return nil, fmt.Errorf("%q is not a GUID", x)
 		}
 	case int64:

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/synclang/synclang/connectors/connector"
+	"github.com/synclang/synclang/connectors/internal/wire"
 )
 
 // Writes go through the bulk messages CreateMultiple and UpdateMultiple
@@ -131,7 +132,7 @@ func (c *Conn) Upsert(ctx context.Context, req connector.UpsertRequest) (connect
 			res.Results[i] = failed(rec.Key, err)
 		case rec.Key == "":
 			creates = append(creates, writeOp{idx: i, body: body, op: op})
-		case !isGUID(rec.Key):
+		case !wire.IsGUID(rec.Key):
 			res.Results[i] = failed(rec.Key, &connector.Error{Kind: connector.KindNotFound, Service: "dynamics", Op: op,
 				Message: fmt.Sprintf("%q is not a %s id (a GUID), so no such record exists", rec.Key, ti.ent.Name)})
 		case len(body) == 0:
@@ -356,7 +357,7 @@ func (c *Conn) Delete(ctx context.Context, req connector.DeleteRequest) (connect
 	var ops []writeOp
 	for i, k := range req.Keys {
 		op := fmt.Sprintf("delete %s %s", ti.ent.Name, k)
-		if !isGUID(k) {
+		if !wire.IsGUID(k) {
 			res.Results[i] = failed(k, &connector.Error{Kind: connector.KindNotFound, Service: "dynamics", Op: op,
 				Message: fmt.Sprintf("%q is not a %s id (a GUID), so no such record exists", k, ti.ent.Name)})
 			continue

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/synclang/synclang/connectors/connector"
+	"github.com/synclang/synclang/connectors/internal/wire"
 )
 
 // stdStrings are IamPersonV2's string attributes, read and written as the
@@ -188,32 +189,7 @@ func customValue(dataType string, v any) any {
 			return cv
 		}
 	}
-	return plainJSON(v)
-}
-
-// plainJSON turns json.Number values into int64 (whole) or float64.
-func plainJSON(v any) any {
-	switch x := v.(type) {
-	case json.Number:
-		if i, err := x.Int64(); err == nil {
-			return i
-		}
-		f, _ := x.Float64()
-		return f
-	case []any:
-		out := make([]any, len(x))
-		for i, e := range x {
-			out[i] = plainJSON(e)
-		}
-		return out
-	case map[string]any:
-		out := make(map[string]any, len(x))
-		for k, e := range x {
-			out[k] = plainJSON(e)
-		}
-		return out
-	}
-	return v
+	return wire.PlainJSON(v)
 }
 
 // wireCustom converts a canonical value to the JSON a custom attribute of

@@ -14,6 +14,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/synclang/synclang/connectors/connector"
+	"github.com/synclang/synclang/connectors/internal/wire"
 )
 
 // Upsert creates the records without a Key and updates those with one.
@@ -765,7 +766,7 @@ func sameAttributes(it *item, p *apiPerson) bool {
 			continue
 		}
 		a, _ := json.Marshal(v)
-		b, _ := json.Marshal(plainJSON(hv))
+		b, _ := json.Marshal(wire.PlainJSON(hv))
 		if string(a) != string(b) {
 			return false
 		}

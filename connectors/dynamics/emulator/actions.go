@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"net/http"
 	"strings"
+
+	"github.com/synclang/synclang/connectors/internal/wire"
 )
 
 // bulkAction serves CreateMultiple, UpdateMultiple, UpsertMultiple and
@@ -84,7 +86,7 @@ func (e *Emulator) createTarget(x *tx, t *table, m map[string]any) (string, *api
 	}
 	id := ""
 	if v, ok := m[t.def.key].(string); ok {
-		if !isGUID(v) {
+		if !wire.IsGUID(v) {
 			return "", errf(http.StatusBadRequest, codeNone, "An error occurred while validating input parameters: Microsoft.OData.ODataException: Cannot convert the literal '%s' to the expected type 'Edm.Guid'.", v)
 		}
 		id = strings.ToLower(v)
@@ -101,7 +103,7 @@ func (e *Emulator) updateTarget(x *tx, t *table, m map[string]any) *apiError {
 	if v == "" {
 		return errf(http.StatusBadRequest, codeInvalidArgument, "Entity Id must be specified for Update")
 	}
-	if !isGUID(v) {
+	if !wire.IsGUID(v) {
 		return errf(http.StatusBadRequest, codeNone, "An error occurred while validating input parameters: Microsoft.OData.ODataException: Cannot convert the literal '%s' to the expected type 'Edm.Guid'.", v)
 	}
 	r, ok := t.rows[strings.ToLower(v)]
@@ -131,7 +133,7 @@ func (e *Emulator) upsertTarget(x *tx, t *table, m map[string]any) *apiError {
 			return aerr
 		}
 		key = k
-	} else if v, ok := m[t.def.key].(string); ok && isGUID(v) {
+	} else if v, ok := m[t.def.key].(string); ok && wire.IsGUID(v) {
 		key = entityKey{id: strings.ToLower(v), text: v}
 	} else {
 		return errf(http.StatusBadRequest, codeInvalidArgument, "Entity Id or keys must be specified for Upsert")

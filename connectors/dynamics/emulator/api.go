@@ -11,6 +11,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/synclang/synclang/connectors/internal/wire"
 )
 
 // preferences are the Prefer header's values (reference §2: several Prefer
@@ -224,7 +226,7 @@ type entityKey struct {
 // key or of an alternate key (reference §6 "Alternate keys in URL").
 func parseKey(d *tableDef, text string) (entityKey, *apiError) {
 	invalidKey := errf(http.StatusBadRequest, codeQuerySyntax, "The key in the request URI is not valid for resource '%s'. Ensure that the names and number of key properties match the declared or alternate key properties for the resource '%s'.", d.typeName(), d.typeName())
-	if isGUID(text) {
+	if wire.IsGUID(text) {
 		return entityKey{id: strings.ToLower(text), text: text}, nil
 	}
 	pairs, ok := splitKeyPairs(text)
@@ -278,7 +280,7 @@ type keyPart struct {
 	quoted bool
 }
 
-func (k keyPart) isGUID() bool { return !k.quoted && isGUID(k.raw) }
+func (k keyPart) isGUID() bool { return !k.quoted && wire.IsGUID(k.raw) }
 
 func splitKeyPairs(text string) (map[string]keyPart, bool) {
 	out := map[string]keyPart{}
@@ -444,7 +446,7 @@ var bindRx = regexp.MustCompile(`(?:^|/)([A-Za-z_][A-Za-z0-9_]*)\(([0-9A-Fa-f-]{
 // tables the emulator holds, the row must exist.
 func bindTarget(s *store, c *column, ref string) (string, *apiError) {
 	m := bindRx.FindStringSubmatch(ref)
-	if m == nil || !isGUID(m[2]) {
+	if m == nil || !wire.IsGUID(m[2]) {
 		return "", errf(http.StatusBadRequest, codePayload, "Error identified in Payload provided by the user for Entity :'' ---->  InnerException : Microsoft.OData.ODataException: The URI '%s' is not valid because it is not based on the service root.", ref)
 	}
 	id := strings.ToLower(m[2])
@@ -552,7 +554,7 @@ func (e *Emulator) createEntity(w http.ResponseWriter, r *http.Request, rc *requ
 	if err == nil {
 		var id string
 		if v, ok := body[t.def.key].(string); ok {
-			if !isGUID(v) {
+			if !wire.IsGUID(v) {
 				err = errf(http.StatusBadRequest, codeNone, "An error occurred while validating input parameters: Microsoft.OData.ODataException: Cannot convert the literal '%s' to the expected type 'Edm.Guid'.", v)
 			}
 			id = strings.ToLower(v)

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/synclang/synclang/connectors/internal/wire"
 )
 
 const base = "http://example.com" // httptest.NewRequest's host
@@ -125,7 +127,7 @@ func TestWritesAndConditions(t *testing.T) {
 	c.want(rec, 204, "")
 	loc := rec.Header().Get("OData-EntityId")
 	id := loc[strings.LastIndex(loc, "(")+1 : len(loc)-1]
-	if !isGUID(id) || !strings.HasPrefix(loc, base+"/api/data/v9.2/contacts(") {
+	if !wire.IsGUID(id) || !strings.HasPrefix(loc, base+"/api/data/v9.2/contacts(") {
 		t.Fatalf("OData-EntityId %q", loc)
 	}
 	got := c.want(c.do("GET", "/api/data/v9.2/contacts("+id+")?$select=lastname,fullname", "", "If-None-Match: null"), 200, "")

@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/synclang/synclang/connectors/internal/wire"
 )
 
 // This file implements the part of OData $filter the emulator understands:
@@ -360,7 +362,7 @@ func parseLiteral(s string) (literal, bool) {
 	case "false":
 		return literal{kind: kBool}, true
 	}
-	if isGUID(s) {
+	if wire.IsGUID(s) {
 		return literal{kind: kGUID, s: strings.ToLower(s)}, true
 	}
 	if dateRx.MatchString(s) {
@@ -783,7 +785,7 @@ func valueForColumn(c *column, l literal) (any, *apiError) {
 	case "Edm.String":
 		return s, nil
 	case "Edm.Guid":
-		if !isGUID(s) {
+		if !wire.IsGUID(s) {
 			return nil, bad()
 		}
 		return strings.ToLower(s), nil

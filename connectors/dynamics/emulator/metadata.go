@@ -8,6 +8,8 @@ import (
 	"net/url"
 	"sort"
 	"strings"
+
+	"github.com/synclang/synclang/connectors/internal/wire"
 )
 
 // This file serves the metadata the Web API exposes: EntityDefinitions (with
@@ -205,7 +207,7 @@ func getter(o jobj) colGetter {
 				case int:
 					return int64(v)
 				case string:
-					if isGUID(v) {
+					if wire.IsGUID(v) {
 						return strings.ToLower(v)
 					}
 				}

@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/synclang/synclang/connectors/internal/wire"
 )
 
 // row is one record. vals holds every column of the table: string, int64,
@@ -424,7 +426,7 @@ func coerce(t *tableDef, c *column, raw any) (any, *apiError) {
 		return s, nil
 	case tGUID, tLookup, tOwner:
 		s, ok := raw.(string)
-		if !ok || !isGUID(s) {
+		if !ok || !wire.IsGUID(s) {
 			return nil, bad("Edm.Guid")
 		}
 		return strings.ToLower(s), nil
@@ -501,25 +503,4 @@ func literalText(v any) string {
 	}
 	b, _ := json.Marshal(v)
 	return string(b)
-}
-
-// isGUID reports whether s is a GUID in the 8-4-4-4-12 form.
-func isGUID(s string) bool {
-	if len(s) != 36 {
-		return false
-	}
-	for i := 0; i < 36; i++ {
-		c := s[i]
-		switch i {
-		case 8, 13, 18, 23:
-			if c != '-' {
-				return false
-			}
-		default:
-			if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F') {
-				return false
-			}
-		}
-	}
-	return true
 }

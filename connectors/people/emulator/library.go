@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/synclang/synclang/connectors/internal/wire"
 )
 
 // Seeding and inspection, for tests and the demo. These methods bypass
@@ -80,7 +82,7 @@ func (e *Emulator) Add(p map[string]any) (int64, error) {
 	undefined := map[string]any{}
 	for name, v := range in.custom {
 		if _, ok := e.attrs[name]; !ok {
-			undefined[name] = plainJSON(v)
+			undefined[name] = wire.PlainJSON(v)
 			delete(in.custom, name)
 		}
 	}
@@ -143,31 +145,6 @@ func (e *Emulator) Add(p map[string]any) (int64, error) {
 		stored.Extra["integrations"] = ro.Integrations
 	}
 	return stored.ID, nil
-}
-
-// plainJSON turns json.Number values into int64 or float64.
-func plainJSON(v any) any {
-	switch x := v.(type) {
-	case json.Number:
-		if i, err := x.Int64(); err == nil {
-			return i
-		}
-		f, _ := x.Float64()
-		return f
-	case []any:
-		out := make([]any, len(x))
-		for i, e := range x {
-			out[i] = plainJSON(e)
-		}
-		return out
-	case map[string]any:
-		out := make(map[string]any, len(x))
-		for k, e := range x {
-			out[k] = plainJSON(e)
-		}
-		return out
-	}
-	return v
 }
 
 // Update edits a person as a user of the web interface would: the fields of
