@@ -80,15 +80,7 @@ func (e *Emulator) batchCreate(w http.ResponseWriter, r *http.Request, _ []strin
 	defer e.mu.Unlock()
 	var results []batchError
 	for i, raw := range people {
-		in, errs := decodePerson(raw)
-		errs = append(errs, e.validate(in)...)
-		var f *failure
-		if len(errs) > 0 {
-			f = &failure{fields: errs}
-		} else {
-			_, _, f = e.commit(nil, apply(nil, in, modeCreate), "API")
-		}
-		if f != nil {
+		if _, f := e.save(nil, raw, modeCreate); f != nil {
 			be := newBatchError(f)
 			be.Index = &i
 			results = append(results, be)
@@ -120,12 +112,7 @@ func (e *Emulator) batchUpdate(w http.ResponseWriter, r *http.Request, _ []strin
 		} else {
 			var cur *person
 			if cur, f = e.find(item.Query.Type, item.Query.Identifier, item.Query.Sender); f == nil {
-				in, errs := decodePerson(item.Update)
-				if errs = append(errs, e.validate(in)...); len(errs) > 0 {
-					f = &failure{fields: errs}
-				} else {
-					_, _, f = e.commit(cur, apply(cur, in, modePatch), "API")
-				}
+				_, f = e.save(cur, item.Update, modePatch)
 			}
 		}
 		if f != nil {

@@ -326,12 +326,7 @@ func (e *Emulator) createPerson(w http.ResponseWriter, r *http.Request, _ []stri
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	in, errs := decodePerson(raw)
-	if errs = append(errs, e.validate(in)...); len(errs) > 0 {
-		badRequest(w, errs)
-		return
-	}
-	p, _, f := e.commit(nil, apply(nil, in, modeCreate), "API")
+	p, f := e.save(nil, raw, modeCreate)
 	if f != nil {
 		writeFailure(w, f)
 		return
@@ -339,15 +334,39 @@ func (e *Emulator) createPerson(w http.ResponseWriter, r *http.Request, _ []stri
 	writeJSON(w, http.StatusOK, p.render())
 }
 
+// save decodes an IamPersonV2 body, validates it and commits it over cur
+// (nil: a new person) with mode's semantics, as every API write of a whole
+// person does; invalid fields come back as one failure listing them all.
+// The caller holds e.mu.
+func (e *Emulator) save(cur *person, raw json.RawMessage, mode writeMode) (*person, *failure) {
+	in, errs := decodePerson(raw)
+	if errs = append(errs, e.validate(in)...); len(errs) > 0 {
+		return nil, &failure{fields: errs}
+	}
+	p, _, f := e.commit(cur, apply(cur, in, mode), "API")
+	return p, f
+}
+
+// requireQuery reads the query of a single-person operation (identifier,
+// type, sender). When it is missing or malformed, the request is answered
+// with the failure and ok is false.
+func requireQuery(w http.ResponseWriter, r *http.Request) (q personQuery, ok bool) {
+	q, given, f := queryOf(r)
+	if f == nil && !given {
+		f = &failure{fields: []fieldError{{"identifier", "must not be null"}}}
+	}
+	if f != nil {
+		writeFailure(w, f)
+		return q, false
+	}
+	return q, true
+}
+
 // updatePerson is PUT (full overwrite) or PATCH (partial) of one person.
 func (e *Emulator) updatePerson(mode writeMode) func(http.ResponseWriter, *http.Request, []string) {
 	return func(w http.ResponseWriter, r *http.Request, _ []string) {
-		q, given, f := queryOf(r)
-		if f == nil && !given {
-			f = &failure{fields: []fieldError{{"identifier", "must not be null"}}}
-		}
-		if f != nil {
-			writeFailure(w, f)
+		q, ok := requireQuery(w, r)
+		if !ok {
 			return
 		}
 		raw, err := readBody(r)
@@ -362,12 +381,7 @@ func (e *Emulator) updatePerson(mode writeMode) func(http.ResponseWriter, *http.
 			writeFailure(w, f)
 			return
 		}
-		in, errs := decodePerson(raw)
-		if errs = append(errs, e.validate(in)...); len(errs) > 0 {
-			badRequest(w, errs)
-			return
-		}
-		p, _, f := e.commit(cur, apply(cur, in, mode), "API")
+		p, f := e.save(cur, raw, mode)
 		if f != nil {
 			writeFailure(w, f)
 			return
@@ -378,12 +392,8 @@ func (e *Emulator) updatePerson(mode writeMode) func(http.ResponseWriter, *http.
 
 // deletePerson is DELETE /people/2/persons: 200 without a body.
 func (e *Emulator) deletePerson(w http.ResponseWriter, r *http.Request, _ []string) {
-	q, given, f := queryOf(r)
-	if f == nil && !given {
-		f = &failure{fields: []fieldError{{"identifier", "must not be null"}}}
-	}
-	if f != nil {
-		writeFailure(w, f)
+	q, ok := requireQuery(w, r)
+	if !ok {
 		return
 	}
 	e.mu.Lock()
@@ -404,12 +414,8 @@ func (e *Emulator) deletePerson(w http.ResponseWriter, r *http.Request, _ []stri
 // contactInformation.
 func (e *Emulator) contacts(method string) func(http.ResponseWriter, *http.Request, []string) {
 	return func(w http.ResponseWriter, r *http.Request, _ []string) {
-		q, given, f := queryOf(r)
-		if f == nil && !given {
-			f = &failure{fields: []fieldError{{"identifier", "must not be null"}}}
-		}
-		if f != nil {
-			writeFailure(w, f)
+		q, ok := requireQuery(w, r)
+		if !ok {
 			return
 		}
 		raw, err := readBody(r)
