@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/http"
 	"net/url"
 	"slices"
@@ -683,8 +684,7 @@ func (c *Conn) updateAll(ctx context.Context, entity, typ string, items []*item,
 			if connector.KindOf(err) == connector.KindNotFound {
 				err = notFound(it.op, it.key)
 			}
-			it.failed = true
-			results[it.idx] = connector.WriteResult{Key: it.key, Op: connector.Failed, Err: err}
+			it.fail(results, err)
 		}
 	}
 	return c.removeTags(ctx, entity, patch, results)
@@ -808,40 +808,10 @@ func (c *Conn) patchAll(ctx context.Context, entity string, items []*item, resul
 		}
 		send = append(send, it)
 	}
+	update := func(it *item) map[string]any { return map[string]any{"update": it.patchBody()} }
 	for _, chunk := range c.uniqueChunks(send) {
-		people := make([]map[string]any, len(chunk))
-		byKey := map[string]*item{}
-		for i, it := range chunk {
-			people[i] = map[string]any{"query": identity{"ID", it.key}, "update": it.patchBody()}
-			byKey[it.key] = it
-		}
-		var resp struct {
-			Results []batchResult `json:"results"`
-		}
-		if _, err := c.call(ctx, "update "+entity, http.MethodPatch, "/people/2/persons/batch", nil, map[string]any{"people": people}, &resp); err != nil {
-			if !connector.RecordLevel(err) {
-				return err
-			}
-			for _, it := range chunk {
-				it.failed = true
-				results[it.idx] = connector.WriteResult{Key: it.key, Op: connector.Failed, Err: err}
-			}
-			continue
-		}
-		for _, r := range resp.Results {
-			if r.Query == nil {
-				continue
-			}
-			it := byKey[r.Query.Identifier]
-			if it == nil {
-				continue
-			}
-			it.failed = true
-			err := itemError(it.op, r.Status, r.messages())
-			if err.Kind == connector.KindNotFound {
-				err = notFound(it.op, it.key)
-			}
-			results[it.idx] = connector.WriteResult{Key: it.key, Op: connector.Failed, Err: err}
+		if err := c.sendByID(ctx, "update "+entity, http.MethodPatch, "/people/2/persons/batch", chunk, update, false, itemErrorOf, results); err != nil {
+			return err
 		}
 		for _, it := range chunk {
 			if !it.failed {
@@ -850,6 +820,68 @@ func (c *Conn) patchAll(ctx context.Context, entity string, items []*item, resul
 		}
 	}
 	return nil
+}
+
+// sendByID sends one batch request addressing the persons of chunk by id
+// (PATCH or DELETE of /people/2/persons/batch, DELETE of a tag's persons):
+// each entry is the ID query plus what entry adds (nil: nothing). The
+// answer lists only failures, by query; each fails its item with the error
+// itemErr makes of it. A request refused as a whole for a record-level
+// reason fails every item of the chunk, except a 404 when notFoundOK
+// (nothing to do); any other error is returned and nothing is marked.
+func (c *Conn) sendByID(ctx context.Context, op, method, path string, chunk []*item, entry func(*item) map[string]any,
+	notFoundOK bool, itemErr func(*item, batchResult) error, results []connector.WriteResult) error {
+	people := make([]map[string]any, len(chunk))
+	byKey := make(map[string]*item, len(chunk))
+	for i, it := range chunk {
+		e := map[string]any{"query": identity{"ID", it.key}}
+		if entry != nil {
+			maps.Copy(e, entry(it))
+		}
+		people[i] = e
+		byKey[it.key] = it
+	}
+	var resp struct {
+		Results []batchResult `json:"results"`
+	}
+	status, err := c.call(ctx, op, method, path, nil, map[string]any{"people": people}, &resp)
+	if notFoundOK && status == http.StatusNotFound {
+		return nil
+	}
+	if err != nil {
+		if !connector.RecordLevel(err) {
+			return err
+		}
+		for _, it := range chunk {
+			it.fail(results, err)
+		}
+		return nil
+	}
+	for _, r := range resp.Results {
+		if r.Query == nil {
+			continue
+		}
+		if it := byKey[r.Query.Identifier]; it != nil {
+			it.fail(results, itemErr(it, r))
+		}
+	}
+	return nil
+}
+
+// itemErrorOf is the error of a person a batch answer lists as failed;
+// one that does not exist fails as not found, with the usual hint.
+func itemErrorOf(it *item, r batchResult) error {
+	err := itemError(it.op, r.Status, r.messages())
+	if err.Kind == connector.KindNotFound {
+		return notFound(it.op, it.key)
+	}
+	return err
+}
+
+// fail marks the item failed with err in results.
+func (it *item) fail(results []connector.WriteResult, err error) {
+	it.failed = true
+	results[it.idx] = connector.WriteResult{Key: it.key, Op: connector.Failed, Err: err}
 }
 
 // removeTags takes the tags records no longer list off their persons, one
@@ -873,39 +905,13 @@ func (c *Conn) removeTags(ctx context.Context, entity string, items []*item, res
 		list := byTag[t]
 		for start := 0; start < len(list); start += c.tune.batchSize {
 			chunk := list[start:min(start+c.tune.batchSize, len(list))]
-			people := make([]map[string]any, len(chunk))
-			byKey := map[string]*item{}
-			for i, it := range chunk {
-				people[i] = map[string]any{"query": identity{"ID", it.key}}
-				byKey[it.key] = it
-			}
-			var resp struct {
-				Results []batchResult `json:"results"`
-			}
 			op := fmt.Sprintf("update %s: remove tag %q", entity, t)
-			status, err := c.call(ctx, op, http.MethodDelete, "/people/2/tags/"+url.PathEscape(t)+"/persons", nil,
-				map[string]any{"people": people}, &resp)
-			if status == http.StatusNotFound {
-				continue // the tag is gone, so nobody has it
+			tagErr := func(it *item, r batchResult) error {
+				return itemError(fmt.Sprintf("%s (its other fields are written): remove tag %q", it.op, t), r.Status, r.messages())
 			}
-			if err != nil {
-				if !connector.RecordLevel(err) {
-					return err
-				}
-				for _, it := range chunk {
-					it.failed = true
-					results[it.idx] = connector.WriteResult{Key: it.key, Op: connector.Failed, Err: err}
-				}
-				continue
-			}
-			for _, r := range resp.Results {
-				if r.Query == nil || byKey[r.Query.Identifier] == nil {
-					continue
-				}
-				it := byKey[r.Query.Identifier]
-				it.failed = true
-				results[it.idx] = connector.WriteResult{Key: it.key, Op: connector.Failed,
-					Err: itemError(fmt.Sprintf("%s (its other fields are written): remove tag %q", it.op, t), r.Status, r.messages())}
+			// A 404 for the whole request: the tag is gone, so nobody has it.
+			if err := c.sendByID(ctx, op, http.MethodDelete, "/people/2/tags/"+url.PathEscape(t)+"/persons", chunk, nil, true, tagErr, results); err != nil {
+				return err
 			}
 		}
 	}
@@ -938,35 +944,8 @@ func (c *Conn) Delete(ctx context.Context, req connector.DeleteRequest) (connect
 		items = append(items, &item{idx: i, key: k, id: id, op: op + " " + k})
 	}
 	for _, chunk := range c.uniqueChunks(items) {
-		people := make([]map[string]any, len(chunk))
-		byKey := map[string]*item{}
-		for i, it := range chunk {
-			people[i] = map[string]any{"query": identity{"ID", it.key}}
-			byKey[it.key] = it
-		}
-		var resp struct {
-			Results []batchResult `json:"results"`
-		}
-		if _, err := c.call(ctx, op, http.MethodDelete, "/people/2/persons/batch", nil, map[string]any{"people": people}, &resp); err != nil {
-			if !connector.RecordLevel(err) {
-				return failRest(res, recs, err)
-			}
-			for _, it := range chunk {
-				res.Results[it.idx] = connector.WriteResult{Key: it.key, Op: connector.Failed, Err: err}
-			}
-			continue
-		}
-		for _, r := range resp.Results {
-			if r.Query == nil || byKey[r.Query.Identifier] == nil {
-				continue
-			}
-			it := byKey[r.Query.Identifier]
-			it.failed = true
-			err := itemError(it.op, r.Status, r.messages())
-			if err.Kind == connector.KindNotFound {
-				err = notFound(it.op, it.key)
-			}
-			res.Results[it.idx] = connector.WriteResult{Key: it.key, Op: connector.Failed, Err: err}
+		if err := c.sendByID(ctx, op, http.MethodDelete, "/people/2/persons/batch", chunk, nil, false, itemErrorOf, res.Results); err != nil {
+			return failRest(res, recs, err)
 		}
 		for _, it := range chunk {
 			if !it.failed {
