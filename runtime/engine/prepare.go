@@ -445,12 +445,17 @@ func (fr *flowRun) checkTakenOver(it *item) {
 	if strings.TrimSpace(have) == "" || sameKey(have, want, owner.keyField.Type) {
 		return
 	}
-	hint := ""
-	if fr.f.where == nil {
-		hint = "; if this record should no longer sync (a qualified lead), leave it out with a where filter"
-	}
 	fr.rejectf(it, RejectAmbiguous, "", fr.rt.link.Range, "%s %s is linked to %s %s, but its %s now holds %s: another record took it over, and synclang does not take it back%s",
-		holder.label, keyOf(holder == src, it), other(holder, src, dst).label, keyOf(holder != src, it), holder.linkField, have, hint)
+		holder.label, keyOf(holder == src, it), other(holder, src, dst).label, keyOf(holder != src, it), holder.linkField, have, fr.whereHint())
+}
+
+// whereHint ends the reason of a pair another record or sync took over:
+// without a where filter, it suggests one.
+func (fr *flowRun) whereHint() string {
+	if fr.f.where != nil {
+		return ""
+	}
+	return "; if this record should no longer sync (a qualified lead), leave it out with a where filter"
 }
 
 // checkForeign rejects a record whose target the lookup marked foreign
@@ -468,12 +473,8 @@ func (fr *flowRun) checkForeign(it *item) bool {
 			dst.label, it.tgt.Key, it.by, why)
 		return true
 	}
-	hint := ""
-	if fr.f.where == nil {
-		hint = "; if this record should no longer sync (a qualified lead), leave it out with a where filter"
-	}
 	fr.rejectf(it, RejectForeign, "", fr.rt.p.Range, "%s %s is linked to %s %s, which is now %s; the record is not synced%s",
-		fr.f.src.label, it.rec.Key, dst.label, it.tgt.Key, why, hint)
+		fr.f.src.label, it.rec.Key, dst.label, it.tgt.Key, why, fr.whereHint())
 	return true
 }
 
