@@ -294,27 +294,12 @@ func splitKeyPairs(text string) (map[string]keyPart, bool) {
 		i += eq + 1
 		var part keyPart
 		if i < len(text) && text[i] == '\'' {
-			var b strings.Builder
-			i++
-			closed := false
-			for i < len(text) {
-				if text[i] == '\'' {
-					if i+1 < len(text) && text[i+1] == '\'' {
-						b.WriteByte('\'')
-						i += 2
-						continue
-					}
-					i++
-					closed = true
-					break
-				}
-				b.WriteByte(text[i])
-				i++
-			}
+			raw, next, closed := scanQuoted(text, i)
 			if !closed {
 				return nil, false
 			}
-			part = keyPart{raw: b.String(), quoted: true}
+			i = next
+			part = keyPart{raw: raw, quoted: true}
 		} else {
 			end := strings.IndexByte(text[i:], ',')
 			if end < 0 {
@@ -543,6 +528,20 @@ func entityURL(rc *requestContext, d *tableDef, id string) string {
 	return rc.apiRoot() + d.set + "(" + id + ")"
 }
 
+// representation is the body of a write answered with Prefer:
+// return=representation: the row with the request's $select, led by its
+// @odata.context.
+func representation(rc *requestContext, t *table, r *http.Request, row *row) (jobj, *apiError) {
+	sel, err := parseSelect(t.def, r.URL.Query())
+	if err != nil {
+		return jobj{}, err
+	}
+	obj := rowObj(t.def, row, sel, rc.prefer.ann)
+	obj.keys = append([]string{"@odata.context"}, obj.keys...)
+	obj.vals = append([]any{contextURL(rc, t.def, sel, "/$entity")}, obj.vals...)
+	return obj, nil
+}
+
 func (e *Emulator) createEntity(w http.ResponseWriter, r *http.Request, rc *requestContext, t *table) *apiError {
 	body, err := readBody(r, t.def.set)
 	if err != nil {
@@ -565,14 +564,7 @@ func (e *Emulator) createEntity(w http.ResponseWriter, r *http.Request, rc *requ
 	}
 	var obj jobj
 	if err == nil && rc.prefer.returnRep {
-		sel, serr := parseSelect(t.def, r.URL.Query())
-		if serr != nil {
-			err = serr
-		} else {
-			obj = rowObj(t.def, row, sel, rc.prefer.ann)
-			obj.keys = append([]string{"@odata.context"}, obj.keys...)
-			obj.vals = append([]any{contextURL(rc, t.def, sel, "/$entity")}, obj.vals...)
-		}
+		obj, err = representation(rc, t, r, row)
 	}
 	rc.unlock()
 	if err != nil {
@@ -653,14 +645,7 @@ func (e *Emulator) patchEntity(w http.ResponseWriter, r *http.Request, rc *reque
 	}
 	var obj jobj
 	if err == nil && rc.prefer.returnRep {
-		sel, serr := parseSelect(t.def, r.URL.Query())
-		if serr != nil {
-			err = serr
-		} else {
-			obj = rowObj(t.def, row, sel, rc.prefer.ann)
-			obj.keys = append([]string{"@odata.context"}, obj.keys...)
-			obj.vals = append([]any{contextURL(rc, t.def, sel, "/$entity")}, obj.vals...)
-		}
+		obj, err = representation(rc, t, r, row)
 	}
 	var tag, id string
 	if err == nil {

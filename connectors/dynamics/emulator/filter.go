@@ -122,6 +122,26 @@ func compileFilter(src string, sch schemaOf, aliases map[string]string) (pred, *
 	return pr, nil
 }
 
+// scanQuoted reads the OData string literal that starts with the quote at
+// src[i] (” inside it is one '), and returns its text, the index after
+// its closing quote, and whether it was closed at all.
+func scanQuoted(src string, i int) (text string, next int, closed bool) {
+	var b strings.Builder
+	for i++; i < len(src); i++ {
+		if src[i] != '\'' {
+			b.WriteByte(src[i])
+			continue
+		}
+		if i+1 < len(src) && src[i+1] == '\'' {
+			b.WriteByte('\'')
+			i++
+			continue
+		}
+		return b.String(), i + 1, true
+	}
+	return b.String(), i, false
+}
+
 func lexFilter(src string) ([]token, *apiError) {
 	var toks []token
 	i := 0
@@ -132,27 +152,12 @@ func lexFilter(src string) ([]token, *apiError) {
 			i++
 		case c == '\'':
 			start := i
-			var b strings.Builder
-			i++
-			closed := false
-			for i < len(src) {
-				if src[i] == '\'' {
-					if i+1 < len(src) && src[i+1] == '\'' {
-						b.WriteByte('\'')
-						i += 2
-						continue
-					}
-					i++
-					closed = true
-					break
-				}
-				b.WriteByte(src[i])
-				i++
-			}
+			text, next, closed := scanQuoted(src, i)
 			if !closed {
 				return nil, queryError("There is an unterminated literal at position %d in '%s'.", start, src)
 			}
-			toks = append(toks, token{text: b.String(), pos: start, str: true})
+			i = next
+			toks = append(toks, token{text: text, pos: start, str: true})
 		case c == '"':
 			start := i
 			i++
