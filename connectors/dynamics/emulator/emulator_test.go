@@ -167,6 +167,16 @@ func TestWritesAndConditions(t *testing.T) {
 		t.Errorf("upsert by key echoes %q", rec.Header().Get("OData-EntityId"))
 	}
 	c.want(c.do("POST", "/api/data/v9.2/contacts", `{"lastname":"H","emailaddress1":"NEW@x.com"}`), 412, codeDuplicateKey)
+	// A quote in a key value is doubled, as in $filter; an unclosed one is
+	// a bad key.
+	c.want(c.do("PATCH", "/api/data/v9.2/contacts(emailaddress1='o''brien@x.com')", `{"lastname":"O'Brien"}`), 204, "")
+	got = c.want(c.do("GET", "/api/data/v9.2/contacts(emailaddress1='O''Brien@x.com')?$select=lastname,emailaddress1", ""), 200, "")
+	if got["emailaddress1"] != "o'brien@x.com" || got["lastname"] != "O'Brien" {
+		t.Errorf("by a key with a quote: %v", got)
+	}
+	if rec := c.do("GET", "/api/data/v9.2/contacts(emailaddress1='o''brien@x.com)", ""); rec.Code < 400 {
+		t.Errorf("an unclosed key literal answered %d", rec.Code)
+	}
 	c.want(c.do("GET", "/api/data/v9.2/contacts(lastname='G')", ""), 400, codeQuerySyntax)
 	c.want(c.do("DELETE", "/api/data/v9.2/contacts("+id+")", ""), 204, "")
 	c.want(c.do("DELETE", "/api/data/v9.2/contacts("+id+")", ""), 404, codeObjectNotExist)
