@@ -133,6 +133,17 @@ func (e *Emulator) batchDelete(w http.ResponseWriter, r *http.Request, _ []strin
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	writeBatch(w, e.eachQueried(people, func(p *person) *failure {
+		e.remove(p)
+		return nil
+	}))
+}
+
+// eachQueried applies do to the person each entry of a batch addresses by
+// its "query" ({"people":[{"query":{...}}]}) and returns the failures by
+// query: a missing query, nobody matching it, or what do failed with. The
+// caller holds e.mu.
+func (e *Emulator) eachQueried(people []json.RawMessage, do func(p *person) *failure) []batchError {
 	var results []batchError
 	for _, raw := range people {
 		var item struct {
@@ -144,7 +155,7 @@ func (e *Emulator) batchDelete(w http.ResponseWriter, r *http.Request, _ []strin
 		} else {
 			var p *person
 			if p, f = e.find(item.Query.Type, item.Query.Identifier, item.Query.Sender); f == nil {
-				e.remove(p)
+				f = do(p)
 			}
 		}
 		if f != nil {
@@ -153,7 +164,7 @@ func (e *Emulator) batchDelete(w http.ResponseWriter, r *http.Request, _ []strin
 			results = append(results, be)
 		}
 	}
-	writeBatch(w, results)
+	return results
 }
 
 type matchJSON struct {

@@ -299,32 +299,15 @@ func (e *Emulator) tagPersons(add bool) func(http.ResponseWriter, *http.Request,
 			writeStatus(w, http.StatusNotFound)
 			return
 		}
-		var results []batchError
-		for _, raw := range people {
-			var item struct {
-				Query *personQuery `json:"query"`
-			}
-			var f *failure
-			if err := json.Unmarshal(raw, &item); err != nil || item.Query == nil {
-				f = &failure{fields: []fieldError{{"query", "must not be null"}}}
+		writeBatch(w, e.eachQueried(people, func(p *person) *failure {
+			next := p.clone()
+			if add {
+				next.Tags = appendUnique(next.Tags, []string{name}, false)
 			} else {
-				var p *person
-				if p, f = e.find(item.Query.Type, item.Query.Identifier, item.Query.Sender); f == nil {
-					next := p.clone()
-					if add {
-						next.Tags = appendUnique(next.Tags, []string{name}, false)
-					} else {
-						next.Tags = without(next.Tags, []string{name}, false)
-					}
-					_, _, f = e.commit(p, next, "API")
-				}
+				next.Tags = without(next.Tags, []string{name}, false)
 			}
-			if f != nil {
-				be := newBatchError(f)
-				be.Query = item.Query
-				results = append(results, be)
-			}
-		}
-		writeBatch(w, results)
+			_, _, f := e.commit(p, next, "API")
+			return f
+		}))
 	}
 }
