@@ -189,6 +189,16 @@ func parseFlags(fs *pflag.FlagSet, args []string) (int, bool) {
 	return 0, true
 }
 
+// noArgs reports, for a command that takes flags only, that no argument
+// was given; otherwise it says which was unexpected.
+func noArgs(s *Stdio, fs *pflag.FlagSet) bool {
+	if fs.NArg() == 0 {
+		return true
+	}
+	fmt.Fprintf(s.Err, "synclang %s: unexpected argument %q\n", fs.Name(), fs.Arg(0))
+	return false
+}
+
 // oneOf validates an enumerated flag value.
 func oneOf(s *Stdio, cmd, flag, value string, allowed ...string) bool {
 	for _, a := range allowed {

@@ -61,8 +61,7 @@ func runDemo(ctx context.Context, s *Stdio, args []string) int {
 	if code, ok := parseFlags(fs, args); !ok {
 		return code
 	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(s.Err, "synclang demo: unexpected argument %q\n", fs.Arg(0))
+	if !noArgs(s, fs) {
 		return exitUsage
 	}
 	if !oneOf(s, "demo", "limits", o.limits, "real", "off") {

@@ -34,8 +34,7 @@ func emulateDynamics(ctx context.Context, s *Stdio, args []string) int {
 	if code, ok := parseFlags(fs, args); !ok {
 		return code
 	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(s.Err, "synclang emulate dynamics: unexpected argument %q\n", fs.Arg(0))
+	if !noArgs(s, fs) {
 		return exitUsage
 	}
 	if !oneOf(s, "emulate dynamics", "limits", o.limits, "real", "off") {

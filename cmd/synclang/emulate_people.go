@@ -29,8 +29,7 @@ func emulatePeople(ctx context.Context, s *Stdio, args []string) int {
 	if code, ok := parseFlags(fs, args); !ok {
 		return code
 	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(s.Err, "synclang emulate people: unexpected argument %q\n", fs.Arg(0))
+	if !noArgs(s, fs) {
 		return exitUsage
 	}
 	if !oneOf(s, "emulate people", "limits", *limits, "real", "off") {
