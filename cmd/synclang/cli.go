@@ -18,6 +18,7 @@ import (
 	"github.com/synclang/synclang/connectors/connector"
 	"github.com/synclang/synclang/connectors/dynamics"
 	"github.com/synclang/synclang/connectors/people"
+	"github.com/synclang/synclang/internal/redact"
 )
 
 // Exit codes. Commands that report changes (plan) use their own, documented
@@ -54,6 +55,12 @@ type Stdio struct {
 	Interrupt <-chan os.Signal
 	// Now is the clock (default time.Now).
 	Now func() time.Time
+	// Secrets are the secret values this invocation knows (secret()
+	// settings, tokens, URL userinfo); Main wraps Out and Err so they are
+	// masked in everything printed or logged, and the state store and
+	// /healthz mask them too (SPEC.md "Secrets in output"). nil means a
+	// new, empty registry.
+	Secrets *redact.Registry
 }
 
 // DefaultStdio is the process's real streams and environment.
@@ -114,6 +121,10 @@ func Main(args []string, s Stdio) int {
 	if s.Now == nil {
 		s.Now = time.Now
 	}
+	if s.Secrets == nil {
+		s.Secrets = &redact.Registry{}
+	}
+	s.Out, s.Err = s.Secrets.Writer(s.Out), s.Secrets.Writer(s.Err)
 	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
 		if len(args) > 1 {
 			if c := lookup(args[1]); c != nil {

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/synclang/synclang/connectors/connector"
@@ -104,7 +105,11 @@ var settingOverrides = map[string]map[string]string{
 
 // connectionSettings resolves a connection's settings: literals, env() and
 // secret() read through s.Getenv, then the overrides. Every variable that
-// is unset is named in one error, which never holds a value.
+// is unset is named in one error, which never holds a value: a value read
+// from the environment is named by its variable in validation errors (two
+// swapped variables must not print the secret), and the values of secret()
+// settings, and the password of any URL's userinfo, are registered with
+// s.Secrets before anything can print them.
 func connectionSettings(s *Stdio, c *plan.Connection, kind *connector.Kind) (map[string]string, error) {
 	settings := map[string]string{}
 	var missing []string
@@ -118,13 +123,13 @@ func connectionSettings(s *Stdio, c *plan.Connection, kind *connector.Kind) (map
 			missing = append(missing, name)
 			continue
 		}
-		if spec, ok := kind.Setting(st.Name); ok && spec.Validate != nil {
-			if err := spec.Validate(v); err != nil {
-				if spec.Secret {
-					return nil, fmt.Errorf("%s: connection %s: setting %s (from %s) is not valid", st.Range, c.Name, st.Name, st.Secret)
-				}
-				return nil, fmt.Errorf("%s: connection %s: setting %s: %v", st.Range, c.Name, st.Name, err)
-			}
+		spec, _ := kind.Setting(st.Name)
+		if st.Secret != "" || (spec != nil && spec.Secret) {
+			s.Secrets.Register(v)
+		}
+		s.Secrets.RegisterURL(v)
+		if err := validateSetting(spec, v, st.Env+st.Secret); err != nil {
+			return nil, fmt.Errorf("%s: connection %s: setting %s%v", st.Range, c.Name, st.Name, err)
 		}
 		settings[st.Name] = v
 	}
@@ -145,14 +150,41 @@ func connectionSettings(s *Stdio, c *plan.Connection, kind *connector.Kind) (map
 		if v == "" {
 			continue
 		}
-		if spec, ok := kind.Setting(name); ok && spec.Validate != nil {
-			if err := spec.Validate(v); err != nil {
-				return nil, fmt.Errorf("connection %s: setting %s from %s: %v", c.Name, name, env, err)
-			}
+		s.Secrets.RegisterURL(v)
+		spec, _ := kind.Setting(name)
+		if err := validateSetting(spec, v, env); err != nil {
+			return nil, fmt.Errorf("connection %s: setting %s%v", c.Name, name, err)
 		}
 		settings[name] = v
 	}
 	return settings, nil
+}
+
+// validateSetting validates v, read from the environment variable env (""
+// for a literal of the .sync file), against spec. The error, to follow
+// "setting NAME", never quotes a value read from the environment: it names
+// the variable instead (`setting url (from DYNAMICS_URL): the value is not
+// an absolute http(s) URL`), since a value in the wrong variable may be
+// another setting's secret. A literal is quoted: it is in the .sync file
+// already.
+func validateSetting(spec *connector.SettingSpec, v, env string) error {
+	if spec == nil || spec.Validate == nil {
+		return nil
+	}
+	err := spec.Validate(v)
+	switch {
+	case err == nil:
+		return nil
+	case env == "":
+		return fmt.Errorf(": %v", err)
+	case spec.Secret:
+		return fmt.Errorf(" (from %s) is not valid", env)
+	}
+	msg := err.Error()
+	for _, form := range []string{strconv.Quote(v), v} {
+		msg = strings.ReplaceAll(msg, form, "the value")
+	}
+	return fmt.Errorf(" (from %s): %s", env, msg)
 }
 
 // joinAnd lists words as "a", "a and b", "a, b and c".
@@ -185,7 +217,7 @@ func openConnector(ctx context.Context, s *Stdio, c *plan.Connection, logger *sl
 		logger = slog.New(slog.DiscardHandler)
 	}
 	cfg := connector.Config{Name: c.Name, Settings: settings, HTTPClient: s.HTTPClient, Logger: logger,
-		CacheDir: s.CacheDir, RateScale: s.RateScale}
+		CacheDir: s.CacheDir, RateScale: s.RateScale, RegisterSecret: s.Secrets.Register}
 	conn, err := kind.New(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("connection %s: %w", c.Name, err)

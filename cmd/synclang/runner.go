@@ -26,6 +26,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/synclang/synclang/connectors/connector"
+	"github.com/synclang/synclang/internal/redact"
 	"github.com/synclang/synclang/lang/diag"
 	"github.com/synclang/synclang/lang/plan"
 	"github.com/synclang/synclang/runtime/engine"
@@ -91,7 +92,7 @@ type sessionOptions struct {
 // code.
 func openSession(ctx context.Context, s *Stdio, cmd string, o sessionOptions) (*session, int) {
 	ss := &session{s: s, cmd: cmd}
-	log, err := newLogger(s.Err, s.ErrTerminal, o.flags.logLevel)
+	log, err := newLogger(s.Err, s.ErrTerminal, o.flags.logLevel, s.Secrets)
 	if err != nil {
 		fmt.Fprintf(s.Err, "synclang %s: %v\n", cmd, err)
 		return nil, exitUsage
@@ -175,7 +176,7 @@ func (ss *session) openStore(ctx context.Context, dry bool) int {
 		ss.close()
 		return exitError
 	}
-	ss.store = st
+	ss.store = redactingStore{Store: st, secrets: ss.s.Secrets}
 	return exitOK
 }
 
@@ -232,8 +233,10 @@ func (ss *session) env() engine.Env {
 
 // newLogger logs to w at level: text on a terminal, JSON lines otherwise.
 // Records are never logged with their values (the engine and connectors
-// log keys only), and connectors never log credentials.
-func newLogger(w io.Writer, terminal bool, level string) (*slog.Logger, error) {
+// log keys only), and connectors never log credentials; whatever a service
+// wrote into an error is masked (secrets, before encoding) and escaped
+// (control characters) by the handler.
+func newLogger(w io.Writer, terminal bool, level string, secrets *redact.Registry) (*slog.Logger, error) {
 	var l slog.Level
 	switch level {
 	case "off":
@@ -250,10 +253,11 @@ func newLogger(w io.Writer, terminal bool, level string) (*slog.Logger, error) {
 		return nil, fmt.Errorf("--log-level must be one of debug, info, warn, error, off, not %q", level)
 	}
 	opts := &slog.HandlerOptions{Level: l}
+	var h slog.Handler = slog.NewJSONHandler(w, opts)
 	if terminal {
-		return slog.New(slog.NewTextHandler(w, opts)), nil
+		h = slog.NewTextHandler(w, opts)
 	}
-	return slog.New(slog.NewJSONHandler(w, opts)), nil
+	return slog.New(secrets.Handler(h)), nil
 }
 
 // graceful returns a context and a stop channel for a command that stops

@@ -51,7 +51,7 @@ func TestRunErrorsAUserCanCause(t *testing.T) {
 		{"unreachable host", map[string]string{"INFOBIP_BASE_URL": "http://127.0.0.1:1"}, []string{"run", "--sync", "leads"}, exitError,
 			[]string{"synclang run: sync leads: connection infobip (people): ", "connection refused", "the connection's url"}},
 		{"plain http elsewhere", map[string]string{"DYNAMICS_URL": "http://crm.example.com"}, []string{"run"}, exitError,
-			[]string{"connection crm: setting url:", "must use https"}},
+			[]string{"connection crm: setting url (from DYNAMICS_URL): the value must use https"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			saved := map[string]string{}

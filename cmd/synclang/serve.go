@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/synclang/synclang/connectors/connector"
+	"github.com/synclang/synclang/internal/redact"
 	"github.com/synclang/synclang/lang/plan"
 	"github.com/synclang/synclang/runtime/engine"
 	"github.com/synclang/synclang/runtime/state"
@@ -157,7 +158,7 @@ func (ss *session) loop(ctx context.Context, stop <-chan struct{}, sy *plan.Sync
 		rep, err := engine.Run(ctx, ss.plan, env, engine.Options{Sync: sy.Name})
 		m.running.WithLabelValues(sy.Name).Set(0)
 		status := m.observe(ctx, sy.Name, rep, err, time.Since(start))
-		h.record(sy.Name, status, rep, err, ss.plan, ss.s.Now())
+		h.record(sy.Name, status, rep, err, ss.plan, ss.s.Now(), ss.s.Secrets)
 		switch {
 		case err == nil:
 			log.Info("pass finished", passAttrs(rep)...)
@@ -329,14 +330,16 @@ type syncHealth struct {
 	Rejected    int       `json:"rejected"`
 }
 
-func (h *healthState) record(sync, outcome string, rep *engine.Report, err error, p *plan.Plan, now time.Time) {
+// record keeps a pass's outcome; its error is masked with secrets, since
+// /healthz is served to whoever can reach --listen.
+func (h *healthState) record(sync, outcome string, rep *engine.Report, err error, p *plan.Plan, now time.Time, secrets *redact.Registry) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	sh := h.syncs[sync]
 	sh.LastPass, sh.LastOutcome, sh.LastError = now, outcome, ""
 	if err != nil {
 		for _, f := range failures(rep, err) {
-			sh.LastError = describe(p, f)
+			sh.LastError = secrets.String(describe(p, f))
 		}
 	} else {
 		sh.LastSuccess = now

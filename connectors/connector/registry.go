@@ -109,6 +109,12 @@ type Config struct {
 	// itself to; 0 means 1. Tests against an emulator whose limits are
 	// scaled up (or off) raise it so they run fast.
 	RateScale float64
+	// RegisterSecret, when set, is called with every credential the
+	// connector obtains beyond its settings (OAuth access and refresh
+	// tokens), before it is used, so the process can mask it in whatever
+	// it prints, logs or stores. The caller registers the secret settings
+	// itself.
+	RegisterSecret func(values ...string)
 }
 
 // Setting returns a resolved setting or the spec's default.
@@ -169,6 +175,10 @@ func (r *Registry) Names() []string {
 // hosts (emulators and tests), so credentials never travel in clear text.
 func CheckServiceURL(raw string) error {
 	u, err := url.Parse(raw)
+	if err == nil && u.User != nil {
+		// Never echo it: the userinfo is a credential.
+		return fmt.Errorf("the URL holds a user name or password (https://USER:PASSWORD@host): remove it; credentials go in the connection's secret() settings")
+	}
 	if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
 		return fmt.Errorf("%q is not an absolute http(s) URL", raw)
 	}

@@ -41,6 +41,16 @@ type authSettings struct {
 	authority    string // without trailing slash
 	mode         string
 	cacheDir     string
+	// register is connector.Config.RegisterSecret (nil: nobody listens).
+	register func(values ...string)
+}
+
+// registerSecret hands credentials to the process's redaction (see
+// connector.Config.RegisterSecret) before they are sent anywhere.
+func (a authSettings) registerSecret(values ...string) {
+	if a.register != nil {
+		a.register(values...)
+	}
 }
 
 func (a authSettings) tokenURL() string {
@@ -73,10 +83,12 @@ func (s *tokenSource) token(ctx context.Context) (*oauth2.Token, error) {
 	if s.tok != nil && s.tok.Valid() {
 		return s.tok, nil
 	}
+	s.set.registerSecret(s.refresh)
 	tok, err := s.fetch(ctx)
 	if err != nil {
 		return nil, s.tokenError(err)
 	}
+	s.set.registerSecret(tok.AccessToken, tok.RefreshToken, s.refresh)
 	s.tok = tok
 	return tok, nil
 }

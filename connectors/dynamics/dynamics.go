@@ -114,7 +114,8 @@ func resolveAuthSettings(cfg connector.Config) (authSettings, error) {
 	get := func(n string) string { return strings.TrimSpace(cfg.Setting(k, n)) }
 	set := authSettings{name: cfg.Name, url: strings.TrimRight(get(SettingURL), "/"), tenant: get(SettingTenant),
 		clientID: get(SettingClientID), clientSecret: cfg.Settings[SettingClientSecret],
-		authority: strings.TrimRight(get(SettingAuthority), "/"), mode: get(SettingAuth), cacheDir: cfg.CacheDir}
+		authority: strings.TrimRight(get(SettingAuthority), "/"), mode: get(SettingAuth), cacheDir: cfg.CacheDir,
+		register: cfg.RegisterSecret}
 	if set.name == "" {
 		set.name = "CONNECTION"
 	}

@@ -1,0 +1,142 @@
+package main
+
+import (
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+)
+
+// echoSecret is a client secret with characters a form body encodes.
+const echoSecret = "Zx9~echo+Secret/value=0123456789"
+
+// echoingIdentity is a token endpoint whose error body echoes the request,
+// as a misbehaving proxy or identity platform may: client_secret=... in a
+// non-JSON 400.
+func echoingIdentity(t *testing.T) *httptest.Server {
+	t.Helper()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		w.Header().Set("Content-Type", "text/plain")
+		w.WriteHeader(http.StatusBadRequest)
+		io.WriteString(w, "bad request: "+string(body)+" (raw "+echoSecret+")")
+	}))
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+// TestSecretsNeverLeave: a token endpoint that echoes the client secret
+// (form-encoded and raw) in its error body. The secret appears in none of
+// stderr, the JSON log, the state database's bytes, status --json or
+// /healthz.
+func TestSecretsNeverLeave(t *testing.T) {
+	w := newWorld(t, worldOptions{contacts: 2})
+	id := echoingIdentity(t)
+	w.env["AZURE_CLIENT_SECRET"] = echoSecret
+	w.env["DYNAMICS_AUTHORITY"] = id.URL
+	leak := func(where, text string) {
+		t.Helper()
+		for _, s := range []string{echoSecret, "Zx9~echo", "Zx9%7Eecho", "echo%2BSecret"} {
+			if strings.Contains(text, s) {
+				t.Errorf("%s holds the secret (%q):\n%s", where, s, text)
+			}
+		}
+	}
+
+	r := w.synclang("run", "--log-level", "debug", w.dir)
+	if r.code != exitError || !strings.Contains(r.err, "connection crm (dynamics)") {
+		t.Fatalf("run against an echoing token endpoint: %s", r)
+	}
+	if !strings.Contains(r.err, "[redacted]") {
+		t.Errorf("the echoed secret was not masked (or not echoed at all, and this test proves nothing):\n%s", r)
+	}
+	leak("run's output", r.out+r.err)
+
+	base, sig, code, logs := w.serve(t, "serve", "--listen", "127.0.0.1:0")
+	deadline := time.Now().Add(30 * time.Second)
+	var hbody string
+	for !strings.Contains(hbody, `"lastError"`) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no lastError in /healthz: %s", hbody)
+		}
+		time.Sleep(20 * time.Millisecond)
+		_, hbody = get(t, base+"/healthz")
+	}
+	sig <- os.Interrupt
+	select {
+	case <-code:
+	case <-time.After(30 * time.Second):
+		t.Fatal("serve did not stop")
+	}
+	leak("/healthz", hbody)
+	leak("serve's log", logs.String())
+	if !strings.Contains(logs.String(), "[redacted]") {
+		t.Errorf("serve's log shows no masked secret:\n%s", logs.String())
+	}
+
+	st := w.synclang("status", "--json", w.dir)
+	if st.code != exitOK || !regexp.MustCompile(`"error": "`).MatchString(st.out) {
+		t.Errorf("status --json shows no failed run: %s", st)
+	}
+	leak("status --json", st.out+st.err)
+	files, _ := filepath.Glob(filepath.Join(w.dir, stateDir, "*"))
+	if len(files) == 0 {
+		t.Fatal("no state files")
+	}
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		leak(f, string(b))
+	}
+}
+
+// TestSettingErrorsNameTheVariable: a value from the environment that is
+// not valid is named by its variable, never quoted (two swapped variables
+// would print the secret), and a URL with userinfo is refused without
+// echoing it.
+func TestSettingErrorsNameTheVariable(t *testing.T) {
+	w := newWorld(t, worldOptions{contacts: 1})
+	secret := w.env["AZURE_CLIENT_SECRET"]
+	for _, tc := range []struct {
+		name   string
+		env    map[string]string
+		want   string
+		hidden []string
+	}{
+		{"swapped variables", map[string]string{"DYNAMICS_URL": secret, "AZURE_CLIENT_SECRET": w.env["DYNAMICS_URL"]},
+			"connection crm: setting url (from DYNAMICS_URL): the value is not an absolute http(s) URL", []string{secret}},
+		{"userinfo in url", map[string]string{"DYNAMICS_URL": "https://alice:hunter2-pw@org.crm4.dynamics.com"},
+			"connection crm: setting url (from DYNAMICS_URL): the URL holds a user name or password", []string{"hunter2-pw", "alice"}},
+		{"userinfo in an override", map[string]string{"DYNAMICS_AUTHORITY": "https://bob:s3cret-pw@login.microsoftonline.com"},
+			"connection crm: setting authority (from DYNAMICS_AUTHORITY): the URL holds a user name or password", []string{"s3cret-pw", "bob:"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			saved := map[string]string{}
+			for k, v := range tc.env {
+				saved[k] = w.env[k]
+				w.env[k] = v
+			}
+			defer func() {
+				for k, v := range saved {
+					w.env[k] = v
+				}
+			}()
+			r := w.synclang("run", w.dir)
+			if r.code != exitError || !strings.Contains(r.err, tc.want) {
+				t.Errorf("want exit 1 and %q:\n%s", tc.want, r)
+			}
+			for _, h := range tc.hidden {
+				if strings.Contains(r.out+r.err, h) {
+					t.Errorf("the output holds %q:\n%s", h, r)
+				}
+			}
+		})
+	}
+}
