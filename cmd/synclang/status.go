@@ -87,7 +87,9 @@ func openStateOnly(ctx context.Context, s *Stdio, cmd, flag string, paths []stri
 		fmt.Fprintf(s.Out, "No state at %s: no sync of this project has run yet (`synclang run`).\n", filepath.ToSlash(path))
 		return nil, p, path, exitOK
 	}
-	st, err := state.Open(ctx, path, state.Options{Now: s.Now})
+	// Read-only: status and rejects work on a state they may not write
+	// (a read-only mount, a copy owned by another user, a CI artifact).
+	st, err := state.Open(ctx, path, state.Options{Now: s.Now, ReadOnly: true})
 	if err != nil {
 		fmt.Fprintf(s.Err, "synclang %s: %v\n", cmd, err)
 		return nil, p, path, exitError

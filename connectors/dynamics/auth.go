@@ -284,6 +284,9 @@ func loadRefreshToken(set authSettings) (string, error) {
 	noLogin := &connector.Error{Kind: connector.KindAuth, Service: "dynamics", Op: "read the stored sign-in",
 		Message: fmt.Sprintf("no sign-in is stored for connection %s (%s)", set.name, set.url),
 		Hint:    fmt.Sprintf("run `synclang auth login %s`", set.name)}
+	if err := privateDir(filepath.Dir(path), false); err != nil {
+		return "", err
+	}
 	data, err := os.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) {
 		return "", noLogin
@@ -299,6 +302,37 @@ func loadRefreshToken(set authSettings) (string, error) {
 	return e.RefreshToken, nil
 }
 
+// privateDir makes the token cache directory the user's only: created
+// 0700 (when create is set), and an existing one that other users can
+// read or enter (os.MkdirAll leaves an existing directory as it is, and
+// an older synclang or another tool may have made it 0755) is tightened
+// to 0700. The directory is synclang's own, so tightening it takes
+// nothing from anyone; when it cannot be tightened (another user owns it)
+// the sign-in is refused rather than kept where others can list it.
+func privateDir(dir string, create bool) error {
+	if create {
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return err
+		}
+	}
+	fi, err := os.Stat(dir)
+	if errors.Is(err, os.ErrNotExist) && !create {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if fi.Mode().Perm()&0o077 == 0 {
+		return nil
+	}
+	if err := os.Chmod(dir, fi.Mode().Perm()&^0o077); err != nil {
+		return &connector.Error{Kind: connector.KindConfig, Service: "dynamics", Op: "protect the token cache",
+			Message: fmt.Sprintf("the token cache directory %s is open to other users (mode %o) and cannot be made private: %v", dir, fi.Mode().Perm(), err),
+			Hint:    "run `chmod 700 " + dir + "` as its owner, or use a cache directory of your own (XDG_CACHE_HOME)"}
+	}
+	return nil
+}
+
 // saveRefreshToken writes the cache file with mode 0600 (directory 0700),
 // atomically.
 func saveRefreshToken(set authSettings, rt string) error {
@@ -306,7 +340,7 @@ func saveRefreshToken(set authSettings, rt string) error {
 	if err != nil {
 		return err
 	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+	if err := privateDir(filepath.Dir(path), true); err != nil {
 		return err
 	}
 	data, _ := json.MarshalIndent(cacheEntry{Version: 1, Authority: set.authority, Tenant: set.tenant, ClientID: set.clientID,

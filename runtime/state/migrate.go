@@ -129,6 +129,22 @@ func migrate(ctx context.Context, db *sql.DB, path string, steps []migration) er
 	return nil
 }
 
+// checkVersion is migrate for a database opened read-only: it cannot
+// migrate, so it accepts only the current schema.
+func checkVersion(ctx context.Context, db *sql.DB, path string, steps []migration) error {
+	var have int
+	if err := db.QueryRowContext(ctx, `PRAGMA user_version`).Scan(&have); err != nil {
+		return fmt.Errorf("state %s: reading the schema version: %w", path, err)
+	}
+	switch {
+	case have > len(steps):
+		return fmt.Errorf("state %s has schema version %d, but this synclang knows only up to %d: it was written by a newer synclang; upgrade synclang (or use another --state file)", path, have, len(steps))
+	case have < len(steps):
+		return fmt.Errorf("state %s has schema version %d and this synclang reads version %d: it must be migrated, which a read-only open cannot do; run `synclang run` (or any command that writes the state) once with write access", path, have, len(steps))
+	}
+	return nil
+}
+
 func migrateStep(ctx context.Context, db *sql.DB, version int, m migration) error {
 	tx, err := db.BeginTx(ctx, nil)
 	if err != nil {

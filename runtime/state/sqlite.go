@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -30,6 +29,10 @@ type Options struct {
 	// lets Acquire take over a lock left by a crashed local process at once.
 	// Default: a signal-0 probe where the platform supports one.
 	Alive func(pid int) bool
+	// ReadOnly opens an existing database for reading only (status,
+	// rejects): nothing is created, migrated or written, so it works on a
+	// state file or directory the process may not write. Writes fail.
+	ReadOnly bool
 }
 
 // SQLite is the embedded Store: one database file (with its WAL).
@@ -56,17 +59,23 @@ func openWith(ctx context.Context, path string, opts Options, steps []migration)
 	if strings.ContainsAny(path, "?#") {
 		return nil, fmt.Errorf("state: database path %q must not contain ? or #", path)
 	}
-	if dir := filepath.Dir(path); dir != "" {
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			return nil, fmt.Errorf("state: creating %s: %w", dir, err)
+	var dsn string
+	if opts.ReadOnly {
+		var err error
+		if dsn, err = readOnlyDSN(path); err != nil {
+			return nil, err
 		}
+	} else {
+		if err := createPrivate(path); err != nil {
+			return nil, err
+		}
+		// WAL lets readers (status, plan) run while a sync writes;
+		// synchronous FULL makes a committed batch survive power loss, not
+		// just a crash of the process; _txlock=immediate takes the write
+		// lock at BEGIN so two writers queue on busy_timeout instead of
+		// failing to upgrade a read lock.
+		dsn = path + "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_pragma=foreign_keys(1)&_txlock=immediate"
 	}
-	// WAL lets readers (status, plan) run while a sync writes; synchronous
-	// FULL makes a committed batch survive power loss, not just a crash of
-	// the process; _txlock=immediate takes the write lock at BEGIN so two
-	// writers queue on busy_timeout instead of failing to upgrade a read
-	// lock.
-	dsn := path + "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_pragma=foreign_keys(1)&_txlock=immediate"
 	db, err := sql.Open("sqlite", dsn)
 	if err != nil {
 		return nil, fmt.Errorf("state %s: %w", path, err)
@@ -77,7 +86,12 @@ func openWith(ctx context.Context, path string, opts Options, steps []migration)
 		db.Close()
 		return nil, fmt.Errorf("state %s: cannot open the database: %w", path, err)
 	}
-	if err := migrate(ctx, db, path, steps); err != nil {
+	if opts.ReadOnly {
+		err = checkVersion(ctx, db, path, steps)
+	} else {
+		err = migrate(ctx, db, path, steps)
+	}
+	if err != nil {
 		db.Close()
 		return nil, err
 	}
