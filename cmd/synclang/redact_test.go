@@ -1,15 +1,22 @@
 package main
 
 import (
+	"context"
+	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/synclang/synclang/runtime/state"
 )
 
 // echoSecret is a client secret with characters a form body encodes.
@@ -138,5 +145,88 @@ func TestSettingErrorsNameTheVariable(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// hostileText is what a misbehaving service may write: an escape sequence
+// that recolours the terminal and sets its title, a bell, a carriage
+// return that overwrites the line, a C1 CSI and a bidi override, around a
+// record's email address.
+const hostileText = "\x1b[31m\x1b]0;owned\x07Destination(email) alice.hostile@example.com already exists.\r\u009b2J\u202egnp.exe"
+
+func rawControls(s string) bool {
+	return strings.ContainsAny(s, "\x1b\x07\r\u009b\u202e")
+}
+
+// TestServiceTextIsEscaped: control characters a service wrote reach
+// neither the terminal (run's errors and rejects, `synclang rejects`,
+// `synclang status`) raw, and a service's reason (which may quote the
+// record) is not written to a stderr that is a log.
+func TestServiceTextIsEscaped(t *testing.T) {
+	w := newWorld(t, worldOptions{contacts: 4})
+	target, _ := url.Parse(w.env["INFOBIP_BASE_URL"])
+	proxy := httputil.NewSingleHostReverseProxy(target)
+	var refuse atomic.Bool
+	srv := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		if refuse.Load() && r.Method != http.MethodGet {
+			body, _ := json.Marshal(map[string]any{"requestError": map[string]any{"serviceException": map[string]any{
+				"messageId": "BAD_REQUEST", "text": hostileText}}})
+			rw.Header().Set("Content-Type", "application/json")
+			rw.WriteHeader(http.StatusBadRequest)
+			rw.Write(body)
+			return
+		}
+		proxy.ServeHTTP(rw, r)
+	}))
+	t.Cleanup(srv.Close)
+	w.env["INFOBIP_BASE_URL"] = srv.URL
+	refuse.Store(true)
+
+	r := w.synclang("run", w.dir)
+	if r.code == exitOK {
+		t.Fatalf("the service refused every write, yet: %s", r)
+	}
+	if rawControls(r.out + r.err) {
+		t.Errorf("run printed raw control characters:\n%q", r.out+r.err)
+	}
+	if !strings.Contains(r.out+r.err, `\x1b[31m`) && !strings.Contains(r.out+r.err, "synclang rejects") {
+		t.Errorf("run shows neither the escaped service text nor where to find it:\n%s", r)
+	}
+	// The reject's reason is the service's; the failure line that stopped
+	// a sync quotes the service (it is what to act on), escaped.
+	if i := strings.Index(r.err, "[rejected-service]"); i < 0 {
+		t.Errorf("no service reject on stderr:\n%s", r.err)
+	} else if rej, _, _ := strings.Cut(r.err[i:], "synclang run:"); strings.Contains(rej, "alice.hostile@example.com") || !strings.Contains(rej, "synclang rejects") {
+		t.Errorf("a service's reject reason quoting the record reached stderr (a log here):\n%s", rej)
+	}
+
+	// What the state remembers is escaped when printed.
+	st, err := state.Open(context.Background(), filepath.Join(w.dir, stateDir, stateFile), state.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	l, err := st.Acquire(ctx, "contacts", time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Apply(ctx, l, &state.Changes{Sync: "contacts", PutRejects: []state.Reject{{Flow: "left-to-right", Key: "k\x1b[2J",
+		Kind: "service", Reason: hostileText}}}); err != nil {
+		t.Fatal(err)
+	}
+	id, err := st.StartRun(ctx, l, state.Run{Sync: "contacts"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.FinishRun(ctx, l, state.Run{ID: id, Sync: "contacts", Status: "failed", Error: hostileText}); err != nil {
+		t.Fatal(err)
+	}
+	st.Release(ctx, l)
+	st.Close()
+	for _, args := range [][]string{{"rejects"}, {"status"}} {
+		r := w.synclang(append(args, w.dir)...)
+		if r.code != exitOK || rawControls(r.out+r.err) || !strings.Contains(r.out, `\x1b[31m`) {
+			t.Errorf("synclang %s: %q", args[0], r.out+r.err)
+		}
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"os"
 	"strings"
 
+	"github.com/synclang/synclang/internal/redact"
 	"github.com/synclang/synclang/lang/diag"
 	"github.com/synclang/synclang/runtime/engine"
 	"github.com/synclang/synclang/runtime/state"
@@ -121,7 +122,7 @@ func listRejects(ctx context.Context, s *Stdio, o rejectsOptions) int {
 // rejectDiagnostic renders a stored reject as the engine's diagnostic, with
 // where it came from and how often it failed.
 func rejectDiagnostic(r state.Reject, p *project) *diag.Diagnostic {
-	d := engine.FromReject(r).Diagnostic()
+	d := untrusted(engine.FromReject(r).Diagnostic())
 	where := fmt.Sprintf("sync %s, %s", r.Sync, r.Flow)
 	if p.plan != nil {
 		if from, to := flowLabels(p.plan, r.Sync, r.Flow); from != "" {
@@ -129,7 +130,7 @@ func rejectDiagnostic(r state.Reject, p *project) *diag.Diagnostic {
 		}
 	}
 	if r.TargetKey != "" {
-		where += ", target " + r.TargetKey
+		where += ", target " + redact.Line(r.TargetKey)
 	}
 	tries := plural(max(r.Attempts, 1), "time")
 	d.Detail += fmt.Sprintf("\n(%s; rejected %s, first %s, last %s)", where, tries,

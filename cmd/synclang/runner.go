@@ -342,8 +342,14 @@ func failures(rep *engine.Report, err error) []syncFailure {
 // describe turns the error that stopped a sync into one line that names
 // the connection and says what to do (the caller names the sync).
 // Connector errors carry the service's code and text and never a
-// credential.
+// credential. The service's text is escaped (redact.Line): control
+// characters and newlines it wrote are shown, not obeyed, wherever the
+// line goes (terminal, log, /healthz).
 func describe(p *plan.Plan, f syncFailure) string {
+	return redact.Line(describeRaw(p, f))
+}
+
+func describeRaw(p *plan.Plan, f syncFailure) string {
 	err := f.err
 	var locked *state.LockedError
 	var ce *connector.Error
@@ -614,7 +620,14 @@ func writeRejects(s *Stdio, rep *engine.Report, sources map[string]*diag.Source,
 		for _, f := range sr.Flows {
 			for _, e := range f.Rejects {
 				if len(ds) < max {
-					ds = append(ds, e.Diagnostic())
+					d := untrusted(e.Diagnostic())
+					if e.Kind == engine.RejectService && !s.ErrTerminal {
+						// A service's reason may quote the record (an email
+						// address); stderr that is not a terminal is a log,
+						// and rejects are logged by key only.
+						d.Detail = "the service refused the record; its answer may quote the record, so it is not logged: see `synclang rejects`"
+					}
+					ds = append(ds, d)
 				}
 			}
 		}
@@ -623,6 +636,14 @@ func writeRejects(s *Stdio, rep *engine.Report, sources map[string]*diag.Source,
 	if n > len(ds) {
 		fmt.Fprintf(s.Err, "... and %s more.\n", num(n-len(ds)))
 	}
+}
+
+// untrusted escapes what a service may have written into a reject's
+// diagnostic (its summary names the record's key, its detail quotes the
+// service) so that it prints as text (redact.Line).
+func untrusted(d *diag.Diagnostic) *diag.Diagnostic {
+	d.Summary, d.Detail = redact.Line(d.Summary), redact.Line(d.Detail)
+	return d
 }
 
 // num formats n with thousands separators.

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/synclang/synclang/internal/redact"
 	"github.com/synclang/synclang/lang/plan"
 	"github.com/synclang/synclang/runtime/engine"
 	"github.com/synclang/synclang/runtime/state"
@@ -277,7 +278,8 @@ func writeStatus(w io.Writer, rep *statusReport, now time.Time) {
 				}
 			}
 			if r.Error != "" {
-				fmt.Fprintf(w, "             error: %s\n", r.Error)
+				// Escaped: the error quotes what a service wrote.
+				fmt.Fprintf(w, "             error: %s\n", redact.Line(r.Error))
 			}
 		} else {
 			fmt.Fprintln(w, "  last run   never")
