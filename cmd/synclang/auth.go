@@ -143,6 +143,11 @@ func (o *authLoginOptions) settings(s *Stdio) (map[string]string, int) {
 		}
 		settings[dynamics.SettingClientSecret] = v
 	}
+	// As at run time: the secret and any URL userinfo are masked in what
+	// the sign-in prints (an echoing token endpoint, for one).
+	s.Secrets.Register(settings[dynamics.SettingClientSecret])
+	s.Secrets.RegisterURL(settings[dynamics.SettingURL])
+	s.Secrets.RegisterURL(settings[dynamics.SettingAuthority])
 	for _, req := range []string{dynamics.SettingURL, dynamics.SettingTenant, dynamics.SettingClientID} {
 		if settings[req] == "" {
 			fmt.Fprintf(s.Err, "synclang auth login: connection %s has no %s (set it in its block or pass --%s)\n", o.connection, req, strings.ReplaceAll(req, "_", "-"))

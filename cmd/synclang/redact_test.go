@@ -230,3 +230,75 @@ func TestServiceTextIsEscaped(t *testing.T) {
 		}
 	}
 }
+
+// TestTokensAreMasked: an API that echoes the request's Authorization
+// header in its error: the access token the connector obtained is masked
+// in the output and the state.
+func TestTokensAreMasked(t *testing.T) {
+	w := newWorld(t, worldOptions{contacts: 2})
+	var token atomic.Value
+	echo := roundTripFunc(func(r *http.Request) (*http.Response, error) {
+		auth := r.Header.Get("Authorization")
+		if !strings.HasPrefix(auth, "Bearer ") || !strings.Contains(r.URL.Path, "contacts") {
+			return http.DefaultTransport.RoundTrip(r)
+		}
+		token.Store(strings.TrimPrefix(auth, "Bearer "))
+		body, _ := json.Marshal(map[string]any{"error": map[string]any{"code": "0x80040220", "message": "request with " + auth + " refused"}})
+		return &http.Response{StatusCode: http.StatusBadRequest, Status: "400 Bad Request", Request: r,
+			Header: http.Header{"Content-Type": {"application/json"}}, Body: io.NopCloser(strings.NewReader(string(body)))}, nil
+	})
+	var out, errb syncBuffer
+	s := w.stdio(&out, &errb)
+	s.HTTPClient = &http.Client{Transport: echo}
+	code := Main([]string{"run", "--sync", "contacts", w.dir}, s)
+	r := result{code, out.String(), errb.String()}
+	tok, _ := token.Load().(string)
+	if tok == "" || r.code != exitError {
+		t.Fatalf("the API was not asked with a token, or the run did not fail: %s", r)
+	}
+	if strings.Contains(r.out+r.err, tok) || !strings.Contains(r.err, "Bearer [redacted]") {
+		t.Errorf("the access token is not masked:\n%s", r)
+	}
+	st := w.synclang("status", "--json", w.dir)
+	if strings.Contains(st.out, tok) {
+		t.Errorf("status --json holds the token:\n%s", st.out)
+	}
+	b, _ := os.ReadFile(filepath.Join(w.dir, stateDir, stateFile))
+	wal, _ := os.ReadFile(filepath.Join(w.dir, stateDir, stateFile+"-wal"))
+	if strings.Contains(string(b)+string(wal), tok) {
+		t.Error("the state holds the token")
+	}
+}
+
+// TestStatusMasksSecretsOfOldStates: a state written before masking may
+// hold a secret; status and rejects mask the project's secrets set in the
+// environment without opening a connection.
+func TestStatusMasksSecretsOfOldStates(t *testing.T) {
+	w := newWorld(t, worldOptions{contacts: 1})
+	secret := w.env["AZURE_CLIENT_SECRET"]
+	st, err := state.Open(context.Background(), filepath.Join(w.dir, stateDir, stateFile), state.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	l, _ := st.Acquire(ctx, "contacts", time.Minute)
+	id, _ := st.StartRun(ctx, l, state.Run{Sync: "contacts"})
+	if err := st.FinishRun(ctx, l, state.Run{ID: id, Sync: "contacts", Status: "failed", Error: "echo client_secret=" + url.QueryEscape(secret)}); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Apply(ctx, l, &state.Changes{Sync: "contacts", PutRejects: []state.Reject{{Flow: "left-to-right", Key: "k1", Kind: "service", Reason: "key " + secret}}}); err != nil {
+		t.Fatal(err)
+	}
+	st.Release(ctx, l)
+	st.Close()
+	for _, args := range [][]string{{"status", "--json"}, {"status"}, {"rejects"}} {
+		r := w.synclang(append(args, w.dir)...)
+		if r.code != exitOK || strings.Contains(r.out+r.err, secret) || strings.Contains(r.out+r.err, url.QueryEscape(secret)) || !strings.Contains(r.out, "[redacted]") {
+			t.Errorf("synclang %v: %s", args, r)
+		}
+	}
+}
+
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }

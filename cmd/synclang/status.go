@@ -80,6 +80,7 @@ func openStateOnly(ctx context.Context, s *Stdio, cmd, flag string, paths []stri
 	if err != nil {
 		p = &project{}
 	}
+	registerSecrets(s, p)
 	path := flag
 	if path == "" {
 		path = statePath(p, "")
@@ -96,6 +97,23 @@ func openStateOnly(ctx context.Context, s *Stdio, cmd, flag string, paths []stri
 		return nil, p, path, exitError
 	}
 	return st, p, path, exitOK
+}
+
+// registerSecrets registers the values of the project's secret()
+// settings that are set in the environment, without opening a connection,
+// so that a secret a state written by an older synclang holds (in a run's
+// error, a reject reason) is masked when status or rejects print it.
+func registerSecrets(s *Stdio, p *project) {
+	if p == nil || p.plan == nil {
+		return
+	}
+	for _, c := range p.plan.Connections {
+		for _, st := range c.Settings {
+			if st.Secret != "" {
+				s.Secrets.Register(s.Getenv(st.Secret))
+			}
+		}
+	}
 }
 
 // statusReport is what status prints; its JSON form is documented in
