@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/synclang/synclang/connectors/connector"
+	"github.com/synclang/synclang/internal/redact"
 	"github.com/synclang/synclang/lang/plan"
 	"github.com/synclang/synclang/runtime/engine"
 )
@@ -126,6 +127,8 @@ func (t *textChanges) change(c engine.Change) {
 		t.sync = c.Sync
 	}
 	t.n++
+	// Keys and reasons come from the services: printed escaped.
+	c.Key, c.TargetKey, c.Reason = redact.Line(c.Key), redact.Line(c.TargetKey), redact.Line(c.Reason)
 	src, _ := flowLabels(t.p, c.Sync, c.Flow)
 	from := ""
 	if src != "" {

@@ -192,7 +192,8 @@ func (ss *session) openConnectors(ctx context.Context) int {
 		}
 		conn, err := openConnector(ctx, ss.s, c, ss.log.With("connection", c.Name))
 		if err != nil {
-			fmt.Fprintf(ss.s.Err, "synclang %s: %v\n", ss.cmd, err)
+			// A factory may quote what a service answered (a discovery).
+			fmt.Fprintf(ss.s.Err, "synclang %s: %s\n", ss.cmd, redact.Line(err.Error()))
 			failed = true
 			continue
 		}

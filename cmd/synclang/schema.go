@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/synclang/synclang/connectors/connector"
+	"github.com/synclang/synclang/internal/redact"
 	"github.com/synclang/synclang/lang"
 )
 
@@ -56,7 +57,8 @@ func runSchema(ctx context.Context, s *Stdio, args []string) int {
 		defer conn.Close()
 		schema, err := conn.Discover(ctx)
 		if err != nil {
-			fmt.Fprintf(s.Err, "synclang schema pull: %s: %v\n", name, err)
+			// The service's answer, escaped.
+			fmt.Fprintf(s.Err, "synclang schema pull: %s: %s\n", name, redact.Line(err.Error()))
 			return exitError
 		}
 		schema.Kind = c.Kind

@@ -182,8 +182,10 @@ func (w *writer) Write(p []byte) (int, error) {
 
 // Handler returns a slog handler that redacts the message and every
 // attribute before h sees them: string values, errors and Stringers
-// (rendered to text first), inside groups too. Values of other kinds
-// (numbers, times, durations) cannot hold a secret and pass unchanged.
+// (rendered to text first), inside groups too, are masked and then
+// escaped ([Escape]: a log line quotes what services wrote, and is read on
+// terminals). Values of other kinds (numbers, times, durations) cannot
+// hold a secret and pass unchanged.
 func (g *Registry) Handler(h slog.Handler) slog.Handler {
 	return &handler{g: g, h: h}
 }
@@ -196,7 +198,7 @@ type handler struct {
 func (h *handler) Enabled(ctx context.Context, l slog.Level) bool { return h.h.Enabled(ctx, l) }
 
 func (h *handler) Handle(ctx context.Context, r slog.Record) error {
-	out := slog.NewRecord(r.Time, r.Level, h.g.String(r.Message), r.PC)
+	out := slog.NewRecord(r.Time, r.Level, h.text(r.Message), r.PC)
 	r.Attrs(func(a slog.Attr) bool {
 		out.AddAttrs(h.attr(a))
 		return true
@@ -216,11 +218,13 @@ func (h *handler) WithGroup(name string) slog.Handler {
 	return &handler{g: h.g, h: h.h.WithGroup(name)}
 }
 
+func (h *handler) text(s string) string { return Escape(h.g.String(s)) }
+
 func (h *handler) attr(a slog.Attr) slog.Attr {
 	v := a.Value.Resolve()
 	switch v.Kind() {
 	case slog.KindString:
-		return slog.String(a.Key, h.g.String(v.String()))
+		return slog.String(a.Key, h.text(v.String()))
 	case slog.KindGroup:
 		gs := v.Group()
 		red := make([]any, len(gs))
@@ -231,13 +235,13 @@ func (h *handler) attr(a slog.Attr) slog.Attr {
 	case slog.KindAny:
 		switch x := v.Any().(type) {
 		case error:
-			return slog.String(a.Key, h.g.String(x.Error()))
+			return slog.String(a.Key, h.text(x.Error()))
 		case fmt.Stringer:
-			return slog.String(a.Key, h.g.String(x.String()))
+			return slog.String(a.Key, h.text(x.String()))
 		case []string:
 			red := make([]string, len(x))
 			for i, s := range x {
-				red[i] = h.g.String(s)
+				red[i] = h.text(s)
 			}
 			return slog.Any(a.Key, red)
 		}

@@ -70,10 +70,13 @@ func TestWriterAndHandler(t *testing.T) {
 		t.Fatalf("Write = %d, %v", n, err)
 	}
 	log := slog.New(g.Handler(slog.NewJSONHandler(&buf, nil)))
-	log.With("token", secret).Error("failed "+secret, "error", errors.New("body: "+secret),
+	log.With("token", secret).Error("failed "+secret, "error", errors.New("body: "+secret+" \x1b[31m\u202e"),
 		slog.Group("g", "v", secret), "list", []string{secret})
 	if strings.Contains(buf.String(), "s3cr3t") {
 		t.Errorf("secret leaked:\n%s", buf.String())
+	}
+	if strings.Contains(buf.String(), "\u202e") || !strings.Contains(buf.String(), `\\x1b[31m`) {
+		t.Errorf("control characters in a log line are not escaped:\n%s", buf.String())
 	}
 	if c := strings.Count(buf.String(), Mask); c != 6 {
 		t.Errorf("%d masks, want 6:\n%s", c, buf.String())
