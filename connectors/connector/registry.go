@@ -113,7 +113,8 @@ type Config struct {
 	// connector obtains beyond its settings (OAuth access and refresh
 	// tokens), before it is used, so the process can mask it in whatever
 	// it prints, logs or stores. The caller registers the secret settings
-	// itself.
+	// itself, and may forget the oldest tokens of a long-running process
+	// (they have expired).
 	RegisterSecret func(values ...string)
 }
 

@@ -45,14 +45,36 @@ const MinLen = 6
 // Registry is a set of secret values. The zero value is empty and ready;
 // a Registry is safe for concurrent use. A nil *Registry redacts nothing.
 type Registry struct {
-	mu      sync.RWMutex
-	secrets map[string]bool
-	r       *strings.Replacer // nil until the first secret, rebuilt on change
+	mu sync.RWMutex
+	// kept are the values registered with Register: they stay for the
+	// life of the registry.
+	kept map[string]bool
+	// recent are the last [MaxRecent] values registered with
+	// RegisterExpiring, oldest first.
+	recent []string
+	r      *strings.Replacer // nil until the first secret, rebuilt on change
 }
 
-// Register adds secret values (and the forms an error text may quote them
-// in). Empty values and values shorter than [MinLen] are ignored.
+// MaxRecent is how many expiring values (tokens) a Registry keeps. A
+// connector registers each new access token; `serve` obtains one an hour
+// for as long as it runs, so the oldest are forgotten. A token that many
+// generations old has long expired.
+const MaxRecent = 64
+
+// Register adds secret values that stay registered (the values of
+// settings). Empty values and values shorter than [MinLen] are ignored.
 func (g *Registry) Register(values ...string) {
+	g.add(false, values)
+}
+
+// RegisterExpiring adds values that expire (OAuth tokens): the registry
+// keeps the last [MaxRecent] of them, so a long-running process that
+// obtains a token an hour does not grow without bound.
+func (g *Registry) RegisterExpiring(values ...string) {
+	g.add(true, values)
+}
+
+func (g *Registry) add(expiring bool, values []string) {
 	if g == nil {
 		return
 	}
@@ -60,27 +82,45 @@ func (g *Registry) Register(values ...string) {
 	defer g.mu.Unlock()
 	changed := false
 	for _, v := range values {
-		if len(v) < MinLen {
+		if len(v) < MinLen || g.kept[v] || slices.Contains(g.recent, v) {
 			continue
 		}
-		for _, form := range forms(v) {
-			if !g.secrets[form] {
-				if g.secrets == nil {
-					g.secrets = map[string]bool{}
-				}
-				g.secrets[form] = true
-				changed = true
+		changed = true
+		switch {
+		case !expiring:
+			if g.kept == nil {
+				g.kept = map[string]bool{}
 			}
+			g.kept[v] = true
+		case len(g.recent) == MaxRecent:
+			g.recent = append(g.recent[1:], v)
+		default:
+			g.recent = append(g.recent, v)
 		}
 	}
-	if !changed {
-		return
+	if changed {
+		g.rebuild()
 	}
-	// Longest first: where one secret contains another, the longer one is
-	// masked whole (strings.Replacer tries the old strings in order).
-	all := make([]string, 0, len(g.secrets))
-	for s := range g.secrets {
-		all = append(all, s)
+}
+
+// rebuild makes the replacer of every registered value's forms. Longest
+// first: where one secret contains another, the longer one is masked
+// whole (strings.Replacer tries the old strings in order).
+func (g *Registry) rebuild() {
+	set := map[string]bool{}
+	for v := range g.kept {
+		for _, f := range forms(v) {
+			set[f] = true
+		}
+	}
+	for _, v := range g.recent {
+		for _, f := range forms(v) {
+			set[f] = true
+		}
+	}
+	all := make([]string, 0, len(set))
+	for f := range set {
+		all = append(all, f)
 	}
 	slices.SortFunc(all, func(a, b string) int {
 		if len(a) != len(b) {
@@ -89,8 +129,8 @@ func (g *Registry) Register(values ...string) {
 		return strings.Compare(a, b)
 	})
 	pairs := make([]string, 0, 2*len(all))
-	for _, s := range all {
-		pairs = append(pairs, s, Mask)
+	for _, f := range all {
+		pairs = append(pairs, f, Mask)
 	}
 	g.r = strings.NewReplacer(pairs...)
 }

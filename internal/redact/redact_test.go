@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/url"
 	"strings"
@@ -106,4 +107,21 @@ func must(b []byte, err error) []byte {
 		panic(err)
 	}
 	return b
+}
+
+// TestExpiringValuesAreBounded: tokens registered an hour apart for a
+// year do not grow the registry; values registered to stay do stay.
+func TestExpiringValuesAreBounded(t *testing.T) {
+	var g Registry
+	g.Register("setting-secret")
+	for i := range 10 * MaxRecent {
+		g.RegisterExpiring(fmt.Sprintf("token-%06d", i))
+	}
+	if len(g.recent) != MaxRecent {
+		t.Errorf("%d expiring values kept, want %d", len(g.recent), MaxRecent)
+	}
+	last := fmt.Sprintf("token-%06d", 10*MaxRecent-1)
+	if got := g.String("setting-secret " + last + " token-000000"); got != Mask+" "+Mask+" token-000000" {
+		t.Errorf("got %q", got)
+	}
 }
