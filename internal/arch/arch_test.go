@@ -37,6 +37,7 @@ func TestImportDirection(t *testing.T) {
 	allowed := map[string][]string{
 		"lang/diag":            {},
 		"connectors/connector": {},
+		"internal/redact":      {},
 		"lang/ast":             {"lang/diag", "github.com/alecthomas/participle/v2/lexer"},
 		"lang/parser":          {"lang/ast", "lang/diag", "github.com/alecthomas/participle/v2"},
 		"lang/plan":            {"lang/diag", "connectors/connector"},
