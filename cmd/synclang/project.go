@@ -13,6 +13,7 @@ import (
 
 	"github.com/synclang/synclang/connectors/connector"
 	"github.com/synclang/synclang/connectors/dynamics"
+	"github.com/synclang/synclang/internal/redact"
 	"github.com/synclang/synclang/lang"
 	"github.com/synclang/synclang/lang/diag"
 	"github.com/synclang/synclang/lang/plan"
@@ -113,6 +114,9 @@ var settingOverrides = map[string]map[string]string{
 func connectionSettings(s *Stdio, c *plan.Connection, kind *connector.Kind) (map[string]string, error) {
 	settings := map[string]string{}
 	var missing []string
+	// Every value is resolved, and the secrets registered, before any is
+	// validated: an error about one setting must not print another's
+	// secret that was not registered yet.
 	for _, st := range c.Settings {
 		v, err := st.Resolve(s.Getenv)
 		if err != nil {
@@ -123,15 +127,21 @@ func connectionSettings(s *Stdio, c *plan.Connection, kind *connector.Kind) (map
 			missing = append(missing, name)
 			continue
 		}
-		spec, _ := kind.Setting(st.Name)
-		if st.Secret != "" || (spec != nil && spec.Secret) {
+		if spec, ok := kind.Setting(st.Name); st.Secret != "" || (ok && spec.Secret) {
 			s.Secrets.Register(v)
 		}
 		s.Secrets.RegisterURL(v)
+		settings[st.Name] = v
+	}
+	for _, st := range c.Settings {
+		v, ok := settings[st.Name]
+		if !ok {
+			continue
+		}
+		spec, _ := kind.Setting(st.Name)
 		if err := validateSetting(spec, v, st.Env+st.Secret); err != nil {
 			return nil, fmt.Errorf("%s: connection %s: setting %s%v", st.Range, c.Name, st.Name, err)
 		}
-		settings[st.Name] = v
 	}
 	if len(missing) > 0 {
 		verb, pronoun := "is", "it"
@@ -180,9 +190,10 @@ func validateSetting(spec *connector.SettingSpec, v, env string) error {
 	case spec.Secret:
 		return fmt.Errorf(" (from %s) is not valid", env)
 	}
-	msg := err.Error()
-	for _, form := range []string{strconv.Quote(v), v} {
-		msg = strings.ReplaceAll(msg, form, "the value")
+	msg := strings.ReplaceAll(err.Error(), strconv.Quote(v), "the value")
+	if len(v) >= redact.MinLen {
+		// Unquoted, only a value long enough not to be an ordinary word.
+		msg = strings.ReplaceAll(msg, v, "the value")
 	}
 	return fmt.Errorf(" (from %s): %s", env, msg)
 }
