@@ -327,8 +327,8 @@ func TestRedirectPolicies(t *testing.T) {
 	for to, ok := range map[string]bool{
 		"https://org.crm.dynamics.com/api/data/v9.2/contacts?x": true,
 		"http://org.crm.dynamics.com/api/data/v9.2/contacts":    false,
-		"https://evil.example/":                                false,
-		"https://org.crm.dynamics.com:8443/":                   false,
+		"https://evil.example/":                                 false,
+		"https://org.crm.dynamics.com:8443/":                    false,
 	} {
 		err := SameHost(&http.Request{URL: u(to)}, []*http.Request{first})
 		if (err == nil) != ok || (err != nil && !errors.Is(err, ErrRedirect)) {
