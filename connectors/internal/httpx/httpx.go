@@ -568,3 +568,16 @@ func CheckResponse(resp *http.Response) error {
 		Body:   body,
 	}
 }
+
+// ParseBudget parses a connection's retry_budget setting: a Go duration
+// ("90s", "15m", "1h") from 1 second to 24 hours; "" is DefaultBudget.
+func ParseBudget(s string) (time.Duration, error) {
+	if strings.TrimSpace(s) == "" {
+		return DefaultBudget, nil
+	}
+	d, err := time.ParseDuration(strings.TrimSpace(s))
+	if err != nil || d < time.Second || d > 24*time.Hour {
+		return 0, fmt.Errorf("retry_budget must be a duration from 1s to 24h, such as \"15m\"")
+	}
+	return d, nil
+}
