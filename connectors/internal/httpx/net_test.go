@@ -126,12 +126,10 @@ func TestBudgetBoundsRetryChain(t *testing.T) {
 			t.Errorf("%d: status %d after %d attempts, waits %v", status, resp.StatusCode, n.Load(), ft.waits)
 		}
 	}
-	// A connection failure gives up with an error that says so.
-	srv := httptest.NewServer(http.NotFoundHandler())
-	u := srv.URL
-	srv.Close()
-	tr, _ := fakeTransport(Options{Service: "test", Budget: 100 * time.Millisecond, MinBackoff: 80 * time.Millisecond, MaxBackoff: 80 * time.Millisecond})
-	_, err := get(t, tr, u)
+	// A network failure gives up with an error that says so.
+	base := &errTransport{err: &net.OpError{Op: "read", Net: "tcp", Err: errors.New("connection reset by peer")}}
+	tr, _ := fakeTransport(Options{Service: "test", Base: base, Budget: 100 * time.Millisecond, MinBackoff: 80 * time.Millisecond, MaxBackoff: 80 * time.Millisecond})
+	_, err := get(t, tr, "http://127.0.0.1:1/")
 	var be *BudgetError
 	if !errors.As(err, &be) || !strings.Contains(err.Error(), "retry budget is 100ms") {
 		t.Errorf("err %v, want a BudgetError", err)

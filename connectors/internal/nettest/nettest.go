@@ -38,9 +38,15 @@ type Seen struct {
 // bound (it is loopback on Linux, not everywhere).
 func NewSink(t TB) *Sink {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.2:0")
+	return NewSinkOn(t, "127.0.0.2:0")
+}
+
+// NewSinkOn starts a plain-http sink on addr.
+func NewSinkOn(t TB, addr string) *Sink {
+	t.Helper()
+	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		t.Skipf("cannot listen on 127.0.0.2: %v", err)
+		t.Skipf("cannot listen on %s: %v", addr, err)
 	}
 	s := &Sink{}
 	s.Server = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
