@@ -103,6 +103,10 @@ func (t *tuning) defaults(scale float64) {
 	}
 }
 
+// peopleTimeout is the deadline of one attempt (SPEC.md, "Connections at
+// run time").
+const peopleTimeout = 2 * time.Minute
+
 const (
 	maxPage  = 1000 // list limit maximum
 	maxBatch = 1000 // batch, upsert, match and tag request maximum
@@ -168,6 +172,9 @@ func newConn(cfg connector.Config, tune tuning) (*Conn, error) {
 	tr := httpx.New(httpx.Options{
 		Service: service, Base: baseRT, Pacer: pacer, Logger: logger,
 		MinBackoff: tune.minBackoff, MaxBackoff: tune.maxBackoff, Budget: cmp.Or(tune.budget, budget),
+		// People answers in seconds; a batch of 1000 persons in well under
+		// a minute.
+		Timeout: peopleTimeout,
 	})
 	// Redirects are followed only within the account's scheme and host, and
 	// the key goes only to the account's URL (keyTransport): Go's client

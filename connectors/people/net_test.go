@@ -3,6 +3,9 @@ package people
 import (
 	"context"
 	"errors"
+	"io"
+	"log"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -151,5 +154,36 @@ func TestEndlessPagingStops(t *testing.T) {
 	err := c.Read(testCtx(t), connector.ReadRequest{Entity: EntityCustomer}, func(connector.Batch) error { return nil })
 	if err == nil || !strings.Contains(err.Error(), "reading customer: 3 pages in a row brought no new record") || hits.Load() > 10 {
 		t.Fatalf("after %d requests: %v", hits.Load(), err)
+	}
+}
+
+// What retrying cannot fix fails at the first attempt, as a configuration
+// error: a host name that does not exist, a certificate that does not
+// verify (issue 13: 46 s of silence before).
+func TestUnfixableFailuresFailAtOnce(t *testing.T) {
+	nx := &http.Transport{DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+		return nil, &net.OpError{Op: "dial", Net: network, Err: &net.DNSError{Err: "no such host", Name: "acme.api.infobip.com", IsNotFound: true}}
+	}}
+	c, err := newConn(connector.Config{Name: "cdp", Settings: map[string]string{SettingURL: "https://acme.api.infobip.com", SettingAPIKey: testKey},
+		HTTPClient: &http.Client{Transport: nx}}, tuning{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.call(testCtx(t), "read persons", http.MethodGet, "/people/2/persons", nil, nil, nil)
+	if connector.KindOf(err) != connector.KindConfig || !strings.Contains(err.Error(), "no such host") || c.Stats().Requests != 1 {
+		t.Errorf("NXDOMAIN: %v after %d attempts", err, c.Stats().Requests)
+	}
+
+	srv := httptest.NewUnstartedServer(http.NotFoundHandler())
+	srv.Config.ErrorLog = log.New(io.Discard, "", 0) // the handshake error is expected
+	srv.StartTLS()
+	t.Cleanup(srv.Close)
+	c, err = newConn(connector.Config{Name: "cdp", Settings: map[string]string{SettingURL: srv.URL, SettingAPIKey: testKey}}, tuning{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.call(testCtx(t), "read persons", http.MethodGet, "/people/2/persons", nil, nil, nil)
+	if connector.KindOf(err) != connector.KindConfig || !strings.Contains(err.Error(), "certificate") || c.Stats().Requests != 1 {
+		t.Errorf("untrusted certificate: %v after %d attempts", err, c.Stats().Requests)
 	}
 }

@@ -61,6 +61,8 @@ const (
 	// "down": its requests then fail at once, without retries, until a
 	// connection to it succeeds again.
 	refusedLimit = 3
+	// maxTimeouts is how many attempts of one request may run out of time.
+	maxTimeouts = 2
 )
 
 // Options configure a Transport.
@@ -217,7 +219,7 @@ func Permanent(err error) bool {
 		return true
 	}
 	var (
-		unknownCA *x509.UnknownAuthorityError
+		unknownCA x509.UnknownAuthorityError
 		hostname  x509.HostnameError
 		invalid   x509.CertificateInvalidError
 		verify    *tls.CertificateVerificationError
@@ -256,6 +258,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		scope = t.opts.Pacer.scopeOf(req)
 	}
 	failures := 0 // attempts that failed other than by a 429
+	timeouts := 0 // attempts that ran out of time
 	for attempt := 1; ; attempt++ {
 		if attempt > 1 {
 			if req.Body != nil && req.GetBody == nil {
@@ -286,6 +289,14 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		decision := t.opts.Classify(req, resp, err)
 		if decision == Retry && err != nil && t.hostDown(req.URL.Host) {
 			decision = Done // refused again and again: the host is down
+		}
+		if te := (*TimeoutError)(nil); errors.As(err, &te) {
+			// One timed-out attempt may be bad luck; two are a service
+			// that does not answer, and more would hold the run for
+			// Timeout each.
+			if timeouts++; timeouts >= maxTimeouts {
+				decision = Done
+			}
 		}
 		if decision != Throttled {
 			failures++

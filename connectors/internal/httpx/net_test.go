@@ -279,14 +279,15 @@ func TestNoAnswerTimesOut(t *testing.T) {
 	}))
 	defer srv.Close()
 	defer close(block)
-	tr := New(Options{Service: "test", Timeout: 100 * time.Millisecond, MaxAttempts: 2, MinBackoff: time.Millisecond, MaxBackoff: time.Millisecond})
+	tr := New(Options{Service: "test", Timeout: 100 * time.Millisecond, MinBackoff: time.Millisecond, MaxBackoff: time.Millisecond})
 	_, err := get(t, tr, srv.URL)
 	var te *TimeoutError
-	if !errors.As(err, &te) {
+	if !errors.As(err, &te) || err.Error() != "Get \""+srv.URL+"\": test: no answer within 100ms" {
 		t.Fatalf("err %v, want a timeout", err)
 	}
-	if req, _, _ := tr.Stats(); req != 2 {
-		t.Errorf("%d attempts, want 2", req)
+	// One timeout is retried, the second ends the chain (of 8 attempts).
+	if req, _, _ := tr.Stats(); req != maxTimeouts {
+		t.Errorf("%d attempts, want %d", req, maxTimeouts)
 	}
 }
 
