@@ -1,14 +1,26 @@
-// Package httpx is the HTTP plumbing the connectors share: a RoundTripper
-// that paces requests to a service's documented limits, retries what is safe
-// to retry (429 honouring Retry-After, 5xx, connection failures) with capped
-// exponential backoff and jitter, and counts what it sent; and HTTPError, the
-// typed error for a non-2xx answer whose body a connector parses into a
-// connector.Error.
+// Package httpx is the HTTP plumbing the connectors share, and the one
+// place that holds the rules of SPEC.md's "Connections at run time":
 //
-// Order of wrapping in a connector: oauth2.Transport{Base: httpx.Transport},
-// so every retry carries the same bearer token and the pacer sees each
-// attempt. Nothing here logs headers or bodies: credentials and personal data
-// never reach a log.
+//   - Transport paces requests to a service's documented limits, gives
+//     every attempt a deadline that covers reading the body and an
+//     idle-read timeout, retries what is safe and useful to retry (429
+//     honouring Retry-After, 5xx, network failures; never NXDOMAIN, TLS
+//     failures or a host that keeps refusing) with capped exponential
+//     backoff and jitter inside an overall retry budget, logs each retry at
+//     warn, and counts what it sent;
+//   - guard.go says where credentials may go (MayCarry, Secure) and which
+//     redirects are followed (NoRedirects for token endpoints, SameHost
+//     for APIs);
+//   - limits.go caps answer sizes (LimitBody, ReadBody) and stops endless
+//     paging (Pages);
+//   - HTTPError is the typed error for a non-2xx answer whose body a
+//     connector parses into a connector.Error.
+//
+// Order of wrapping in a connector: credentials (set by the connector,
+// checked against its host) over Transport over the base transport, so
+// every retry carries the same credential and the pacer sees each attempt.
+// Nothing here logs headers, bodies or query strings: credentials and
+// personal data never reach a log.
 package httpx
 
 import (
