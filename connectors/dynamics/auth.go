@@ -110,9 +110,13 @@ func (s *tokenSource) tokenError(err error) error {
 		e.Kind = connector.KindTransient
 		e.Message = "could not reach the identity platform: " + s.scrub(redact(err), 300)
 		e.Hint = "check the authority setting and the network, then try again"
-		if errors.Is(err, httpx.ErrRedirect) || httpx.Permanent(err) {
+		switch {
+		case errors.Is(err, httpx.ErrRedirect):
 			e.Kind = connector.KindConfig
 			e.Hint = "check the authority setting: it must be the identity platform's host (" + DefaultAuthority + ", or a sovereign cloud's), which answers token requests without redirecting"
+		case httpx.Permanent(err):
+			e.Kind = connector.KindConfig
+			e.Hint = "check the authority setting (the host name, and that it serves a certificate this machine trusts)"
 		}
 		return e
 	}

@@ -4,6 +4,8 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"io"
+	"log"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -210,4 +212,45 @@ func TestRepeatedNextLinkStopsTheRead(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "reading contact: the service sent the same next-page link a second time") || hits.Load() > 3 {
 		t.Fatalf("after %d requests: %v", hits.Load(), err)
 	}
+}
+
+// An identity platform whose certificate does not verify, or a port where
+// nothing listens, fails in a few quick attempts with a clear error (issue
+// 13), not after a minute of retries.
+func TestUnreachableIdentityPlatformFailsFast(t *testing.T) {
+	tlsSrv := httptest.NewUnstartedServer(http.NotFoundHandler())
+	tlsSrv.Config.ErrorLog = log.New(io.Discard, "", 0) // the handshake error is expected
+	tlsSrv.StartTLS()
+	t.Cleanup(tlsSrv.Close)
+	closed := httptest.NewServer(http.NotFoundHandler())
+	closed.Close()
+	for _, tt := range []struct {
+		name, authority, want string
+		kind                  connector.ErrorKind
+	}{
+		{"untrusted certificate", tlsSrv.URL, "certificate", connector.KindConfig},
+		{"nothing listening", closed.URL, "connection refused", connector.KindTransient},
+	} {
+		var hits atomic.Int64
+		base := &countingRT{base: http.DefaultTransport.(*http.Transport).Clone(), n: &hits}
+		c, err := New(context.Background(), connector.Config{Name: "crm", HTTPClient: &http.Client{Transport: base}, CacheDir: t.TempDir(),
+			Settings: map[string]string{"url": "https://org.crm4.dynamics.com", "authority": tt.authority, "tenant": "t", "client_id": "c", "client_secret": testSecret}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _, err = c.(*Conn).call(testCtx(t), "count", http.MethodGet, c.(*Conn).apiURL+"contacts/$count", nil, nil)
+		if connector.KindOf(err) != tt.kind || !strings.Contains(err.Error(), tt.want) || hits.Load() > 3 {
+			t.Errorf("%s: %v after %d attempts", tt.name, err, hits.Load())
+		}
+	}
+}
+
+type countingRT struct {
+	base http.RoundTripper
+	n    *atomic.Int64
+}
+
+func (c *countingRT) RoundTrip(r *http.Request) (*http.Response, error) {
+	c.n.Add(1)
+	return c.base.RoundTrip(r)
 }
