@@ -28,7 +28,7 @@ type RedirectError struct {
 }
 
 func (e *RedirectError) Error() string {
-	return fmt.Sprintf("the answer to %s %s://%s%s redirected to %s://%s, and %s", e.Method, e.From.Scheme, e.From.Host, e.From.Path,
+	return fmt.Sprintf("the answer to %s %s://%s%s redirected to %s://%s, and %s", e.Method, e.From.Scheme, e.From.Host, Path(e.From),
 		e.To.Scheme, e.To.Host, e.Why)
 }
 

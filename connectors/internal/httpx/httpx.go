@@ -34,6 +34,8 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"net/url"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -362,7 +364,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 // query strings.
 func failAttrs(req *http.Request, resp *http.Response, err error, attempt int) []slog.Attr {
 	attrs := []slog.Attr{slog.String("method", req.Method), slog.String("host", req.URL.Host),
-		slog.String("path", req.URL.Path), slog.Int("attempt", attempt)}
+		slog.String("path", Path(req.URL)), slog.Int("attempt", attempt)}
 	if resp != nil {
 		attrs = append(attrs, slog.Int("status", resp.StatusCode))
 	}
@@ -538,6 +540,12 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 		return nil
 	}
 }
+
+var keySegment = regexp.MustCompile(`\([^/]*\)`)
+
+// Path is u's path for messages and logs: OData keys in parentheses, which
+// can be alternate-key values such as an email address, become "(…)".
+func Path(u *url.URL) string { return keySegment.ReplaceAllString(u.Path, "(…)") }
 
 // redactErr drops the URL from *url.Error messages: query strings can carry
 // personal data (an email in a $filter).

@@ -381,3 +381,10 @@ func TestPagesStopsEndlessPaging(t *testing.T) {
 		}
 	}
 }
+
+func TestPathHidesKeys(t *testing.T) {
+	u, _ := url.Parse("https://org.crm.dynamics.com/api/data/v9.2/contacts(emailaddress1='ann@example.com')/parentcustomerid(00000000-0000-0000-0000-000000000001)")
+	if got := Path(u); got != "/api/data/v9.2/contacts(…)/parentcustomerid(…)" || strings.Contains(got, "ann") {
+		t.Errorf("Path = %q", got)
+	}
+}
