@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -32,7 +33,10 @@ const serveDoc = `Keep every sync (or --sync NAME) of the project running: each 
 pass (as ` + "`synclang run`" + ` does), then the next one when its ` + "`every`" + ` interval
 (default 1m) has passed since the last began. Syncs run side by side, sharing
 one connector per connection, so each service is paced to its limits across
-them. A pass that fails is logged and tried again at the next interval.
+them. A pass that fails is logged and tried again at the next interval. A
+pass that runs longer than --pass-timeout (default 6h) is stopped: it
+fails, releases its lock, and the next interval tries again from the last
+committed batch.
 
 SIGINT or SIGTERM finishes the batches in flight, then exits 0; a second one
 aborts at once (exit 1). Either way the next start continues from the last
@@ -52,12 +56,21 @@ const defaultListen = "127.0.0.1:9464"
 // defaultEvery is a sync's interval when it sets no `every`.
 const defaultEvery = time.Minute
 
+// defaultPassTimeout is the time budget of one pass. Requests have their
+// own deadlines and retry budgets (SPEC.md, "Connections at run time");
+// this is the backstop that keeps a pass stuck anywhere else from holding
+// its lock forever. It is long enough for a first load of a large table
+// at the services' rate limits, and short enough that a stuck pass clears
+// the same day.
+const defaultPassTimeout = 6 * time.Hour
+
 // serveOptions are the flags of `synclang serve` (and `run --watch`).
 type serveOptions struct {
 	runFlags
-	listen string
-	paths  []string
-	cmd    string
+	listen      string
+	passTimeout time.Duration // 0: defaultPassTimeout
+	paths       []string
+	cmd         string
 }
 
 func runServeCmd(ctx context.Context, s *Stdio, args []string) int {
@@ -65,8 +78,13 @@ func runServeCmd(ctx context.Context, s *Stdio, args []string) int {
 	fs := newFlags(s, "serve", "[flags] [PATHS]", serveDoc)
 	o.register(fs, "info")
 	fs.StringVar(&o.listen, "listen", defaultListen, "address of /metrics and /healthz (\"\" for none; :9464 for every interface)")
+	fs.DurationVar(&o.passTimeout, "pass-timeout", defaultPassTimeout, "stop a pass that runs longer than this (it fails, releases its lock, and the next interval tries again)")
 	if code, ok := parseFlags(fs, args); !ok {
 		return code
+	}
+	if o.passTimeout <= 0 {
+		fmt.Fprintf(s.Err, "synclang serve: --pass-timeout must be positive, not %s\n", o.passTimeout)
+		return exitUsage
 	}
 	o.paths = fs.Args()
 	return runServe(ctx, s, o)
@@ -112,7 +130,7 @@ func runServe(ctx context.Context, s *Stdio, o serveOptions) int {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			ss.loop(ctx, stop, sy, m, health)
+			ss.loop(ctx, stop, sy, m, health, cmp.Or(o.passTimeout, defaultPassTimeout))
 		}()
 	}
 	loopsDone := make(chan struct{})
@@ -148,14 +166,15 @@ func every(sy *plan.Sync) time.Duration {
 }
 
 // loop runs one sync's passes until stop or ctx ends.
-func (ss *session) loop(ctx context.Context, stop <-chan struct{}, sy *plan.Sync, m *metrics, h *healthState) {
+// Each pass runs under budget (see runPass).
+func (ss *session) loop(ctx context.Context, stop <-chan struct{}, sy *plan.Sync, m *metrics, h *healthState, budget time.Duration) {
 	log := ss.log.With("sync", sy.Name)
 	for {
 		start := time.Now()
 		m.running.WithLabelValues(sy.Name).Set(1)
 		env := ss.env()
 		env.Stop = stop
-		rep, err := engine.Run(ctx, ss.plan, env, engine.Options{Sync: sy.Name})
+		rep, err := runPass(ctx, ss.plan, env, sy.Name, budget)
 		m.running.WithLabelValues(sy.Name).Set(0)
 		status := m.observe(ctx, sy.Name, rep, err, time.Since(start))
 		h.record(sy.Name, status, rep, err, ss.plan, ss.s.Now(), ss.s.Secrets)
@@ -191,6 +210,24 @@ func (ss *session) loop(ctx context.Context, stop <-chan struct{}, sy *plan.Sync
 			return
 		}
 	}
+}
+
+// errPassTimeout is the cause of a pass's context when its time budget
+// ends.
+var errPassTimeout = errors.New("pass time budget exceeded")
+
+// runPass runs one pass of a sync under its time budget. A pass that runs
+// out of it is stopped like an interrupted one (nothing committed after
+// the last batch, the lock released) and fails with an error that says
+// so.
+func runPass(ctx context.Context, p *plan.Plan, env engine.Env, sync string, budget time.Duration) (*engine.Report, error) {
+	pctx, cancel := context.WithTimeoutCause(ctx, budget, errPassTimeout)
+	defer cancel()
+	rep, err := engine.Run(pctx, p, env, engine.Options{Sync: sync})
+	if err != nil && ctx.Err() == nil && errors.Is(context.Cause(pctx), errPassTimeout) {
+		err = fmt.Errorf("the pass ran longer than its time budget of %s (--pass-timeout) and was stopped; the next interval tries again from the last committed batch", budget)
+	}
+	return rep, err
 }
 
 // passAttrs are a pass's totals as log attributes (counts only).

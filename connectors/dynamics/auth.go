@@ -10,14 +10,17 @@ import (
 	"errors"
 	"fmt"
 	"html"
+	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/clientcredentials"
@@ -117,21 +120,33 @@ func (s *tokenSource) tokenError(err error) error {
 	var re *oauth2.RetrieveError
 	if !errors.As(err, &re) {
 		e.Kind = connector.KindTransient
-		e.Message = "could not reach the identity platform: " + redact(err)
+		e.Message = "could not reach the identity platform: " + s.scrub(redact(err), 300)
 		e.Hint = "check the authority setting and the network, then try again"
+		switch {
+		case errors.Is(err, httpx.ErrRedirect):
+			e.Kind = connector.KindConfig
+			e.Hint = "check the authority setting: it must be the identity platform's host (" + DefaultAuthority + ", or a sovereign cloud's), which answers token requests without redirecting"
+		case httpx.Permanent(err):
+			e.Kind = connector.KindConfig
+			e.Hint = "check the authority setting (the host name, and that it serves a certificate this machine trusts)"
+		}
 		return e
 	}
 	if re.Response != nil {
 		e.Status = re.Response.StatusCode
 	}
 	desc := re.ErrorDescription
-	if desc == "" {
-		desc = strings.TrimSpace(string(re.Body))
-		if len(desc) > 300 {
-			desc = desc[:300]
+	if desc == "" && re.ErrorCode == "" {
+		// Not the JSON error the platform documents (a proxy's page, or a
+		// body that echoes the request, client_secret included): say so,
+		// with a short, scrubbed excerpt.
+		desc = "the token endpoint answered with a body that is not an OAuth error"
+		if ex := s.scrub(strings.TrimSpace(string(re.Body)), 120); ex != "" {
+			desc += ": " + ex
 		}
 	}
-	e.Message, _, _ = strings.Cut(desc, "\r\n")
+	first, _, _ := strings.Cut(desc, "\r\n")
+	e.Message = s.scrub(first, 300)
 	code := ""
 	if m := aadstsRx.FindStringSubmatch(desc); m != nil {
 		code = "AADSTS" + m[1]
@@ -167,6 +182,45 @@ func (s *tokenSource) tokenError(err error) error {
 	return e
 }
 
+// secretParam matches the form parameters of a token request that carry a
+// credential, as a body echoing the request shows them.
+var secretParam = regexp.MustCompile(`(?i)\b(client_secret|refresh_token|code_verifier|client_assertion|code|password|access_token)=[^&\s"'<]*`)
+
+// scrub makes text from the identity platform safe to show: the secrets
+// this source knows (client secret, refresh token, raw or form-encoded)
+// and any credential parameter are removed, control characters are
+// escaped, and the text is cut to max runes. Error texts reach terminals,
+// logs, /healthz and the state database.
+func (s *tokenSource) scrub(text string, max int) string {
+	for _, secret := range []string{s.set.clientSecret, s.refresh} {
+		if len(secret) < 4 {
+			continue
+		}
+		for _, form := range []string{secret, url.QueryEscape(secret), url.PathEscape(secret)} {
+			text = strings.ReplaceAll(text, form, "[redacted]")
+		}
+	}
+	text = secretParam.ReplaceAllString(text, "$1=[redacted]")
+	var b strings.Builder
+	n := 0
+	for _, r := range text {
+		if n == max {
+			b.WriteString("…")
+			break
+		}
+		n++
+		switch {
+		case r == '\n' || r == '\r' || r == '\t':
+			b.WriteByte(' ')
+		case r < 0x20 || (r >= 0x7f && r < 0xa0) || r == utf8.RuneError:
+			fmt.Fprintf(&b, "\\x%02x", r)
+		default:
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
+}
+
 // redact drops URLs from transport errors (they may carry query data).
 func redact(err error) string {
 	var ue interface{ Unwrap() error }
@@ -191,16 +245,22 @@ func contextError(err error) error {
 // tokenClient is the HTTP client for token requests: the connector's base
 // transport with retries of 5xx and connection failures (asking for a token
 // twice is harmless), but not the API's pacer.
-func tokenClient(base http.RoundTripper) *http.Client {
-	tr := httpx.New(httpx.Options{Service: "dynamics-identity", Base: base, MaxAttempts: 4,
+//
+// It follows no redirect: the identity platform answers a token request
+// itself, and a redirect would take the client secret (a 307 re-posts the
+// form) or the refresh token to wherever it points. Token answers are a few
+// kilobytes; golang.org/x/oauth2 reads at most 1 MiB of them.
+func tokenClient(base http.RoundTripper, budget time.Duration, logger *slog.Logger) *http.Client {
+	tr := httpx.New(httpx.Options{Service: "dynamics-identity", Base: base, MaxAttempts: 4, Budget: budget, Logger: logger,
+		Timeout: time.Minute,
 		Classify: func(req *http.Request, resp *http.Response, err error) httpx.Decision {
 			return httpx.DefaultClassify(httpx.Idempotent(req), resp, err)
 		}})
-	return &http.Client{Transport: tr, Timeout: 2 * time.Minute}
+	return &http.Client{Transport: tr, CheckRedirect: httpx.NoRedirects}
 }
 
-func newTokenSource(set authSettings, base http.RoundTripper) (*tokenSource, error) {
-	client := tokenClient(base)
+func newTokenSource(set authSettings, base http.RoundTripper, budget time.Duration, logger *slog.Logger) (*tokenSource, error) {
+	client := tokenClient(base, budget, logger)
 	withClient := func(ctx context.Context) context.Context { return context.WithValue(ctx, oauth2.HTTPClient, client) }
 	s := &tokenSource{set: set}
 	switch set.mode {
@@ -461,10 +521,11 @@ func Login(ctx context.Context, settings map[string]string, opts LoginOptions) e
 	if res.err != nil {
 		return res.err
 	}
-	client := opts.HTTPClient
-	if client == nil {
-		client = tokenClient(nil)
+	var base http.RoundTripper
+	if opts.HTTPClient != nil {
+		base = opts.HTTPClient.Transport
 	}
+	client := tokenClient(base, httpx.DefaultBudget, nil)
 	tok, err := oc.Exchange(context.WithValue(ctx, oauth2.HTTPClient, client), res.code, oauth2.VerifierOption(verifier))
 	if err != nil {
 		ts := &tokenSource{set: set}

@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -44,6 +45,7 @@ type Conn struct {
 	pacer  *httpx.Pacer
 	tokens *tokenSource
 	log    *slog.Logger
+	caps   answerCaps
 
 	mu     sync.Mutex
 	tables map[string]*tableInfo // by entity (logical) name
@@ -79,6 +81,10 @@ func New(ctx context.Context, cfg connector.Config) (connector.Connector, error)
 	if err := validateAPIVersion(version); err != nil {
 		return nil, configError(SettingAPIVersion, err)
 	}
+	budget, err := httpx.ParseBudget(cfg.Setting(Kind(), SettingRetryBudget))
+	if err != nil {
+		return nil, configError(SettingRetryBudget, err)
+	}
 	base := http.RoundTripper(nil)
 	if cfg.HTTPClient != nil && cfg.HTTPClient.Transport != nil {
 		base = cfg.HTTPClient.Transport
@@ -90,15 +96,20 @@ func New(ctx context.Context, cfg connector.Config) (connector.Connector, error)
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	c := &Conn{name: cfg.Name, set: set, apiURL: set.url + "/api/data/" + version + "/", log: logger, tables: map[string]*tableInfo{}}
+	c := &Conn{name: cfg.Name, set: set, apiURL: set.url + "/api/data/" + version + "/", log: logger, tables: map[string]*tableInfo{}, caps: defaultCaps}
 	c.bulkSize.Store(maxBulk)
 	c.pacer = httpx.NewPacer(nil, []httpx.Scope{{Name: "", Rate: httpx.Rate{N: paceRequests, Per: limitWindow}, Burst: paceBurst}}, cfg.RateScale, maxInFlight)
-	c.tr = httpx.New(httpx.Options{Service: "dynamics", Base: &sniffer{base: base, c: c}, Pacer: c.pacer, Logger: logger})
-	c.tokens, err = newTokenSource(set, base)
+	c.tr = httpx.New(httpx.Options{Service: "dynamics", Base: &sniffer{base: base, c: c}, Pacer: c.pacer, Logger: logger, Budget: budget})
+	c.tokens, err = newTokenSource(set, base, budget, logger)
 	if err != nil {
 		return nil, err
 	}
-	c.client = &http.Client{Transport: &authTransport{base: c.tr, src: c.tokens}}
+	// Redirects are followed only within the environment's scheme and host,
+	// and the token goes only to the environment (mayCarry): Go's client
+	// would otherwise follow a redirect anywhere, and authTransport sets
+	// the token on every hop.
+	c.client = &http.Client{Transport: &authTransport{base: c.tr, src: c.tokens, allow: c.mayCarry, origin: set.url},
+		CheckRedirect: httpx.SameHost}
 	for _, e := range StandardSchema().Entities {
 		c.tables[e.Name] = &tableInfo{ent: e, set: e.Name + "s", changeTracking: e.Incremental}
 	}
@@ -175,11 +186,16 @@ var (
 // token expired or was revoked before its time) fetches a new token and
 // sends the request once more.
 type authTransport struct {
-	base http.RoundTripper
-	src  *tokenSource
+	base   http.RoundTripper
+	src    *tokenSource
+	allow  func(*url.URL) bool // may a request to this URL carry the token?
+	origin string              // the environment URL, for the error
 }
 
 func (t *authTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	if !t.allow(req.URL) {
+		return nil, &httpx.ForeignHostError{Service: "dynamics", URL: req.URL, Allowed: t.origin}
+	}
 	tok, err := t.src.token(req.Context())
 	if err != nil {
 		return nil, err
@@ -205,6 +221,14 @@ func (t *authTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		}
 	}
 	return t.base.RoundTrip(withToken(retry, tok))
+}
+
+// mayCarry reports whether a request to u may carry the access token: over
+// https (plain http only on loopback), to the environment's host or, for a
+// *.dynamics.com environment, to another *.dynamics.com host (the Web API's
+// alias hosts, see sameService).
+func (c *Conn) mayCarry(u *url.URL) bool {
+	return httpx.Secure(u) && c.sameService(u.String()) == nil
 }
 
 func withToken(req *http.Request, tok *oauth2.Token) *http.Request {
@@ -382,20 +406,85 @@ func (c *Conn) send(ctx context.Context, op, method, url, contentType string, bo
 		if errors.As(err, &cerr) {
 			return nil, nil, cerr // token errors
 		}
-		return nil, nil, &connector.Error{Kind: connector.KindTransient, Service: "dynamics", Op: op,
-			Message: "could not reach " + c.set.url + ": " + redact(err), Hint: "check the url setting and the network; run again later", Err: err}
+		return nil, nil, c.transportError(op, err)
 	}
 	defer resp.Body.Close()
-	data, err := io.ReadAll(resp.Body)
+	var data []byte
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		data, err = io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
+	} else {
+		data, err = httpx.ReadBody(resp.Body, c.caps.of(method, req.URL), "dynamics", endpoint(method, req.URL, c.apiURL))
+	}
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil, nil, ctx.Err()
 		}
-		return nil, nil, &connector.Error{Kind: connector.KindTransient, Service: "dynamics", Op: op, Message: "reading the answer: " + redact(err)}
+		msg := "reading the answer: " + redact(err)
+		var tl *httpx.TooLargeError
+		if errors.As(err, &tl) {
+			msg = strings.TrimPrefix(tl.Error(), "dynamics: ")
+		}
+		return nil, nil, &connector.Error{Kind: connector.KindTransient, Service: "dynamics", Op: op, Message: msg, Err: err}
 	}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		herr := &httpx.HTTPError{Method: method, Path: req.URL.Path, Status: resp.StatusCode, Header: resp.Header, Body: data}
 		return resp, data, c.apiError(op, resp.StatusCode, resp.Header, data, herr)
 	}
 	return resp, data, nil
+}
+
+// Answer caps (SPEC.md, "Connections at run time"): a page is at most 5000
+// rows (reference §4) and a $batch at most 1000 operations (reference §7),
+// with room for wide rows and their annotations; other answers (bulk
+// actions' ids, counts, single records) are small.
+var defaultCaps = answerCaps{page: 128 << 20, batch: 64 << 20, other: 16 << 20}
+
+// maxErrorBody bounds what is kept of a non-2xx answer.
+const maxErrorBody = 64 << 10
+
+// answerCaps are the size caps of 2xx answers (tests lower them).
+type answerCaps struct{ page, batch, other int64 }
+
+func (a answerCaps) of(method string, u *url.URL) int64 {
+	switch {
+	case strings.HasSuffix(u.Path, "/$batch"):
+		return a.batch
+	case method == http.MethodGet:
+		return a.page
+	}
+	return a.other
+}
+
+// endpoint names a request for messages: the method and the path under the
+// Web API root, without keys or query ("GET contacts", "POST $batch").
+func endpoint(method string, u *url.URL, apiURL string) string {
+	p := u.Path
+	if root, err := url.Parse(apiURL); err == nil {
+		p = strings.TrimPrefix(p, root.Path)
+	}
+	if i := strings.IndexByte(p, '('); i >= 0 {
+		p = p[:i]
+	}
+	return method + " " + p
+}
+
+// transportError is a request that got no usable answer: a refused
+// redirect or foreign host (a configuration matter), a timeout, or a
+// network failure.
+func (c *Conn) transportError(op string, err error) *connector.Error {
+	e := &connector.Error{Kind: connector.KindTransient, Service: "dynamics", Op: op,
+		Message: "could not reach " + c.set.url + ": " + redact(err), Hint: "check the url setting and the network; run again later", Err: err}
+	var fh *httpx.ForeignHostError
+	switch {
+	case errors.Is(err, httpx.ErrRedirect):
+		e.Kind, e.Message = connector.KindConfig, redact(err)
+		e.Hint = "set url to the environment's own URL (https://ORG.crmN.dynamics.com), which answers without redirecting"
+	case errors.As(err, &fh):
+		e.Kind, e.Message = connector.KindConfig, strings.TrimPrefix(fh.Error(), "dynamics: ")
+		e.Hint = "the service pointed synclang at another host; check the url setting"
+	case httpx.Permanent(err):
+		e.Kind = connector.KindConfig
+		e.Hint = "check the url setting (the host name, and that it serves a valid TLS certificate)"
+	}
+	return e
 }

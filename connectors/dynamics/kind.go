@@ -5,6 +5,7 @@ import (
 	"regexp"
 
 	"github.com/synclang/synclang/connectors/connector"
+	"github.com/synclang/synclang/connectors/internal/httpx"
 )
 
 // Setting names of a `connection NAME dynamics { ... }` block.
@@ -16,6 +17,7 @@ const (
 	SettingAPIVersion   = "api_version"
 	SettingAuthority    = "authority"
 	SettingAuth         = "auth"
+	SettingRetryBudget  = "retry_budget"
 )
 
 // Auth modes.
@@ -55,6 +57,8 @@ func Kind() *connector.Kind {
 				Doc: "The identity platform host; tests and emulators stand in for it."},
 			{Name: SettingAuth, Default: AuthClientCredentials, Values: []string{AuthClientCredentials, AuthRefreshToken},
 				Doc: "client_credentials (an application user), or refresh_token (a user's token stored by `synclang auth login`)."},
+			{Name: SettingRetryBudget, Default: "15m", Validate: validateBudget,
+				Doc: "How long one request may be retried (429s, 5xx, network failures) before it fails, e.g. \"15m\" (1s to 24h)."},
 		},
 		Schema:        StandardSchema(),
 		Declare:       &connector.DeclareSpec{Keyword: "column", Scoped: true, Types: declTypes, Lookup: true},
@@ -68,6 +72,11 @@ var declTypes = []connector.Type{connector.String, connector.Int, connector.Deci
 	connector.Date, connector.DateTime, connector.ID, connector.Choice}
 
 func validateURL(s string) error { return connector.CheckServiceURL(s) }
+
+func validateBudget(s string) error {
+	_, err := httpx.ParseBudget(s)
+	return err
+}
 
 func validateAPIVersion(s string) error {
 	if !apiVersionRx.MatchString(s) {

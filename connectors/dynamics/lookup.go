@@ -130,7 +130,9 @@ func (c *Conn) Lookup(ctx context.Context, req connector.LookupRequest) (connect
 					}
 				}
 			}
-			u = p.NextLink
+			if u, err = r.follow(p, recs); err != nil {
+				return res, err
+			}
 		}
 	}
 	return res, nil

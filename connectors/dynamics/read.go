@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/synclang/synclang/connectors/connector"
+	"github.com/synclang/synclang/connectors/internal/httpx"
 )
 
 // Cursor tokens: "delta:" + the deltaLink of change tracking, or "wm:" +
@@ -140,6 +141,23 @@ type reader struct {
 	emit     func(connector.Batch) error
 	resync   bool
 	emitted  bool
+	pages    httpx.Pages // stops a service that pages forever
+}
+
+// follow returns the page's nextLink after checking that paging makes
+// progress: a nextLink seen before in this read, or pages that bring no
+// new record, end the read with an error naming the entity, instead of
+// requests without end against the shared service quota.
+func (r *reader) follow(p page, recs []connector.Record) (string, error) {
+	keys := make([]string, len(recs))
+	for i, rec := range recs {
+		keys[i] = rec.Key
+	}
+	r.pages.What = r.ti.ent.Name
+	if err := r.pages.Next(p.NextLink, keys); err != nil {
+		return "", &connector.Error{Kind: connector.KindTransient, Service: "dynamics", Op: r.op(), Message: err.Error(), Err: err}
+	}
+	return p.NextLink, nil
 }
 
 func (r *reader) prefer(track bool) http.Header {
@@ -283,7 +301,9 @@ func (r *reader) full(ctx context.Context) error {
 		if last {
 			return nil
 		}
-		u = p.NextLink // followed unchanged (reference §4)
+		if u, err = r.follow(p, recs); err != nil { // followed unchanged (reference §4)
+			return err
+		}
 	}
 }
 
@@ -315,7 +335,9 @@ func (r *reader) delta(ctx context.Context, link string) error {
 		if p.NextLink == "" {
 			return nil
 		}
-		u = p.NextLink
+		if u, err = r.follow(p, recs); err != nil {
+			return err
+		}
 	}
 }
 
@@ -442,7 +464,9 @@ func (r *reader) sinceWatermark(ctx context.Context, wm watermark) error {
 		if p.NextLink == "" {
 			return nil
 		}
-		u = p.NextLink
+		if u, err = r.follow(p, recs); err != nil {
+			return err
+		}
 	}
 }
 

@@ -18,9 +18,21 @@ import (
 	"github.com/synclang/synclang/connectors/internal/httpx"
 )
 
-// maxResponse bounds a response body: a page of 1000 persons with many
-// custom attributes is a few megabytes.
-const maxResponse = 256 << 20
+// Answer caps (SPEC.md, "Connections at run time"): the largest answers
+// are a page of 1000 persons (GET /people/2/persons) and a batch answer of
+// 1000 items; a person with many custom attributes is a few kilobytes, so
+// a page is a few megabytes. The caps leave ten times that.
+var defaultCaps = answerCaps{get: 64 << 20, other: 32 << 20}
+
+// answerCaps are the size caps of 2xx answers (tests lower them).
+type answerCaps struct{ get, other int64 }
+
+func (a answerCaps) of(method string) int64 {
+	if method == http.MethodGet {
+		return a.get
+	}
+	return a.other
+}
 
 // call sends one request to path (escaped, relative to the base URL) and decodes a 2xx JSON answer into out (when not
 // nil). A non-2xx answer comes back as a *connector.Error (see apiError)
@@ -54,7 +66,6 @@ func (c *Conn) call(ctx context.Context, op, method, path string, q url.Values, 
 	if err != nil {
 		return 0, &connector.Error{Kind: connector.KindConfig, Service: service, Op: op, Message: "cannot build the request: " + redact(err).Error()}
 	}
-	req.Header.Set("Authorization", "App "+c.key)
 	req.Header.Set("Accept", "application/json")
 	req.Header.Set("User-Agent", "synclang")
 	if body != nil {
@@ -71,37 +82,78 @@ func (c *Conn) call(ctx context.Context, op, method, path string, q url.Values, 
 		if ctx.Err() != nil {
 			return 0, ctx.Err()
 		}
-		return 0, &connector.Error{Kind: connector.KindTransient, Service: service, Op: op,
-			Message: "the People API did not answer: " + redact(err).Error(),
-			Hint:    "check the network and the connection's url; run again later", Err: redact(err)}
+		return 0, transportError(op, err)
 	}
 	if err := httpx.CheckResponse(resp); err != nil {
 		return resp.StatusCode, apiError(op, err)
 	}
 	defer resp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, maxResponse))
-	if err != nil {
-		if ctx.Err() != nil {
-			return resp.StatusCode, ctx.Err()
-		}
-		return resp.StatusCode, &connector.Error{Kind: connector.KindTransient, Service: service, Op: op, Status: resp.StatusCode,
-			Message: "the answer was cut off: " + redact(err).Error(), Hint: "run again later", Err: redact(err)}
-	}
 	if d, ok := out.(dated); ok {
 		if t, err := http.ParseTime(resp.Header.Get("Date")); err == nil {
 			d.setDate(t)
 		}
 	}
-	if out != nil && len(bytes.TrimSpace(data)) > 0 {
-		dec := json.NewDecoder(bytes.NewReader(data))
+	// The answer is decoded as it arrives, through the endpoint's cap.
+	answer := httpx.LimitBody(resp.Body, c.tune.caps.of(method), service, scopeOf(req, c.base.Path))
+	if out == nil {
+		_, err = io.Copy(io.Discard, answer)
+	} else {
+		dec := json.NewDecoder(answer)
 		dec.UseNumber()
-		if err := dec.Decode(out); err != nil {
-			return resp.StatusCode, &connector.Error{Kind: connector.KindTransient, Service: service, Op: op, Status: resp.StatusCode,
-				Message: "the answer is not the JSON the People API documents: " + err.Error(),
-				Hint:    "run again later; if it persists, the account's API may have changed"}
+		if err = dec.Decode(out); err == io.EOF {
+			err = nil // an empty answer
+		}
+		if err == nil {
+			_, err = io.Copy(io.Discard, answer) // to reuse the connection
 		}
 	}
+	if err != nil {
+		if ctx.Err() != nil {
+			return resp.StatusCode, ctx.Err()
+		}
+		var tl *httpx.TooLargeError
+		var syn *json.SyntaxError
+		var typ *json.UnmarshalTypeError
+		e := &connector.Error{Kind: connector.KindTransient, Service: service, Op: op, Status: resp.StatusCode,
+			Message: "the answer was cut off: " + redact(err).Error(), Hint: "run again later", Err: redact(err)}
+		switch {
+		case errors.As(err, &tl):
+			e.Message, e.Hint = strings.TrimPrefix(tl.Error(), service+": "), "run again later; if it persists, report it to Infobip support"
+		case errors.As(err, &syn), errors.As(err, &typ), errors.Is(err, io.ErrUnexpectedEOF) && !isTimeout(err):
+			e.Message = "the answer is not the JSON the People API documents: " + err.Error()
+			e.Hint = "run again later; if it persists, the account's API may have changed"
+		}
+		return resp.StatusCode, e
+	}
 	return resp.StatusCode, nil
+}
+
+func isTimeout(err error) bool {
+	var te *httpx.TimeoutError
+	return errors.As(err, &te)
+}
+
+// transportError is a request that got no answer: a refused redirect or
+// foreign host, or what retrying cannot fix (the url's host does not
+// exist, its certificate does not verify) are configuration errors; a
+// network failure or timeout is transient.
+func transportError(op string, err error) error {
+	e := &connector.Error{Kind: connector.KindTransient, Service: service, Op: op,
+		Message: "the People API did not answer: " + redact(err).Error(),
+		Hint:    "check the network and the connection's url; run again later", Err: redact(err)}
+	var fh *httpx.ForeignHostError
+	switch {
+	case errors.Is(err, httpx.ErrRedirect):
+		e.Kind, e.Message = connector.KindConfig, redact(err).Error()
+		e.Hint = "set url to the account's own base URL (https://xxxxx.api.infobip.com), which answers without redirecting"
+	case errors.As(err, &fh):
+		e.Kind, e.Message = connector.KindConfig, strings.TrimPrefix(fh.Error(), service+": ")
+		e.Hint = "check the connection's url"
+	case httpx.Permanent(err):
+		e.Kind = connector.KindConfig
+		e.Hint = "check the connection's url (the host name, and that it serves a valid TLS certificate)"
+	}
+	return e
 }
 
 // dated is implemented by answers that want the response's Date header

@@ -1,6 +1,7 @@
 package people
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"log/slog"
@@ -73,6 +74,8 @@ type tuning struct {
 	idsPerGet  int // ids per list request when fetching persons by id
 	minBackoff time.Duration
 	maxBackoff time.Duration
+	caps       answerCaps
+	budget     time.Duration // overrides the retry_budget setting
 }
 
 func (t *tuning) defaults(scale float64) {
@@ -89,6 +92,9 @@ func (t *tuning) defaults(scale float64) {
 	}
 	// The backoff scales with the rates: with limits scaled up 10x (an
 	// emulator with TimeScale 10) a one-second window lasts 100 ms.
+	if t.caps == (answerCaps{}) {
+		t.caps = defaultCaps
+	}
 	if t.minBackoff <= 0 {
 		t.minBackoff = time.Duration(float64(250*time.Millisecond) / scale)
 	}
@@ -96,6 +102,10 @@ func (t *tuning) defaults(scale float64) {
 		t.maxBackoff = time.Duration(float64(30*time.Second) / scale)
 	}
 }
+
+// peopleTimeout is the deadline of one attempt (SPEC.md, "Connections at
+// run time").
+const peopleTimeout = 2 * time.Minute
 
 const (
 	maxPage  = 1000 // list limit maximum
@@ -136,6 +146,10 @@ func newConn(cfg connector.Config, tune tuning) (*Conn, error) {
 		// Never echo the key.
 		return nil, cfgErr("setting %q contains spaces or control characters", SettingAPIKey)
 	}
+	budget, err := httpx.ParseBudget(cfg.Setting(Kind(), SettingRetryBudget))
+	if err != nil {
+		return nil, cfgErr("setting %q: %v", SettingRetryBudget, err)
+	}
 	scale := cfg.RateScale
 	if scale <= 0 {
 		scale = 1
@@ -150,7 +164,6 @@ func newConn(cfg connector.Config, tune tuning) (*Conn, error) {
 		baseRT = cfg.HTTPClient.Transport
 	} else {
 		t := http.DefaultTransport.(*http.Transport).Clone()
-		t.ResponseHeaderTimeout = 2 * time.Minute
 		t.MaxIdleConnsPerHost = 8
 		baseRT = t
 	}
@@ -158,13 +171,38 @@ func newConn(cfg connector.Config, tune tuning) (*Conn, error) {
 	pacer := httpx.NewPacer(func(r *http.Request) string { return scopeOf(r, basePath) }, pacerScopes(), scale, 4)
 	tr := httpx.New(httpx.Options{
 		Service: service, Base: baseRT, Pacer: pacer, Logger: logger,
-		MinBackoff: tune.minBackoff, MaxBackoff: tune.maxBackoff,
+		MinBackoff: tune.minBackoff, MaxBackoff: tune.maxBackoff, Budget: cmp.Or(tune.budget, budget),
+		// People answers in seconds; a batch of 1000 persons in well under
+		// a minute.
+		Timeout: peopleTimeout,
 	})
-	client := &http.Client{Transport: tr}
+	// Redirects are followed only within the account's scheme and host, and
+	// the key goes only to the account's URL (keyTransport): Go's client
+	// would follow a redirect to any host, and re-post a 307's body there.
+	origin := *base
+	client := &http.Client{Transport: &keyTransport{base: tr, origin: &origin, key: key}, CheckRedirect: httpx.SameHost}
 	if cfg.HTTPClient != nil {
 		client.Jar = cfg.HTTPClient.Jar
 	}
 	return &Conn{name: cfg.Name, base: base, key: key, client: client, tr: tr, baseRT: baseRT, logger: logger, tune: tune}, nil
+}
+
+// keyTransport sets `Authorization: App <key>` on requests for the
+// account's URL over https (plain http only on loopback), and refuses to
+// send any other request.
+type keyTransport struct {
+	base   http.RoundTripper
+	origin *url.URL
+	key    string
+}
+
+func (t *keyTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	if !httpx.MayCarry(t.origin, req.URL) {
+		return nil, &httpx.ForeignHostError{Service: service, URL: req.URL, Allowed: t.origin.Scheme + "://" + t.origin.Host}
+	}
+	r := req.Clone(req.Context())
+	r.Header.Set("Authorization", "App "+t.key)
+	return t.base.RoundTrip(r)
 }
 
 // endpointLimits are the documented per-account rates of the endpoints the

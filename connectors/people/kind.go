@@ -2,12 +2,15 @@ package people
 
 import (
 	"github.com/synclang/synclang/connectors/connector"
+	"github.com/synclang/synclang/connectors/internal/httpx"
 )
 
 // Setting names of a `connection NAME people { ... }` block.
 const (
 	SettingURL    = "url"
 	SettingAPIKey = "api_key"
+	// SettingRetryBudget bounds how long one request is retried.
+	SettingRetryBudget = "retry_budget"
 )
 
 // Kind describes the people connection kind: settings, the standard person
@@ -22,6 +25,8 @@ func Kind() *connector.Kind {
 				Doc: "The account's base URL, e.g. https://xxxxx.api.infobip.com (https; http only for loopback emulators)."},
 			{Name: SettingAPIKey, Required: true, Secret: true,
 				Doc: "An API key with the people:manage scope, sent as `Authorization: App <key>`."},
+			{Name: SettingRetryBudget, Default: "15m", Validate: func(s string) error { _, err := httpx.ParseBudget(s); return err },
+				Doc: "How long one request may be retried (429s, 5xx, network failures) before it fails, e.g. \"15m\" (1s to 24h)."},
 		},
 		Schema: StandardSchema(),
 		Declare: &connector.DeclareSpec{Keyword: "attribute", Prefix: connector.CustomPrefix, Types: []connector.Type{

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/synclang/synclang/connectors/connector"
+	"github.com/synclang/synclang/connectors/internal/httpx"
 )
 
 // Read emits the persons of the entity's type.
@@ -178,10 +179,14 @@ func (w *walker) run() error {
 // walkRanges is the narrowing walk (see Read).
 func (w *walker) walkRanges() error {
 	var upper *time.Time
+	pages := w.pages()
 	for {
 		lo := w.lowerPtr()
 		items, _, err := w.fetch(lo, upper, 1, false)
 		if err != nil {
+			return err
+		}
+		if err := w.progress(&pages, items); err != nil {
 			return err
 		}
 		if err := w.consumeAll(items); err != nil {
@@ -249,9 +254,13 @@ func (w *walker) walkSecond(s time.Time) error {
 	for attempt := 0; attempt < 3; attempt++ {
 		seen := map[int64]bool{}
 		total, stable := -1, true
+		pages := w.pages()
 		for page := 1; ; page++ {
 			items, count, err := w.fetch(&s, &s, page, true)
 			if err != nil {
+				return err
+			}
+			if err := w.progress(&pages, items); err != nil {
 				return err
 			}
 			if total < 0 {
@@ -296,9 +305,13 @@ func (w *walker) walkSecond(s time.Time) error {
 func (w *walker) walkScan() error {
 	for attempt := 0; attempt < 3; attempt++ {
 		total, stable := -1, true
+		pages := w.pages()
 		for page := 1; ; page++ {
 			items, count, err := w.fetch(nil, nil, page, true)
 			if err != nil {
+				return err
+			}
+			if err := w.progress(&pages, items); err != nil {
 				return err
 			}
 			if total < 0 {
@@ -325,6 +338,28 @@ func (w *walker) walkScan() error {
 		if stable {
 			return nil
 		}
+	}
+	return nil
+}
+
+// pages is a guard for one paging loop of the walk.
+func (w *walker) pages() httpx.Pages { return httpx.Pages{What: w.entity} }
+
+// progress checks a page against its loop's guard: People pages by number,
+// so a service that ignores the page (or the range) sends the same persons
+// again and again; three pages in a row without a person the previous page
+// did not have end the read with an error naming the entity, instead of
+// requests without end.
+func (w *walker) progress(p *httpx.Pages, items []*apiPerson) error {
+	if len(items) < w.limit {
+		return nil // a short page ends its loop anyway
+	}
+	keys := make([]string, len(items))
+	for i, it := range items {
+		keys[i] = strconv.FormatInt(it.ID, 10)
+	}
+	if err := p.Next("", keys); err != nil {
+		return &connector.Error{Kind: connector.KindTransient, Service: service, Op: "read " + w.entity, Message: err.Error(), Err: err}
 	}
 	return nil
 }
