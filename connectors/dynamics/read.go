@@ -169,17 +169,22 @@ func (r *reader) get(ctx context.Context, u string, track bool) (page, http.Head
 	return p, resp.Header, nil
 }
 
-// records converts a page's rows; deleted entries become deleted records.
-func (r *reader) records(p page) ([]connector.Record, error) {
-	recs, _, err := r.recordsVersions(p)
-	return recs, err
+// records converts a page's rows; deleted entries become deleted records,
+// and rows that cannot be converted become rejects.
+func (r *reader) records(p page) ([]connector.Record, []connector.RecordError) {
+	recs, _, rejects := r.recordsVersions(p)
+	return recs, rejects
 }
 
 // recordsVersions is records with each record's versionnumber (0 for
-// deleted records or when the column is absent).
-func (r *reader) recordsVersions(p page) ([]connector.Record, []int64, error) {
+// deleted records or when the column is absent). A row whose key is there
+// but a column of which holds a value of the wrong type is a reject (see
+// connector.Batch.Rejects) and has no entry in recs; a row without a key
+// is returned as a record without one, which the engine rejects.
+func (r *reader) recordsVersions(p page) ([]connector.Record, []int64, []connector.RecordError) {
 	recs := make([]connector.Record, 0, len(p.Value))
 	versions := make([]int64, 0, len(p.Value))
+	var rejects []connector.RecordError
 	for _, row := range p.Value {
 		ctxURL, _ := row["@odata.context"].(string)
 		_, hasKey := row[r.ti.ent.Key]
@@ -193,8 +198,11 @@ func (r *reader) recordsVersions(p page) ([]connector.Record, []int64, error) {
 			continue
 		}
 		rec, err := recordFrom(r.ti.ent, row, r.outFields())
-		if err != nil {
-			return nil, nil, &connector.Error{Kind: connector.KindInvalid, Service: "dynamics", Op: r.op(), Message: err.Error()}
+		if ce, ok := err.(*columnError); ok && rec.Key != "" {
+			rejects = append(rejects, connector.RecordError{Key: rec.Key, Field: ce.column, Modified: rec.Modified,
+				Err: &connector.Error{Kind: connector.KindInvalid, Service: "dynamics", Op: r.op(), Message: err.Error(),
+					Hint: "correct the value in Dynamics (or the column's type), then run again"}})
+			continue
 		}
 		var v int64
 		if n, ok := row["versionnumber"].(json.Number); ok {
@@ -203,7 +211,7 @@ func (r *reader) recordsVersions(p page) ([]connector.Record, []int64, error) {
 		recs = append(recs, rec)
 		versions = append(versions, v)
 	}
-	return recs, versions, nil
+	return recs, versions, rejects
 }
 
 // outFields are the fields a record carries: those asked for (nil = all)
@@ -256,16 +264,13 @@ func (r *reader) full(ctx context.Context) error {
 		if first {
 			serverTime = serverDate(hdr)
 		}
-		recs, versions, err := r.recordsVersions(p)
-		if err != nil {
-			return err
-		}
+		recs, versions, rejects := r.recordsVersions(p)
 		if !track {
 			for i, rec := range recs {
 				seen.add(rec, versions[i])
 			}
 		}
-		b := connector.Batch{Records: recs}
+		b := connector.Batch{Records: recs, Rejects: rejects}
 		last := p.NextLink == ""
 		if last {
 			switch {
@@ -298,11 +303,8 @@ func (r *reader) delta(ctx context.Context, link string) error {
 		if err != nil {
 			return err
 		}
-		recs, err := r.records(p)
-		if err != nil {
-			return err
-		}
-		b := connector.Batch{Records: recs}
+		recs, rejects := r.records(p)
+		b := connector.Batch{Records: recs, Rejects: rejects}
 		if p.NextLink == "" {
 			if p.DeltaLink == "" {
 				return &connector.Error{Kind: connector.KindTransient, Service: "dynamics", Op: r.op(), Message: "the change-tracking answer has neither a nextLink nor a deltaLink"}
@@ -415,10 +417,7 @@ func (r *reader) sinceWatermark(ctx context.Context, wm watermark) error {
 		if err != nil {
 			return err
 		}
-		recs, versions, err := r.recordsVersions(p)
-		if err != nil {
-			return err
-		}
+		recs, versions, rejects := r.recordsVersions(p)
 		out := make([]connector.Record, 0, len(recs))
 		for i, rec := range recs {
 			seen.add(rec, versions[i])
@@ -430,7 +429,12 @@ func (r *reader) sinceWatermark(ctx context.Context, wm watermark) error {
 			}
 			out = append(out, rec)
 		}
-		b := connector.Batch{Records: out}
+		for _, rj := range rejects {
+			if rj.Modified.After(next) {
+				next = rj.Modified
+			}
+		}
+		b := connector.Batch{Records: out, Rejects: rejects}
 		if p.NextLink == "" {
 			// This read returned every record modified since from, and the
 			// next read starts at next minus the overlap (not before from).

@@ -3,6 +3,7 @@ package dynamics
 import (
 	"fmt"
 	"sort"
+	"strings"
 	"testing"
 	"time"
 
@@ -219,5 +220,55 @@ func TestCount(t *testing.T) {
 	}
 	if _, _, err := env.conn.Count(testCtx(t), "account_nope"); err == nil {
 		t.Error("Count of an unknown table did not fail")
+	}
+}
+
+// A row with a value its column cannot hold (firstname 12345) does not stop
+// the read: it comes as a reject naming the column and the value's JSON
+// type (not the value), every other row comes as usual, and the cursor is
+// set. Over change tracking and over the modifiedon watermark.
+func TestMalformedRowIsARejectNotAFailure(t *testing.T) {
+	for _, tracked := range []bool{true, false} {
+		t.Run(fmt.Sprint("tracked=", tracked), func(t *testing.T) {
+			env := newTestEnv(t, emulator.Options{Seed: 30}, 0)
+			env.emu.SetChangeTracking("contact", tracked)
+			rows := env.emu.Rows("contact")
+			bad := rows[7]["contactid"].(string)
+			env.emu.SetRaw("contact", bad, "firstname", int64(12345))
+			var recs []connector.Record
+			var rejects []connector.RecordError
+			var last connector.Cursor
+			err := env.conn.Read(testCtx(t), connector.ReadRequest{Entity: "contact", BatchSize: 10}, func(b connector.Batch) error {
+				recs = append(recs, b.Records...)
+				rejects = append(rejects, b.Rejects...)
+				if !b.Next.IsZero() {
+					last = b.Next
+				}
+				return nil
+			})
+			if err != nil {
+				t.Fatalf("read with one malformed row failed: %v", err)
+			}
+			if len(recs) != 29 || len(rejects) != 1 || last.IsZero() {
+				t.Fatalf("got %d records, %d rejects, cursor %q; want 29, 1 and a cursor", len(recs), len(rejects), last.Token)
+			}
+			rj := rejects[0]
+			if rj.Key != bad || rj.Field != "firstname" || connector.KindOf(rj.Err) != connector.KindInvalid {
+				t.Errorf("reject %+v: want key %s, field firstname, kind invalid", rj, bad)
+			}
+			if msg := rj.Err.Error(); !strings.Contains(msg, "JSON number") || strings.Contains(msg, "12345") {
+				t.Errorf("reject message %q: want the JSON type, never the value", msg)
+			}
+			for _, r := range recs {
+				if r.Key == bad {
+					t.Errorf("the malformed row came as a record too")
+				}
+			}
+			// A lookup finds it, marked as not to be written over.
+			res, err := env.conn.Lookup(testCtx(t), connector.LookupRequest{Entity: "contact", Field: "contactid", Values: []any{bad}})
+			if err != nil || len(res.Records[0]) != 1 || res.Records[0][0].Foreign == "" {
+				t.Errorf("lookup of the malformed row: %+v, %v; want it found and Foreign", res, err)
+			}
+		})
 	}
 }

@@ -114,8 +114,11 @@ func (p *apiPerson) key() string { return strconv.FormatInt(p.ID, 10) }
 // record converts a person to a Record of the standard schema plus its
 // custom attributes (defs maps names to data types). fields, when not nil,
 // limits the fields returned (id and modifiedAt are always there). Absent
-// values are left out of Fields.
-func (p *apiPerson) record(fields []string, defs map[string]string) connector.Record {
+// values are left out of Fields. A standard attribute holding a value of
+// another type (firstName 12345, a birthDate that is no date) fails the
+// person with an *attrError; the record returned then holds the other
+// fields, so a lookup can still find it.
+func (p *apiPerson) record(fields []string, defs map[string]string) (connector.Record, error) {
 	rec := connector.Record{Key: p.key(), Modified: p.Modified, Fields: map[string]any{}}
 	want := func(string) bool { return true }
 	if fields != nil {
@@ -132,15 +135,34 @@ func (p *apiPerson) record(fields []string, defs map[string]string) connector.Re
 	}
 	put("id", p.ID)
 	put("type", p.Type)
-	for _, name := range append([]string{"externalId", "origin", "modifiedFrom"}, stdStrings...) {
-		if s := p.str(name); s != "" {
-			put(name, s)
+	var bad *attrError
+	for _, name := range append([]string{"externalId", "origin", "modifiedFrom", "birthDate"}, stdStrings...) {
+		v, ok := p.raw[name]
+		if !ok || v == nil {
+			continue
 		}
-	}
-	if s := p.str("birthDate"); s != "" {
-		if d, err := connector.ParseDate(s); err == nil {
-			put("birthDate", d)
+		s, isStr := v.(string)
+		if !isStr {
+			if bad == nil && want(name) {
+				bad = &attrError{attr: name, jsonType: connector.JSONType(v), want: "string"}
+			}
+			continue
 		}
+		if s == "" {
+			continue
+		}
+		if name == "birthDate" {
+			d, err := connector.ParseDate(s)
+			if err != nil {
+				if bad == nil && want(name) {
+					bad = &attrError{attr: name, jsonType: "string", want: "date (YYYY-MM-DD)"}
+				}
+				continue
+			}
+			put(name, d)
+			continue
+		}
+		put(name, s)
 	}
 	if s := p.str("createdAt"); s != "" {
 		if t, err := connector.ParseDateTime(s); err == nil {
@@ -167,7 +189,21 @@ func (p *apiPerson) record(fields []string, defs map[string]string) connector.Re
 		}
 		put(connector.CustomPrefix+name, customValue(defs[name], v))
 	}
-	return rec
+	if bad != nil {
+		return rec, bad
+	}
+	return rec, nil
+}
+
+// attrError is a standard attribute of a person whose value is not of the
+// attribute's type: "attribute firstName holds a JSON number, not a
+// string". It never quotes the value (personal data).
+type attrError struct {
+	attr, jsonType, want string
+}
+
+func (e *attrError) Error() string {
+	return fmt.Sprintf("attribute %s holds a JSON %s, which is not a valid %s", e.attr, e.jsonType, e.want)
 }
 
 func toAny(s []string) []any {

@@ -155,6 +155,7 @@ type walker struct {
 	atMax   map[int64]uint64    // persons read in maxMod
 	cap     time.Time           // when set, a second whose completeness could not be verified
 	pending []connector.Record
+	rejects []connector.RecordError // persons read that cannot be converted
 	// began is the service's time (Date header) of the walk's first
 	// answer; zero when unknown.
 	began time.Time
@@ -448,8 +449,20 @@ func (w *walker) consume(p *apiPerson) error {
 			return nil
 		}
 	}
-	w.pending = append(w.pending, p.record(w.fields, w.defs))
-	if len(w.pending) >= w.size {
+	rec, err := p.record(w.fields, w.defs)
+	if err != nil {
+		ae, _ := err.(*attrError)
+		field := ""
+		if ae != nil {
+			field = ae.attr
+		}
+		w.rejects = append(w.rejects, connector.RecordError{Key: rec.Key, Field: field, Modified: p.Modified,
+			Err: &connector.Error{Kind: connector.KindInvalid, Service: service, Op: "read " + w.entity, Message: err.Error(),
+				Hint: "correct the value in People, then run again"}})
+	} else {
+		w.pending = append(w.pending, rec)
+	}
+	if len(w.pending)+len(w.rejects) >= w.size {
 		return w.flush(connector.Cursor{})
 	}
 	return nil
@@ -459,8 +472,8 @@ func (w *walker) flush(next connector.Cursor) error {
 	if err := w.ctx.Err(); err != nil {
 		return err
 	}
-	b := connector.Batch{Records: w.pending, Next: next}
-	w.pending = nil
+	b := connector.Batch{Records: w.pending, Rejects: w.rejects, Next: next}
+	w.pending, w.rejects = nil, nil
 	return w.emit(b)
 }
 

@@ -1,6 +1,7 @@
 package people
 
 import (
+	"bytes"
 	"encoding/base64"
 	"fmt"
 	"math/rand/v2"
@@ -399,5 +400,44 @@ func TestReadForgetsPassedSeconds(t *testing.T) {
 	// At most a second (60) and a page (50) are remembered.
 	if most > 110 || len(w.done) > 110 {
 		t.Errorf("the walk remembered up to %d persons (%d at the end) of 1200", most, len(w.done))
+	}
+}
+
+// A person whose firstName the service answers as a number does not stop
+// the read: it is a reject naming the attribute and the JSON type (never
+// the value), the other persons come as records, and the cursor is set.
+func TestMalformedPersonIsARejectNotAFailure(t *testing.T) {
+	h := newHarness(t, emulator.Options{}, tuning{pageSize: 10})
+	ids := insertMany(t, h.emu, 25, "CUSTOMER", 0)
+	h.rec.rewrite = func(b []byte) []byte {
+		return bytes.ReplaceAll(b, []byte(`"firstName":"P7"`), []byte(`"firstName":12345`))
+	}
+	var recs []connector.Record
+	var rejects []connector.RecordError
+	var last connector.Cursor
+	err := h.c.Read(testCtx(t), connector.ReadRequest{Entity: EntityCustomer}, func(b connector.Batch) error {
+		recs = append(recs, b.Records...)
+		rejects = append(rejects, b.Rejects...)
+		if !b.Next.IsZero() {
+			last = b.Next
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("read with one malformed person failed: %v", err)
+	}
+	if len(recs) != 24 || len(rejects) != 1 || last.IsZero() {
+		t.Fatalf("got %d records, %d rejects, cursor %q; want 24, 1 and a cursor", len(recs), len(rejects), last.Token)
+	}
+	rj := rejects[0]
+	if rj.Key != fmt.Sprint(ids[7]) || rj.Field != "firstName" || connector.KindOf(rj.Err) != connector.KindInvalid {
+		t.Errorf("reject %+v: want person %d, field firstName, kind invalid", rj, ids[7])
+	}
+	if msg := rj.Err.Error(); !strings.Contains(msg, "JSON number") || strings.Contains(msg, "12345") {
+		t.Errorf("reject message %q: want the JSON type, never the value", msg)
+	}
+	res, err := h.c.Lookup(testCtx(t), connector.LookupRequest{Entity: EntityCustomer, Field: "id", Values: []any{ids[7]}})
+	if err != nil || len(res.Records[0]) != 1 || res.Records[0][0].Foreign == "" {
+		t.Errorf("lookup of the malformed person: %+v, %v; want it found and Foreign", res, err)
 	}
 }
