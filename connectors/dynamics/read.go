@@ -402,6 +402,16 @@ func serverDate(h http.Header) time.Time {
 // sinceWatermark reads records modified at or after the watermark minus the
 // overlap, in modifiedon order, dropping those already emitted at the same
 // version.
+//
+// The watermark never passes the service's clock (the Date header of the
+// answer): a record whose modifiedon is ahead of it (a clock-skewed import
+// stamped 2099) is emitted with a warning naming it by id, but the next
+// read starts no later than the service's time, or every later change
+// would sit below the watermark until 2099. The cursor's Seen holds the
+// record's version (it is modified after the next read's start), so it is
+// emitted again only when it changes. A saved watermark ahead of the
+// service's clock (a cursor from before this rule, a clock set back) is
+// not trusted: the read starts over in full, its batches marked Resync.
 func (r *reader) sinceWatermark(ctx context.Context, wm watermark) error {
 	ent := r.ti.ent
 	if ent.Modified == "" {
@@ -412,10 +422,17 @@ func (r *reader) sinceWatermark(ctx context.Context, wm watermark) error {
 	u := r.collectionURL(queryOption{"$filter", filter}, queryOption{"$orderby", ent.Modified + " asc," + ent.Key + " asc"})
 	next := wm.At
 	seen := seenSet{}
-	for {
-		p, _, err := r.get(ctx, u, false)
+	for first := true; ; first = false {
+		p, hdr, err := r.get(ctx, u, false)
 		if err != nil {
 			return err
+		}
+		now := serverDate(hdr).Add(time.Second) // the Date header is truncated to the second
+		if first && wm.At.After(now) {
+			r.c.log.Warn("the saved modifiedon watermark is ahead of the service's clock; reading in full",
+				"entity", ent.Name, "watermark", wm.At.Format(time.RFC3339), "service time", now.Format(time.RFC3339))
+			r.resync = true
+			return r.full(ctx)
 		}
 		recs, versions, rejects := r.recordsVersions(p)
 		out := make([]connector.Record, 0, len(recs))
@@ -424,15 +441,11 @@ func (r *reader) sinceWatermark(ctx context.Context, wm watermark) error {
 			if prev, ok := wm.Seen[rec.Key]; ok && prev == versions[i] && prev != 0 {
 				continue // emitted by the previous read, unchanged since
 			}
-			if rec.Modified.After(next) {
-				next = rec.Modified
-			}
+			next = r.advance(next, rec.Key, rec.Modified, now)
 			out = append(out, rec)
 		}
 		for _, rj := range rejects {
-			if rj.Modified.After(next) {
-				next = rj.Modified
-			}
+			next = r.advance(next, rj.Key, rj.Modified, now)
 		}
 		b := connector.Batch{Records: out, Rejects: rejects}
 		if p.NextLink == "" {
@@ -448,6 +461,21 @@ func (r *reader) sinceWatermark(ctx context.Context, wm watermark) error {
 		}
 		u = p.NextLink
 	}
+}
+
+// advance is the watermark after a record modified at mod was read from an
+// answer sent at now: the newer of next and mod, but never past now (a
+// record dated ahead of the service's clock is warned about instead).
+func (r *reader) advance(next time.Time, key string, mod, now time.Time) time.Time {
+	if mod.After(now) {
+		r.c.log.Warn("a record's modifiedon is ahead of the service's clock; it is read, but the watermark does not move past the service's time",
+			"entity", r.ti.ent.Name, "record", key, "modifiedon", mod.Format(time.RFC3339), "service time", now.Format(time.RFC3339))
+		mod = now
+	}
+	if mod.After(next) {
+		return mod
+	}
+	return next
 }
 
 // sameService checks that a link the service returned (nextLink,

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -270,5 +271,47 @@ func TestMalformedRowIsARejectNotAFailure(t *testing.T) {
 				t.Errorf("lookup of the malformed row: %+v, %v; want it found and Foreign", res, err)
 			}
 		})
+	}
+}
+
+// A row whose modifiedon is in 2099 does not carry the watermark to 2099:
+// later changes of other rows are still read, the future row is not
+// emitted again while unchanged, and a saved watermark ahead of the
+// service's clock is not trusted (the read starts over in full).
+func TestFutureModifiedonDoesNotStopChanges(t *testing.T) {
+	now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	var mu sync.Mutex
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	set := func(t time.Time) { mu.Lock(); now = t; mu.Unlock() }
+	env := newTestEnv(t, emulator.Options{Seed: 10, Now: clock}, 0)
+	env.emu.SetChangeTracking("contact", false)
+	rows := env.emu.Rows("contact")
+	id := func(i int) string { return rows[i]["contactid"].(string) }
+	_, cur, _ := readAll(t, env.conn, "contact", connector.Cursor{}, 0, []string{"lastname"})
+
+	base := clock()
+	set(time.Date(2099, 1, 1, 0, 0, 0, 0, time.UTC))
+	env.emu.Update("contact", id(2), map[string]any{"lastname": "Future"})
+	set(base.Add(time.Hour))
+	recs, cur, _ := readAll(t, env.conn, "contact", cur, 0, []string{"lastname"})
+	if len(recs) != 1 || recs[0].Key != id(2) {
+		t.Fatalf("after the future edit: %v, want [%s]", keys(recs), id(2))
+	}
+	wm, err := parseWatermark(strings.TrimPrefix(cur.Token, watermarkPrefix))
+	if err != nil || wm.At.Year() > 2026 {
+		t.Fatalf("watermark after reading a row dated 2099: %v, %v; want the service's time", wm.At, err)
+	}
+	set(base.Add(2 * time.Hour))
+	env.emu.Update("contact", id(5), map[string]any{"lastname": "Later"})
+	set(base.Add(3 * time.Hour))
+	recs, _, _ = readAll(t, env.conn, "contact", cur, 0, []string{"lastname"})
+	if len(recs) != 1 || recs[0].Key != id(5) {
+		t.Errorf("after a later edit: %v, want only [%s]", keys(recs), id(5))
+	}
+
+	ahead := watermarkCursor(time.Date(2099, 6, 1, 0, 0, 0, 0, time.UTC), nil)
+	recs, _, batches := readAll(t, env.conn, "contact", ahead, 0, []string{"lastname"})
+	if len(recs) != 10 || !batches[0].Resync {
+		t.Errorf("read since a watermark in 2099: %d records, resync %v; want a full read (10) marked Resync", len(recs), batches[0].Resync)
 	}
 }

@@ -27,6 +27,9 @@ type apiPerson struct {
 	ModifiedAt string    // as sent (second precision, no zone)
 	raw        map[string]any
 	hash       uint64 // of the whole person, to tell versions apart within a second
+	// ahead is set by a read when modifiedAt is ahead of the service's
+	// clock (see Read).
+	ahead bool
 }
 
 // parsePerson decodes a person. Numbers stay json.Number until converted,

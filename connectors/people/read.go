@@ -41,6 +41,18 @@ import (
 //     that is not over yet, as after a bulk write; the cursor then also
 //     holds their ids, about 30 bytes each).
 //
+// The watermark never passes the service's own clock: a person whose
+// modifiedAt is ahead of the Date of the answer that carried it (clock skew,
+// a bad import: modifiedAt 2099) is emitted, with a warning naming it by
+// id, but does not move the cursor, or every later change of any other
+// person would sit below the watermark and never be read again. The cursor
+// keeps such persons' hashes, so each is emitted again only when it changes
+// (and warned about only then). A saved cursor ahead of the service's clock
+// is refused with KindExpiredCursor before anything is emitted (the engine
+// then reads in full): it can only come from a read before this rule or a
+// clock set back, and continuing from it would skip every change until the
+// clock caught up.
+//
 // The walk assumes a person becomes visible in the list in the second its
 // modifiedAt names. Should the list lag behind writes (a search index
 // refreshed later), a person written just before a poll could appear after
@@ -80,6 +92,7 @@ func (c *Conn) Read(ctx context.Context, req connector.ReadRequest, emit func(co
 		w.prev = cur.Seen
 		w.maxMod = w.lower
 	}
+	w.prevAhead = cur.Ahead
 	if err := w.run(); err != nil {
 		return err
 	}
@@ -96,6 +109,9 @@ type cursor struct {
 	// Seen maps the ids of the persons read in the watermark second to a
 	// hash of what was read.
 	Seen map[int64]uint64 `json:"s,omitempty"`
+	// Ahead maps the ids of the persons read whose modifiedAt was ahead
+	// of the service's clock to a hash of what was read.
+	Ahead map[int64]uint64 `json:"f,omitempty"`
 }
 
 func decodeCursor(c connector.Cursor, entity string) (cursor, error) {
@@ -159,6 +175,9 @@ type walker struct {
 	// began is the service's time (Date header) of the walk's first
 	// answer; zero when unknown.
 	began time.Time
+	// ahead holds the persons read whose modifiedAt is ahead of the
+	// service's clock (see Read); prevAhead is the cursor's.
+	ahead, prevAhead map[int64]uint64
 }
 
 // errNoDateFilter says the account does not filter by modifiedAt.
@@ -348,6 +367,18 @@ func (w *walker) fetch(lower, upper *time.Time, page int, withTotal bool) ([]*ap
 	items, total, date, err := w.c.list(w.ctx, "read "+w.entity, filter, "modifiedAt:desc", page, w.limit, withTotal)
 	if err == nil && w.began.IsZero() {
 		w.began = date
+		if w.hasLower && w.lower.After(serviceNow(date)) {
+			return nil, 0, &connector.Error{Kind: connector.KindExpiredCursor, Service: service, Op: "read " + w.entity,
+				Message: fmt.Sprintf("the saved cursor is at %s, ahead of People's clock (%s); continuing from it would skip every change until then",
+					w.lower.UTC().Format(timeLayout), serviceNow(date).UTC().Format(timeLayout)),
+				Hint: "the sync reads everything again (unchanged records are not written)"}
+		}
+	}
+	if err == nil {
+		now := serviceNow(date)
+		for _, p := range items {
+			p.ahead = p.Modified.After(now)
+		}
 	}
 	if err != nil {
 		if dated && connector.KindOf(err) == connector.KindInvalid && w.c.probeNoDateFilter(w.ctx, w.typ) {
@@ -433,6 +464,9 @@ func (w *walker) consumeAll(items []*apiPerson) error {
 // consume records a person read and queues it for emission unless it is a
 // version already emitted (in this walk, or in the cursor's second).
 func (w *walker) consume(p *apiPerson) error {
+	if p.ahead {
+		return w.consumeAhead(p)
+	}
 	if p.Modified.After(w.maxMod) {
 		w.maxMod = p.Modified
 		w.atMax = map[int64]uint64{}
@@ -449,6 +483,12 @@ func (w *walker) consume(p *apiPerson) error {
 			return nil
 		}
 	}
+	return w.queue(p)
+}
+
+// queue converts a person for emission (a reject when it cannot be
+// converted) and flushes a full batch.
+func (w *walker) queue(p *apiPerson) error {
 	rec, err := p.record(w.fields, w.defs)
 	if err != nil {
 		ae, _ := err.(*attrError)
@@ -468,6 +508,37 @@ func (w *walker) consume(p *apiPerson) error {
 	return nil
 }
 
+// consumeAhead handles a person whose modifiedAt is ahead of the
+// service's clock: emitted unless the cursor holds this version, never
+// moving the watermark, and warned about (by id only) when emitted.
+func (w *walker) consumeAhead(p *apiPerson) error {
+	if w.ahead == nil {
+		w.ahead = map[int64]uint64{}
+	}
+	if _, dup := w.ahead[p.ID]; dup {
+		return nil
+	}
+	w.ahead[p.ID] = p.hash
+	if h, ok := w.prevAhead[p.ID]; ok && h == p.hash {
+		return nil
+	}
+	w.c.logger.Warn("people: a person's modifiedAt is ahead of People's clock; it is read, but the cursor does not move past the service's time",
+		"entity", w.entity, "person", p.ID, "modifiedAt", p.ModifiedAt, "service time", w.began.UTC().Format(timeLayout))
+	return w.queue(p)
+}
+
+// serviceNow is the latest modifiedAt an answer sent at date (its Date
+// header) can legitimately carry: date plus a second for the header's
+// truncation. Without a Date header the local clock stands in, with five
+// minutes for skew; a bound too low only re-reads persons, it never skips
+// one.
+func serviceNow(date time.Time) time.Time {
+	if date.IsZero() {
+		return time.Now().Add(5 * time.Minute)
+	}
+	return date.Add(time.Second)
+}
+
 func (w *walker) flush(next connector.Cursor) error {
 	if err := w.ctx.Err(); err != nil {
 		return err
@@ -479,7 +550,7 @@ func (w *walker) flush(next connector.Cursor) error {
 
 // finish emits the last batch with the new cursor.
 func (w *walker) finish() error {
-	next := cursor{Entity: w.entity}
+	next := cursor{Entity: w.entity, Ahead: w.ahead}
 	switch {
 	case !w.cap.IsZero() && (w.maxMod.IsZero() || w.cap.Before(w.maxMod)):
 		// A second could not be verified: start there next time, and

@@ -441,3 +441,57 @@ func TestMalformedPersonIsARejectNotAFailure(t *testing.T) {
 		t.Errorf("lookup of the malformed person: %+v, %v; want it found and Foreign", res, err)
 	}
 }
+
+// One person dated 2099 (clock skew, a bad import) does not move the
+// cursor to 2099: later changes of other persons are still read, the
+// future person is emitted once per version, and a saved cursor ahead of
+// People's clock is refused as expired (the engine then reads in full).
+func TestFutureModifiedAtDoesNotStopChanges(t *testing.T) {
+	h := newHarness(t, emulator.Options{}, tuning{pageSize: 10})
+	ids := insertMany(t, h.emu, 30, "CUSTOMER", 0)
+	skew := time.Date(2099, 1, 1, 0, 0, 0, 0, time.UTC).Sub(h.clock.Now())
+	h.clock.Advance(skew)
+	if err := h.emu.Update(ids[3], map[string]any{"city": "future"}); err != nil {
+		t.Fatal(err)
+	}
+	h.clock.Advance(-skew)
+	h.clock.Advance(5 * time.Second)
+
+	recs, cur := readAll(t, h.c, EntityCustomer, connector.Cursor{})
+	if len(recs) != 30 {
+		t.Fatalf("full read: %d records, want 30", len(recs))
+	}
+	dec, err := decodeCursor(cur, EntityCustomer)
+	if err != nil || dec.Watermark >= "2099" {
+		t.Fatalf("cursor after reading a person dated 2099: watermark %q, %v; want one at the service's time", dec.Watermark, err)
+	}
+	h.clock.Advance(5 * time.Second)
+	if err := h.emu.Update(ids[10], map[string]any{"city": "later"}); err != nil {
+		t.Fatal(err)
+	}
+	h.clock.Advance(5 * time.Second)
+	recs, cur = readAll(t, h.c, EntityCustomer, cur)
+	if got := keySet(recs); len(recs) != 1 || got[fmt.Sprint(ids[10])] != 1 {
+		t.Errorf("after a later change: got %v, want only person %d (the future one unchanged is not re-emitted)", got, ids[10])
+	}
+	// The future person changes (still dated ahead): emitted once more.
+	h.clock.Advance(skew)
+	if err := h.emu.Update(ids[3], map[string]any{"city": "future 2"}); err != nil {
+		t.Fatal(err)
+	}
+	h.clock.Advance(-skew)
+	recs, _ = readAll(t, h.c, EntityCustomer, cur)
+	if got := keySet(recs); len(recs) != 1 || got[fmt.Sprint(ids[3])] != 1 {
+		t.Errorf("after the future person changed: got %v, want only person %d", got, ids[3])
+	}
+
+	// A saved cursor ahead of the service's clock is refused.
+	ahead := cursor{Version: 1, Entity: EntityCustomer, Watermark: "2099-01-01T00:00:00"}.encode()
+	err = h.c.Read(testCtx(t), connector.ReadRequest{Entity: EntityCustomer, Since: ahead}, func(connector.Batch) error {
+		t.Error("a batch was emitted for a cursor ahead of the service")
+		return nil
+	})
+	if connector.KindOf(err) != connector.KindExpiredCursor || !strings.Contains(err.Error(), "ahead of People's clock") {
+		t.Errorf("read since a cursor in 2099: %v; want an expired cursor saying it is ahead", err)
+	}
+}
