@@ -262,23 +262,52 @@ func (w *walker) lowerPtr() *time.Time {
 }
 
 // walkSecond reads every person modified in second s, paging, and checks
-// with the total count that nobody moved during the pages. After three
-// unsettled attempts it gives up verifying and caps the cursor at s, so the
-// next read starts there again (re-emitting rather than skipping).
+// with the total count that nobody moved during the pages.
+//
+// Persons leave the second while it is paged (a two-way sync writes links
+// back into the persons it has read, which moves them to a later second),
+// and each one that leaves from before the current page shifts the rest
+// of the list forward by one: paging by page number alone would skip as
+// many persons as left. So the walk keeps how long a prefix of the second's
+// list it has read, shortens it by the drop in the total count at each
+// answer, and asks next for the page holding the end of that prefix,
+// stepping back over persons it may have missed. In a second that is over
+// (see closed) nobody enters, the count drops by exactly the persons who
+// left, and one walk reads everyone. In a second still under way persons
+// may also enter, hiding departures in the count: the walk then checks the
+// persons seen against the count and walks again, up to three times, then
+// caps the cursor at s, so the next read starts there again (re-emitting
+// rather than skipping). The requests are bounded (four times the pages
+// of the second, plus four); past that the cursor is capped as well.
 func (w *walker) walkSecond(s time.Time) error {
+	closed := w.closed(s)
 	for attempt := 0; attempt < 3; attempt++ {
 		seen := map[int64]bool{}
 		total, stable := -1, true
-		for page := 1; ; page++ {
+		offset, prev, budget := 0, -1, -1
+		for req := 0; ; req++ {
+			if budget >= 0 && req >= budget {
+				w.capAt(s)
+				return nil
+			}
+			page := offset/w.limit + 1
+			start := (page - 1) * w.limit
 			items, count, err := w.fetch(&s, &s, page, true)
 			if err != nil {
 				return err
 			}
 			if total < 0 {
 				total = count
+				budget = 4*(count/w.limit+1) + 4
 			} else if count != total {
 				stable = false
 			}
+			// The prefix read so far, in the list as it is now.
+			known := offset
+			if prev >= 0 && count >= 0 && count < prev {
+				known = max(0, offset-(prev-count))
+			}
+			prev = count
 			for _, p := range items {
 				if p.Modified.Equal(s) {
 					seen[p.ID] = true
@@ -287,10 +316,17 @@ func (w *walker) walkSecond(s time.Time) error {
 			if err := w.consumeAll(items); err != nil {
 				return err
 			}
+			if start > known {
+				// Persons left before this page: go back for those
+				// it shifted past.
+				offset = known
+				continue
+			}
+			offset = max(known, start+len(items))
 			// A short page ends the second; so does reaching its count,
 			// which saves an empty request when bulk writes put an exact
 			// multiple of the page size in one second.
-			if len(items) < w.limit || (total >= 0 && page*w.limit >= total) {
+			if len(items) < w.limit || (count >= 0 && offset >= count) {
 				break
 			}
 		}
@@ -299,14 +335,20 @@ func (w *walker) walkSecond(s time.Time) error {
 			// verified, and re-reading them would not tell more.
 			return nil
 		}
-		if stable && len(seen) == total {
+		if closed || (stable && len(seen) == total) {
 			return nil
 		}
 	}
+	w.capAt(s)
+	return nil
+}
+
+// capAt caps the cursor at second s, whose completeness could not be
+// verified: the next read starts there again.
+func (w *walker) capAt(s time.Time) {
 	if w.cap.IsZero() || s.Before(w.cap) {
 		w.cap = s
 	}
-	return nil
 }
 
 // walkScan pages the type-filtered list newest first and stops at the
