@@ -2,6 +2,7 @@ package main
 
 import (
 	"os"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -53,5 +54,33 @@ func TestDeclarationsComparedWithTheLiveAccount(t *testing.T) {
 	}
 	if n := len(w.ppl.Persons()); n != 0 {
 		t.Errorf("%d persons written despite the contradicted declarations", n)
+	}
+}
+
+// One Dynamics row that cannot be read (firstname holding a number) no
+// longer stops the sync on every run: the run syncs the others, the row is
+// a rejected-value reject naming the column and the JSON type, and the
+// next run reads nothing again.
+func TestE2EMalformedRowIsRejected(t *testing.T) {
+	w := newWorld(t, worldOptions{contacts: 8})
+	rows := w.dyn.Rows("contact")
+	bad := str2(rows[3]["contactid"])
+	w.dyn.SetRaw("contact", bad, "firstname", int64(12345))
+	r := w.pass(exitRejects)
+	if !strings.Contains(r.err, "[rejected-value]") || !strings.Contains(r.err, "column firstname holds a JSON number") || strings.Contains(r.err, "12345") {
+		t.Errorf("run with a malformed row:\n%s", r)
+	}
+	t.Logf("run:\n%s", r)
+	r = w.synclang("rejects", w.dir)
+	if r.code != exitOK || !strings.Contains(r.out, bad) || !strings.Contains(r.out, "[rejected-value]") {
+		t.Errorf("rejects:\n%s", r)
+	}
+	if n := len(w.persons()); n < 7 {
+		t.Errorf("%d persons after the run; the other contacts were not synced", n)
+	}
+	// The cursor moved past it: the next pass reads no contact.
+	r = w.pass(exitOK, "--allow-rejects")
+	if !regexp.MustCompile(`contacts\s+crm\.contact -> infobip\.customer\s+0\s`).MatchString(r.out) && strings.Contains(r.out, "crm.contact -> infobip.customer") {
+		t.Errorf("second run read contacts again:\n%s", r)
 	}
 }

@@ -130,7 +130,7 @@ func (fr *flowRun) sourceRejects(w *batchWork, rejects []connector.RecordError, 
 		pos[rj.Key] = len(w.items)
 		it := &item{rec: connector.Record{Key: rj.Key, Modified: rj.Modified}}
 		w.items = append(w.items, it)
-		fr.rejectErr(it, RejectValue, "", fr.rt.p.Range, fmt.Errorf("the %s connector could not read it: %w", fr.f.src.p.Kind, rj.Err))
+		fr.rejectErr(it, RejectValue, "", fr.rt.p.Range, fmt.Errorf("could not be read: %w", rj.Err))
 	}
 }
 
