@@ -76,8 +76,8 @@ func (o Options) check() check.Options {
 // CompareLive compares the custom fields a plan's connection declares with
 // the schema the service reported when a command connected; see
 // check.CompareLive.
-func CompareLive(p *plan.Plan, conn string, live *connector.Schema) diag.Diagnostics {
-	return check.CompareLive(p, conn, live)
+func CompareLive(p *plan.Plan, conn string, live, snap *connector.Schema, snapPath string) diag.Diagnostics {
+	return check.CompareLive(p, conn, live, snap, snapPath)
 }
 
 // Sources indexes the inputs for diagnostic renderers.

@@ -157,19 +157,31 @@ func (ss *session) addConnectRequests(rep *engine.Report) {
 }
 
 // compareLive compares, once per connection, the custom fields the project
-// declares with the schema the service has (lang.CompareLive), so a plan
-// does not promise what the run would reject record by record. Only
-// connections that declare fields are asked (one Discover each, which the
+// declares, and its schema snapshot, with the schema the service has
+// (lang.CompareLive), so a plan does not promise what the run would reject
+// record by record. Only connections that declare fields or have a
+// snapshot are asked (one Discover each, which the
 // connectors keep for their reads); a declaration the service contradicts
 // stops the command before anything is read or written.
 func (ss *session) compareLive(ctx context.Context) int {
 	var diags diag.Diagnostics
 	for _, c := range ss.plan.Connections {
 		conn, ok := ss.conns[c.Name]
-		if !ok || len(c.Declarations) == 0 {
+		if !ok {
 			continue
 		}
 		var before connector.Stats
+		var snap *connector.Schema
+		var snapPath string
+		if ss.proj.sources != nil {
+			// A project of .sync files (not a compiled plan): its
+			// snapshot, as check read it (an unreadable one was an error
+			// already).
+			snap, snapPath, _ = lang.SnapshotBeside(c.Name, c.Range.Filename)
+		}
+		if len(c.Declarations) == 0 && snap == nil {
+			continue
+		}
 		m, metered := conn.(connector.Metered)
 		if metered {
 			before = m.Stats()
@@ -189,7 +201,7 @@ func (ss *session) compareLive(ctx context.Context) int {
 			ss.log.Warn("could not read the service's schema to compare the declarations with it", "connection", c.Name, "error", err)
 			continue
 		}
-		diags = append(diags, lang.CompareLive(ss.plan, c.Name, live)...)
+		diags = append(diags, lang.CompareLive(ss.plan, c.Name, live, snap, filepath.Base(snapPath))...)
 	}
 	if len(diags) == 0 {
 		return exitOK

@@ -65,7 +65,8 @@ func runCase(t *testing.T, ar *txtar.Archive) (diags diag.Diagnostics, rendered,
 			t.Fatalf("%s: %v", f.Name, err)
 		}
 		s.Normalize()
-		diags = append(diags, check.CompareLive(p, conn, &s)...)
+		snap, snapPath, _ := snapshot(conn, "a.sync")
+		diags = append(diags, check.CompareLive(p, conn, &s, snap, snapPath)...)
 	}
 	var buf bytes.Buffer
 	if err := diag.Write(&buf, diags, lang.Sources(inputs), diag.WriteOptions{}); err != nil {

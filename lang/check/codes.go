@@ -27,6 +27,7 @@ var Codes = []Code{
 	{"schema-snapshot", diag.Error, "A schema snapshot file next to the .sync files cannot be read."},
 	{"declaration-snapshot", diag.Warning, "A custom field declaration contradicts the connection's schema snapshot: the snapshot has the field with another type, or not at all."},
 	{"declaration-live", diag.Error, "When plan, run, serve or rejects retry connect: a declared custom field has another type in the service, or the service does not have it."},
+	{"snapshot-live", diag.Warning, "When plan, run, serve or rejects retry connect: the service's custom fields differ from the schema snapshot check used (a field gone, or of another type)."},
 	{"duplicate-connection", diag.Error, "Two connections have the same name."},
 	{"unused-connection", diag.Warning, "A connection is declared but no sync uses it."},
 	{"duplicate-sync", diag.Error, "Two syncs have the same name."},

@@ -18,7 +18,13 @@ import (
 // object) is not reported: the declaration may be right. cmd/synclang calls it once
 // per connection when plan, run, serve or rejects retry connect, before
 // anything is read.
-func CompareLive(p *plan.Plan, conn string, live *connector.Schema) diag.Diagnostics {
+//
+// snap, when not nil, is the connection's schema snapshot (read from
+// snapPath), which check resolved the project against: its custom fields
+// that the service no longer has, or has with another type, are one
+// warning at the connection (code snapshot-live), naming them, since the
+// run may not use them.
+func CompareLive(p *plan.Plan, conn string, live, snap *connector.Schema, snapPath string) diag.Diagnostics {
 	var diags diag.Diagnostics
 	for _, c := range p.Connections {
 		if c.Name != conn {
@@ -29,8 +35,43 @@ func CompareLive(p *plan.Plan, conn string, live *connector.Schema) diag.Diagnos
 				diags = append(diags, dg)
 			}
 		}
+		if snap != nil {
+			if dg := compareSnapshot(c, live, snap, snapPath); dg != nil {
+				diags = append(diags, dg)
+			}
+		}
 	}
 	return diags
+}
+
+// compareSnapshot lists the custom fields of a snapshot that the live
+// schema lacks or types otherwise.
+func compareSnapshot(c *plan.Connection, live, snap *connector.Schema, path string) *diag.Diagnostic {
+	var diffs []string
+	for _, se := range snap.Entities {
+		le, ok := live.Entity(se.Name)
+		if !ok {
+			continue
+		}
+		for _, sf := range se.Fields {
+			if !sf.Custom {
+				continue
+			}
+			lf, ok := le.Field(sf.Name)
+			switch {
+			case !ok:
+				diffs = append(diffs, fmt.Sprintf("%s.%s is gone", se.Name, sf.Name))
+			case lf.Type != sf.Type && lf.Type != connector.Object:
+				diffs = append(diffs, fmt.Sprintf("%s.%s is %s, not %s", se.Name, sf.Name, lf.Type, sf.Type))
+			}
+		}
+	}
+	if len(diffs) == 0 {
+		return nil
+	}
+	return diag.Warningf(c.Range, "snapshot-live", "Schema snapshot out of date",
+		"The service of connection %q differs from its schema snapshot %s, which check used: %s. Run `synclang schema pull %s`, then `synclang check`.",
+		c.Name, path, strings.Join(diffs, "; "), c.Name)
 }
 
 // compareDeclaration compares one declaration with the schema have, which
