@@ -905,7 +905,7 @@ func isolate(items []*item, send func([]*item) (refused, err error), fail func(*
 			for _, it := range g {
 				fail(it, &connector.Error{Kind: connector.KindOf(last), Service: service, Op: it.op,
 					Message: "People refused a batch holding this person, and too many of the batch's persons were refused to send it alone: " + last.Error(),
-					Hint:    "retry the rejects: the person is then sent in a smaller batch", Err: last})
+					Hint:    "the person itself may be valid: retry it", Err: last})
 			}
 			continue
 		}
