@@ -92,8 +92,12 @@ func compareDeclaration(conn, kind string, d *plan.Declaration, have *connector.
 	}
 	what, usage := declaredThing(d)
 	f, ok := ent.Field(d.Field)
-	if ok && (!f.Custom || f.Type == d.Type) {
-		return nil // a standard field clashes elsewhere (duplicate-declaration)
+	if ok && (!f.Custom || f.Type == d.Type || f.Type == connector.Object) {
+		// A standard field clashes elsewhere (duplicate-declaration); a
+		// data type this version does not know (read as object) may be
+		// what the declaration says, and values that do not convert are
+		// rejected one by one: nothing to say up front.
+		return nil
 	}
 	var customs []string
 	for _, x := range ent.Fields {
@@ -116,12 +120,6 @@ func compareDeclaration(conn, kind string, d *plan.Declaration, have *connector.
 		return diag.Errorf(d.Name, "declaration-live", "Not defined in the service",
 			"Connection %q (%s) has no %s: the service refuses to write it and never returns it, so every record through it would be rejected. Define it in the service first, or remove the declaration.%s",
 			conn, kind, what, didYouMean(name, customs))
-	}
-	if f.Type == connector.Object {
-		// A data type this version does not know (read as object): the
-		// declaration may well be right, and values that do not convert
-		// are rejected one by one; nothing to say up front.
-		return nil
 	}
 	return diag.Errorf(d.Range, "declaration-live", "Declared type differs from the service",
 		"Connection %q defines %s as %s, not %s: values read would not convert and writes would be refused, one record at a time. Declare it `%s %s`.",
