@@ -30,10 +30,15 @@ type apiPerson struct {
 	// ahead is set by a read when modifiedAt is ahead of the service's
 	// clock (see Read).
 	ahead bool
+	// bad is set by a read for a person whose modifiedAt cannot be read;
+	// Modified then holds a neighbour's on the page (see Conn.list).
+	bad error
 }
 
 // parsePerson decodes a person. Numbers stay json.Number until converted,
-// so large integers keep their precision.
+// so large integers keep their precision. A person whose modifiedAt is not
+// a date-time is returned with its id and hash next to an *attrError, so a
+// read can reject it alone; without an id it is nil.
 func parsePerson(data json.RawMessage) (*apiPerson, error) {
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.UseNumber()
@@ -56,19 +61,24 @@ func parsePerson(data json.RawMessage) (*apiPerson, error) {
 	if p.Type == "" {
 		p.Type = "CUSTOMER" // the documented default
 	}
-	p.ModifiedAt, _ = m["modifiedAt"].(string)
-	if p.ModifiedAt != "" {
-		t, err := connector.ParseDateTime(p.ModifiedAt)
-		if err != nil {
-			return nil, fmt.Errorf("person %d: modifiedAt %q is not a date-time", p.ID, p.ModifiedAt)
-		}
-		// modifiedAt has no zone; the reference assumes UTC (§8).
-		p.Modified = t.UTC().Truncate(time.Second)
-	}
 	canon, _ := json.Marshal(m) // map keys sorted: stable whatever the service's order
 	h := fnv.New64a()
 	_, _ = h.Write(canon)
 	p.hash = h.Sum64()
+	mod, present := m["modifiedAt"]
+	p.ModifiedAt, _ = mod.(string)
+	if present && mod != nil && p.ModifiedAt == "" {
+		// The person is known by its id: the caller may reject it alone.
+		return p, &attrError{attr: "modifiedAt", jsonType: connector.JSONType(mod), want: "date-time"}
+	}
+	if p.ModifiedAt != "" {
+		t, err := connector.ParseDateTime(p.ModifiedAt)
+		if err != nil {
+			return p, &attrError{attr: "modifiedAt", jsonType: "string", want: "date-time"}
+		}
+		// modifiedAt has no zone; the reference assumes UTC (§8).
+		p.Modified = t.UTC().Truncate(time.Second)
+	}
 	return p, nil
 }
 

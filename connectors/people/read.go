@@ -469,13 +469,37 @@ func (c *Conn) list(ctx context.Context, op string, filter any, orderBy string, 
 		return nil, 0, time.Time{}, err
 	}
 	out := make([]*apiPerson, 0, len(resp.Persons))
+	unreadable := func(err error) error {
+		return &connector.Error{Kind: connector.KindTransient, Service: service, Op: op, Message: err.Error(),
+			Hint: "People answered with a person the connector cannot read; run again later"}
+	}
+	good := -1
 	for _, raw := range resp.Persons {
 		p, err := parsePerson(raw)
+		if p == nil {
+			return nil, 0, time.Time{}, unreadable(err)
+		}
 		if err != nil {
-			return nil, 0, time.Time{}, &connector.Error{Kind: connector.KindTransient, Service: service, Op: op, Message: err.Error(),
-				Hint: "People answered with a person the connector cannot read; run again later"}
+			p.bad = err
+		} else if good < 0 {
+			good = len(out)
 		}
 		out = append(out, p)
+	}
+	// A person whose modifiedAt cannot be read sits where the service's
+	// order put it: it takes the second of the person before it (or, first
+	// on the page, after it), so the walk's ranges hold, and is rejected
+	// alone when read.
+	for i, p := range out {
+		switch {
+		case p.bad == nil:
+		case good < 0:
+			return nil, 0, time.Time{}, unreadable(fmt.Errorf("person %d: %v", p.ID, p.bad))
+		case i > 0:
+			p.Modified = out[i-1].Modified
+		default:
+			p.Modified = out[good].Modified
+		}
 	}
 	total := -1
 	if n, err := resp.TotalCount.Int64(); err == nil {
@@ -532,6 +556,9 @@ func (w *walker) consume(p *apiPerson) error {
 // converted) and flushes a full batch.
 func (w *walker) queue(p *apiPerson) error {
 	rec, err := p.record(w.fields, w.defs)
+	if p.bad != nil {
+		rec, err = connector.Record{Key: p.key()}, p.bad
+	}
 	if err != nil {
 		ae, _ := err.(*attrError)
 		field := ""

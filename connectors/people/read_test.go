@@ -3,6 +3,7 @@ package people
 import (
 	"bytes"
 	"encoding/base64"
+	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"net/http"
@@ -440,6 +441,37 @@ func TestMalformedPersonIsARejectNotAFailure(t *testing.T) {
 	res, err := h.c.Lookup(testCtx(t), connector.LookupRequest{Entity: EntityCustomer, Field: "id", Values: []any{ids[7]}})
 	if err != nil || len(res.Records[0]) != 1 || res.Records[0][0].Foreign == "" {
 		t.Errorf("lookup of the malformed person: %+v, %v; want it found and Foreign", res, err)
+	}
+
+	// A modifiedAt that is no date-time: that person alone is rejected,
+	// on the first page, in the middle and last.
+	for _, i := range []int{0, 12, 24} {
+		id := ids[i]
+		h.rec.mu.Lock()
+		h.rec.rewrite = func(b []byte) []byte {
+			var page map[string]any
+			if json.Unmarshal(b, &page) != nil {
+				return b
+			}
+			persons, _ := page["persons"].([]any)
+			for _, p := range persons {
+				if m, _ := p.(map[string]any); m != nil && m["id"] == float64(id) {
+					m["modifiedAt"] = "yesterday"
+				}
+			}
+			out, _ := json.Marshal(page)
+			return out
+		}
+		h.rec.mu.Unlock()
+		recs, rejects = nil, nil
+		err = h.c.Read(testCtx(t), connector.ReadRequest{Entity: EntityCustomer}, func(b connector.Batch) error {
+			recs = append(recs, b.Records...)
+			rejects = append(rejects, b.Rejects...)
+			return nil
+		})
+		if err != nil || len(recs) != 24 || len(rejects) != 1 || rejects[0].Key != fmt.Sprint(ids[i]) || rejects[0].Field != "modifiedAt" {
+			t.Errorf("person %d with a bad modifiedAt: %v, %d records, rejects %+v; want 24 and one reject of modifiedAt", i, err, len(recs), rejects)
+		}
 	}
 }
 

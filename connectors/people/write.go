@@ -561,7 +561,9 @@ func (c *Conn) createAll(ctx context.Context, entity string, items []*item, resu
 			continue
 		}
 		p, err := parsePerson(json.RawMessage(raw))
-		if err != nil {
+		if p == nil {
+			// Only the id matters here (a person with an odd modifiedAt
+			// is still created).
 			return &connector.Error{Kind: connector.KindTransient, Service: service, Op: it.op, Message: err.Error(),
 				Hint: "People created the person but answered in a form the connector cannot read"}
 		}
