@@ -73,6 +73,13 @@ func (o Options) check() check.Options {
 	return check.Options{Registry: o.Registry, Snapshot: snap}
 }
 
+// CompareLive compares the custom fields a plan's connection declares with
+// the schema the service reported when a command connected; see
+// check.CompareLive.
+func CompareLive(p *plan.Plan, conn string, live, snap *connector.Schema, snapPath string) diag.Diagnostics {
+	return check.CompareLive(p, conn, live, snap, snapPath)
+}
+
 // Sources indexes the inputs for diagnostic renderers.
 func Sources(inputs []Input) map[string]*diag.Source {
 	m := make(map[string]*diag.Source, len(inputs))

@@ -72,6 +72,7 @@ func runPlan(ctx context.Context, s *Stdio, args []string) int {
 		out.change(c)
 	}
 	rep, err := engine.Run(ctx, ss.plan, env, engine.Options{Sync: o.sync, Full: o.full, DryRun: true})
+	ss.addConnectRequests(rep)
 	limits := ss.limits()
 	if rep != nil {
 		out.finish(rep, limits)

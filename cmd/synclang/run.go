@@ -101,6 +101,7 @@ func (ss *session) runOnce(ctx context.Context, opts engine.Options) (*engine.Re
 	env := ss.env()
 	env.Progress, env.Stop = prog.update, stop
 	rep, err := engine.Run(ctx, ss.plan, env, opts)
+	ss.addConnectRequests(rep)
 	prog.done()
 	if rep != nil && worthSummary(rep) {
 		writeSummary(s.Out, rep, nil)

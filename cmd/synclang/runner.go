@@ -27,6 +27,7 @@ import (
 
 	"github.com/synclang/synclang/connectors/connector"
 	"github.com/synclang/synclang/internal/redact"
+	"github.com/synclang/synclang/lang"
 	"github.com/synclang/synclang/lang/diag"
 	"github.com/synclang/synclang/lang/plan"
 	"github.com/synclang/synclang/runtime/engine"
@@ -73,6 +74,9 @@ type session struct {
 	// that has no state yet), removed on close.
 	temp string
 	log  *slog.Logger
+	// connectStats are the requests compareLive sent, per connection,
+	// until addConnectRequests puts them in a report.
+	connectStats map[string]connector.Stats
 }
 
 // sessionOptions say how a session opens.
@@ -127,7 +131,88 @@ func openSession(ctx context.Context, s *Stdio, cmd string, o sessionOptions) (*
 		ss.close()
 		return nil, code
 	}
+	if code := ss.compareLive(ctx); code != exitOK {
+		ss.close()
+		return nil, code
+	}
 	return ss, exitOK
+}
+
+// addConnectRequests adds the requests compareLive sent to the report of
+// the first sync that used each connection, as if that sync had read the
+// schema itself (as it did before the comparison existed), so the
+// summary counts every request the command sent.
+func (ss *session) addConnectRequests(rep *engine.Report) {
+	if rep == nil {
+		return
+	}
+	for conn, st := range ss.connectStats {
+		for _, sr := range rep.Syncs {
+			if cur, ok := sr.Requests[conn]; ok {
+				sr.Requests[conn] = connector.Stats{Requests: cur.Requests + st.Requests, Retries: cur.Retries + st.Retries, Throttled: cur.Throttled + st.Throttled}
+				break
+			}
+		}
+	}
+	ss.connectStats = nil
+}
+
+// compareLive compares, once per connection, the custom fields the project
+// declares, and its schema snapshot, with the schema the service has
+// (lang.CompareLive), so a plan does not promise what the run would reject
+// record by record. Only connections that declare fields or have a
+// snapshot are asked (one Discover each, which the
+// connectors keep for their reads); a declaration the service contradicts
+// stops the command before anything is read or written.
+func (ss *session) compareLive(ctx context.Context) int {
+	var diags diag.Diagnostics
+	for _, c := range ss.plan.Connections {
+		conn, ok := ss.conns[c.Name]
+		if !ok {
+			continue
+		}
+		var before connector.Stats
+		var snap *connector.Schema
+		var snapPath string
+		if ss.proj.sources != nil {
+			// A project of .sync files (not a compiled plan): its
+			// snapshot, as check read it (an unreadable one was an error
+			// already).
+			snap, snapPath, _ = lang.SnapshotBeside(c.Name, c.Range.Filename)
+		}
+		if len(c.Declarations) == 0 && snap == nil {
+			continue
+		}
+		m, metered := conn.(connector.Metered)
+		if metered {
+			before = m.Stats()
+		}
+		live, err := conn.Discover(ctx)
+		if metered {
+			after := m.Stats()
+			if ss.connectStats == nil {
+				ss.connectStats = map[string]connector.Stats{}
+			}
+			ss.connectStats[c.Name] = connector.Stats{Requests: after.Requests - before.Requests,
+				Retries: after.Retries - before.Retries, Throttled: after.Throttled - before.Throttled}
+		}
+		if err != nil {
+			// The run reports an unreachable or refusing service in its
+			// own words (which sync, which connection, what to do).
+			ss.log.Warn("could not read the service's schema to compare the declarations with it", "connection", c.Name, "error", err)
+			continue
+		}
+		diags = append(diags, lang.CompareLive(ss.plan, c.Name, live, snap, filepath.Base(snapPath))...)
+	}
+	if len(diags) == 0 {
+		return exitOK
+	}
+	writeDiags(ss.s, diags, ss.proj.sources)
+	if diags.HasErrors() {
+		fmt.Fprintf(ss.s.Err, "synclang %s: the declarations above contradict the services; nothing was run\n", ss.cmd)
+		return exitError
+	}
+	return exitOK
 }
 
 // selectSyncs returns the sync named name, or every sync when name is "".

@@ -2,6 +2,8 @@ package connector
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 	"time"
 )
 
@@ -96,6 +98,53 @@ type Batch struct {
 	// Resync is set when the Since cursor had expired and the connector fell
 	// back to a full read.
 	Resync bool
+	// Rejects are the records of this batch the connector read but could
+	// not convert (a column holding a value its type does not allow). They
+	// are not in Records; the read goes on past them, and Next covers them
+	// as it covers Records, so a caller records them as rejected instead of
+	// stopping: one malformed row never stops a sync.
+	Rejects []RecordError
+}
+
+// RecordError is a record a read could not convert. It names the record
+// and the field, and says what was wrong with the value without quoting
+// it (a record's content may be personal data): "column firstname holds a
+// JSON number, not a string".
+type RecordError struct {
+	// Key is the record's primary key.
+	Key string
+	// Field is the field whose value could not be converted.
+	Field string
+	// Err says why; usually an *Error of KindInvalid.
+	Err error
+	// Modified is the record's modification time at the source, zero if
+	// unknown.
+	Modified time.Time
+}
+
+func (e RecordError) Error() string {
+	return "record " + e.Key + ": " + e.Err.Error()
+}
+
+// JSONType names the JSON type of a decoded JSON value ("number",
+// "string", "boolean", "object", "array", "null"), for errors that must
+// describe a value without quoting it.
+func JSONType(v any) string {
+	switch v.(type) {
+	case nil:
+		return "null"
+	case string:
+		return "string"
+	case bool:
+		return "boolean"
+	case map[string]any:
+		return "object"
+	case []any:
+		return "array"
+	case json.Number, float64, float32, int, int64, int32:
+		return "number"
+	}
+	return fmt.Sprintf("%T", v)
 }
 
 // Record is one record of an entity. Field values use the canonical Go type

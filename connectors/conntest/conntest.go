@@ -50,6 +50,12 @@ type Options struct {
 	// Invalid, when set, returns fields of a record the service rejects
 	// (to check that a failure stays with its record).
 	Invalid func(i int) map[string]any
+	// Corrupt, when set, makes the service answer the record with key c
+	// wrote with a value its field cannot hold (a string field holding a
+	// number), and returns that field. The suite then checks that a full
+	// read goes on past it: the record comes as a Batch.Rejects entry for
+	// that field, of KindInvalid, and every other record as usual.
+	Corrupt func(t *testing.T, c connector.Connector, key string) (field string)
 	// Records is how many records the suite writes (default 25), and
 	// BatchSize the read batch size hint (default 10), so reads page.
 	Records   int
@@ -88,6 +94,7 @@ func Run(t *testing.T, newConn func(t *testing.T) connector.Connector, opts Opti
 	t.Run("Delete", s.delete)
 	t.Run("FailureStaysWithRecord", s.perRecordFailure)
 	t.Run("EmitErrorStopsRead", s.emitError)
+	t.Run("MalformedRecordIsRejected", s.malformed)
 	t.Run("Cancellation", s.cancellation)
 }
 
@@ -164,6 +171,40 @@ func (s *suite) readAll(t *testing.T, c connector.Connector, since connector.Cur
 		t.Fatalf("Read emitted no batch; the last batch must carry the cursor even when empty")
 	}
 	return recs, last
+}
+
+// malformed checks that one record the connector cannot convert is a
+// reject of that record, not a failure of the read (Options.Corrupt).
+func (s *suite) malformed(t *testing.T) {
+	if s.opts.Corrupt == nil {
+		t.Skip("Options.Corrupt not set: the service cannot be made to answer a malformed record")
+	}
+	c, ent := s.conn(t)
+	keys := s.create(t, c, 0, s.opts.Records)
+	bad := keys[len(keys)/2]
+	field := s.opts.Corrupt(t, c, bad)
+	var recs []connector.Record
+	var rejects []connector.RecordError
+	var last connector.Cursor
+	err := c.Read(ctxT(t), connector.ReadRequest{Entity: s.opts.Entity, BatchSize: s.opts.BatchSize}, func(b connector.Batch) error {
+		recs = append(recs, b.Records...)
+		rejects = append(rejects, b.Rejects...)
+		last = b.Next
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("a full read with one malformed record failed: %v", err)
+	}
+	if len(rejects) != 1 || rejects[0].Key != bad || rejects[0].Field != field || connector.KindOf(rejects[0].Err) != connector.KindInvalid {
+		t.Fatalf("rejects %+v; want one for record %s, field %s, of kind invalid", rejects, bad, field)
+	}
+	got := byKey(recs)
+	if _, ok := got[bad]; ok || len(recs) != len(keys)-1 || len(got) != len(keys)-1 {
+		t.Errorf("full read returned %d records (%d distinct); want the %d others, not the malformed one", len(recs), len(got), len(keys)-1)
+	}
+	if ent.Incremental && last.IsZero() {
+		t.Error("the last batch of the read has no cursor")
+	}
 }
 
 func byKey(recs []connector.Record) map[string]connector.Record {

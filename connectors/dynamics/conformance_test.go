@@ -2,6 +2,7 @@ package dynamics
 
 import (
 	"fmt"
+	"sync"
 	"testing"
 
 	"github.com/synclang/synclang/connectors/connector"
@@ -15,7 +16,12 @@ func newRecord(i int) map[string]any {
 }
 
 func TestConformance(t *testing.T) {
-	conntest.Run(t, func(t *testing.T) connector.Connector { return newTestEnv(t, emulator.Options{}, 0).conn }, conntest.Options{
+	var envs sync.Map // *Conn → *testEnv
+	conntest.Run(t, func(t *testing.T) connector.Connector {
+		env := newTestEnv(t, emulator.Options{}, 0)
+		envs.Store(env.conn, env)
+		return env.conn
+	}, conntest.Options{
 		Entity:       "contact",
 		NewRecord:    newRecord,
 		UpdateField:  "jobtitle",
@@ -27,6 +33,11 @@ func TestConformance(t *testing.T) {
 		// create fails as a whole and the connector must isolate it.
 		Invalid: func(i int) map[string]any {
 			return map[string]any{"lastname": "Dup", "emailaddress1": "P0@example.com"}
+		},
+		Corrupt: func(t *testing.T, c connector.Connector, key string) string {
+			env, _ := envs.Load(c)
+			env.(*testEnv).emu.SetRaw("contact", key, "firstname", int64(12345))
+			return "firstname"
 		},
 	})
 }

@@ -112,11 +112,7 @@ func (c *Conn) Lookup(ctx context.Context, req connector.LookupRequest) (connect
 			if err != nil {
 				return res, err
 			}
-			recs, err := r.records(p)
-			if err != nil {
-				return res, err
-			}
-			for _, rec := range recs {
+			for _, rec := range r.lookupRecords(p) {
 				have := rec.Fields[f.Name]
 				if f.Name == ti.ent.Key {
 					have = rec.Key
@@ -136,6 +132,24 @@ func (c *Conn) Lookup(ctx context.Context, req connector.LookupRequest) (connect
 		}
 	}
 	return res, nil
+}
+
+// lookupRecords converts a page of a lookup's answer. A row a column of
+// which cannot be converted is still found (so the record looked for is not
+// paired with a second one), but marked Foreign: it is not written over,
+// and the engine rejects the record looked for with the reason.
+func (r *reader) lookupRecords(p page) []connector.Record {
+	recs := make([]connector.Record, 0, len(p.Value))
+	for _, row := range p.Value {
+		rec, err := recordFrom(r.ti.ent, row, r.outFields())
+		if err != nil {
+			rec.Foreign = "a record synclang cannot read: " + err.Error()
+		}
+		if rec.Key != "" {
+			recs = append(recs, rec)
+		}
+	}
+	return recs
 }
 
 // normalize is the comparison form of a value: strings as Dataverse

@@ -187,17 +187,22 @@ func (r *reader) get(ctx context.Context, u string, track bool) (page, http.Head
 	return p, resp.Header, nil
 }
 
-// records converts a page's rows; deleted entries become deleted records.
-func (r *reader) records(p page) ([]connector.Record, error) {
-	recs, _, err := r.recordsVersions(p)
-	return recs, err
+// records converts a page's rows; deleted entries become deleted records,
+// and rows that cannot be converted become rejects.
+func (r *reader) records(p page) ([]connector.Record, []connector.RecordError) {
+	recs, _, rejects := r.recordsVersions(p)
+	return recs, rejects
 }
 
 // recordsVersions is records with each record's versionnumber (0 for
-// deleted records or when the column is absent).
-func (r *reader) recordsVersions(p page) ([]connector.Record, []int64, error) {
+// deleted records or when the column is absent). A row whose key is there
+// but a column of which holds a value of the wrong type is a reject (see
+// connector.Batch.Rejects) and has no entry in recs; a row without a key
+// is returned as a record without one, which the engine rejects.
+func (r *reader) recordsVersions(p page) ([]connector.Record, []int64, []connector.RecordError) {
 	recs := make([]connector.Record, 0, len(p.Value))
 	versions := make([]int64, 0, len(p.Value))
+	var rejects []connector.RecordError
 	for _, row := range p.Value {
 		ctxURL, _ := row["@odata.context"].(string)
 		_, hasKey := row[r.ti.ent.Key]
@@ -211,8 +216,11 @@ func (r *reader) recordsVersions(p page) ([]connector.Record, []int64, error) {
 			continue
 		}
 		rec, err := recordFrom(r.ti.ent, row, r.outFields())
-		if err != nil {
-			return nil, nil, &connector.Error{Kind: connector.KindInvalid, Service: "dynamics", Op: r.op(), Message: err.Error()}
+		if ce, ok := err.(*columnError); ok && rec.Key != "" {
+			rejects = append(rejects, connector.RecordError{Key: rec.Key, Field: ce.column, Modified: rec.Modified,
+				Err: &connector.Error{Kind: connector.KindInvalid, Service: "dynamics", Op: r.op(), Message: err.Error(),
+					Hint: "correct the value in Dynamics (or the column's type), then run again"}})
+			continue
 		}
 		var v int64
 		if n, ok := row["versionnumber"].(json.Number); ok {
@@ -221,7 +229,7 @@ func (r *reader) recordsVersions(p page) ([]connector.Record, []int64, error) {
 		recs = append(recs, rec)
 		versions = append(versions, v)
 	}
-	return recs, versions, nil
+	return recs, versions, rejects
 }
 
 // outFields are the fields a record carries: those asked for (nil = all)
@@ -274,16 +282,13 @@ func (r *reader) full(ctx context.Context) error {
 		if first {
 			serverTime = serverDate(hdr)
 		}
-		recs, versions, err := r.recordsVersions(p)
-		if err != nil {
-			return err
-		}
+		recs, versions, rejects := r.recordsVersions(p)
 		if !track {
 			for i, rec := range recs {
 				seen.add(rec, versions[i])
 			}
 		}
-		b := connector.Batch{Records: recs}
+		b := connector.Batch{Records: recs, Rejects: rejects}
 		last := p.NextLink == ""
 		if last {
 			switch {
@@ -318,11 +323,8 @@ func (r *reader) delta(ctx context.Context, link string) error {
 		if err != nil {
 			return err
 		}
-		recs, err := r.records(p)
-		if err != nil {
-			return err
-		}
-		b := connector.Batch{Records: recs}
+		recs, rejects := r.records(p)
+		b := connector.Batch{Records: recs, Rejects: rejects}
 		if p.NextLink == "" {
 			if p.DeltaLink == "" {
 				return &connector.Error{Kind: connector.KindTransient, Service: "dynamics", Op: r.op(), Message: "the change-tracking answer has neither a nextLink nor a deltaLink"}
@@ -422,6 +424,16 @@ func serverDate(h http.Header) time.Time {
 // sinceWatermark reads records modified at or after the watermark minus the
 // overlap, in modifiedon order, dropping those already emitted at the same
 // version.
+//
+// The watermark never passes the service's clock (the Date header of the
+// answer): a record whose modifiedon is ahead of it (a clock-skewed import
+// stamped 2099) is emitted with a warning naming it by id, but the next
+// read starts no later than the service's time, or every later change
+// would sit below the watermark until 2099. The cursor's Seen holds the
+// record's version (it is modified after the next read's start), so it is
+// emitted again only when it changes. A saved watermark ahead of the
+// service's clock (a cursor from before this rule, a clock set back) is
+// not trusted: the read starts over in full, its batches marked Resync.
 func (r *reader) sinceWatermark(ctx context.Context, wm watermark) error {
 	ent := r.ti.ent
 	if ent.Modified == "" {
@@ -432,27 +444,32 @@ func (r *reader) sinceWatermark(ctx context.Context, wm watermark) error {
 	u := r.collectionURL(queryOption{"$filter", filter}, queryOption{"$orderby", ent.Modified + " asc," + ent.Key + " asc"})
 	next := wm.At
 	seen := seenSet{}
-	for {
-		p, _, err := r.get(ctx, u, false)
+	for first := true; ; first = false {
+		p, hdr, err := r.get(ctx, u, false)
 		if err != nil {
 			return err
 		}
-		recs, versions, err := r.recordsVersions(p)
-		if err != nil {
-			return err
+		now := serverDate(hdr).Add(time.Second) // the Date header is truncated to the second
+		if first && wm.At.After(now) {
+			r.c.log.Warn("the saved modifiedon watermark is ahead of the service's clock; reading in full",
+				"entity", ent.Name, "watermark", wm.At.Format(time.RFC3339), "service time", now.Format(time.RFC3339))
+			r.resync = true
+			return r.full(ctx)
 		}
+		recs, versions, rejects := r.recordsVersions(p)
 		out := make([]connector.Record, 0, len(recs))
 		for i, rec := range recs {
 			seen.add(rec, versions[i])
 			if prev, ok := wm.Seen[rec.Key]; ok && prev == versions[i] && prev != 0 {
 				continue // emitted by the previous read, unchanged since
 			}
-			if rec.Modified.After(next) {
-				next = rec.Modified
-			}
+			next = r.advance(next, rec.Key, rec.Modified, now)
 			out = append(out, rec)
 		}
-		b := connector.Batch{Records: out}
+		for _, rj := range rejects {
+			next = r.advance(next, rj.Key, rj.Modified, now)
+		}
+		b := connector.Batch{Records: out, Rejects: rejects}
 		if p.NextLink == "" {
 			// This read returned every record modified since from, and the
 			// next read starts at next minus the overlap (not before from).
@@ -468,6 +485,21 @@ func (r *reader) sinceWatermark(ctx context.Context, wm watermark) error {
 			return err
 		}
 	}
+}
+
+// advance is the watermark after a record modified at mod was read from an
+// answer sent at now: the newer of next and mod, but never past now (a
+// record dated ahead of the service's clock is warned about instead).
+func (r *reader) advance(next time.Time, key string, mod, now time.Time) time.Time {
+	if mod.After(now) {
+		r.c.log.Warn("a record's modifiedon is ahead of the service's clock; it is read, but the watermark does not move past the service's time",
+			"entity", r.ti.ent.Name, "record", key, "modifiedon", mod.Format(time.RFC3339), "service time", now.Format(time.RFC3339))
+		mod = now
+	}
+	if mod.After(next) {
+		return mod
+	}
+	return next
 }
 
 // sameService checks that a link the service returned (nextLink,

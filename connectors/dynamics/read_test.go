@@ -3,6 +3,8 @@ package dynamics
 import (
 	"fmt"
 	"sort"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -219,5 +221,97 @@ func TestCount(t *testing.T) {
 	}
 	if _, _, err := env.conn.Count(testCtx(t), "account_nope"); err == nil {
 		t.Error("Count of an unknown table did not fail")
+	}
+}
+
+// A row with a value its column cannot hold (firstname 12345) does not stop
+// the read: it comes as a reject naming the column and the value's JSON
+// type (not the value), every other row comes as usual, and the cursor is
+// set. Over change tracking and over the modifiedon watermark.
+func TestMalformedRowIsARejectNotAFailure(t *testing.T) {
+	for _, tracked := range []bool{true, false} {
+		t.Run(fmt.Sprint("tracked=", tracked), func(t *testing.T) {
+			env := newTestEnv(t, emulator.Options{Seed: 30}, 0)
+			env.emu.SetChangeTracking("contact", tracked)
+			rows := env.emu.Rows("contact")
+			bad := rows[7]["contactid"].(string)
+			env.emu.SetRaw("contact", bad, "firstname", int64(12345))
+			var recs []connector.Record
+			var rejects []connector.RecordError
+			var last connector.Cursor
+			err := env.conn.Read(testCtx(t), connector.ReadRequest{Entity: "contact", BatchSize: 10}, func(b connector.Batch) error {
+				recs = append(recs, b.Records...)
+				rejects = append(rejects, b.Rejects...)
+				if !b.Next.IsZero() {
+					last = b.Next
+				}
+				return nil
+			})
+			if err != nil {
+				t.Fatalf("read with one malformed row failed: %v", err)
+			}
+			if len(recs) != 29 || len(rejects) != 1 || last.IsZero() {
+				t.Fatalf("got %d records, %d rejects, cursor %q; want 29, 1 and a cursor", len(recs), len(rejects), last.Token)
+			}
+			rj := rejects[0]
+			if rj.Key != bad || rj.Field != "firstname" || connector.KindOf(rj.Err) != connector.KindInvalid {
+				t.Errorf("reject %+v: want key %s, field firstname, kind invalid", rj, bad)
+			}
+			if msg := rj.Err.Error(); !strings.Contains(msg, "JSON number") || strings.Contains(msg, "12345") {
+				t.Errorf("reject message %q: want the JSON type, never the value", msg)
+			}
+			for _, r := range recs {
+				if r.Key == bad {
+					t.Errorf("the malformed row came as a record too")
+				}
+			}
+			// A lookup finds it, marked as not to be written over.
+			res, err := env.conn.Lookup(testCtx(t), connector.LookupRequest{Entity: "contact", Field: "contactid", Values: []any{bad}})
+			if err != nil || len(res.Records[0]) != 1 || res.Records[0][0].Foreign == "" {
+				t.Errorf("lookup of the malformed row: %+v, %v; want it found and Foreign", res, err)
+			}
+		})
+	}
+}
+
+// A row whose modifiedon is in 2099 does not carry the watermark to 2099:
+// later changes of other rows are still read, the future row is not
+// emitted again while unchanged, and a saved watermark ahead of the
+// service's clock is not trusted (the read starts over in full).
+func TestFutureModifiedonDoesNotStopChanges(t *testing.T) {
+	now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	var mu sync.Mutex
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	set := func(t time.Time) { mu.Lock(); now = t; mu.Unlock() }
+	env := newTestEnv(t, emulator.Options{Seed: 10, Now: clock}, 0)
+	env.emu.SetChangeTracking("contact", false)
+	rows := env.emu.Rows("contact")
+	id := func(i int) string { return rows[i]["contactid"].(string) }
+	_, cur, _ := readAll(t, env.conn, "contact", connector.Cursor{}, 0, []string{"lastname"})
+
+	base := clock()
+	set(time.Date(2099, 1, 1, 0, 0, 0, 0, time.UTC))
+	env.emu.Update("contact", id(2), map[string]any{"lastname": "Future"})
+	set(base.Add(time.Hour))
+	recs, cur, _ := readAll(t, env.conn, "contact", cur, 0, []string{"lastname"})
+	if len(recs) != 1 || recs[0].Key != id(2) {
+		t.Fatalf("after the future edit: %v, want [%s]", keys(recs), id(2))
+	}
+	wm, err := parseWatermark(strings.TrimPrefix(cur.Token, watermarkPrefix))
+	if err != nil || wm.At.Year() > 2026 {
+		t.Fatalf("watermark after reading a row dated 2099: %v, %v; want the service's time", wm.At, err)
+	}
+	set(base.Add(2 * time.Hour))
+	env.emu.Update("contact", id(5), map[string]any{"lastname": "Later"})
+	set(base.Add(3 * time.Hour))
+	recs, _, _ = readAll(t, env.conn, "contact", cur, 0, []string{"lastname"})
+	if len(recs) != 1 || recs[0].Key != id(5) {
+		t.Errorf("after a later edit: %v, want only [%s]", keys(recs), id(5))
+	}
+
+	ahead := watermarkCursor(time.Date(2099, 6, 1, 0, 0, 0, 0, time.UTC), nil)
+	recs, _, batches := readAll(t, env.conn, "contact", ahead, 0, []string{"lastname"})
+	if len(recs) != 10 || !batches[0].Resync {
+		t.Errorf("read since a watermark in 2099: %d records, resync %v; want a full read (10) marked Resync", len(recs), batches[0].Resync)
 	}
 }

@@ -70,14 +70,25 @@ func optionList(opts []connector.Option) string {
 }
 
 // recordFrom converts a row of a response to a Record, keeping the fields
-// asked for (all fields of the entity when fields is nil).
+// asked for (all fields of the entity when fields is nil). The first column
+// whose value does not fit its type fails the row with a *columnError naming the
+// column and the value's JSON type (never the value: it may be personal
+// data); the caller rejects that record alone.
 func recordFrom(ent *connector.Entity, row map[string]any, fields []string) (connector.Record, error) {
 	key, _ := row[ent.Key].(string)
 	rec := connector.Record{Key: strings.ToLower(key), Fields: make(map[string]any, len(fields)+2)}
+	if ent.Modified != "" {
+		if s, ok := row[ent.Modified].(string); ok {
+			if t, err := connector.ParseDateTime(s); err == nil {
+				rec.Modified = t
+			}
+		}
+	}
 	names := fields
 	if names == nil {
 		names = ent.FieldNames()
 	}
+	var bad *columnError
 	for _, name := range names {
 		f, ok := ent.Field(name)
 		if !ok {
@@ -89,18 +100,30 @@ func recordFrom(ent *connector.Entity, row map[string]any, fields []string) (con
 		}
 		cv, err := fromWire(f, v)
 		if err != nil {
-			return rec, fmt.Errorf("%s %s: column %s: %v", ent.Name, key, name, err)
+			if bad == nil {
+				bad = &columnError{column: name, jsonType: connector.JSONType(v), want: f.Type}
+			}
+			continue
 		}
 		rec.Fields[name] = cv
 	}
-	if ent.Modified != "" {
-		if s, ok := row[ent.Modified].(string); ok {
-			if t, err := connector.ParseDateTime(s); err == nil {
-				rec.Modified = t
-			}
-		}
+	if bad != nil {
+		// The other columns are converted: a lookup can still find it.
+		return rec, bad
 	}
 	return rec, nil
+}
+
+// columnError is a column of a row whose value does not fit the column's
+// type.
+type columnError struct {
+	column   string
+	jsonType string
+	want     connector.Type
+}
+
+func (e *columnError) Error() string {
+	return fmt.Sprintf("column %s holds a JSON %s, which is not a valid %s", e.column, e.jsonType, e.want)
 }
 
 // decodeJSON decodes with numbers kept as json.Number (so 64-bit version

@@ -27,10 +27,18 @@ type apiPerson struct {
 	ModifiedAt string    // as sent (second precision, no zone)
 	raw        map[string]any
 	hash       uint64 // of the whole person, to tell versions apart within a second
+	// ahead is set by a read when modifiedAt is ahead of the service's
+	// clock (see Read).
+	ahead bool
+	// bad is set by a read for a person whose modifiedAt cannot be read;
+	// Modified then holds a neighbour's on the page (see Conn.list).
+	bad error
 }
 
 // parsePerson decodes a person. Numbers stay json.Number until converted,
-// so large integers keep their precision.
+// so large integers keep their precision. A person whose modifiedAt is not
+// a date-time is returned with its id and hash next to an *attrError, so a
+// read can reject it alone; without an id it is nil.
 func parsePerson(data json.RawMessage) (*apiPerson, error) {
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.UseNumber()
@@ -53,19 +61,24 @@ func parsePerson(data json.RawMessage) (*apiPerson, error) {
 	if p.Type == "" {
 		p.Type = "CUSTOMER" // the documented default
 	}
-	p.ModifiedAt, _ = m["modifiedAt"].(string)
-	if p.ModifiedAt != "" {
-		t, err := connector.ParseDateTime(p.ModifiedAt)
-		if err != nil {
-			return nil, fmt.Errorf("person %d: modifiedAt %q is not a date-time", p.ID, p.ModifiedAt)
-		}
-		// modifiedAt has no zone; the reference assumes UTC (§8).
-		p.Modified = t.UTC().Truncate(time.Second)
-	}
 	canon, _ := json.Marshal(m) // map keys sorted: stable whatever the service's order
 	h := fnv.New64a()
 	_, _ = h.Write(canon)
 	p.hash = h.Sum64()
+	mod, present := m["modifiedAt"]
+	p.ModifiedAt, _ = mod.(string)
+	if present && mod != nil && p.ModifiedAt == "" {
+		// The person is known by its id: the caller may reject it alone.
+		return p, &attrError{attr: "modifiedAt", jsonType: connector.JSONType(mod), want: "date-time"}
+	}
+	if p.ModifiedAt != "" {
+		t, err := connector.ParseDateTime(p.ModifiedAt)
+		if err != nil {
+			return p, &attrError{attr: "modifiedAt", jsonType: "string", want: "date-time"}
+		}
+		// modifiedAt has no zone; the reference assumes UTC (§8).
+		p.Modified = t.UTC().Truncate(time.Second)
+	}
 	return p, nil
 }
 
@@ -114,8 +127,11 @@ func (p *apiPerson) key() string { return strconv.FormatInt(p.ID, 10) }
 // record converts a person to a Record of the standard schema plus its
 // custom attributes (defs maps names to data types). fields, when not nil,
 // limits the fields returned (id and modifiedAt are always there). Absent
-// values are left out of Fields.
-func (p *apiPerson) record(fields []string, defs map[string]string) connector.Record {
+// values are left out of Fields. A standard attribute holding a value of
+// another type (firstName 12345, a birthDate that is no date) fails the
+// person with an *attrError; the record returned then holds the other
+// fields, so a lookup can still find it.
+func (p *apiPerson) record(fields []string, defs map[string]string) (connector.Record, error) {
 	rec := connector.Record{Key: p.key(), Modified: p.Modified, Fields: map[string]any{}}
 	want := func(string) bool { return true }
 	if fields != nil {
@@ -132,15 +148,34 @@ func (p *apiPerson) record(fields []string, defs map[string]string) connector.Re
 	}
 	put("id", p.ID)
 	put("type", p.Type)
-	for _, name := range append([]string{"externalId", "origin", "modifiedFrom"}, stdStrings...) {
-		if s := p.str(name); s != "" {
-			put(name, s)
+	var bad *attrError
+	for _, name := range append([]string{"externalId", "origin", "modifiedFrom", "birthDate"}, stdStrings...) {
+		v, ok := p.raw[name]
+		if !ok || v == nil {
+			continue
 		}
-	}
-	if s := p.str("birthDate"); s != "" {
-		if d, err := connector.ParseDate(s); err == nil {
-			put("birthDate", d)
+		s, isStr := v.(string)
+		if !isStr {
+			if bad == nil && want(name) {
+				bad = &attrError{attr: name, jsonType: connector.JSONType(v), want: "string"}
+			}
+			continue
 		}
+		if s == "" {
+			continue
+		}
+		if name == "birthDate" {
+			d, err := connector.ParseDate(s)
+			if err != nil {
+				if bad == nil && want(name) {
+					bad = &attrError{attr: name, jsonType: "string", want: "date (YYYY-MM-DD)"}
+				}
+				continue
+			}
+			put(name, d)
+			continue
+		}
+		put(name, s)
 	}
 	if s := p.str("createdAt"); s != "" {
 		if t, err := connector.ParseDateTime(s); err == nil {
@@ -167,7 +202,21 @@ func (p *apiPerson) record(fields []string, defs map[string]string) connector.Re
 		}
 		put(connector.CustomPrefix+name, customValue(defs[name], v))
 	}
-	return rec
+	if bad != nil {
+		return rec, bad
+	}
+	return rec, nil
+}
+
+// attrError is a standard attribute of a person whose value is not of the
+// attribute's type: "attribute firstName holds a JSON number, not a
+// string". It never quotes the value (personal data).
+type attrError struct {
+	attr, jsonType, want string
+}
+
+func (e *attrError) Error() string {
+	return fmt.Sprintf("attribute %s holds a JSON %s, which is not a valid %s", e.attr, e.jsonType, e.want)
 }
 
 func toAny(s []string) []any {

@@ -107,8 +107,14 @@ func (c *Conn) Lookup(ctx context.Context, req connector.LookupRequest) (connect
 	res := connector.LookupResult{Records: make([][]connector.Record, len(req.Values))}
 	for i, k := range keys {
 		if p := found[k]; p != nil {
-			rec := p.record(req.Fields, defs)
+			rec, err := p.record(req.Fields, defs)
 			rec.Foreign = foreign(req.Entity, p)
+			if err != nil && rec.Foreign == "" {
+				// Found, so not paired with a second person, but not
+				// written over either: the engine rejects the record
+				// looked for with the reason.
+				rec.Foreign = "a person synclang cannot read: " + err.Error()
+			}
 			res.Records[i] = []connector.Record{rec}
 		}
 	}

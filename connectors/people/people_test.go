@@ -1,9 +1,13 @@
 package people
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -74,17 +78,33 @@ type recorder struct {
 	mu   sync.Mutex
 	log  []string
 	hook func(n int, r *http.Request)
+	// rewrite, when set, changes the body of every answer (a hostile or
+	// broken service).
+	rewrite func([]byte) []byte
 }
 
 func (r *recorder) RoundTrip(req *http.Request) (*http.Response, error) {
 	r.mu.Lock()
 	r.log = append(r.log, req.Method+" "+req.URL.Path)
-	n, hook := len(r.log), r.hook
+	n, hook, rewrite := len(r.log), r.hook, r.rewrite
 	r.mu.Unlock()
 	if hook != nil {
 		hook(n, req)
 	}
-	return r.base.RoundTrip(req)
+	resp, err := r.base.RoundTrip(req)
+	if err != nil || rewrite == nil {
+		return resp, err
+	}
+	body, err := io.ReadAll(resp.Body)
+	_ = resp.Body.Close()
+	if err != nil {
+		return nil, err
+	}
+	body = rewrite(body)
+	resp.Body = io.NopCloser(bytes.NewReader(body))
+	resp.ContentLength = int64(len(body))
+	resp.Header.Del("Content-Length")
+	return resp, nil
 }
 
 // reset clears the log and returns what it held.
@@ -112,11 +132,13 @@ func counts(log []string) map[string]int {
 }
 
 func TestConformance(t *testing.T) {
+	var harnesses sync.Map // *Conn → *harness
 	conntest.Run(t, func(t *testing.T) connector.Connector {
 		h := newHarness(t, emulator.Options{}, tuning{pageSize: 7})
 		if err := h.emu.DefineAttribute("JobTitle", "STRING"); err != nil {
 			t.Fatal(err)
 		}
+		harnesses.Store(h.c, h)
 		return h.c
 	}, conntest.Options{
 		Entity: EntityCustomer,
@@ -130,6 +152,20 @@ func TestConformance(t *testing.T) {
 		LookupFields: []string{"email", "phone", "externalId"},
 		MissingKey:   "999999",
 		Invalid:      func(i int) map[string]any { return map[string]any{"lastName": "X", "email": "not-an-email"} },
+		// People's answers are rewritten on their way to the connector:
+		// the person's firstName comes as a number.
+		Corrupt: func(t *testing.T, c connector.Connector, key string) string {
+			hv, _ := harnesses.Load(c)
+			h := hv.(*harness)
+			id, _ := strconv.ParseInt(key, 10, 64)
+			p, _ := h.emu.Get(id)
+			from, _ := json.Marshal(map[string]any{"firstName": p["firstName"]})
+			from = bytes.Trim(from, "{}")
+			h.rec.mu.Lock()
+			h.rec.rewrite = func(b []byte) []byte { return bytes.ReplaceAll(b, from, []byte(`"firstName":12345`)) }
+			h.rec.mu.Unlock()
+			return "firstName"
+		},
 	})
 }
 

@@ -42,6 +42,18 @@ import (
 //     that is not over yet, as after a bulk write; the cursor then also
 //     holds their ids, about 30 bytes each).
 //
+// The watermark never passes the service's own clock: a person whose
+// modifiedAt is ahead of the Date of the answer that carried it (clock skew,
+// a bad import: modifiedAt 2099) is emitted, with a warning naming it by
+// id, but does not move the cursor, or every later change of any other
+// person would sit below the watermark and never be read again. The cursor
+// keeps such persons' hashes, so each is emitted again only when it changes
+// (and warned about only then). A saved cursor ahead of the service's clock
+// is refused with KindExpiredCursor before anything is emitted (the engine
+// then reads in full): it can only come from a read before this rule or a
+// clock set back, and continuing from it would skip every change until the
+// clock caught up.
+//
 // The walk assumes a person becomes visible in the list in the second its
 // modifiedAt names. Should the list lag behind writes (a search index
 // refreshed later), a person written just before a poll could appear after
@@ -81,6 +93,7 @@ func (c *Conn) Read(ctx context.Context, req connector.ReadRequest, emit func(co
 		w.prev = cur.Seen
 		w.maxMod = w.lower
 	}
+	w.prevAhead = cur.Ahead
 	if err := w.run(); err != nil {
 		return err
 	}
@@ -97,6 +110,9 @@ type cursor struct {
 	// Seen maps the ids of the persons read in the watermark second to a
 	// hash of what was read.
 	Seen map[int64]uint64 `json:"s,omitempty"`
+	// Ahead maps the ids of the persons read whose modifiedAt was ahead
+	// of the service's clock to a hash of what was read.
+	Ahead map[int64]uint64 `json:"f,omitempty"`
 }
 
 func decodeCursor(c connector.Cursor, entity string) (cursor, error) {
@@ -156,9 +172,13 @@ type walker struct {
 	atMax   map[int64]uint64    // persons read in maxMod
 	cap     time.Time           // when set, a second whose completeness could not be verified
 	pending []connector.Record
+	rejects []connector.RecordError // persons read that cannot be converted
 	// began is the service's time (Date header) of the walk's first
 	// answer; zero when unknown.
 	began time.Time
+	// ahead holds the persons read whose modifiedAt is ahead of the
+	// service's clock (see Read); prevAhead is the cursor's.
+	ahead, prevAhead map[int64]uint64
 }
 
 // errNoDateFilter says the account does not filter by modifiedAt.
@@ -247,27 +267,54 @@ func (w *walker) lowerPtr() *time.Time {
 }
 
 // walkSecond reads every person modified in second s, paging, and checks
-// with the total count that nobody moved during the pages. After three
-// unsettled attempts it gives up verifying and caps the cursor at s, so the
-// next read starts there again (re-emitting rather than skipping).
+// with the total count that nobody moved during the pages.
+//
+// Persons leave the second while it is paged (a two-way sync writes links
+// back into the persons it has read, which moves them to a later second),
+// and each one that leaves from before the current page shifts the rest
+// of the list forward by one: paging by page number alone would skip as
+// many persons as left. So the walk keeps how long a prefix of the second's
+// list it has read, shortens it by the drop in the total count at each
+// answer, and asks next for the page holding the end of that prefix,
+// stepping back over persons it may have missed. In a second that is over
+// (see closed) nobody enters, the count drops by exactly the persons who
+// left, and one walk reads everyone. In a second still under way persons
+// may also enter, hiding departures in the count: the walk then checks the
+// persons seen against the count and walks again, up to three times, then
+// caps the cursor at s, so the next read starts there again (re-emitting
+// rather than skipping). The requests are bounded (four times the pages
+// of the second, plus four); past that the cursor is capped as well.
 func (w *walker) walkSecond(s time.Time) error {
+	closed := w.closed(s)
 	for attempt := 0; attempt < 3; attempt++ {
 		seen := map[int64]bool{}
 		total, stable := -1, true
-		pages := w.pages()
-		for page := 1; ; page++ {
+		offset, prev, budget := 0, -1, -1
+		for req := 0; ; req++ {
+			if budget >= 0 && req >= budget {
+				w.capAt(s)
+				return nil
+			}
+			page := offset/w.limit + 1
+			start := (page - 1) * w.limit
 			items, count, err := w.fetch(&s, &s, page, true)
 			if err != nil {
 				return err
 			}
-			if err := w.progress(&pages, items); err != nil {
-				return err
-			}
+			// No progress guard here: going back a page is how this walk
+			// recovers persons that left the second, and budget bounds it.
 			if total < 0 {
 				total = count
+				budget = 4*(count/w.limit+1) + 4
 			} else if count != total {
 				stable = false
 			}
+			// The prefix read so far, in the list as it is now.
+			known := offset
+			if prev >= 0 && count >= 0 && count < prev {
+				known = max(0, offset-(prev-count))
+			}
+			prev = count
 			for _, p := range items {
 				if p.Modified.Equal(s) {
 					seen[p.ID] = true
@@ -276,10 +323,17 @@ func (w *walker) walkSecond(s time.Time) error {
 			if err := w.consumeAll(items); err != nil {
 				return err
 			}
+			if start > known {
+				// Persons left before this page: go back for those
+				// it shifted past.
+				offset = known
+				continue
+			}
+			offset = max(known, start+len(items))
 			// A short page ends the second; so does reaching its count,
 			// which saves an empty request when bulk writes put an exact
 			// multiple of the page size in one second.
-			if len(items) < w.limit || (total >= 0 && page*w.limit >= total) {
+			if len(items) < w.limit || (count >= 0 && offset >= count) {
 				break
 			}
 		}
@@ -288,14 +342,20 @@ func (w *walker) walkSecond(s time.Time) error {
 			// verified, and re-reading them would not tell more.
 			return nil
 		}
-		if stable && len(seen) == total {
+		if closed || (stable && len(seen) == total) {
 			return nil
 		}
 	}
+	w.capAt(s)
+	return nil
+}
+
+// capAt caps the cursor at second s, whose completeness could not be
+// verified: the next read starts there again.
+func (w *walker) capAt(s time.Time) {
 	if w.cap.IsZero() || s.Before(w.cap) {
 		w.cap = s
 	}
-	return nil
 }
 
 // walkScan pages the type-filtered list newest first and stops at the
@@ -382,6 +442,18 @@ func (w *walker) fetch(lower, upper *time.Time, page int, withTotal bool) ([]*ap
 	items, total, date, err := w.c.list(w.ctx, "read "+w.entity, filter, "modifiedAt:desc", page, w.limit, withTotal)
 	if err == nil && w.began.IsZero() {
 		w.began = date
+		if w.hasLower && w.lower.After(serviceNow(date)) {
+			return nil, 0, &connector.Error{Kind: connector.KindExpiredCursor, Service: service, Op: "read " + w.entity,
+				Message: fmt.Sprintf("the saved cursor is at %s, ahead of People's clock (%s); continuing from it would skip every change until then",
+					w.lower.UTC().Format(timeLayout), serviceNow(date).UTC().Format(timeLayout)),
+				Hint: "the sync reads everything again (unchanged records are not written)"}
+		}
+	}
+	if err == nil {
+		now := serviceNow(date)
+		for _, p := range items {
+			p.ahead = p.Modified.After(now)
+		}
 	}
 	if err != nil {
 		if dated && connector.KindOf(err) == connector.KindInvalid && w.c.probeNoDateFilter(w.ctx, w.typ) {
@@ -430,13 +502,37 @@ func (c *Conn) list(ctx context.Context, op string, filter any, orderBy string, 
 		return nil, 0, time.Time{}, err
 	}
 	out := make([]*apiPerson, 0, len(resp.Persons))
+	unreadable := func(err error) error {
+		return &connector.Error{Kind: connector.KindTransient, Service: service, Op: op, Message: err.Error(),
+			Hint: "People answered with a person the connector cannot read; run again later"}
+	}
+	good := -1
 	for _, raw := range resp.Persons {
 		p, err := parsePerson(raw)
+		if p == nil {
+			return nil, 0, time.Time{}, unreadable(err)
+		}
 		if err != nil {
-			return nil, 0, time.Time{}, &connector.Error{Kind: connector.KindTransient, Service: service, Op: op, Message: err.Error(),
-				Hint: "People answered with a person the connector cannot read; run again later"}
+			p.bad = err
+		} else if good < 0 {
+			good = len(out)
 		}
 		out = append(out, p)
+	}
+	// A person whose modifiedAt cannot be read sits where the service's
+	// order put it: it takes the second of the person before it (or, first
+	// on the page, after it), so the walk's ranges hold, and is rejected
+	// alone when read.
+	for i, p := range out {
+		switch {
+		case p.bad == nil:
+		case good < 0:
+			return nil, 0, time.Time{}, unreadable(fmt.Errorf("person %d: %v", p.ID, p.bad))
+		case i > 0:
+			p.Modified = out[i-1].Modified
+		default:
+			p.Modified = out[good].Modified
+		}
 	}
 	total := -1
 	if n, err := resp.TotalCount.Int64(); err == nil {
@@ -467,6 +563,9 @@ func (w *walker) consumeAll(items []*apiPerson) error {
 // consume records a person read and queues it for emission unless it is a
 // version already emitted (in this walk, or in the cursor's second).
 func (w *walker) consume(p *apiPerson) error {
+	if p.ahead {
+		return w.consumeAhead(p)
+	}
 	if p.Modified.After(w.maxMod) {
 		w.maxMod = p.Modified
 		w.atMax = map[int64]uint64{}
@@ -483,25 +582,77 @@ func (w *walker) consume(p *apiPerson) error {
 			return nil
 		}
 	}
-	w.pending = append(w.pending, p.record(w.fields, w.defs))
-	if len(w.pending) >= w.size {
+	return w.queue(p)
+}
+
+// queue converts a person for emission (a reject when it cannot be
+// converted) and flushes a full batch.
+func (w *walker) queue(p *apiPerson) error {
+	rec, err := p.record(w.fields, w.defs)
+	if p.bad != nil {
+		rec, err = connector.Record{Key: p.key()}, p.bad
+	}
+	if err != nil {
+		ae, _ := err.(*attrError)
+		field := ""
+		if ae != nil {
+			field = ae.attr
+		}
+		w.rejects = append(w.rejects, connector.RecordError{Key: rec.Key, Field: field, Modified: p.Modified,
+			Err: &connector.Error{Kind: connector.KindInvalid, Service: service, Op: "read " + w.entity, Message: err.Error(),
+				Hint: "correct the value in People, then run again"}})
+	} else {
+		w.pending = append(w.pending, rec)
+	}
+	if len(w.pending)+len(w.rejects) >= w.size {
 		return w.flush(connector.Cursor{})
 	}
 	return nil
+}
+
+// consumeAhead handles a person whose modifiedAt is ahead of the
+// service's clock: emitted unless the cursor holds this version, never
+// moving the watermark, and warned about (by id only) when emitted.
+func (w *walker) consumeAhead(p *apiPerson) error {
+	if w.ahead == nil {
+		w.ahead = map[int64]uint64{}
+	}
+	if _, dup := w.ahead[p.ID]; dup {
+		return nil
+	}
+	w.ahead[p.ID] = p.hash
+	if h, ok := w.prevAhead[p.ID]; ok && h == p.hash {
+		return nil
+	}
+	w.c.logger.Warn("people: a person's modifiedAt is ahead of People's clock; it is read, but the cursor does not move past the service's time",
+		"entity", w.entity, "person", p.ID, "modifiedAt", p.ModifiedAt, "service time", w.began.UTC().Format(timeLayout))
+	return w.queue(p)
+}
+
+// serviceNow is the latest modifiedAt an answer sent at date (its Date
+// header) can legitimately carry: date plus a second for the header's
+// truncation. Without a Date header the local clock stands in, with five
+// minutes for skew; a bound too low only re-reads persons, it never skips
+// one.
+func serviceNow(date time.Time) time.Time {
+	if date.IsZero() {
+		return time.Now().Add(5 * time.Minute)
+	}
+	return date.Add(time.Second)
 }
 
 func (w *walker) flush(next connector.Cursor) error {
 	if err := w.ctx.Err(); err != nil {
 		return err
 	}
-	b := connector.Batch{Records: w.pending, Next: next}
-	w.pending = nil
+	b := connector.Batch{Records: w.pending, Rejects: w.rejects, Next: next}
+	w.pending, w.rejects = nil, nil
 	return w.emit(b)
 }
 
 // finish emits the last batch with the new cursor.
 func (w *walker) finish() error {
-	next := cursor{Entity: w.entity}
+	next := cursor{Entity: w.entity, Ahead: w.ahead}
 	switch {
 	case !w.cap.IsZero() && (w.maxMod.IsZero() || w.cap.Before(w.maxMod)):
 		// A second could not be verified: start there next time, and

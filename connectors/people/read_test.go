@@ -1,11 +1,14 @@
 package people
 
 import (
+	"bytes"
 	"encoding/base64"
+	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"net/http"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -399,5 +402,187 @@ func TestReadForgetsPassedSeconds(t *testing.T) {
 	// At most a second (60) and a page (50) are remembered.
 	if most > 110 || len(w.done) > 110 {
 		t.Errorf("the walk remembered up to %d persons (%d at the end) of 1200", most, len(w.done))
+	}
+}
+
+// A person whose firstName the service answers as a number does not stop
+// the read: it is a reject naming the attribute and the JSON type (never
+// the value), the other persons come as records, and the cursor is set.
+func TestMalformedPersonIsARejectNotAFailure(t *testing.T) {
+	h := newHarness(t, emulator.Options{}, tuning{pageSize: 10})
+	ids := insertMany(t, h.emu, 25, "CUSTOMER", 0)
+	h.rec.rewrite = func(b []byte) []byte {
+		return bytes.ReplaceAll(b, []byte(`"firstName":"P7"`), []byte(`"firstName":12345`))
+	}
+	var recs []connector.Record
+	var rejects []connector.RecordError
+	var last connector.Cursor
+	err := h.c.Read(testCtx(t), connector.ReadRequest{Entity: EntityCustomer}, func(b connector.Batch) error {
+		recs = append(recs, b.Records...)
+		rejects = append(rejects, b.Rejects...)
+		if !b.Next.IsZero() {
+			last = b.Next
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("read with one malformed person failed: %v", err)
+	}
+	if len(recs) != 24 || len(rejects) != 1 || last.IsZero() {
+		t.Fatalf("got %d records, %d rejects, cursor %q; want 24, 1 and a cursor", len(recs), len(rejects), last.Token)
+	}
+	rj := rejects[0]
+	if rj.Key != fmt.Sprint(ids[7]) || rj.Field != "firstName" || connector.KindOf(rj.Err) != connector.KindInvalid {
+		t.Errorf("reject %+v: want person %d, field firstName, kind invalid", rj, ids[7])
+	}
+	if msg := rj.Err.Error(); !strings.Contains(msg, "JSON number") || strings.Contains(msg, "12345") {
+		t.Errorf("reject message %q: want the JSON type, never the value", msg)
+	}
+	res, err := h.c.Lookup(testCtx(t), connector.LookupRequest{Entity: EntityCustomer, Field: "id", Values: []any{ids[7]}})
+	if err != nil || len(res.Records[0]) != 1 || res.Records[0][0].Foreign == "" {
+		t.Errorf("lookup of the malformed person: %+v, %v; want it found and Foreign", res, err)
+	}
+
+	// A modifiedAt that is no date-time: that person alone is rejected,
+	// on the first page, in the middle and last.
+	for _, i := range []int{0, 12, 24} {
+		id := ids[i]
+		h.rec.mu.Lock()
+		h.rec.rewrite = func(b []byte) []byte {
+			var page map[string]any
+			if json.Unmarshal(b, &page) != nil {
+				return b
+			}
+			persons, _ := page["persons"].([]any)
+			for _, p := range persons {
+				if m, _ := p.(map[string]any); m != nil && m["id"] == float64(id) {
+					m["modifiedAt"] = "yesterday"
+				}
+			}
+			out, _ := json.Marshal(page)
+			return out
+		}
+		h.rec.mu.Unlock()
+		recs, rejects = nil, nil
+		err = h.c.Read(testCtx(t), connector.ReadRequest{Entity: EntityCustomer}, func(b connector.Batch) error {
+			recs = append(recs, b.Records...)
+			rejects = append(rejects, b.Rejects...)
+			return nil
+		})
+		if err != nil || len(recs) != 24 || len(rejects) != 1 || rejects[0].Key != fmt.Sprint(ids[i]) || rejects[0].Field != "modifiedAt" {
+			t.Errorf("person %d with a bad modifiedAt: %v, %d records, rejects %+v; want 24 and one reject of modifiedAt", i, err, len(recs), rejects)
+		}
+	}
+}
+
+// One person dated 2099 (clock skew, a bad import) does not move the
+// cursor to 2099: later changes of other persons are still read, the
+// future person is emitted once per version, and a saved cursor ahead of
+// People's clock is refused as expired (the engine then reads in full).
+func TestFutureModifiedAtDoesNotStopChanges(t *testing.T) {
+	h := newHarness(t, emulator.Options{}, tuning{pageSize: 10})
+	ids := insertMany(t, h.emu, 30, "CUSTOMER", 0)
+	skew := time.Date(2099, 1, 1, 0, 0, 0, 0, time.UTC).Sub(h.clock.Now())
+	h.clock.Advance(skew)
+	if err := h.emu.Update(ids[3], map[string]any{"city": "future"}); err != nil {
+		t.Fatal(err)
+	}
+	h.clock.Advance(-skew)
+	h.clock.Advance(5 * time.Second)
+
+	recs, cur := readAll(t, h.c, EntityCustomer, connector.Cursor{})
+	if len(recs) != 30 {
+		t.Fatalf("full read: %d records, want 30", len(recs))
+	}
+	dec, err := decodeCursor(cur, EntityCustomer)
+	if err != nil || dec.Watermark >= "2099" {
+		t.Fatalf("cursor after reading a person dated 2099: watermark %q, %v; want one at the service's time", dec.Watermark, err)
+	}
+	h.clock.Advance(5 * time.Second)
+	if err := h.emu.Update(ids[10], map[string]any{"city": "later"}); err != nil {
+		t.Fatal(err)
+	}
+	h.clock.Advance(5 * time.Second)
+	recs, cur = readAll(t, h.c, EntityCustomer, cur)
+	if got := keySet(recs); len(recs) != 1 || got[fmt.Sprint(ids[10])] != 1 {
+		t.Errorf("after a later change: got %v, want only person %d (the future one unchanged is not re-emitted)", got, ids[10])
+	}
+	// The future person changes (still dated ahead): emitted once more.
+	h.clock.Advance(skew)
+	if err := h.emu.Update(ids[3], map[string]any{"city": "future 2"}); err != nil {
+		t.Fatal(err)
+	}
+	h.clock.Advance(-skew)
+	recs, _ = readAll(t, h.c, EntityCustomer, cur)
+	if got := keySet(recs); len(recs) != 1 || got[fmt.Sprint(ids[3])] != 1 {
+		t.Errorf("after the future person changed: got %v, want only person %d", got, ids[3])
+	}
+
+	// A saved cursor ahead of the service's clock is refused.
+	ahead := cursor{Version: 1, Entity: EntityCustomer, Watermark: "2099-01-01T00:00:00"}.encode()
+	err = h.c.Read(testCtx(t), connector.ReadRequest{Entity: EntityCustomer, Since: ahead}, func(connector.Batch) error {
+		t.Error("a batch was emitted for a cursor ahead of the service")
+		return nil
+	})
+	if connector.KindOf(err) != connector.KindExpiredCursor || !strings.Contains(err.Error(), "ahead of People's clock") {
+		t.Errorf("read since a cursor in 2099: %v; want an expired cursor saying it is ahead", err)
+	}
+}
+
+// A first pass over many persons sharing one modifiedAt second reads every
+// one of them even when the persons already read change during the walk
+// (a two-way sync writes their links back as it goes): each write-back
+// moves a person out of the second, which shifts the later pages of the
+// second forward, and paging by page number alone then skips persons.
+func TestManyInOneSecondWrittenBackDuringRead(t *testing.T) {
+	// lag 0 writes each batch back before the next page is asked for; lag
+	// 1 one batch later, as the engine's pipeline does.
+	for lag := range 2 {
+		t.Run(fmt.Sprint("lag=", lag), func(t *testing.T) {
+			h := newHarness(t, emulator.Options{}, tuning{pageSize: 100})
+			ids := insertMany(t, h.emu, 2500, "CUSTOMER", 0)
+			h.clock.Advance(5 * time.Second) // the second is over
+			h.rec.reset()
+			seen := map[string]int{}
+			var next connector.Cursor
+			var queue [][]string
+			err := h.c.Read(testCtx(t), connector.ReadRequest{Entity: EntityCustomer}, func(b connector.Batch) error {
+				var keys []string
+				for _, r := range b.Records {
+					seen[r.Key]++
+					keys = append(keys, r.Key)
+				}
+				queue = append(queue, keys)
+				for len(queue) > lag {
+					for _, k := range queue[0] {
+						id, _ := strconv.ParseInt(k, 10, 64)
+						if err := h.emu.Update(id, map[string]any{"externalId": "crm-" + k}); err != nil {
+							return err
+						}
+					}
+					queue = queue[1:]
+				}
+				if !b.Next.IsZero() {
+					next = b.Next
+				}
+				return nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var missing []int64
+			for _, id := range ids {
+				if seen[fmt.Sprint(id)] == 0 {
+					missing = append(missing, id)
+				}
+			}
+			if len(missing) > 0 {
+				t.Errorf("the first pass missed %d of %d persons (first %v)", len(missing), len(ids), missing[:min(5, len(missing))])
+			}
+			if next.IsZero() {
+				t.Error("no cursor")
+			}
+			t.Logf("%d list requests for %d pages of persons", counts(h.rec.reset())["GET /people/2/persons"], len(ids)/100)
+		})
 	}
 }

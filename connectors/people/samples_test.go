@@ -28,7 +28,10 @@ func TestParseSamplePerson(t *testing.T) {
 		t.Fatal(err)
 	}
 	defs := map[string]string{"Contract Expiry": "DATE", "Company": "STRING", "ShoppingCartList": "LIST_OF_OBJECTS"}
-	rec := p.record(nil, defs)
+	rec, err := p.record(nil, defs)
+	if err != nil {
+		t.Fatal(err)
+	}
 	date := func(s string) time.Time { d, _ := time.Parse("2006-01-02", s); return d }
 	want := map[string]any{
 		"id": int64(1), "type": "CUSTOMER", "externalId": "3", "firstName": "Jane", "lastName": "Smith",
@@ -72,7 +75,7 @@ func TestParseSamplePerson(t *testing.T) {
 		}
 	}
 	// The projection keeps id and modifiedAt.
-	small := p.record([]string{"email"}, defs)
+	small, _ := p.record([]string{"email"}, defs)
 	if len(small.Fields) != 3 || small.Fields["email"] == nil || small.Fields["id"] == nil || small.Fields["modifiedAt"] == nil {
 		t.Errorf("projection: %v", small.Fields)
 	}
@@ -187,7 +190,7 @@ func FuzzParsePerson(f *testing.F) {
 		if err != nil {
 			return
 		}
-		rec := p.record(nil, defs)
+		rec, _ := p.record(nil, defs)
 		for name, v := range rec.Fields {
 			if fd, ok := ent.Field(name); ok {
 				if _, err := connector.Canonical(fd.Type, v); err != nil {

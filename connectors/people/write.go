@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
+	"math/bits"
 	"net/http"
 	"net/url"
 	"slices"
@@ -544,72 +545,9 @@ func (c *Conn) createAll(ctx context.Context, entity string, items []*item, resu
 	}
 	for start := 0; start < len(batched); start += c.tune.batchSize {
 		chunk := batched[start:min(start+c.tune.batchSize, len(batched))]
-		people := make([]map[string]any, len(chunk))
-		for i, it := range chunk {
-			people[i] = it.createBody()
-		}
-		var resp struct {
-			Results []batchResult `json:"results"`
-		}
-		op := "create " + entity
-		if _, err := c.call(ctx, op, http.MethodPost, "/people/2/persons/batch", nil, map[string]any{"people": people}, &resp); err != nil {
-			if !connector.RecordLevel(err) {
-				return err
-			}
-			for _, it := range chunk {
-				results[it.idx] = connector.WriteResult{Op: connector.Failed, Err: err}
-			}
-			continue
-		}
-		for _, r := range resp.Results {
-			if r.Index == nil || *r.Index < 0 || *r.Index >= len(chunk) {
-				continue
-			}
-			it := chunk[*r.Index]
-			it.failed = true
-			results[it.idx] = connector.WriteResult{Op: connector.Failed, Err: itemError(it.op, r.Status, r.messages())}
-		}
-		var idents []identity
-		for _, it := range chunk {
-			if !it.failed {
-				id, _ := it.identity()
-				idents = append(idents, id)
-			}
-		}
-		if len(idents) == 0 {
-			continue
-		}
-		matched, err := c.matchIDs(ctx, op+": find the new persons' ids", idents)
-		if err != nil {
-			// The persons exist now: say so, or a rerun's duplicates would
-			// be a mystery.
-			for _, it := range chunk {
-				if it.failed {
-					continue
-				}
-				id, _ := it.identity()
-				results[it.idx] = connector.WriteResult{Op: connector.Failed, Err: &connector.Error{
-					Kind: connector.KindOf(err), Service: service, Op: it.op,
-					Message: fmt.Sprintf("People created the person, but its id could not be learned: %v", err),
-					Hint:    fmt.Sprintf("creating the record again will fail as a duplicate; find the person by its %s instead", strings.ToLower(id.Type)),
-					Err:     err}}
-			}
+		send := func(g []*item) (error, error) { return c.createBatch(ctx, entity, g, results) }
+		if err := isolate(chunk, send, func(it *item, err error) { it.failAt(results, err) }); err != nil {
 			return err
-		}
-		for _, it := range chunk {
-			if it.failed {
-				continue
-			}
-			id, _ := it.identity()
-			pid, ok := matched[identityKey(id.Type, id.Identifier)]
-			if !ok {
-				results[it.idx] = connector.WriteResult{Op: connector.Failed, Err: &connector.Error{
-					Kind: connector.KindTransient, Service: service, Op: it.op,
-					Message: fmt.Sprintf("People accepted the person but matching it by its %s found no id", strings.ToLower(id.Type)),
-					Hint:    "the person was changed or deleted right after it was created; run again"}}
-				continue
-			}
-			results[it.idx] = connector.WriteResult{Key: strconv.FormatInt(pid, 10), Op: connector.Created}
 		}
 	}
 	for _, it := range singles {
@@ -623,7 +561,9 @@ func (c *Conn) createAll(ctx context.Context, entity string, items []*item, resu
 			continue
 		}
 		p, err := parsePerson(json.RawMessage(raw))
-		if err != nil {
+		if p == nil {
+			// Only the id matters here (a person with an odd modifiedAt
+			// is still created).
 			return &connector.Error{Kind: connector.KindTransient, Service: service, Op: it.op, Message: err.Error(),
 				Hint: "People created the person but answered in a form the connector cannot read"}
 		}
@@ -827,43 +767,164 @@ func (c *Conn) patchAll(ctx context.Context, entity string, items []*item, resul
 // each entry is the ID query plus what entry adds (nil: nothing). The
 // answer lists only failures, by query; each fails its item with the error
 // itemErr makes of it. A request refused as a whole for a record-level
-// reason fails every item of the chunk, except a 404 when notFoundOK
-// (nothing to do); any other error is returned and nothing is marked.
+// reason is split until the refused items stand alone (see isolate),
+// except a 404 when notFoundOK (nothing to do); any other error is
+// returned.
 func (c *Conn) sendByID(ctx context.Context, op, method, path string, chunk []*item, entry func(*item) map[string]any,
 	notFoundOK bool, itemErr func(*item, batchResult) error, results []connector.WriteResult) error {
-	people := make([]map[string]any, len(chunk))
-	byKey := make(map[string]*item, len(chunk))
-	for i, it := range chunk {
-		e := map[string]any{"query": identity{"ID", it.key}}
-		if entry != nil {
-			maps.Copy(e, entry(it))
+	send := func(group []*item) (error, error) {
+		people := make([]map[string]any, len(group))
+		byKey := make(map[string]*item, len(group))
+		for i, it := range group {
+			e := map[string]any{"query": identity{"ID", it.key}}
+			if entry != nil {
+				maps.Copy(e, entry(it))
+			}
+			people[i] = e
+			byKey[it.key] = it
 		}
-		people[i] = e
-		byKey[it.key] = it
+		var resp struct {
+			Results []batchResult `json:"results"`
+		}
+		status, err := c.call(ctx, op, method, path, nil, map[string]any{"people": people}, &resp)
+		if notFoundOK && status == http.StatusNotFound {
+			return nil, nil
+		}
+		if err != nil {
+			if !connector.RecordLevel(err) {
+				return nil, err
+			}
+			return err, nil
+		}
+		for _, r := range resp.Results {
+			if r.Query == nil {
+				continue
+			}
+			if it := byKey[r.Query.Identifier]; it != nil {
+				it.fail(results, itemErr(it, r))
+			}
+		}
+		return nil, nil
+	}
+	return isolate(chunk, send, func(it *item, err error) { it.fail(results, err) })
+}
+
+// createBatch sends one POST /people/2/persons/batch for group and learns
+// the new persons' ids. refused is the error of a request the service
+// refused as a whole for a record-level reason (nothing of it was
+// created: isolate splits the group); err is a failure of the call.
+func (c *Conn) createBatch(ctx context.Context, entity string, group []*item, results []connector.WriteResult) (refused, err error) {
+	people := make([]map[string]any, len(group))
+	for i, it := range group {
+		people[i] = it.createBody()
 	}
 	var resp struct {
 		Results []batchResult `json:"results"`
 	}
-	status, err := c.call(ctx, op, method, path, nil, map[string]any{"people": people}, &resp)
-	if notFoundOK && status == http.StatusNotFound {
-		return nil
-	}
-	if err != nil {
+	op := "create " + entity
+	if _, err := c.call(ctx, op, http.MethodPost, "/people/2/persons/batch", nil, map[string]any{"people": people}, &resp); err != nil {
 		if !connector.RecordLevel(err) {
-			return err
+			return nil, err
 		}
-		for _, it := range chunk {
-			it.fail(results, err)
-		}
-		return nil
+		return err, nil
 	}
 	for _, r := range resp.Results {
-		if r.Query == nil {
+		if r.Index == nil || *r.Index < 0 || *r.Index >= len(group) {
 			continue
 		}
-		if it := byKey[r.Query.Identifier]; it != nil {
-			it.fail(results, itemErr(it, r))
+		it := group[*r.Index]
+		it.failAt(results, itemError(it.op, r.Status, r.messages()))
+	}
+	var idents []identity
+	for _, it := range group {
+		if !it.failed {
+			id, _ := it.identity()
+			idents = append(idents, id)
 		}
+	}
+	if len(idents) == 0 {
+		return nil, nil
+	}
+	matched, err := c.matchIDs(ctx, op+": find the new persons' ids", idents)
+	if err != nil {
+		// The persons exist now: say so, or a rerun's duplicates would
+		// be a mystery.
+		for _, it := range group {
+			if it.failed {
+				continue
+			}
+			id, _ := it.identity()
+			results[it.idx] = connector.WriteResult{Op: connector.Failed, Err: &connector.Error{
+				Kind: connector.KindOf(err), Service: service, Op: it.op,
+				Message: fmt.Sprintf("People created the person, but its id could not be learned: %v", err),
+				Hint:    fmt.Sprintf("creating the record again will fail as a duplicate; find the person by its %s instead", strings.ToLower(id.Type)),
+				Err:     err}}
+		}
+		return nil, err
+	}
+	for _, it := range group {
+		if it.failed {
+			continue
+		}
+		id, _ := it.identity()
+		pid, ok := matched[identityKey(id.Type, id.Identifier)]
+		if !ok {
+			results[it.idx] = connector.WriteResult{Op: connector.Failed, Err: &connector.Error{
+				Kind: connector.KindTransient, Service: service, Op: it.op,
+				Message: fmt.Sprintf("People accepted the person but matching it by its %s found no id", strings.ToLower(id.Type)),
+				Hint:    "the person was changed or deleted right after it was created; run again"}}
+			continue
+		}
+		results[it.idx] = connector.WriteResult{Key: strconv.FormatInt(pid, 10), Op: connector.Created}
+	}
+	return nil, nil
+}
+
+// isolate sends items with send and, when the service refuses a request
+// as a whole for a record-level reason (a 400 without per-item results:
+// People's v2 batches report a person's failure by index or query, but
+// refuse a body with one person its binding cannot read as a whole, §3.5),
+// splits the refused group in halves and sends each again, until the
+// refused persons stand alone and fail with the service's error, and every
+// other person is written. A whole-request 400 applied nothing, so
+// sending the halves again creates nothing twice. One bad person among n
+// costs 2·⌈log₂ n⌉ more requests. The requests per call are bounded by
+// 4·⌈log₂ n⌉+1 (two bad persons isolated in full); past that, the groups
+// not yet sent fail with the refusal, saying so, and wait for a retry
+// rather than turning a batch of 1000 into 2000 requests. Requests go
+// through the connector's pacing like any other.
+func isolate(items []*item, send func([]*item) (refused, err error), fail func(*item, error)) error {
+	if len(items) == 0 {
+		return nil
+	}
+	budget := 4*bits.Len(uint(len(items)-1)) + 1
+	queue := [][]*item{items}
+	var last error
+	for sent := 0; len(queue) > 0; {
+		g := queue[0]
+		queue = queue[1:]
+		if sent >= budget {
+			for _, it := range g {
+				fail(it, &connector.Error{Kind: connector.KindOf(last), Service: service, Op: it.op,
+					Message: "People refused a batch holding this person, and too many of the batch's persons were refused to send it alone: " + last.Error(),
+					Hint:    "the person itself may be valid: retry it", Err: last})
+			}
+			continue
+		}
+		sent++
+		refused, err := send(g)
+		if err != nil {
+			return err
+		}
+		if refused == nil {
+			continue
+		}
+		last = refused
+		if len(g) == 1 {
+			fail(g[0], refused)
+			continue
+		}
+		queue = append(queue, g[:len(g)/2], g[len(g)/2:])
 	}
 	return nil
 }
@@ -876,6 +937,12 @@ func itemErrorOf(it *item, r batchResult) error {
 		return notFound(it.op, it.key)
 	}
 	return err
+}
+
+// failAt marks a create failed with err in results (a create has no key).
+func (it *item) failAt(results []connector.WriteResult, err error) {
+	it.failed = true
+	results[it.idx] = connector.WriteResult{Op: connector.Failed, Err: err}
 }
 
 // fail marks the item failed with err in results.

@@ -529,3 +529,77 @@ func TestConcurrentFirstUsesLoadDefinitionsOnce(t *testing.T) {
 		t.Errorf("requests %v, want one definitions request", c)
 	}
 }
+
+// When People refuses a batch as a whole (400, no per-item results) for
+// one bad person, the connector splits the batch until that person stands
+// alone: it alone fails, the others are written, in at most 2·⌈log₂ n⌉
+// more requests. For creates and for updates.
+func TestWholeBatchRefusalIsolatesTheBadRecord(t *testing.T) {
+	h := newHarness(t, emulator.Options{RefuseBadBatches: true}, tuning{})
+	var recs []connector.Record
+	for i := range 6 {
+		email := fmt.Sprintf("p%d@example.com", i)
+		if i == 4 {
+			email = "nope@" // People refuses it; the connector does not check
+		}
+		recs = append(recs, connector.Record{Fields: map[string]any{"firstName": fmt.Sprint("P", i), "email": email}})
+	}
+	h.rec.reset()
+	res := upsert(t, h.c, EntityCustomer, recs...)
+	for i, r := range res {
+		if i == 4 {
+			if r.Op != connector.Failed || connector.KindOf(r.Err) != connector.KindInvalid {
+				t.Errorf("bad record: %+v; want it failed as invalid", r)
+			}
+			continue
+		}
+		if r.Op != connector.Created {
+			t.Errorf("record %d: %+v; want it created (only record 4 is bad)", i, r)
+		}
+	}
+	if n := counts(h.rec.reset())["POST /people/2/persons/batch"]; n > 1+2*3 {
+		t.Errorf("%d batch requests to isolate one record of 6; want at most 7", n)
+	}
+	if h.emu.Len() != 5 {
+		t.Errorf("%d persons, want 5", h.emu.Len())
+	}
+
+	var ups []connector.Record
+	for i, r := range res {
+		if i == 4 {
+			continue
+		}
+		lang := "en"
+		if i == 2 {
+			lang = "not a language"
+		}
+		ups = append(ups, connector.Record{Key: r.Key, Fields: map[string]any{"preferredLanguage": lang}})
+	}
+	res = upsert(t, h.c, EntityCustomer, ups...)
+	for i, r := range res {
+		if want := connector.Updated; i == 2 {
+			if r.Op != connector.Failed || connector.KindOf(r.Err) != connector.KindInvalid {
+				t.Errorf("bad update: %+v; want it failed as invalid", r)
+			}
+		} else if r.Op != want {
+			t.Errorf("update %d: %+v; want updated", i, r)
+		}
+	}
+	if n := counts(h.rec.reset())["PATCH /people/2/persons/batch"]; n > 1+2*3 {
+		t.Errorf("%d batch requests to isolate one update of 5; want at most 7", n)
+	}
+
+	// Every record bad: the splitting stops at its bound, and all fail.
+	recs = nil
+	for i := range 16 {
+		recs = append(recs, connector.Record{Fields: map[string]any{"firstName": fmt.Sprint("B", i), "email": fmt.Sprintf("b%d@", i)}})
+	}
+	for i, r := range upsert(t, h.c, EntityCustomer, recs...) {
+		if r.Op != connector.Failed || connector.KindOf(r.Err) != connector.KindInvalid {
+			t.Errorf("all bad, record %d: %+v; want failed as invalid", i, r)
+		}
+	}
+	if n := counts(h.rec.reset())["POST /people/2/persons/batch"]; n > 4*4+1 {
+		t.Errorf("%d batch requests for 16 bad records; want at most 17", n)
+	}
+}

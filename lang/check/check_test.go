@@ -25,7 +25,8 @@ var update = flag.Bool("update", false, "rewrite the out/ sections of testdata/*
 func registry() *connector.Registry { return connector.NewRegistry(dynamics.Kind(), people.Kind()) }
 
 // runCase compiles the .sync files of an archive (schema snapshots are its
-// CONN.schema.json files) and returns the rendered diagnostics and plan.
+// CONN.schema.json files; live/CONN.schema.json the service's schema when a
+// command connects) and returns the rendered diagnostics and plan.
 func runCase(t *testing.T, ar *txtar.Archive) (diags diag.Diagnostics, rendered, planJSON string) {
 	t.Helper()
 	var inputs []lang.Input
@@ -52,6 +53,21 @@ func runCase(t *testing.T, ar *txtar.Archive) (diags diag.Diagnostics, rendered,
 		return &s, path, nil
 	}
 	p, diags := lang.Compile(inputs, lang.Options{Registry: registry(), Snapshot: snapshot})
+	// live/CONN.schema.json is the schema the service reports when a
+	// command connects (check.CompareLive).
+	for _, f := range ar.Files {
+		conn, ok := strings.CutPrefix(f.Name, "live/")
+		if conn, ok = strings.CutSuffix(conn, ".schema.json"); !ok || p == nil {
+			continue
+		}
+		var s connector.Schema
+		if err := json.Unmarshal(f.Data, &s); err != nil {
+			t.Fatalf("%s: %v", f.Name, err)
+		}
+		s.Normalize()
+		snap, snapPath, _ := snapshot(conn, "a.sync")
+		diags = append(diags, check.CompareLive(p, conn, &s, snap, snapPath)...)
+	}
 	var buf bytes.Buffer
 	if err := diag.Write(&buf, diags, lang.Sources(inputs), diag.WriteOptions{}); err != nil {
 		t.Fatal(err)

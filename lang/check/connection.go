@@ -22,6 +22,10 @@ type connInfo struct {
 	schema *connector.Schema
 	plan   *plan.Connection
 	used   bool
+	// snapshot is the connection's schema snapshot (nil when none), read
+	// from snapshotPath.
+	snapshot     *connector.Schema
+	snapshotPath string
 }
 
 func (ci *connInfo) rng(n ast.Node) diag.Range { return nodeRange(ci.file, n) }
@@ -59,6 +63,7 @@ func (c *checker) connection(f *File, n *ast.Connection) {
 				"%s holds a %s schema, but connection %q is %s. Run `synclang schema pull %s` to write it again.", path, snap.Kind, name, kind.Name, name)
 		case snap != nil:
 			ci.schema.Merge(snap)
+			ci.snapshot, ci.snapshotPath = snap, path
 		}
 	}
 	c.declarations(ci)
@@ -248,6 +253,16 @@ func (c *checker) declarations(ci *connInfo) {
 		}
 		if clash {
 			continue
+		}
+		pd := &plan.Declaration{Field: fieldName, Type: typ, Range: nodeRange(f, d), Name: nodeRange(f, nameNode)}
+		if spec.Scoped {
+			pd.Entity = entities[0].Name
+		}
+		ci.plan.Declarations = append(ci.plan.Declarations, pd)
+		if ci.snapshot != nil {
+			if dg := compareDeclaration(ci.name, ci.kind.Name, pd, ci.snapshot, "the schema snapshot "+ci.snapshotPath, false); dg != nil {
+				c.add(dg)
+			}
 		}
 		for _, e := range entities {
 			e.AddField(&connector.Field{Name: fieldName, Type: typ, Custom: true, Lookup: spec.Lookup, Doc: "Declared in " + f.Source.Name + "."})

@@ -28,6 +28,24 @@ type Connection struct {
 	Kind     string     `json:"kind"`
 	Settings []*Setting `json:"settings"` // sorted by name
 	Range    diag.Range `json:"range"`
+	// Declarations are the custom fields the block declares (attribute,
+	// column), in source order. They are already part of the entities'
+	// schemas the plan was checked against; they are kept (not printed) so
+	// a command that connects can compare them with the service's live
+	// schema (check.CompareLive).
+	Declarations []*Declaration `json:"-"`
+}
+
+// Declaration is one custom field declaration: `attribute "JobTitle"
+// string` declares custom.JobTitle on every entity of a People connection
+// (Entity ""); `column contact.new_tier string` declares new_tier on
+// Dynamics' contact.
+type Declaration struct {
+	Entity string         // "" for every entity of the connection
+	Field  string         // the field's name in the schema ("custom.JobTitle")
+	Type   connector.Type // the declared type
+	Range  diag.Range     // the declaration's line
+	Name   diag.Range     // the declared name
 }
 
 // Setting is one connection setting: exactly one of Value (a literal), Env

@@ -323,6 +323,11 @@ func (fr *flowRun) readRejects(ctx context.Context, send func(incoming) error) e
 				in.gone = append(in.gone, rejects[i].Key)
 				continue
 			}
+			if recs[0].Foreign != "" {
+				// Still unreadable: rejected again, with the reason.
+				in.b.Rejects = append(in.b.Rejects, connector.RecordError{Key: rejects[i].Key, Err: errors.New(recs[0].Foreign)})
+				continue
+			}
 			in.b.Records = append(in.b.Records, recs[0])
 		}
 		if err := send(in); err != nil {

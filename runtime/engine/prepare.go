@@ -116,6 +116,24 @@ func (fr *flowRun) rejectErr(it *item, kind RejectKind, field string, rng diag.R
 	}
 }
 
+// sourceRejects turns the records the source connector read but could not
+// convert (connector.Batch.Rejects) into rejected items: each is counted
+// as read and rejected, and stored as a reject of kind value, so `synclang
+// rejects` lists it and `rejects retry` tries it again; the batch's cursor
+// moves on past it like past any other record.
+func (fr *flowRun) sourceRejects(w *batchWork, rejects []connector.RecordError, pos map[string]int) {
+	w.counts.Read += len(rejects)
+	for _, rj := range rejects {
+		if _, dup := pos[rj.Key]; dup {
+			continue
+		}
+		pos[rj.Key] = len(w.items)
+		it := &item{rec: connector.Record{Key: rj.Key, Modified: rj.Modified}}
+		w.items = append(w.items, it)
+		fr.rejectErr(it, RejectValue, "", fr.rt.p.Range, fmt.Errorf("could not be read: %w", rj.Err))
+	}
+}
+
 // prepare evaluates and pairs a batch: after it, every item is rejected,
 // skipped, unchanged, deleted, or has its writes planned.
 func (fr *flowRun) prepare(ctx context.Context, in incoming, seq int) (*batchWork, error) {
@@ -142,6 +160,7 @@ func (fr *flowRun) prepare(ctx context.Context, in incoming, seq int) (*batchWor
 		pos[rec.Key] = len(w.items)
 		w.items = append(w.items, &item{rec: rec, force: in.force, deleted: rec.Deleted})
 	}
+	fr.sourceRejects(w, in.b.Rejects, pos)
 	if fr.dry {
 		for _, it := range w.items {
 			if fr.r.isPlanned(fr.rt.p.Name, src.st, it.rec.Key) {
@@ -156,6 +175,9 @@ func (fr *flowRun) prepare(ctx context.Context, in incoming, seq int) (*batchWor
 		claims = append(claims, "s:"+it.rec.Key)
 		if it.rec.Key == "" {
 			fr.rejectf(it, RejectService, "", fr.rt.p.Range, "the %s connector returned a record without a key; it cannot be synced", src.p.Kind)
+			continue
+		}
+		if it.rej != nil {
 			continue
 		}
 		if it.deleted || it.unchanged {

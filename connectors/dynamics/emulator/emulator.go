@@ -225,6 +225,21 @@ func (e *Emulator) Update(table, id string, fields map[string]any) {
 	}
 }
 
+// SetRaw stores v in a row's column as it is, without validation or a new
+// version, so a test can make the service answer with a value that does
+// not fit the column (a string column holding the number 12345), as a
+// plug-in or a bad import can leave behind. It panics on a missing row.
+func (e *Emulator) SetRaw(table, id, column string, v any) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	t := e.mustTable(table)
+	r, ok := t.rows[strings.ToLower(id)]
+	if !ok {
+		panic(fmt.Sprintf("emulator.SetRaw: no %s %s", table, id))
+	}
+	r.vals[column] = v
+}
+
 // Delete removes a row; it reports whether the row existed.
 func (e *Emulator) Delete(table, id string) bool {
 	e.mu.Lock()

@@ -78,6 +78,9 @@ func (e *Emulator) batchCreate(w http.ResponseWriter, r *http.Request, _ []strin
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	if e.refuseBatch(w, people, func(raw json.RawMessage) json.RawMessage { return raw }) {
+		return
+	}
 	var results []batchError
 	for i, raw := range people {
 		if _, f := e.save(nil, raw, modeCreate); f != nil {
@@ -89,6 +92,28 @@ func (e *Emulator) batchCreate(w http.ResponseWriter, r *http.Request, _ []strin
 	writeBatch(w, results)
 }
 
+// refuseBatch answers 400 for the whole batch when RefuseBadBatches is set
+// and a person of it (body picks it out of an entry; nil: none) does not
+// decode or validate, and reports whether it did. The answer names the
+// fields, not the entry.
+func (e *Emulator) refuseBatch(w http.ResponseWriter, people []json.RawMessage, body func(json.RawMessage) json.RawMessage) bool {
+	if !e.opts.RefuseBadBatches {
+		return false
+	}
+	for _, raw := range people {
+		p := body(raw)
+		if p == nil {
+			continue
+		}
+		in, errs := decodePerson(p)
+		if errs = append(errs, e.validate(in)...); len(errs) > 0 {
+			badRequest(w, errs)
+			return true
+		}
+	}
+	return false
+}
+
 // batchUpdate is PATCH /people/2/persons/batch: {"people":[{"query":
 // {...}, "update": IamPersonV2}]}, with PATCH semantics.
 func (e *Emulator) batchUpdate(w http.ResponseWriter, r *http.Request, _ []string) {
@@ -98,6 +123,17 @@ func (e *Emulator) batchUpdate(w http.ResponseWriter, r *http.Request, _ []strin
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	if e.refuseBatch(w, people, func(raw json.RawMessage) json.RawMessage {
+		var item struct {
+			Update json.RawMessage `json:"update"`
+		}
+		if json.Unmarshal(raw, &item) != nil || len(item.Update) == 0 {
+			return nil
+		}
+		return item.Update
+	}) {
+		return
+	}
 	var results []batchError
 	for _, raw := range people {
 		var item struct {

@@ -39,6 +39,12 @@ type Options struct {
 	// 400, for testing clients against an account where such filters do not
 	// work (the reference, §8, marks their support UNCERTAIN).
 	NoDateFilters bool
+	// RefuseBadBatches makes a batch create or update with one invalid
+	// person (a value of the wrong type or form, not a duplicate) fail as a
+	// whole with 400 and no per-item results, as a service refuses a body
+	// its JSON binding cannot read; the reference (§3.5) says whole-request
+	// problems answer 400. By default each person fails alone.
+	RefuseBadBatches bool
 }
 
 // Emulator is an in-memory Infobip People API: an http.Handler serving the
