@@ -112,7 +112,8 @@ func (c *Conn) Lookup(ctx context.Context, req connector.LookupRequest) (connect
 			if err != nil {
 				return res, err
 			}
-			for _, rec := range r.lookupRecords(p) {
+			recs := r.lookupRecords(p)
+			for _, rec := range recs {
 				have := rec.Fields[f.Name]
 				if f.Name == ti.ent.Key {
 					have = rec.Key
