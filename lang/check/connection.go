@@ -141,7 +141,8 @@ func (c *checker) settingValue(f *File, spec *connector.SettingSpec, s *ast.Sett
 		return true
 	case spec.Secret:
 		c.errorf(f, v, "secret-literal", "Secret written in the file",
-			"%s is a secret and must not be written in a .sync file, which is committed to git. Write %s = secret(\"VAR\") and set VAR in the environment.", spec.Name, spec.Name)
+			"%s is a secret and must not be written in a .sync file, which is committed to git. Write %s = secret(\"VAR\") and set VAR in the environment.", spec.Name, spec.Name).
+			Masked = true // the snippet must not print it again
 		return false
 	case v.Word != nil:
 		c.errorf(f, v, "setting-value", "Unquoted value",
