@@ -13,6 +13,7 @@ type Code struct {
 // Codes lists every diagnostic code the parser and checker emit, in the
 // order SPEC.md documents them.
 var Codes = []Code{
+	{"limit", diag.Error, "A file is larger than 1 MiB, has a line longer than 16 KiB, or nests blocks and brackets more than 100 deep; it is refused whole, before parsing."},
 	{"syntax", diag.Error, "The text is not valid .sync syntax (unknown declaration, malformed line, unterminated string, unclosed block)."},
 	{"unknown-kind", diag.Error, "A connection names a kind synclang does not know (the kinds are dynamics and people)."},
 	{"unknown-setting", diag.Error, "A connection sets something its kind has no setting for."},
