@@ -20,7 +20,7 @@ func TestLimits(t *testing.T) {
 	}
 	for _, tc := range []struct {
 		name, src, summary string
-		line, col           int
+		line, col          int
 	}{
 		{"1M parens", deep("(", ")", 1_000_000), "File too large", 1, 1},
 		{"1M braces", deep("{", "}", 1_000_000), "File too large", 1, 1},
