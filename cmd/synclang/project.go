@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"os"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -36,13 +35,19 @@ func defaultPaths(paths []string) []string {
 	return paths
 }
 
+// maxPlanSize is the largest plan file `run` reads: a plan is a few KB per
+// sync, so this leaves room for thousands.
+const maxPlanSize = 64 << 20
+
 // loadProject reads PATHS (.sync files, directories of them, or one plan
-// compiled by `synclang compile`) and compiles them. The returned error is
-// for I/O; compile problems are in project.diags.
-func loadProject(s *Stdio, paths []string) (*project, error) {
+// compiled by `synclang compile`) and compiles them, stopping when ctx is
+// done. Files are read as lang.ReadFile reads them (regular files only,
+// bounded). The returned error is for I/O; compile problems are in
+// project.diags.
+func loadProject(ctx context.Context, s *Stdio, paths []string) (*project, error) {
 	paths = defaultPaths(paths)
 	if len(paths) == 1 && strings.HasSuffix(paths[0], ".json") {
-		data, err := os.ReadFile(paths[0])
+		data, err := lang.ReadFile(ctx, paths[0], maxPlanSize)
 		if err != nil {
 			return nil, err
 		}
@@ -52,11 +57,11 @@ func loadProject(s *Stdio, paths []string) (*project, error) {
 		}
 		return &project{plan: p, dir: filepath.Dir(paths[0])}, nil
 	}
-	inputs, err := lang.Load(paths)
+	inputs, err := lang.LoadContext(ctx, paths)
 	if err != nil {
 		return nil, err
 	}
-	return compileProject(s, inputs, nil), nil
+	return compileProject(s, inputs, lang.SnapshotReader(ctx)), nil
 }
 
 // compileProject compiles .sync files already read. snapshot finds schema
