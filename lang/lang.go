@@ -45,6 +45,12 @@ func Compile(inputs []Input, opts Options) (*plan.Plan, diag.Diagnostics) {
 	return p, diags
 }
 
+// CheckPlan re-checks a plan read from a file against the rules Compile
+// enforces (see check.Plan); a runtime refuses a plan with errors.
+func CheckPlan(p *plan.Plan, opts Options) diag.Diagnostics {
+	return check.Plan(p, opts.check())
+}
+
 // Connections parses the files and checks only their connection blocks (see
 // check.Connections).
 func Connections(inputs []Input, opts Options) ([]*plan.Connection, diag.Diagnostics) {

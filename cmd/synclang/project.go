@@ -55,7 +55,13 @@ func loadProject(ctx context.Context, s *Stdio, paths []string) (*project, error
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", paths[0], err)
 		}
-		return &project{plan: p, dir: filepath.Dir(paths[0])}, nil
+		// A plan is a file anyone with write access can edit: refuse what
+		// check would refuse before anything connects.
+		diags := lang.CheckPlan(p, lang.Options{Registry: s.Registry})
+		if diags.HasErrors() {
+			p = nil
+		}
+		return &project{plan: p, diags: diags, dir: filepath.Dir(paths[0])}, nil
 	}
 	inputs, err := lang.LoadContext(ctx, paths)
 	if err != nil {

@@ -154,19 +154,26 @@ func (c *checker) settingValue(f *File, spec *connector.SettingSpec, s *ast.Sett
 		return false
 	}
 	lit := ast.Unquote(*v.String)
-	if len(spec.Values) > 0 && !contains(spec.Values, lit) {
-		c.errorf(f, v, "setting-value", "Invalid value",
-			"%s must be one of %s, not %q.%s", spec.Name, quoteList(spec.Values), lit, didYouMean(lit, spec.Values))
+	if detail := valueProblem(spec, lit); detail != "" {
+		c.errorf(f, v, "setting-value", "Invalid value", "%s", detail)
 		return false
-	}
-	if spec.Validate != nil {
-		if err := spec.Validate(lit); err != nil {
-			c.errorf(f, v, "setting-value", "Invalid value", "%s: %v.", spec.Name, err)
-			return false
-		}
 	}
 	ps.Value = lit
 	return true
+}
+
+// valueProblem checks a literal value of a setting (in a file or a plan);
+// it returns what is wrong, or "".
+func valueProblem(spec *connector.SettingSpec, lit string) string {
+	if len(spec.Values) > 0 && !contains(spec.Values, lit) {
+		return fmt.Sprintf("%s must be one of %s, not %q.%s", spec.Name, quoteList(spec.Values), lit, didYouMean(lit, spec.Values))
+	}
+	if spec.Validate != nil {
+		if err := spec.Validate(lit); err != nil {
+			return fmt.Sprintf("%s: %v.", spec.Name, err)
+		}
+	}
+	return ""
 }
 
 func contains(list []string, s string) bool {
