@@ -31,7 +31,14 @@ type Options struct {
 	// Snapshot finds a connection's schema snapshot; nil means
 	// SnapshotBeside.
 	Snapshot func(conn, file string) (*connector.Schema, string, error)
+	// AllowHosts lists more hosts URL settings may name (see
+	// check.Options.AllowHosts).
+	AllowHosts []string
 }
+
+// AllowHostsVar is the environment variable listing more hosts connections
+// may point at (see check.AllowHostsVar).
+const AllowHostsVar = check.AllowHostsVar
 
 // Compile parses every file, checks them together as one project, and
 // returns the plan, or nil when any diagnostic is an error.
@@ -77,7 +84,7 @@ func (o Options) check() check.Options {
 	if snap == nil {
 		snap = SnapshotBeside
 	}
-	return check.Options{Registry: o.Registry, Snapshot: snap}
+	return check.Options{Registry: o.Registry, Snapshot: snap, AllowHosts: o.AllowHosts}
 }
 
 // Sources indexes the inputs for diagnostic renderers.

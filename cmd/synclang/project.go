@@ -5,9 +5,11 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net/url"
 	"path/filepath"
 	"sort"
 	"strings"
+	"unicode"
 
 	"github.com/synclang/synclang/connectors/connector"
 	"github.com/synclang/synclang/connectors/dynamics"
@@ -57,7 +59,7 @@ func loadProject(ctx context.Context, s *Stdio, paths []string) (*project, error
 		}
 		// A plan is a file anyone with write access can edit: refuse what
 		// check would refuse before anything connects.
-		diags := lang.CheckPlan(p, lang.Options{Registry: s.Registry})
+		diags := lang.CheckPlan(p, lang.Options{Registry: s.Registry, AllowHosts: allowedHosts(s)})
 		if diags.HasErrors() {
 			p = nil
 		}
@@ -73,7 +75,7 @@ func loadProject(ctx context.Context, s *Stdio, paths []string) (*project, error
 // compileProject compiles .sync files already read. snapshot finds schema
 // snapshots (nil: next to the files, lang.SnapshotBeside).
 func compileProject(s *Stdio, inputs []lang.Input, snapshot func(conn, file string) (*connector.Schema, string, error)) *project {
-	p, diags := lang.Compile(inputs, lang.Options{Registry: s.Registry, Snapshot: snapshot})
+	p, diags := lang.Compile(inputs, lang.Options{Registry: s.Registry, Snapshot: snapshot, AllowHosts: allowedHosts(s)})
 	dir := "."
 	if len(inputs) > 0 {
 		dir = filepath.Dir(inputs[0].Name)
@@ -137,6 +139,9 @@ func connectionSettings(s *Stdio, c *plan.Connection, kind *connector.Kind) (map
 				return nil, fmt.Errorf("%s: connection %s: setting %s: %v", st.Range, c.Name, st.Name, err)
 			}
 		}
+		if err := checkHost(s, kind, st.Name, v, st.Env+st.Secret); err != nil {
+			return nil, fmt.Errorf("%s: connection %s: %w", st.Range, c.Name, err)
+		}
 		settings[st.Name] = v
 	}
 	if len(missing) > 0 {
@@ -161,9 +166,40 @@ func connectionSettings(s *Stdio, c *plan.Connection, kind *connector.Kind) (map
 				return nil, fmt.Errorf("connection %s: setting %s from %s: %v", c.Name, name, env, err)
 			}
 		}
+		if err := checkHost(s, kind, name, v, env); err != nil {
+			return nil, fmt.Errorf("connection %s: %w", c.Name, err)
+		}
 		settings[name] = v
 	}
 	return settings, nil
+}
+
+// allowedHosts reads lang.AllowHostsVar: more hosts connections may point
+// at, separated by commas or spaces.
+func allowedHosts(s *Stdio) []string {
+	return strings.FieldsFunc(s.Getenv(lang.AllowHostsVar), func(r rune) bool { return r == ',' || unicode.IsSpace(r) })
+}
+
+// checkHost refuses a resolved URL setting whose host is not one of its
+// kind's hosts (connector.SettingSpec.Hosts), loopback, or allowed by
+// lang.AllowHostsVar: credentials go to that host, and the value may come
+// from a .sync change. check warns about literals; this catches the values
+// env() reads too. from names the variable ("" for a literal); the error
+// names the host, never the rest of the value.
+func checkHost(s *Stdio, kind *connector.Kind, name, value, from string) error {
+	spec, ok := kind.Setting(name)
+	if !ok || spec.Hosts == nil || connector.HostAllowed(value, spec.Hosts, allowedHosts(s)) {
+		return nil
+	}
+	host := "that host"
+	if u, err := url.Parse(value); err == nil && u.Hostname() != "" {
+		host = fmt.Sprintf("%q", u.Hostname())
+	}
+	if from != "" {
+		name += " (from " + from + ")"
+	}
+	return fmt.Errorf("setting %s points at %s, which is none of the %s service's hosts (%s) nor loopback; synclang does not send credentials there. If the host is yours, add it to %s (comma-separated) and run again",
+		name, host, kind.Name, strings.Join(spec.Hosts, ", "), lang.AllowHostsVar)
 }
 
 // joinAnd lists words as "a", "a and b", "a, b and c".

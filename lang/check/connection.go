@@ -2,6 +2,7 @@ package check
 
 import (
 	"fmt"
+	"net/url"
 	"regexp"
 	"sort"
 	"strings"
@@ -131,6 +132,10 @@ func (c *checker) settingValue(f *File, spec *connector.SettingSpec, s *ast.Sett
 		}
 		if fn == "secret" {
 			ps.Secret = arg
+			if !spec.Secret {
+				c.warnf(f, v, "secret-misplaced", "Secret in a setting that is not secret",
+					"%s is not a secret: its value is sent in URLs and may be printed in messages. Read it with env(%q), or check that %s is the variable meant here.", spec.Name, arg, arg)
+			}
 		} else {
 			ps.Env = arg
 			if spec.Secret {
@@ -158,8 +163,27 @@ func (c *checker) settingValue(f *File, spec *connector.SettingSpec, s *ast.Sett
 		c.errorf(f, v, "setting-value", "Invalid value", "%s", detail)
 		return false
 	}
+	if detail := hostProblem(spec, lit, c.opts.AllowHosts); detail != "" {
+		c.warnf(f, v, "unknown-host", "Unknown host", "%s", detail)
+	}
 	ps.Value = lit
 	return true
+}
+
+// hostProblem checks the host of a URL setting against its known hosts and
+// the operator's allowed ones; it returns what is wrong, or "". The
+// warning is the reviewer's cue: a .sync change that points a connection
+// elsewhere sends that connection's credentials there.
+func hostProblem(spec *connector.SettingSpec, raw string, allow []string) string {
+	if spec.Hosts == nil || connector.HostAllowed(raw, spec.Hosts, allow) {
+		return ""
+	}
+	host := raw
+	if u, err := url.Parse(raw); err == nil {
+		host = u.Hostname()
+	}
+	return fmt.Sprintf("%s points at %q, which is none of the service's hosts (%s) nor loopback. The connection's credentials would be sent there, so commands refuse to connect; if the host is yours (a proxy, a new region), list it in %s where synclang runs.",
+		spec.Name, host, strings.Join(spec.Hosts, ", "), AllowHostsVar)
 }
 
 // valueProblem checks a literal value of a setting (in a file or a plan);

@@ -126,7 +126,12 @@ func (pc *planCheck) setting(c *plan.Connection, kind *connector.Kind, st *plan.
 			pc.errorf(st.Range, "setting-value", "Invalid value", "%s", detail)
 			return
 		}
+		if detail := hostProblem(spec, st.Value, pc.opts.AllowHosts); detail != "" {
+			pc.warnf(st.Range, "unknown-host", "Unknown host", "%s", detail)
+		}
 		given[st.Name] = st.Value
+	case !spec.Secret && st.Secret != "":
+		pc.warnf(st.Range, "secret-misplaced", "Secret in a setting that is not secret", "%s is not a secret: its value is sent in URLs and may be printed in messages.", spec.Name)
 	}
 }
 
