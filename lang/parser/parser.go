@@ -282,6 +282,7 @@ var keywordUsage = map[string]string{
 // line alone gives.
 func explainBad(src *diag.Source, f *ast.File, fileErr bool) diag.Diagnostics {
 	var diags diag.Diagnostics
+	explained := 0
 	for _, d := range f.Decls {
 		switch d := d.(type) {
 		case *ast.BadDecl:
@@ -313,7 +314,7 @@ func explainBad(src *diag.Source, f *ast.File, fileErr bool) diag.Diagnostics {
 			for _, it := range d.Items {
 				if bad, ok := it.(*ast.BadItem); ok {
 					diags = append(diags, reparse(src, bad.Pos.Offset, bad.EndPos.Offset, parseItemLine,
-						"a connection block holds settings (`name = value`) and declarations (`attribute \"Name\" string`)"))
+						"a connection block holds settings (`name = value`) and declarations (`attribute \"Name\" string`)", &explained))
 				}
 			}
 		case *ast.Sync:
@@ -324,7 +325,7 @@ func explainBad(src *diag.Source, f *ast.File, fileErr bool) diag.Diagnostics {
 					if len(bad.Tokens) > 0 && keywordLine[bad.Tokens[0]] != nil {
 						parse, hint = keywordLine[bad.Tokens[0]], "write "+keywordUsage[bad.Tokens[0]]
 					}
-					diags = append(diags, reparse(src, bad.Pos.Offset, bad.EndPos.Offset, parse, hint))
+					diags = append(diags, reparse(src, bad.Pos.Offset, bad.EndPos.Offset, parse, hint, &explained))
 				}
 			}
 		}
@@ -358,7 +359,15 @@ func badToken(src *diag.Source, start, end int) *diag.Diagnostic {
 
 // reparse parses the text [start, end) alone and turns its error into a
 // diagnostic positioned in the file.
-func reparse(src *diag.Source, start, end int, parse func(name, line string) error, hint string) *diag.Diagnostic {
+//
+// Re-parsing costs a parse per line, so only the first maxExplained lines of
+// a file are explained; the rest get the hint alone (renderers print the
+// first diag.MaxWritten diagnostics anyway). A file of 40,000 bad lines
+// took 10 s before this bound.
+func reparse(src *diag.Source, start, end int, parse func(name, line string) error, hint string, n *int) *diag.Diagnostic {
+	if *n++; *n > maxExplained {
+		return &diag.Diagnostic{Severity: diag.Error, Code: "syntax", Summary: "Syntax error", Detail: "this line is not valid here; " + hint + ".", Subject: src.Range(start, end)}
+	}
 	if bad := badToken(src, start, end); bad != nil {
 		return bad
 	}
@@ -377,6 +386,9 @@ func reparse(src *diag.Source, start, end int, parse func(name, line string) err
 	}
 	return d
 }
+
+// maxExplained is how many bad lines of a file reparse explains in detail.
+const maxExplained = 200
 
 // suggest returns the keyword closest to word, or "".
 func suggest(word string, candidates ...string) string { return diag.Closest(word, candidates) }
