@@ -1,6 +1,7 @@
 package lang
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -30,7 +31,14 @@ type Options struct {
 	// Snapshot finds a connection's schema snapshot; nil means
 	// SnapshotBeside.
 	Snapshot func(conn, file string) (*connector.Schema, string, error)
+	// AllowHosts lists more hosts URL settings may name (see
+	// check.Options.AllowHosts).
+	AllowHosts []string
 }
+
+// AllowHostsVar is the environment variable listing more hosts connections
+// may point at (see check.AllowHostsVar).
+const AllowHostsVar = check.AllowHostsVar
 
 // Compile parses every file, checks them together as one project, and
 // returns the plan, or nil when any diagnostic is an error.
@@ -42,6 +50,12 @@ func Compile(inputs []Input, opts Options) (*plan.Plan, diag.Diagnostics) {
 		return nil, diags
 	}
 	return p, diags
+}
+
+// CheckPlan re-checks a plan read from a file against the rules Compile
+// enforces (see check.Plan); a runtime refuses a plan with errors.
+func CheckPlan(p *plan.Plan, opts Options) diag.Diagnostics {
+	return check.Plan(p, opts.check())
 }
 
 // Connections parses the files and checks only their connection blocks (see
@@ -70,7 +84,7 @@ func (o Options) check() check.Options {
 	if snap == nil {
 		snap = SnapshotBeside
 	}
-	return check.Options{Registry: o.Registry, Snapshot: snap}
+	return check.Options{Registry: o.Registry, Snapshot: snap, AllowHosts: o.AllowHosts}
 }
 
 // CompareLive compares the custom fields a plan's connection declares with
@@ -97,20 +111,39 @@ func SnapshotFile(conn, file string) string {
 
 // SnapshotBeside reads the snapshot at SnapshotFile, if there is one.
 func SnapshotBeside(conn, file string) (*connector.Schema, string, error) {
-	path := SnapshotFile(conn, file)
-	s, err := connector.ReadSchemaFile(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, "", nil
+	return SnapshotReader(context.Background())(conn, file)
+}
+
+// SnapshotReader returns a SnapshotBeside that stops when ctx is done. A
+// snapshot is read as ReadFile reads (a regular file of at most
+// MaxSnapshotSize bytes).
+func SnapshotReader(ctx context.Context) func(conn, file string) (*connector.Schema, string, error) {
+	return func(conn, file string) (*connector.Schema, string, error) {
+		path := SnapshotFile(conn, file)
+		data, err := ReadFile(ctx, path, MaxSnapshotSize)
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, "", nil
+		}
+		if err != nil {
+			return nil, path, err
+		}
+		s, err := connector.ParseSchema(path, data)
+		if err != nil {
+			return nil, path, err
+		}
+		return s, path, nil
 	}
-	if err != nil {
-		return nil, path, err
-	}
-	return s, path, nil
 }
 
 // Load reads .sync files: each path is a file, or a directory whose *.sync
 // files (not its subdirectories) form one project.
-func Load(paths []string) ([]Input, error) {
+func Load(paths []string) ([]Input, error) { return LoadContext(context.Background(), paths) }
+
+// LoadContext is Load, stopping when ctx is done. Files are read as
+// ReadFile reads them (regular files only); one larger than
+// parser.MaxFileSize is kept cut just past the limit, for the parser to
+// report it with a "limit" diagnostic.
+func LoadContext(ctx context.Context, paths []string) ([]Input, error) {
 	var inputs []Input
 	seen := map[string]bool{}
 	add := func(path string) error {
@@ -119,7 +152,7 @@ func Load(paths []string) ([]Input, error) {
 			return nil
 		}
 		seen[clean] = true
-		src, err := os.ReadFile(path)
+		src, err := readRegular(ctx, path, parser.MaxFileSize)
 		if err != nil {
 			return err
 		}

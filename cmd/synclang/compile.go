@@ -21,7 +21,7 @@ func runCompile(ctx context.Context, s *Stdio, args []string) int {
 	if code, ok := parseFlags(fs, args); !ok {
 		return code
 	}
-	p, err := loadProject(s, fs.Args())
+	p, err := loadProject(ctx, s, fs.Args())
 	if err != nil {
 		fmt.Fprintf(s.Err, "synclang compile: %v\n", err)
 		return exitError

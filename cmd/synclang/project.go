@@ -5,11 +5,12 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"os"
+	"net/url"
 	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
+	"unicode"
 
 	"github.com/synclang/synclang/connectors/connector"
 	"github.com/synclang/synclang/connectors/dynamics"
@@ -38,13 +39,19 @@ func defaultPaths(paths []string) []string {
 	return paths
 }
 
+// maxPlanSize is the largest plan file `run` reads: a plan is a few KB per
+// sync, so this leaves room for thousands.
+const maxPlanSize = 64 << 20
+
 // loadProject reads PATHS (.sync files, directories of them, or one plan
-// compiled by `synclang compile`) and compiles them. The returned error is
-// for I/O; compile problems are in project.diags.
-func loadProject(s *Stdio, paths []string) (*project, error) {
+// compiled by `synclang compile`) and compiles them, stopping when ctx is
+// done. Files are read as lang.ReadFile reads them (regular files only,
+// bounded). The returned error is for I/O; compile problems are in
+// project.diags.
+func loadProject(ctx context.Context, s *Stdio, paths []string) (*project, error) {
 	paths = defaultPaths(paths)
 	if len(paths) == 1 && strings.HasSuffix(paths[0], ".json") {
-		data, err := os.ReadFile(paths[0])
+		data, err := lang.ReadFile(ctx, paths[0], maxPlanSize)
 		if err != nil {
 			return nil, err
 		}
@@ -52,19 +59,25 @@ func loadProject(s *Stdio, paths []string) (*project, error) {
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", paths[0], err)
 		}
-		return &project{plan: p, dir: filepath.Dir(paths[0])}, nil
+		// A plan is a file anyone with write access can edit: refuse what
+		// check would refuse before anything connects.
+		diags := lang.CheckPlan(p, lang.Options{Registry: s.Registry, AllowHosts: allowedHosts(s)})
+		if diags.HasErrors() {
+			p = nil
+		}
+		return &project{plan: p, diags: diags, dir: filepath.Dir(paths[0])}, nil
 	}
-	inputs, err := lang.Load(paths)
+	inputs, err := lang.LoadContext(ctx, paths)
 	if err != nil {
 		return nil, err
 	}
-	return compileProject(s, inputs, nil), nil
+	return compileProject(s, inputs, lang.SnapshotReader(ctx)), nil
 }
 
 // compileProject compiles .sync files already read. snapshot finds schema
 // snapshots (nil: next to the files, lang.SnapshotBeside).
 func compileProject(s *Stdio, inputs []lang.Input, snapshot func(conn, file string) (*connector.Schema, string, error)) *project {
-	p, diags := lang.Compile(inputs, lang.Options{Registry: s.Registry, Snapshot: snapshot})
+	p, diags := lang.Compile(inputs, lang.Options{Registry: s.Registry, Snapshot: snapshot, AllowHosts: allowedHosts(s)})
 	dir := "."
 	if len(inputs) > 0 {
 		dir = filepath.Dir(inputs[0].Name)
@@ -131,6 +144,9 @@ func connectionSettings(s *Stdio, c *plan.Connection, kind *connector.Kind) (map
 			s.Secrets.Register(v)
 		}
 		s.Secrets.RegisterURL(v)
+		if err := checkHost(s, kind, st.Name, v, st.Env+st.Secret); err != nil {
+			return nil, fmt.Errorf("%s: connection %s: %w", st.Range, c.Name, err)
+		}
 		settings[st.Name] = v
 	}
 	for _, st := range c.Settings {
@@ -165,6 +181,9 @@ func connectionSettings(s *Stdio, c *plan.Connection, kind *connector.Kind) (map
 		if err := validateSetting(spec, v, env); err != nil {
 			return nil, fmt.Errorf("connection %s: setting %s%v", c.Name, name, err)
 		}
+		if err := checkHost(s, kind, name, v, env); err != nil {
+			return nil, fmt.Errorf("connection %s: %w", c.Name, err)
+		}
 		settings[name] = v
 	}
 	return settings, nil
@@ -196,6 +215,34 @@ func validateSetting(spec *connector.SettingSpec, v, env string) error {
 		msg = strings.ReplaceAll(msg, v, "the value")
 	}
 	return fmt.Errorf(" (from %s): %s", env, msg)
+}
+
+// allowedHosts reads lang.AllowHostsVar: more hosts connections may point
+// at, separated by commas or spaces.
+func allowedHosts(s *Stdio) []string {
+	return strings.FieldsFunc(s.Getenv(lang.AllowHostsVar), func(r rune) bool { return r == ',' || unicode.IsSpace(r) })
+}
+
+// checkHost refuses a resolved URL setting whose host is not one of its
+// kind's hosts (connector.SettingSpec.Hosts), loopback, or allowed by
+// lang.AllowHostsVar: credentials go to that host, and the value may come
+// from a .sync change. check warns about literals; this catches the values
+// env() reads too. from names the variable ("" for a literal); the error
+// names the host, never the rest of the value.
+func checkHost(s *Stdio, kind *connector.Kind, name, value, from string) error {
+	spec, ok := kind.Setting(name)
+	if !ok || spec.Hosts == nil || connector.HostAllowed(value, spec.Hosts, allowedHosts(s)) {
+		return nil
+	}
+	host := "that host"
+	if u, err := url.Parse(value); err == nil && u.Hostname() != "" {
+		host = fmt.Sprintf("%q", u.Hostname())
+	}
+	if from != "" {
+		name += " (from " + from + ")"
+	}
+	return fmt.Errorf("setting %s points at %s, which is none of the %s service's hosts (%s) nor loopback; synclang does not send credentials there. If the host is yours, add it to %s (comma-separated) and run again",
+		name, host, kind.Name, strings.Join(spec.Hosts, ", "), lang.AllowHostsVar)
 }
 
 // joinAnd lists words as "a", "a and b", "a, b and c".

@@ -104,7 +104,7 @@ func openSession(ctx context.Context, s *Stdio, cmd string, o sessionOptions) (*
 	ss.log = log
 	p := o.project
 	if p == nil {
-		if p, err = loadProject(s, o.paths); err != nil {
+		if p, err = loadProject(ctx, s, o.paths); err != nil {
 			fmt.Fprintf(s.Err, "synclang %s: %v\n", cmd, err)
 			return nil, exitError
 		}

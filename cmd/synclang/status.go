@@ -72,7 +72,7 @@ func runStatus(ctx context.Context, s *Stdio, args []string) int {
 // nil when it does not compile (or there is no project, with --state).
 // When the state file does not exist, it says so and returns a nil store.
 func openStateOnly(ctx context.Context, s *Stdio, cmd, flag string, paths []string) (state.Store, *project, string, int) {
-	p, err := loadProject(s, paths)
+	p, err := loadProject(ctx, s, paths)
 	if err != nil && flag == "" {
 		fmt.Fprintf(s.Err, "synclang %s: %v (or pass --state)\n", cmd, err)
 		return nil, nil, "", exitError

@@ -70,6 +70,43 @@ type SettingSpec struct {
 	// Validate checks a value (a literal at check time, the resolved value
 	// at run time); nil accepts anything.
 	Validate func(string) error
+	// Hosts, for a setting that is a URL credentials are sent to, lists the
+	// hosts it may name: exact names, or "*.example.com" for any subdomain
+	// of example.com. Loopback hosts (emulators) are always allowed. The
+	// checker warns about another host and a command that connects refuses
+	// it, unless the operator allows it outside the .sync files (see
+	// HostAllowed); nil means any host.
+	Hosts []string
+}
+
+// HostAllowed reports whether the host of URL raw is loopback or matches
+// one of the patterns of the lists (see SettingSpec.Hosts). Names compare
+// case-insensitively, without a trailing dot.
+func HostAllowed(raw string, lists ...[]string) bool {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return false
+	}
+	host := strings.TrimSuffix(strings.ToLower(u.Hostname()), ".")
+	if host == "" {
+		return false
+	}
+	if IsLoopback(host) {
+		return true
+	}
+	for _, list := range lists {
+		for _, p := range list {
+			p = strings.TrimSuffix(strings.ToLower(strings.TrimSpace(p)), ".")
+			if suffix, wild := strings.CutPrefix(p, "*."); wild {
+				if strings.HasSuffix(host, "."+suffix) && suffix != "" {
+					return true
+				}
+			} else if p != "" && host == p {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // DeclareSpec describes inline custom-field declarations in a connection

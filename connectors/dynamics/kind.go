@@ -33,6 +33,20 @@ const DefaultAPIVersion = "v9.2"
 // DefaultAuthority is the Microsoft identity platform host.
 const DefaultAuthority = "https://login.microsoftonline.com"
 
+// EnvironmentHosts are the hosts of Dataverse environments in Microsoft's
+// clouds, after the Global Discovery Service locations per cloud
+// (https://learn.microsoft.com/power-apps/developer/data-platform/discovery-service):
+// commercial and GCC (crm, crm2 ... crm9 ... .dynamics.com), GCC High
+// (.crm.microsoftdynamics.us), DoD (.crm.appsplatform.us) and China
+// operated by 21Vianet (.crm.dynamics.cn).
+var EnvironmentHosts = []string{"*.dynamics.com", "*.crm.microsoftdynamics.us", "*.crm.appsplatform.us", "*.crm.dynamics.cn"}
+
+// AuthorityHosts are the Microsoft identity platform hosts of the global
+// and national clouds
+// (https://learn.microsoft.com/entra/identity-platform/authentication-national-cloud):
+// global, US Government, and China operated by 21Vianet (both names).
+var AuthorityHosts = []string{"login.microsoftonline.com", "login.microsoftonline.us", "login.chinacloudapi.cn", "login.partner.microsoftonline.cn"}
+
 var apiVersionRx = regexp.MustCompile(`^v[0-9]+\.[0-9]+$`)
 
 // Kind describes the dynamics connection kind: its settings, the standard
@@ -43,7 +57,7 @@ func Kind() *connector.Kind {
 		Name: "dynamics",
 		Doc:  "Microsoft Dynamics 365 / Dataverse, through the Web API (OData v4) with an Azure app registration.",
 		Settings: []connector.SettingSpec{
-			{Name: SettingURL, Required: true, Validate: validateURL,
+			{Name: SettingURL, Required: true, Validate: validateURL, Hosts: EnvironmentHosts,
 				Doc: "The environment URL, e.g. https://org0000000.crm4.dynamics.com (https; http only for loopback emulators)."},
 			{Name: SettingTenant, Required: true,
 				Doc: "The Entra ID tenant: its GUID or domain name."},
@@ -53,7 +67,7 @@ func Kind() *connector.Kind {
 				Doc: "The client secret's value; required for auth = \"client_credentials\"."},
 			{Name: SettingAPIVersion, Default: DefaultAPIVersion, Validate: validateAPIVersion,
 				Doc: "The Web API version, e.g. v9.2."},
-			{Name: SettingAuthority, Default: DefaultAuthority, Validate: validateURL,
+			{Name: SettingAuthority, Default: DefaultAuthority, Validate: validateURL, Hosts: AuthorityHosts,
 				Doc: "The identity platform host; tests and emulators stand in for it."},
 			{Name: SettingAuth, Default: AuthClientCredentials, Values: []string{AuthClientCredentials, AuthRefreshToken},
 				Doc: "client_credentials (an application user), or refresh_token (a user's token stored by `synclang auth login`)."},

@@ -13,6 +13,12 @@ const (
 	SettingRetryBudget = "retry_budget"
 )
 
+// Hosts are Infobip's API hosts: the per-account base URL
+// xxxxx.api.infobip.com (https://www.infobip.com/docs/developer-resources/about-infobip-apis/base-url),
+// its regional form xxxxx.api-us.infobip.com, and the shared api.infobip.com
+// (../shared/reference/infobip-people.md §1).
+var Hosts = []string{"*.api.infobip.com", "*.api-us.infobip.com", "api.infobip.com"}
+
 // Kind describes the people connection kind: settings, the standard person
 // schema (entities customer and lead: persons of type CUSTOMER and LEAD),
 // and `attribute "NAME" TYPE` declarations of custom attributes.
@@ -21,7 +27,7 @@ func Kind() *connector.Kind {
 		Name: "people",
 		Doc:  "Infobip People person profiles, through the People API v2 (and v3 upsert) with an API key.",
 		Settings: []connector.SettingSpec{
-			{Name: SettingURL, Required: true, Validate: connector.CheckServiceURL,
+			{Name: SettingURL, Required: true, Validate: connector.CheckServiceURL, Hosts: Hosts,
 				Doc: "The account's base URL, e.g. https://xxxxx.api.infobip.com (https; http only for loopback emulators)."},
 			{Name: SettingAPIKey, Required: true, Secret: true,
 				Doc: "An API key with the people:manage scope, sent as `Authorization: App <key>`."},

@@ -26,7 +26,17 @@ type Options struct {
 	// file named file (nil, "", nil when there is none), and the path it
 	// read, for messages.
 	Snapshot func(conn, file string) (*connector.Schema, string, error)
+	// AllowHosts lists hosts the operator allows besides each URL
+	// setting's known hosts (SettingSpec.Hosts), in the same patterns;
+	// commands fill it from AllowHostsVar.
+	AllowHosts []string
 }
+
+// AllowHostsVar is the environment variable that lists more hosts a
+// connection may point at, comma- or space-separated ("proxy.example.com,
+// *.example.net"). It lives outside the .sync files on purpose: whoever
+// edits them must not be able to allow a host.
+const AllowHostsVar = "SYNCLANG_ALLOW_HOSTS"
 
 // Check resolves every name in the files against the registry's kinds and
 // the schema snapshots, type-checks every expression, and builds the plan.

@@ -13,12 +13,15 @@ type Code struct {
 // Codes lists every diagnostic code the parser and checker emit, in the
 // order SPEC.md documents them.
 var Codes = []Code{
+	{"limit", diag.Error, "A file is larger than 1 MiB, has a line longer than 16 KiB, or nests blocks and brackets more than 100 deep; it is refused whole, before parsing."},
 	{"syntax", diag.Error, "The text is not valid .sync syntax (unknown declaration, malformed line, unterminated string, unclosed block)."},
 	{"unknown-kind", diag.Error, "A connection names a kind synclang does not know (the kinds are dynamics and people)."},
 	{"unknown-setting", diag.Error, "A connection sets something its kind has no setting for."},
 	{"missing-setting", diag.Error, "A connection lacks a required setting."},
 	{"duplicate-setting", diag.Error, "A connection sets the same setting twice."},
 	{"secret-literal", diag.Error, "A secret setting (client_secret, api_key) is written as a literal, which would commit it to git; use secret(\"VAR\")."},
+	{"secret-misplaced", diag.Warning, "secret(\"VAR\") in a setting that is not secret (tenant, client_id, url): its value would be sent in URLs and printed; a .sync change can use it to leak a secret."},
+	{"unknown-host", diag.Warning, "A URL setting names a host that is not one of the service's (Dataverse *.dynamics.com and the sovereign clouds, the Microsoft sign-in hosts, *.api.infobip.com) nor loopback, nor in SYNCLANG_ALLOW_HOSTS; commands refuse to connect to it."},
 	{"secret-env", diag.Warning, "A secret setting is read with env(); secret() keeps its value out of every output."},
 	{"setting-value", diag.Error, "A setting's value is not valid: an unquoted word, a number where text is expected, a value outside the allowed ones, an http:// URL that is not loopback, an unknown function, a bad variable name, or settings that contradict each other."},
 	{"unknown-declaration", diag.Error, "A connection block declares custom fields with a keyword its kind does not use (people: attribute; dynamics: column)."},

@@ -2,6 +2,7 @@ package check
 
 import (
 	"fmt"
+	"net/url"
 	"regexp"
 	"sort"
 	"strings"
@@ -136,6 +137,10 @@ func (c *checker) settingValue(f *File, spec *connector.SettingSpec, s *ast.Sett
 		}
 		if fn == "secret" {
 			ps.Secret = arg
+			if !spec.Secret {
+				c.warnf(f, v, "secret-misplaced", "Secret in a setting that is not secret",
+					"%s is not a secret: its value is sent in URLs and may be printed in messages. Read it with env(%q), or check that %s is the variable meant here.", spec.Name, arg, arg)
+			}
 		} else {
 			ps.Env = arg
 			if spec.Secret {
@@ -146,7 +151,8 @@ func (c *checker) settingValue(f *File, spec *connector.SettingSpec, s *ast.Sett
 		return true
 	case spec.Secret:
 		c.errorf(f, v, "secret-literal", "Secret written in the file",
-			"%s is a secret and must not be written in a .sync file, which is committed to git. Write %s = secret(\"VAR\") and set VAR in the environment.", spec.Name, spec.Name)
+			"%s is a secret and must not be written in a .sync file, which is committed to git. Write %s = secret(\"VAR\") and set VAR in the environment.", spec.Name, spec.Name).
+			Masked = true // the snippet must not print it again
 		return false
 	case v.Word != nil:
 		c.errorf(f, v, "setting-value", "Unquoted value",
@@ -158,19 +164,45 @@ func (c *checker) settingValue(f *File, spec *connector.SettingSpec, s *ast.Sett
 		return false
 	}
 	lit := ast.Unquote(*v.String)
-	if len(spec.Values) > 0 && !contains(spec.Values, lit) {
-		c.errorf(f, v, "setting-value", "Invalid value",
-			"%s must be one of %s, not %q.%s", spec.Name, quoteList(spec.Values), lit, didYouMean(lit, spec.Values))
+	if detail := valueProblem(spec, lit); detail != "" {
+		c.errorf(f, v, "setting-value", "Invalid value", "%s", detail)
 		return false
 	}
-	if spec.Validate != nil {
-		if err := spec.Validate(lit); err != nil {
-			c.errorf(f, v, "setting-value", "Invalid value", "%s: %v.", spec.Name, err)
-			return false
-		}
+	if detail := hostProblem(spec, lit, c.opts.AllowHosts); detail != "" {
+		c.warnf(f, v, "unknown-host", "Unknown host", "%s", detail)
 	}
 	ps.Value = lit
 	return true
+}
+
+// hostProblem checks the host of a URL setting against its known hosts and
+// the operator's allowed ones; it returns what is wrong, or "". The
+// warning is the reviewer's cue: a .sync change that points a connection
+// elsewhere sends that connection's credentials there.
+func hostProblem(spec *connector.SettingSpec, raw string, allow []string) string {
+	if spec.Hosts == nil || connector.HostAllowed(raw, spec.Hosts, allow) {
+		return ""
+	}
+	host := raw
+	if u, err := url.Parse(raw); err == nil {
+		host = u.Hostname()
+	}
+	return fmt.Sprintf("%s points at %q, which is none of the service's hosts (%s) nor loopback. The connection's credentials would be sent there, so commands refuse to connect; if the host is yours (a proxy, a new region), list it in %s where synclang runs.",
+		spec.Name, host, strings.Join(spec.Hosts, ", "), AllowHostsVar)
+}
+
+// valueProblem checks a literal value of a setting (in a file or a plan);
+// it returns what is wrong, or "".
+func valueProblem(spec *connector.SettingSpec, lit string) string {
+	if len(spec.Values) > 0 && !contains(spec.Values, lit) {
+		return fmt.Sprintf("%s must be one of %s, not %q.%s", spec.Name, quoteList(spec.Values), lit, didYouMean(lit, spec.Values))
+	}
+	if spec.Validate != nil {
+		if err := spec.Validate(lit); err != nil {
+			return fmt.Sprintf("%s: %v.", spec.Name, err)
+		}
+	}
+	return ""
 }
 
 func contains(list []string, s string) bool {

@@ -130,6 +130,10 @@ type Diagnostic struct {
 	Detail   string    `json:"detail,omitempty"`
 	Subject  Range     `json:"subject"`
 	Related  []Related `json:"related,omitempty"`
+	// Masked is set when the subject's text is a secret (a client_secret
+	// written as a literal): renderers print it as * so the secret does not
+	// reach a terminal or a CI log a second time.
+	Masked bool `json:"masked,omitempty"`
 }
 
 // Error makes a single diagnostic usable as an error.

@@ -32,8 +32,8 @@ func TestWriteText(t *testing.T) {
 a.sync:2:2: warning: No link or match [no-identity]
   every run creates records
   |
-2 | 	crm.contact <-> x.y
-  | 	^^^^^^^^^^^^^^^^^^^
+2 |     crm.contact <-> x.y
+  |     ^^^^^^^^^^^^^^^^^^^
 `
 	if b.String() != want {
 		t.Errorf("got:\n%s\nwant:\n%s", b.String(), want)
@@ -147,5 +147,67 @@ func TestClosest(t *testing.T) {
 	}
 	if DidYouMean("lastnme", names) != ` Did you mean "lastname"?` || DidYouMean("qqqq", names) != "" {
 		t.Error("DidYouMean")
+	}
+}
+
+// TestWriteMasksSecret: a masked subject (a secret written as a literal)
+// prints as * in the snippet, as the JSON and GitHub formats, which print no
+// snippet, never show it either.
+func TestWriteMasksSecret(t *testing.T) {
+	src := NewSource("a.sync", []byte("connection crm dynamics {\n  client_secret = \"s3cr3t-value\"\n}\n"))
+	d := Errorf(src.Range(44, 58), "secret-literal", "Secret written in the file", "client_secret is a secret")
+	d.Masked = true
+	var b bytes.Buffer
+	if err := Write(&b, Diagnostics{d}, map[string]*Source{"a.sync": src}, WriteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(b.String(), "s3cr3t") {
+		t.Errorf("the secret is printed:\n%s", b.String())
+	}
+	if !strings.Contains(b.String(), "client_secret = **************") {
+		t.Errorf("the secret is not masked in place:\n%s", b.String())
+	}
+}
+
+// TestWriteEscapesAndClips: control characters in a file name, a message or
+// a source line are escaped, a long line is shown as a window around the
+// column, a long message is clipped, and the list is capped.
+func TestWriteEscapesAndClips(t *testing.T) {
+	long := strings.Repeat("x", 180_000)
+	src := NewSource("a\x1b[2J.sync", []byte("\x1b]0;pwned\x07 = 1\n"+long+" <-> y\n"))
+	ds := Diagnostics{
+		Errorf(src.Range(0, 1), "syntax", "Bad \x1b[31m", "detail \u202e%q", "\x07"),
+		Errorf(src.Range(17+179_990, 17+180_000), "syntax", "Long", "unknown field %q", long),
+	}
+	for i := 0; i < MaxWritten; i++ {
+		ds = append(ds, Errorf(src.Range(0, 1), "syntax", "More", "x"))
+	}
+	var b bytes.Buffer
+	if err := Write(&b, ds, map[string]*Source{src.Name: src}, WriteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	out := b.String()
+	if i := strings.IndexFunc(out, func(r rune) bool { return r != '\n' && unsafeRune(r) }); i >= 0 {
+		t.Errorf("raw control character at %d: %q", i, out[max(i-20, 0):min(i+20, len(out))])
+	}
+	if !strings.Contains(out, `a\x1b[2J.sync:1:1`) || !strings.Contains(out, `\x1b]0;pwned\x07 = 1`) {
+		t.Errorf("escapes missing:\n%.600s", out)
+	}
+	if len(out) > 50_000 {
+		t.Errorf("%d bytes written for a 180 KB line", len(out))
+	}
+	if !strings.Contains(out, "... and 2 more not shown") {
+		t.Errorf("no count of the diagnostics left out:\n%s", out[len(out)-300:])
+	}
+	b.Reset()
+	_ = WriteGitHub(&b, ds)
+	if strings.ContainsAny(b.String(), "\x1b\x07") || !strings.Contains(b.String(), "2 more diagnostics not shown") || b.Len() > 200_000 {
+		t.Errorf("GitHub output not escaped, clipped or capped (%d bytes)", b.Len())
+	}
+	b.Reset()
+	_ = WriteJSON(&b, ds)
+	var rep JSONReport
+	if err := json.Unmarshal(b.Bytes(), &rep); err != nil || rep.Omitted != 2 || rep.Errors != len(ds) || len(rep.Diagnostics) != MaxWritten {
+		t.Errorf("JSON: err %v, omitted %d, errors %d, %d shown", err, rep.Omitted, rep.Errors, len(rep.Diagnostics))
 	}
 }

@@ -78,6 +78,41 @@ func Compile(src string, fields []*connector.Field) (*vm.Program, error) {
 	return NewCompiler(fields).Compile(src)
 }
 
+// MaxNesting is how deep brackets may nest in an expression. expr-lang
+// bounds an expression's size (conf.DefaultMaxNodes, 10,000 nodes) but its
+// parser recurses once per "(" without making a node, so a million of them
+// overflow the stack, a crash Go cannot recover from. The .sync parser
+// refuses such files first (parser.MaxNesting); this guards expressions
+// that come from elsewhere, such as a plan file edited by hand.
+const MaxNesting = 100
+
+// checkNesting refuses an expression whose brackets nest deeper than
+// MaxNesting. Brackets inside string literals do not count.
+func checkNesting(src string) error {
+	depth := 0
+	var quote byte
+	for i := 0; i < len(src); i++ {
+		ch := src[i]
+		switch {
+		case quote != 0 && quote != '`' && ch == '\\':
+			i++
+		case quote != 0:
+			if ch == quote {
+				quote = 0
+			}
+		case ch == '"' || ch == '\'' || ch == '`':
+			quote = ch
+		case ch == '(' || ch == '[' || ch == '{':
+			if depth++; depth > MaxNesting {
+				return fmt.Errorf("brackets nest more than %d deep (at byte %d)", MaxNesting, i)
+			}
+		case ch == ')' || ch == ']' || ch == '}':
+			depth = max(depth-1, 0)
+		}
+	}
+	return nil
+}
+
 // Compiler compiles many expressions over records with one set of fields,
 // building the typed environment once.
 type Compiler struct {
@@ -91,6 +126,9 @@ func NewCompiler(fields []*connector.Field) *Compiler {
 
 // Compile compiles one expression (see the package function Compile).
 func (c *Compiler) Compile(src string) (*vm.Program, error) {
+	if err := checkNesting(src); err != nil {
+		return nil, err
+	}
 	p, err := expr.Compile(src, c.opts...)
 	if err != nil {
 		return nil, err
@@ -203,6 +241,9 @@ type Ref struct {
 // source order: identifiers, and custom.X / custom["X"] as "custom.X".
 // Function callees, let-bound names and closure pointers are left out.
 func Refs(src string) ([]Ref, error) {
+	if err := checkNesting(src); err != nil {
+		return nil, err
+	}
 	tree, err := parser.Parse(src)
 	if err != nil {
 		return nil, err

@@ -2,6 +2,7 @@ package eval
 
 import (
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -174,5 +175,21 @@ func TestStringEqualityWithNil(t *testing.T) {
 		if err != nil || !reflect.DeepEqual(got, tt.want) {
 			t.Errorf("%s over %v = %v, %v; want %v", tt.src, tt.rec, got, err, tt.want)
 		}
+	}
+}
+
+// TestNestingLimit: an expression of a million nested brackets (from a plan
+// edited by hand) is an error, not a stack overflow in expr's parser;
+// brackets inside strings do not count.
+func TestNestingLimit(t *testing.T) {
+	deep := strings.Repeat("(", 1_000_000) + "1" + strings.Repeat(")", 1_000_000)
+	if _, err := Compile(deep, nil); err == nil || !strings.Contains(err.Error(), "nest more than 100") {
+		t.Errorf("Compile: %v", err)
+	}
+	if _, err := Refs(deep); err == nil {
+		t.Error("Refs accepted a million nested brackets")
+	}
+	if _, err := Compile(`"`+strings.Repeat("(", 200)+`" + '\'' + `+"`"+`\`+"`", nil); err != nil {
+		t.Errorf("brackets in strings counted: %v", err)
 	}
 }

@@ -1,9 +1,13 @@
 package parser
 
 import (
+	"bytes"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
+
+	"github.com/synclang/synclang/lang/diag"
 )
 
 // FuzzParse checks that no input panics the parser, that every diagnostic
@@ -20,6 +24,11 @@ func FuzzParse(f *testing.F) {
 			f.Add(src)
 		}
 	}
+	// Hostile shapes: nesting just past the limit, a stray control
+	// character, an unclosed block.
+	f.Add([]byte("sync s {\n  crm.contact -> x.y\n  " + strings.Repeat("(", MaxNesting) + "1" + strings.Repeat(")", MaxNesting) + " -> a\n}\n"))
+	f.Add([]byte("x " + strings.Repeat("{", MaxNesting+1)))
+	f.Add([]byte("connection c people {\n  url = \"\x1b[2J\"\n\x00}\n"))
 	f.Fuzz(func(t *testing.T, src []byte) {
 		file, diags := Parse("fuzz.sync", src)
 		if file == nil {
@@ -33,6 +42,10 @@ func FuzzParse(f *testing.F) {
 		}
 		if !diags.HasErrors() && hasBad(file) {
 			t.Error("a Bad node without a diagnostic")
+		}
+		var out bytes.Buffer
+		if err := diag.Write(&out, diags, map[string]*diag.Source{"fuzz.sync": diag.NewSource("fuzz.sync", src)}, diag.WriteOptions{}); err != nil {
+			t.Fatal(err)
 		}
 	})
 }

@@ -1,6 +1,7 @@
 package parser
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"strings"
@@ -112,6 +113,9 @@ func Grammar() string { return fileParser.String() }
 // every syntax error found.
 func Parse(name string, src []byte) (*ast.File, diag.Diagnostics) {
 	source := diag.NewSource(name, src)
+	if d := overLimit(source); d != nil {
+		return &ast.File{}, diag.Diagnostics{d}
+	}
 	f, err := fileParser.ParseBytes(name, src)
 	var diags diag.Diagnostics
 	if err != nil {
@@ -122,6 +126,62 @@ func Parse(name string, src []byte) (*ast.File, diag.Diagnostics) {
 	}
 	diags = append(diags, explainBad(source, f, err != nil)...)
 	return f, diags.Sort()
+}
+
+// Limits of a .sync file. A file beyond them is refused whole with one
+// "limit" diagnostic before it is parsed: the parser recurses once per
+// bracket, so a file of a million "(" would otherwise exhaust the stack
+// (a crash Go cannot recover from), and a huge file or line costs memory
+// and floods the output. Real files are far inside them: the examples are
+// under 4 KB, with lines under 120 bytes and brackets nested 3 deep.
+const (
+	// MaxFileSize is the largest .sync file, in bytes.
+	MaxFileSize = 1 << 20
+	// MaxLineLength is the longest line, in bytes.
+	MaxLineLength = 16 << 10
+	// MaxNesting is how deep blocks and brackets ( [ { may nest.
+	MaxNesting = 100
+)
+
+// overLimit reports the first limit the file exceeds, or nil.
+func overLimit(src *diag.Source) *diag.Diagnostic {
+	limit := func(start, end int, summary, format string, args ...any) *diag.Diagnostic {
+		return diag.Errorf(src.Range(start, end), "limit", summary, format, args...)
+	}
+	if len(src.Text) > MaxFileSize {
+		return limit(0, 0, "File too large", "%s is larger than %d bytes (1 MiB), the limit of a .sync file; split it into several files of one project.", src.Name, MaxFileSize)
+	}
+	for start := 0; start < len(src.Text); {
+		n := bytes.IndexByte(src.Text[start:], '\n')
+		if n < 0 {
+			n = len(src.Text) - start
+		}
+		if n > MaxLineLength {
+			return limit(start+MaxLineLength, start+MaxLineLength+1, "Line too long",
+				"this line is %d bytes long; a line of a .sync file may have at most %d (break long expressions inside brackets).", n, MaxLineLength)
+		}
+		start += n + 1
+	}
+	lex, err := Lexer.LexString(src.Name, string(src.Text))
+	if err != nil {
+		return nil // the lexer is total; the parse reports anything else
+	}
+	depth := 0
+	for {
+		tok, err := lex.Next()
+		if err != nil || tok.EOF() {
+			return nil
+		}
+		switch tok.Value {
+		case "(", "[", "{":
+			if depth++; depth > MaxNesting {
+				return limit(tok.Pos.Offset, tok.Pos.Offset+1, "Nesting too deep",
+					"blocks and brackets nest more than %d levels deep here; write the expression with fewer brackets.", MaxNesting)
+			}
+		case ")", "]", "}":
+			depth = max(depth-1, 0)
+		}
+	}
 }
 
 // fileError converts the error of a whole-file parse. The Bad fallbacks
@@ -222,6 +282,7 @@ var keywordUsage = map[string]string{
 // line alone gives.
 func explainBad(src *diag.Source, f *ast.File, fileErr bool) diag.Diagnostics {
 	var diags diag.Diagnostics
+	explained := 0
 	for _, d := range f.Decls {
 		switch d := d.(type) {
 		case *ast.BadDecl:
@@ -253,7 +314,7 @@ func explainBad(src *diag.Source, f *ast.File, fileErr bool) diag.Diagnostics {
 			for _, it := range d.Items {
 				if bad, ok := it.(*ast.BadItem); ok {
 					diags = append(diags, reparse(src, bad.Pos.Offset, bad.EndPos.Offset, parseItemLine,
-						"a connection block holds settings (`name = value`) and declarations (`attribute \"Name\" string`)"))
+						"a connection block holds settings (`name = value`) and declarations (`attribute \"Name\" string`)", &explained))
 				}
 			}
 		case *ast.Sync:
@@ -264,7 +325,7 @@ func explainBad(src *diag.Source, f *ast.File, fileErr bool) diag.Diagnostics {
 					if len(bad.Tokens) > 0 && keywordLine[bad.Tokens[0]] != nil {
 						parse, hint = keywordLine[bad.Tokens[0]], "write "+keywordUsage[bad.Tokens[0]]
 					}
-					diags = append(diags, reparse(src, bad.Pos.Offset, bad.EndPos.Offset, parse, hint))
+					diags = append(diags, reparse(src, bad.Pos.Offset, bad.EndPos.Offset, parse, hint, &explained))
 				}
 			}
 		}
@@ -298,7 +359,15 @@ func badToken(src *diag.Source, start, end int) *diag.Diagnostic {
 
 // reparse parses the text [start, end) alone and turns its error into a
 // diagnostic positioned in the file.
-func reparse(src *diag.Source, start, end int, parse func(name, line string) error, hint string) *diag.Diagnostic {
+//
+// Re-parsing costs a parse per line, so only the first maxExplained lines of
+// a file are explained; the rest get the hint alone (renderers print the
+// first diag.MaxWritten diagnostics anyway). A file of 40,000 bad lines
+// took 10 s before this bound.
+func reparse(src *diag.Source, start, end int, parse func(name, line string) error, hint string, n *int) *diag.Diagnostic {
+	if *n++; *n > maxExplained {
+		return &diag.Diagnostic{Severity: diag.Error, Code: "syntax", Summary: "Syntax error", Detail: "this line is not valid here; " + hint + ".", Subject: src.Range(start, end)}
+	}
 	if bad := badToken(src, start, end); bad != nil {
 		return bad
 	}
@@ -317,6 +386,9 @@ func reparse(src *diag.Source, start, end int, parse func(name, line string) err
 	}
 	return d
 }
+
+// maxExplained is how many bad lines of a file reparse explains in detail.
+const maxExplained = 200
 
 // suggest returns the keyword closest to word, or "".
 func suggest(word string, candidates ...string) string { return diag.Closest(word, candidates) }
