@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"time"
 
 	"github.com/expr-lang/expr/vm"
 
@@ -73,6 +74,9 @@ type flowRun struct {
 	// Owned by the prepare goroutine.
 	machine    vm.VM
 	envS, envT map[string]any
+	// retried holds the modification time of each record read for
+	// `rejects retry` in this pass (see prepare).
+	retried map[string]time.Time
 
 	mu       sync.Mutex
 	inflight map[int]bool

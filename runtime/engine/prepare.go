@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/expr-lang/expr/vm"
 
@@ -37,7 +38,9 @@ type item struct {
 	// forgotten when the other side's record was deleted (state.Orphan).
 	orphan state.Hashes
 	// unchanged: linked and none of the inputs changed since the last sync.
-	// echo: in a dry run, a record an earlier flow planned to write.
+	// echo: unchanged for a reason pairing does not revisit (in a dry run, a
+	// record an earlier flow planned to write; in a retry pass, a copy of a
+	// record already retried).
 	unchanged bool
 	echo      bool
 	// tgt is the current target record (nil: create one). newPair is set
@@ -141,6 +144,24 @@ func (fr *flowRun) prepare(ctx context.Context, in incoming, seq int) (*batchWor
 		}
 		pos[rec.Key] = len(w.items)
 		w.items = append(w.items, &item{rec: rec, force: in.force, deleted: rec.Deleted})
+	}
+	// A pass with `rejects retry` reads the rejected records by key first,
+	// then reads the source as usual, which may return the same records
+	// again. A copy no newer than the retried one is the same version, or
+	// one read before the retry's writes reached the source: pairing it
+	// against the state the retry committed would see a stale value as a
+	// change and write it back. It was processed; leave it.
+	for _, it := range w.items {
+		if in.force {
+			if fr.retried == nil {
+				fr.retried = map[string]time.Time{}
+			}
+			fr.retried[it.rec.Key] = it.rec.Modified
+			continue
+		}
+		if at, ok := fr.retried[it.rec.Key]; ok && !it.rec.Modified.IsZero() && !it.rec.Modified.After(at) {
+			it.unchanged, it.echo = true, true
+		}
 	}
 	if fr.dry {
 		for _, it := range w.items {
