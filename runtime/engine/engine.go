@@ -245,6 +245,7 @@ func (r *runner) runSync(ctx context.Context, rt *syncRT) (sr *SyncReport, err e
 		if err != nil {
 			sr.Error = err.Error()
 		}
+		sr.Status = statusOf(err, rejectedIn(sr))
 	}()
 
 	var lease *state.Lease
@@ -298,6 +299,10 @@ func (r *runner) runSync(ctx context.Context, rt *syncRT) (sr *SyncReport, err e
 		sr.Flows = append(sr.Flows, fr.rep)
 		ferr := fr.run(ctx)
 		fl := fr.rep
+		fl.Status = statusOf(ferr, fl.Rejected)
+		if ferr != nil {
+			fl.Error = ferr.Error()
+		}
 		log.Info("flow finished", "flow", fl.Flow, "read", fl.Read, "created", fl.Created, "updated", fl.Updated,
 			"unchanged", fl.Unchanged, "linked", fl.Linked, "deleted", fl.Deleted, "rejected", fl.Rejected,
 			"conflicts", fl.Conflicts, "duration", fl.Duration)

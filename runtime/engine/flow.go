@@ -396,6 +396,7 @@ func (fr *flowRun) account(w *batchWork) {
 	r.Conflicts += c.Conflicts
 	r.Resync += c.Resync
 	r.WriteCalls += c.WriteCalls
+	r.Outcome.add(c.Outcome)
 	for conn, n := range c.EstimatedWrites {
 		if r.EstimatedWrites == nil {
 			r.EstimatedWrites = map[string]int{}

@@ -124,7 +124,6 @@ func (fr *flowRun) rejectErr(it *item, kind RejectKind, field string, rng diag.R
 func (fr *flowRun) prepare(ctx context.Context, in incoming, seq int) (*batchWork, error) {
 	src := fr.f.src
 	w := &batchWork{seq: seq, next: in.b.Next, resync: in.b.Resync, changes: &state.Changes{Sync: fr.rt.p.Name, RunID: fr.runID}}
-	w.counts.Read = len(in.b.Records)
 	if in.force {
 		w.counts.Retried = len(in.b.Records)
 	}
@@ -163,6 +162,7 @@ func (fr *flowRun) prepare(ctx context.Context, in incoming, seq int) (*batchWor
 			it.unchanged, it.echo = true, true
 		}
 	}
+	w.counts.Read = len(w.items)
 	if fr.dry {
 		for _, it := range w.items {
 			if fr.r.isPlanned(fr.rt.p.Name, src.st, it.rec.Key) {

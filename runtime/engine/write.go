@@ -279,6 +279,7 @@ func (fr *flowRun) buildChanges(w *batchWork) {
 		ch.ClearRejects = append(ch.ClearRejects, state.Intent{Flow: fr.f.name, Key: it.rec.Key})
 	}
 	for _, it := range w.items {
+		fr.outcome(it, &c.Outcome)
 		if it.orphan != nil && !it.unchanged {
 			// An orphan that changed (or was deleted) is on its own from now.
 			ch.ClearOrphans = append(ch.ClearOrphans, state.Orphan{Side: src.st, Key: it.rec.Key})
@@ -389,6 +390,67 @@ func (fr *flowRun) buildChanges(w *batchWork) {
 	}
 }
 
+// outcome classifies an item after its batch was written (see Outcome).
+func (fr *flowRun) outcome(it *item, o *Outcome) {
+	switch {
+	case it.rej != nil:
+		o.Rejected++
+	case it.deleted:
+		switch {
+		case it.link == nil:
+			o.Unchanged++
+		case fr.f.deleter == nil || it.deleteOK:
+			o.Deleted++
+		default:
+			o.Unwritten++
+		}
+	case it.skipped:
+		o.Skipped++
+	case it.unchanged:
+		o.Unchanged++
+	case !it.tDone:
+		o.Unwritten++
+	case it.tOp == connector.Created:
+		o.Created++
+	case it.tOp == connector.Updated:
+		o.Updated++
+	case !it.sDone:
+		o.Unwritten++
+	case len(it.sWrite) > 0:
+		o.Updated++
+	case it.newPair:
+		o.Linked++
+	default:
+		o.Unchanged++
+	}
+}
+
+// dryOutcome classifies an item of a dry run by what a run would do.
+func (fr *flowRun) dryOutcome(it *item, o *Outcome) {
+	switch {
+	case it.rej != nil:
+		o.Rejected++
+	case it.deleted:
+		if it.link == nil {
+			o.Unchanged++
+		} else {
+			o.Deleted++
+		}
+	case it.skipped:
+		o.Skipped++
+	case it.unchanged:
+		o.Unchanged++
+	case it.tgt == nil:
+		o.Created++
+	case len(it.tWrite) > 0 || len(it.sWrite) > 0:
+		o.Updated++
+	case it.newPair:
+		o.Linked++
+	default:
+		o.Unchanged++
+	}
+}
+
 // dryRun reports what write would do, writing nothing.
 func (fr *flowRun) dryRun(w *batchWork) {
 	src, dst := fr.f.src, fr.f.dst
@@ -398,6 +460,7 @@ func (fr *flowRun) dryRun(w *batchWork) {
 	var tRecs, sRecs []connector.Record
 	var dKeys []string
 	for _, it := range w.items {
+		fr.dryOutcome(it, &c.Outcome)
 		ch := base
 		ch.Key = it.rec.Key
 		switch {
