@@ -364,6 +364,8 @@ func (fr *flowRun) commit(ctx context.Context, results <-chan *batchWork) error 
 						err = aerr
 						cursorOK = false
 						fr.fail(aerr)
+					} else {
+						hook("batch-committed")
 					}
 				}
 			}

@@ -53,6 +53,17 @@ type item struct {
 	// not finish; putIntent: this batch records one before creating.
 	hadIntent bool
 	putIntent bool
+	// print fingerprints the values of the create (see recover.go); in the
+	// reverse flow, of the record as the reverse flow would have created
+	// it. recovered: paired with the source of such a create.
+	print     uint64
+	recovered bool
+	// relink: a record left out by where that the reverse flow created for
+	// this target key in a run that did not finish; only the link is kept.
+	relink string
+	// refused: the service refused the create of this record alone (so it
+	// provably did not happen).
+	refused bool
 
 	// Planned writes: tWrite to the target (a create when tgt is nil),
 	// sWrite back to the source. conflicts are decided by the policy.
@@ -74,7 +85,7 @@ func (it *item) resetPairing() {
 		it.unchanged = false
 	}
 	it.tgt, it.newPair, it.by, it.byMatch = nil, false, "", false
-	it.hadIntent = false
+	it.hadIntent, it.recovered, it.relink = false, false, ""
 	if it.rej != nil && it.rej.Kind == RejectAmbiguous {
 		it.rej = nil
 	}
@@ -203,6 +214,11 @@ func (fr *flowRun) prepare(ctx context.Context, in incoming, seq int) (*batchWor
 				it.skipped = true
 				continue
 			}
+		}
+		if fr.recovers() {
+			// Batches in flight holding records with the same fingerprint
+			// would pair them with the same intent.
+			claims = append(claims, "p:"+strconv.FormatUint(printOf(fr.f.reverse, it.rec.Fields), 16))
 		}
 		if n := len(fr.rt.matches); n > 0 {
 			it.matchVals = make([]any, n)
@@ -440,10 +456,13 @@ func (fr *flowRun) pair(ctx context.Context, items []*item) error {
 		}
 		fr.applyMatch(i, q)
 	}
-	if err := fr.validatePairs(ctx, items); err != nil {
+	if err := fr.recoverCreates(ctx, items); err != nil {
 		return err
 	}
-	return fr.checkIntents(ctx, items)
+	if err := fr.checkIntents(ctx, items); err != nil {
+		return err
+	}
+	return fr.validatePairs(ctx, items)
 }
 
 // checkTakenOver rejects a linked pair whose non-owner link field now
@@ -893,8 +912,10 @@ func (fr *flowRun) matchWouldFind(it *item) bool {
 }
 
 // checkIntents finds the records with an unfinished create (cleared once
-// they sync) and rejects those still to be created, unless the user asked
-// to retry them.
+// they sync; see recover.go): one whose create was answered is paired with
+// the record created; one whose create provably never reached the service
+// is created; the others still to be created are rejected, unless the user
+// asked to retry them.
 func (fr *flowRun) checkIntents(ctx context.Context, items []*item) error {
 	if !fr.needsIntent() {
 		return nil
@@ -912,14 +933,43 @@ func (fr *flowRun) checkIntents(ctx context.Context, items []*item) error {
 	if err != nil {
 		return err
 	}
+	dst := fr.f.dst
+	q := &lookupReq{sd: dst, field: dst.p.Key}
+	var unfinished []*item
 	for _, it := range items {
-		if !it.active() || !open[it.rec.Key] {
+		in, ok := open[it.rec.Key]
+		if !it.active() || !ok {
 			continue
 		}
 		it.hadIntent = true
-		if it.tgt != nil || it.force || fr.matchWouldFind(it) {
-			continue
+		switch {
+		case it.tgt != nil || it.force || fr.matchWouldFind(it):
+		case in.Target != "":
+			q.add(it, in.Target)
+		case fr.covered(in):
+			// Never created: create it, under a new intent.
+			it.hadIntent = false
+		default:
+			unfinished = append(unfinished, it)
 		}
+	}
+	if err := fr.lookupAll(ctx, q); err != nil {
+		return err
+	}
+	for i, it := range q.who {
+		want := keyString(q.vals[i])
+		for j := range q.res[i] {
+			if t := q.res[i][j]; sameKey(t.Key, want, dst.keyField.Type) {
+				it.tgt, it.newPair, it.recovered = &t, true, true
+				it.by = "the create a run that did not finish made"
+				break
+			}
+		}
+		if it.tgt == nil {
+			unfinished = append(unfinished, it)
+		}
+	}
+	for _, it := range unfinished {
 		hint := "link it by hand if it was"
 		if fr.rt.link != nil {
 			hint = fmt.Sprintf("if it was, set this record's %s to its %s", fr.f.src.linkField, fr.f.dst.p.Key)

@@ -246,6 +246,9 @@ func (fr *flowRun) planCreate(it *item) {
 	}
 	it.tWrite = vals
 	it.putIntent = fr.needsIntent()
+	if it.putIntent {
+		it.print = printOf(fr.f, vals)
+	}
 }
 
 // decide applies the conflict policy: a named side, or the side whose

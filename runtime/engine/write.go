@@ -35,15 +35,16 @@ func (fr *flowRun) write(ctx context.Context, w *batchWork) {
 	var intents []state.Intent
 	for _, it := range w.items {
 		if it.active() && it.tgt == nil && it.putIntent && !it.hadIntent {
-			intents = append(intents, state.Intent{Flow: fr.f.name, Key: it.rec.Key})
+			intents = append(intents, state.Intent{Flow: fr.f.name, Key: it.rec.Key, Print: it.print})
 		}
 	}
 	if len(intents) > 0 {
-		if err := fr.r.env.Store.Apply(ctx, fr.lease, &state.Changes{Sync: fr.rt.p.Name, PutIntents: intents}); err != nil {
+		if err := fr.r.env.Store.Apply(ctx, fr.lease, &state.Changes{Sync: fr.rt.p.Name, RunID: fr.runID, PutIntents: intents}); err != nil {
 			failBatch(err)
 			fr.buildChanges(w)
 			return
 		}
+		hook("intents-recorded")
 	}
 
 	// Target: creates and updates.
@@ -95,6 +96,7 @@ func (fr *flowRun) write(ctx context.Context, w *batchWork) {
 					failBatch(fmt.Errorf("%s for %s %s: %w", what, src.label, it.rec.Key, r.Err))
 					continue
 				}
+				it.refused = it.tgt == nil
 				fr.serviceReject(it, r.Err, it.tWrite, fr.f.maps, what)
 			default:
 				failBatch(fmt.Errorf("writing %s: the connector answered %q for record %d", dst.label, r.Op, i))
@@ -102,6 +104,15 @@ func (fr *flowRun) write(ctx context.Context, w *batchWork) {
 		}
 		if err != nil {
 			failBatch(fmt.Errorf("writing %s: %w", dst.label, err))
+		}
+		hook("target-written")
+	}
+	// The keys of the targets created, before anything else can fail.
+	if ts := fr.intentTargets(w); len(ts) > 0 {
+		if err := fr.r.env.Store.Apply(ctx, fr.lease, &state.Changes{Sync: fr.rt.p.Name, RunID: fr.runID, PutIntents: ts}); err != nil {
+			failBatch(err)
+		} else {
+			hook("targets-recorded")
 		}
 	}
 
@@ -156,6 +167,7 @@ func (fr *flowRun) write(ctx context.Context, w *batchWork) {
 		if err != nil {
 			failBatch(fmt.Errorf("writing back to %s: %w", src.label, err))
 		}
+		hook("source-written")
 	}
 
 	// Deletions.
@@ -302,6 +314,10 @@ func (fr *flowRun) buildChanges(w *batchWork) {
 				if it.putIntent || it.hadIntent {
 					ch.ClearIntents = append(ch.ClearIntents, state.Intent{Flow: fr.f.name, Key: it.rec.Key})
 				}
+				fr.clearReverse(ch, it, tk)
+			} else if it.refused && (it.putIntent || it.hadIntent) {
+				// The service refused the create: it did not happen.
+				ch.ClearIntents = append(ch.ClearIntents, state.Intent{Flow: fr.f.name, Key: it.rec.Key})
 			}
 		case it.deleted:
 			clear(it)
@@ -326,6 +342,13 @@ func (fr *flowRun) buildChanges(w *batchWork) {
 		case it.skipped:
 			c.Skipped++
 			clear(it)
+			if it.relink != "" {
+				ch.PutLinks = append(ch.PutLinks, fr.makeLink(it.rec.Key, it.relink, nil, nil))
+				if rev := fr.f.reverse; rev != nil {
+					ch.ClearIntents = append(ch.ClearIntents, state.Intent{Flow: rev.name, Key: it.relink})
+					ch.ClearRejects = append(ch.ClearRejects, state.Intent{Flow: rev.name, Key: it.relink})
+				}
+			}
 		case it.unchanged:
 			c.Unchanged++
 		case !it.tDone:
@@ -361,11 +384,7 @@ func (fr *flowRun) buildChanges(w *batchWork) {
 			if it.putIntent || it.hadIntent {
 				ch.ClearIntents = append(ch.ClearIntents, state.Intent{Flow: fr.f.name, Key: it.rec.Key})
 			}
-			if rev := fr.f.reverse; rev != nil && (it.newPair || it.tOp == connector.Created) && fr.needsIntentOf(rev) {
-				// The reverse flow may have begun creating a record for this
-				// target before a crash; now paired, that intent is moot.
-				ch.ClearIntents = append(ch.ClearIntents, state.Intent{Flow: rev.name, Key: tk})
-			}
+			fr.clearReverse(ch, it, tk)
 			ch.Conflicts = append(ch.Conflicts, it.conflicts...)
 			c.Conflicts += len(it.conflicts)
 			if it.newPair {
@@ -448,6 +467,20 @@ func (fr *flowRun) dryOutcome(it *item, o *Outcome) {
 		o.Linked++
 	default:
 		o.Unchanged++
+	}
+}
+
+// clearReverse clears, for a pair just made, what the reverse flow may
+// have left of a create for its target before a crash: the intent, and the
+// rejected-unfinished-create reject it may have turned into.
+func (fr *flowRun) clearReverse(ch *state.Changes, it *item, tk string) {
+	rev := fr.f.reverse
+	if rev == nil || !(it.newPair || it.tOp == connector.Created) || !fr.needsIntentOf(rev) {
+		return
+	}
+	ch.ClearIntents = append(ch.ClearIntents, state.Intent{Flow: rev.name, Key: tk})
+	if it.recovered {
+		ch.ClearRejects = append(ch.ClearRejects, state.Intent{Flow: rev.name, Key: tk})
 	}
 }
 
