@@ -320,3 +320,30 @@ func crashEveryPointNoKeys(t *testing.T, sp spec) {
 		}
 	}
 }
+
+// TestRefusedCreateIsNotUnfinished is issue 9 item 7: a create the service
+// refused for that record alone provably did not happen, so its intent is
+// cleared; when the record is fixed it is created, not reported as an
+// unfinished create.
+func TestRefusedCreateIsNotUnfinished(t *testing.T) {
+	h := newHarness(t, spec{direction: plan.RightToLeft})
+	keys := upsert(t, h.ppl, "customer", connector.Record{Fields: F{"firstName": "No", "lastName": "Email"}})
+	h.crm.FailWrite = func(entity string, rec connector.Record) error {
+		if rec.Key == "" && rec.Fields["lastname"] == "Email" {
+			return &connector.Error{Kind: connector.KindInvalid, Service: "memory", Message: "lastname Email is not allowed"}
+		}
+		return nil
+	}
+	if r := flow(t, h.run(), rl); r.Rejected != 1 || r.Rejects[0].Kind != RejectService {
+		t.Fatalf("first run: %+v", r)
+	}
+	h.crm.FailWrite = nil
+	h.clk.Tick(1e9)
+	upsert(t, h.ppl, "customer", connector.Record{Key: keys[0], Fields: F{"lastName": "Fixed"}})
+	if r := flow(t, h.run(), rl); r.Created != 1 || r.Rejected != 0 {
+		t.Fatalf("after the fix: %+v %v", r, r.Rejects)
+	}
+	if n := len(h.crm.Records("contact")); n != 1 {
+		t.Errorf("%d contacts, want 1", n)
+	}
+}
