@@ -365,7 +365,7 @@ func (fr *flowRun) commit(ctx context.Context, results <-chan *batchWork) error 
 						cursorOK = false
 						fr.fail(aerr)
 					} else {
-						hook("batch-committed")
+						hook(fr.f.name + "/batch-committed")
 					}
 				}
 			}

@@ -210,7 +210,7 @@ func (fr *flowRun) covered(in state.Intent) bool {
 }
 
 // testHook, set by crash tests only, is called at the engine's commit
-// points; a test kills the process there.
+// points ("right-to-left/targets-recorded"); a test kills the process there.
 var testHook func(point string)
 
 func hook(point string) {

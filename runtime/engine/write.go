@@ -44,7 +44,7 @@ func (fr *flowRun) write(ctx context.Context, w *batchWork) {
 			fr.buildChanges(w)
 			return
 		}
-		hook("intents-recorded")
+		hook(fr.f.name + "/intents-recorded")
 	}
 
 	// Target: creates and updates.
@@ -105,14 +105,14 @@ func (fr *flowRun) write(ctx context.Context, w *batchWork) {
 		if err != nil {
 			failBatch(fmt.Errorf("writing %s: %w", dst.label, err))
 		}
-		hook("target-written")
+		hook(fr.f.name + "/target-written")
 	}
 	// The keys of the targets created, before anything else can fail.
 	if ts := fr.intentTargets(w); len(ts) > 0 {
 		if err := fr.r.env.Store.Apply(ctx, fr.lease, &state.Changes{Sync: fr.rt.p.Name, RunID: fr.runID, PutIntents: ts}); err != nil {
 			failBatch(err)
 		} else {
-			hook("targets-recorded")
+			hook(fr.f.name + "/targets-recorded")
 		}
 	}
 
@@ -167,7 +167,7 @@ func (fr *flowRun) write(ctx context.Context, w *batchWork) {
 		if err != nil {
 			failBatch(fmt.Errorf("writing back to %s: %w", src.label, err))
 		}
-		hook("source-written")
+		hook(fr.f.name + "/source-written")
 	}
 
 	// Deletions.
