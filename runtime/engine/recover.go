@@ -35,10 +35,11 @@ import (
 // An intent that neither finds is one whose create provably never reached
 // the service, when the opposite direction completed a pass in this run
 // after the intent was recorded: that pass read every record created since,
-// and none carried the fingerprint. It is cleared and the record created
-// (checkIntents). Otherwise (no opposite direction, or a record that the
-// opposite pass left out by where or rejected carried the fingerprint) the
-// record is rejected as rejected-unfinished-create for the user to check.
+// and none carried the fingerprint (one it left out by where or rejected
+// keeps the link). It is cleared and the record created (checkIntents).
+// Otherwise (no opposite direction, or a record carrying the fingerprint
+// that could not be linked) the record is rejected as
+// rejected-unfinished-create for the user to check.
 
 // printOf fingerprints the values a create of flow f writes (or, read back,
 // holds): the target fields of its maps, in order, missing ones as none.
@@ -128,14 +129,11 @@ func (fr *flowRun) recoverCreates(ctx context.Context, items []*item) error {
 		in, ok := picked[it]
 		switch {
 		case !ok:
-		case it.rej != nil:
-			// Rejected here: this pass cannot pair it, so the reverse flow
-			// must not conclude the create never happened.
-			fr.r.markUnsure(fr.rt.p.Name, rev.name, in.Key)
-		case it.skipped:
-			// Left out by where: this direction writes nothing for it, but
-			// the pair the reverse flow made stands; only the link is kept
-			// (the reverse flow writes the link key when it next visits).
+		case it.skipped || it.rej != nil:
+			// Left out by where, or rejected before pairing: this direction
+			// writes nothing for it, but the pair the reverse flow made
+			// stands; only the link is kept (the reverse flow writes the
+			// link key when it next visits).
 			skipped = append(skipped, it)
 			it.relink = in.Key
 		default:
@@ -164,6 +162,9 @@ func (fr *flowRun) recoverCreates(ctx context.Context, items []*item) error {
 		for _, it := range skipped {
 			_, linked := mine[it.rec.Key]
 			if _, ok := taken[it.relink]; ok || linked {
+				// It cannot be linked here, so the reverse flow must not
+				// conclude in this run that the create never happened.
+				fr.r.markUnsure(fr.rt.p.Name, rev.name, it.relink)
 				it.relink = ""
 			}
 		}

@@ -300,6 +300,7 @@ func (fr *flowRun) buildChanges(w *batchWork) {
 		case it.rej != nil:
 			c.Rejected++
 			ch.PutRejects = append(ch.PutRejects, it.rej.reject())
+			fr.keepRelink(ch, it)
 			w.rejects = append(w.rejects, it.rej)
 			fr.log.Warn("record rejected", "record", it.rec.Key, "field", it.rej.Field, "at", it.rej.Range.String(), "kind", string(it.rej.Kind))
 			if it.dropLink {
@@ -342,13 +343,7 @@ func (fr *flowRun) buildChanges(w *batchWork) {
 		case it.skipped:
 			c.Skipped++
 			clear(it)
-			if it.relink != "" {
-				ch.PutLinks = append(ch.PutLinks, fr.makeLink(it.rec.Key, it.relink, nil, nil))
-				if rev := fr.f.reverse; rev != nil {
-					ch.ClearIntents = append(ch.ClearIntents, state.Intent{Flow: rev.name, Key: it.relink})
-					ch.ClearRejects = append(ch.ClearRejects, state.Intent{Flow: rev.name, Key: it.relink})
-				}
-			}
+			fr.keepRelink(ch, it)
 		case it.unchanged:
 			c.Unchanged++
 		case !it.tDone:
@@ -468,6 +463,19 @@ func (fr *flowRun) dryOutcome(it *item, o *Outcome) {
 	default:
 		o.Unchanged++
 	}
+}
+
+// keepRelink keeps the link of a record this flow does not write (left out
+// by where, rejected) to the record the reverse flow created it for in a
+// run that did not finish (see recover.go).
+func (fr *flowRun) keepRelink(ch *state.Changes, it *item) {
+	rev := fr.f.reverse
+	if it.relink == "" || rev == nil {
+		return
+	}
+	ch.PutLinks = append(ch.PutLinks, fr.makeLink(it.rec.Key, it.relink, nil, nil))
+	ch.ClearIntents = append(ch.ClearIntents, state.Intent{Flow: rev.name, Key: it.relink})
+	ch.ClearRejects = append(ch.ClearRejects, state.Intent{Flow: rev.name, Key: it.relink})
 }
 
 // clearReverse clears, for a pair just made, what the reverse flow may
