@@ -2,10 +2,13 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -13,6 +16,7 @@ import (
 
 	dynemu "github.com/synclang/synclang/connectors/dynamics/emulator"
 	pplemu "github.com/synclang/synclang/connectors/people/emulator"
+	"github.com/synclang/synclang/runtime/engine"
 )
 
 // The end-to-end tests run the CLI (Main, with buffers) against both
@@ -120,7 +124,69 @@ func (w *world) synclang(args ...string) result {
 	w.t.Helper()
 	var out, errb syncBuffer
 	code := Main(args, w.stdio(&out, &errb))
-	return result{code, out.String(), errb.String()}
+	r := result{code, out.String(), errb.String()}
+	checkSummaryAddsUp(w.t, r)
+	return r
+}
+
+// checkSummaryAddsUp asserts, for every summary table and JSON report a
+// command printed, that each direction's records read add up to its
+// columns: every record read is counted exactly once (issue 9).
+func checkSummaryAddsUp(t *testing.T, r result) {
+	t.Helper()
+	if strings.HasPrefix(strings.TrimSpace(r.out), "{") {
+		var doc struct {
+			Syncs []*engine.SyncReport `json:"syncs"`
+		}
+		if err := json.Unmarshal([]byte(r.out), &doc); err == nil {
+			for _, sr := range doc.Syncs {
+				for _, f := range sr.Flows {
+					if err := f.Balanced(); err != nil {
+						t.Errorf("JSON report of sync %s: %v\n%s", sr.Sync, err, r)
+					}
+				}
+			}
+		}
+		return
+	}
+	cols := regexp.MustCompile(`\s{2,}`)
+	var header []string
+	for _, line := range strings.Split(r.out, "\n") {
+		cells := cols.Split(strings.TrimSpace(line), -1)
+		if len(cells) > 3 && cells[0] == "sync" && cells[1] == "direction" && cells[2] == "read" {
+			header = cells
+			continue
+		}
+		if header == nil || strings.TrimSpace(line) == "" {
+			header = nil
+			continue
+		}
+		if len(cells) != len(header) {
+			t.Errorf("summary row %q has %d cells, the header %d\n%s", line, len(cells), len(header), r)
+			continue
+		}
+		if cells[2] == "-" {
+			continue // a sync that did not run
+		}
+		read, sum := 0, 0
+		for i, h := range header {
+			if i < 2 || h == "status" {
+				continue
+			}
+			n, err := strconv.Atoi(strings.ReplaceAll(cells[i], ",", ""))
+			if err != nil {
+				t.Errorf("summary row %q: column %s is %q\n%s", line, h, cells[i], r)
+			}
+			if h == "read" {
+				read = n
+			} else {
+				sum += n
+			}
+		}
+		if read != sum {
+			t.Errorf("summary row %q: %d read but %d in the columns %v\n%s", line, read, sum, header[3:], r)
+		}
+	}
 }
 
 // pass advances the clock and runs `synclang run` on the project,

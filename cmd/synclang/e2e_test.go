@@ -242,7 +242,7 @@ func TestE2EDeletes(t *testing.T) {
 		if n := len(w.persons()[email]); n != 0 {
 			t.Errorf("the deleted contact's profile is still there (%d)", n)
 		}
-		if !regexp.MustCompile(`contacts\s+crm.contact -> infobip.customer\s+1\s+0\s+0\s+0\s+0\s+1\s+0`).MatchString(r.out) {
+		if !regexp.MustCompile(`contacts\s+crm.contact -> infobip.customer\s+1\s+0\s+0\s+0\s+0\s+0\s+1\s+0\n`).MatchString(r.out) {
 			t.Errorf("summary:\n%s", r.out)
 		}
 		if n, _ := w.openState().LinkCount(context.Background(), "contacts"); n != 7 {
@@ -372,7 +372,7 @@ func TestE2EPeopleWithoutExternalIDToDynamics(t *testing.T) {
 				"phone": []any{map[string]any{"number": fmt.Sprintf("38591222222%d", i)}}}})
 	}
 	r := w.pass(exitOK)
-	if !regexp.MustCompile(`customers\s+infobip.customer -> crm.contact\s+4\s+3\s+1\s+0\s+1\s+0\s+0`).MatchString(r.out) {
+	if !regexp.MustCompile(`customers\s+infobip.customer -> crm.contact\s+4\s+3\s+1\s+0\s+0\s+0\s+0\s+0\n`).MatchString(r.out) {
 		t.Errorf("first pass:\n%s", r.out)
 	}
 	check := func() {

@@ -192,12 +192,36 @@ func flowLabels(p *plan.Plan, sync, flow string) (string, string) {
 func (t *textChanges) finish(rep *engine.Report, limits map[string][]connector.Limit) {
 	if t.n > 0 {
 		fmt.Fprintln(t.w)
+	} else if failed := failedSyncs(rep); len(failed) > 0 {
+		// A sync that failed found nothing because it did not finish: never
+		// claim the systems are in sync then.
+		fmt.Fprintf(t.w, "No changes found, but %s failed, so this plan is incomplete (see the errors below).\n", syncList(failed))
+		fmt.Fprintln(t.w)
 	} else {
 		fmt.Fprintln(t.w, "No changes: the systems are in sync.")
 		fmt.Fprintln(t.w)
 	}
 	writeSummary(t.w, rep, nil)
 	writePlanRequests(t.w, rep, limits)
+}
+
+// failedSyncs names the syncs of a report that failed or stopped.
+func failedSyncs(rep *engine.Report) []string {
+	var out []string
+	for _, sr := range rep.Syncs {
+		if sr.Status == engine.StatusFailed || sr.Status == engine.StatusStopped {
+			out = append(out, sr.Sync)
+		}
+	}
+	return out
+}
+
+// syncList says "sync a" or "syncs a and b".
+func syncList(names []string) string {
+	if len(names) == 1 {
+		return "sync " + names[0]
+	}
+	return "syncs " + joinAnd(names)
 }
 
 // fmtValue prints a field value briefly: strings quoted, none for nil,

@@ -24,7 +24,8 @@ a plan written by ` + "`synclang compile`" + ` (default .). The state (cursors, 
 rejects, run history) is kept in .synclang/state.db next to the .sync files.
 
 Progress goes to stderr on a terminal; the summary (per sync and direction:
-read, created, updated, unchanged, linked, deleted, rejected; requests per
+read, then created, updated, linked, unchanged, skipped, deleted, rejected,
+which add up to read; a status column when a sync failed; requests per
 service; duration) to stdout. An interrupt (Ctrl+C, SIGTERM) finishes the
 batches in flight and stops; a second one aborts. Either way the next run
 continues from the last committed batch.

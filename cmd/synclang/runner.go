@@ -512,12 +512,54 @@ func writeSummary(w io.Writer, rep *engine.Report, limits map[string][]connector
 	if rep.DryRun {
 		verb = "would be "
 	}
-	rows := [][]string{{"sync", "direction", "read", "created", "updated", "unchanged", "linked", "deleted", "rejected"}}
+	// Each record read lands in exactly one column (engine.Outcome); a
+	// status column appears when a sync failed or stopped, and an unwritten
+	// one when a failed write call left records unwritten.
+	unwritten, troubled := false, false
+	for _, sr := range rep.Syncs {
+		troubled = troubled || sr.Status == engine.StatusFailed || sr.Status == engine.StatusStopped
+		for _, f := range sr.Flows {
+			unwritten = unwritten || f.Outcome.Unwritten > 0
+		}
+	}
+	header := []string{"sync", "direction", "read", "created", "updated", "linked", "unchanged", "skipped", "deleted", "rejected"}
+	if unwritten {
+		header = append(header, "unwritten")
+	}
+	if troubled {
+		header = append(header, "status")
+	}
+	rows := [][]string{header}
+	row := func(sync, dir string, f *engine.FlowReport, status engine.Status) {
+		r := []string{sync, dir}
+		if f == nil {
+			for len(r) < len(header)-1 {
+				r = append(r, "-")
+			}
+		} else {
+			o := f.Outcome
+			r = append(r, num(f.Read), num(o.Created), num(o.Updated), num(o.Linked), num(o.Unchanged), num(o.Skipped), num(o.Deleted), num(o.Rejected))
+			if unwritten {
+				r = append(r, num(o.Unwritten))
+			}
+		}
+		if troubled {
+			r = append(r, string(status))
+		}
+		rows = append(rows, r)
+	}
 	var notes []string
 	for _, sr := range rep.Syncs {
+		if len(sr.Flows) == 0 {
+			// The sync failed before any direction ran (lock, connection).
+			row(sr.Sync, "(did not run)", nil, sr.Status)
+		}
 		for _, f := range sr.Flows {
-			rows = append(rows, []string{sr.Sync, f.From + " -> " + f.To, num(f.Read), num(f.Created), num(f.Updated),
-				num(f.Unchanged), num(f.Linked), num(f.Deleted), num(f.Rejected)})
+			st := f.Status
+			if st == "" {
+				st = engine.StatusOK
+			}
+			row(sr.Sync, f.From+" -> "+f.To, f, st)
 			var parts []string
 			if f.Full && f.Read > 0 {
 				parts = append(parts, "read in full")

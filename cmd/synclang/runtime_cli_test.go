@@ -102,8 +102,12 @@ func TestRunWhileLocked(t *testing.T) {
 		t.Errorf("run while locked: %s", r)
 	}
 	// The other sync ran.
-	if !regexp.MustCompile(`leads\s+crm.lead -> infobip.lead\s+2\s+2`).MatchString(r.out) {
+	if !regexp.MustCompile(`leads\s+crm.lead -> infobip.lead\s+2\s+2.*\s+ok\n`).MatchString(r.out) {
 		t.Errorf("the unlocked sync did not run:\n%s", r)
+	}
+	// The locked one did not, and its row says so (issue 9).
+	if !regexp.MustCompile(`contacts\s+\(did not run\)(\s+-)+\s+failed\n`).MatchString(r.out) {
+		t.Errorf("the locked sync's row does not say it failed:\n%s", r)
 	}
 }
 
@@ -176,6 +180,23 @@ func TestPlanCommand(t *testing.T) {
 	w.env["AZURE_CLIENT_SECRET"] = "wrong"
 	if r := w.synclang("plan", w.dir); r.code != exitError || !strings.Contains(r.err, "connection crm (dynamics)") {
 		t.Errorf("plan with a wrong secret: %s", r)
+	}
+	// A failed sync never looks like a quiet one (issue 9): no "in sync"
+	// headline, its row says failed, and so does the JSON, per sync.
+	r = w.synclang("plan", w.dir)
+	if strings.Contains(r.out, "in sync") || !strings.Contains(r.out, "No changes found, but syncs contacts and leads failed") ||
+		!regexp.MustCompile(`contacts\s+crm.contact -> infobip.customer(\s+0)+\s+failed\n`).MatchString(r.out) {
+		t.Errorf("plan with a failed sync:\n%s", r)
+	}
+	r = w.synclang("plan", "--json", w.dir)
+	doc.Syncs = nil
+	if err := json.Unmarshal([]byte(r.out), &doc); err != nil || len(doc.Syncs) != 2 {
+		t.Fatalf("plan --json with a failed sync: %v\n%s", err, r)
+	}
+	for _, sr := range doc.Syncs {
+		if sr.Status != engine.StatusFailed || sr.Error == "" {
+			t.Errorf("plan --json: sync %s has status %q (error %q), want failed", sr.Sync, sr.Status, sr.Error)
+		}
 	}
 }
 

@@ -257,3 +257,93 @@ func TestUnfinishedCreateWithoutMatchIsReported(t *testing.T) {
 	}
 	_ = keys
 }
+
+// seedNoKeys seeds records no match key can find: two contacts and two
+// People customers with names only (the contacts sync matches by email).
+func seedNoKeys(t *testing.T, h *harness) {
+	t.Helper()
+	upsert(t, h.crm, "contact", connector.Record{Fields: F{"firstname": "Ivo", "lastname": "Kralj", "statecode": 0}},
+		connector.Record{Fields: F{"firstname": "Eva", "lastname": "Kos", "statecode": 0}})
+	h.clk.Tick(1e9)
+	upsert(t, h.ppl, "customer", connector.Record{Fields: F{"firstName": "Ana", "lastName": "Bez"}},
+		connector.Record{Fields: F{"firstName": "Ana", "lastName": "Bez"}}, // the same name twice
+		connector.Record{Fields: F{"firstName": "Leo", "lastName": "Vuk"}})
+}
+
+// TestCrashAtEveryPointWithoutMatchKeys is issue 9 item 1: records with no
+// email or phone, in both directions, the initial load crashed at every
+// operation (before and after it takes effect). A crash between the
+// Dynamics create and the People write-back used to leave the new contact
+// unlinked, and the opposite direction created a second People profile for
+// it; or the original was rejected as an unfinished create. Now the runs
+// that follow converge with every record once on each side, and nothing
+// rejected.
+//
+// With the examples' where (statecode == 0), which the memory service's
+// new contacts (no statecode) fail, the opposite direction leaves the new
+// contact out; without it, it reads the contact and would create a People
+// profile for it.
+func TestCrashAtEveryPointWithoutMatchKeys(t *testing.T) {
+	for _, sp := range []spec{{}, {noWhere: true}} {
+		crashEveryPointNoKeys(t, sp)
+	}
+}
+
+func crashEveryPointNoKeys(t *testing.T, sp spec) {
+	clean := newHarness(t, sp)
+	seedNoKeys(t, clean)
+	count := &crash{}
+	if err := clean.withCrash(count); err != nil {
+		t.Fatal(err)
+	}
+	total := count.n.Load()
+	for at := int64(1); at <= total; at++ {
+		for _, after := range []bool{false, true} {
+			t.Run(fmt.Sprintf("where=%v/op%d/after=%v", !sp.noWhere, at, after), func(t *testing.T) {
+				h := newHarness(t, sp)
+				seedNoKeys(t, h)
+				if err := h.withCrash(&crash{at: at, after: after}); err == nil {
+					t.Fatal("the crashed run reported no error")
+				}
+				h.recoverRuns()
+				if n := len(h.crm.Records("contact")); n != 5 {
+					t.Errorf("%d contacts, want 5", n)
+				}
+				if n := len(h.ppl.Records("customer")); n != 5 {
+					t.Errorf("%d customers, want 5", n)
+				}
+				h.checkConverged()
+				if rj, _ := h.store.Rejects(context.Background(), state.RejectQuery{}); len(rj) != 0 {
+					t.Errorf("rejects after recovery: %+v", rj)
+				}
+			})
+		}
+	}
+}
+
+// TestRefusedCreateIsNotUnfinished is issue 9 item 7: a create the service
+// refused for that record alone provably did not happen, so its intent is
+// cleared; when the record is fixed it is created, not reported as an
+// unfinished create.
+func TestRefusedCreateIsNotUnfinished(t *testing.T) {
+	h := newHarness(t, spec{direction: plan.RightToLeft})
+	keys := upsert(t, h.ppl, "customer", connector.Record{Fields: F{"firstName": "No", "lastName": "Email"}})
+	h.crm.FailWrite = func(entity string, rec connector.Record) error {
+		if rec.Key == "" && rec.Fields["lastname"] == "Email" {
+			return &connector.Error{Kind: connector.KindInvalid, Service: "memory", Message: "lastname Email is not allowed"}
+		}
+		return nil
+	}
+	if r := flow(t, h.run(), rl); r.Rejected != 1 || r.Rejects[0].Kind != RejectService {
+		t.Fatalf("first run: %+v", r)
+	}
+	h.crm.FailWrite = nil
+	h.clk.Tick(1e9)
+	upsert(t, h.ppl, "customer", connector.Record{Key: keys[0], Fields: F{"lastName": "Fixed"}})
+	if r := flow(t, h.run(), rl); r.Created != 1 || r.Rejected != 0 {
+		t.Fatalf("after the fix: %+v %v", r, r.Rejects)
+	}
+	if n := len(h.crm.Records("contact")); n != 1 {
+		t.Errorf("%d contacts, want 1", n)
+	}
+}

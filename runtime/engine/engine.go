@@ -155,6 +155,41 @@ type runner struct {
 	// flow planned to write or pair: a later flow of the sync would read
 	// them as echoes of those writes in a real run, so it skips them.
 	planned map[string]map[state.Side]map[string]bool
+	// done holds the flows ("sync/flow") that completed a pass in this run;
+	// unsure the intents ("sync/flow/key") whose created record a pass read
+	// but could not pair (see recover.go).
+	done   map[string]bool
+	unsure map[string]bool
+}
+
+func (r *runner) finished(sync, flow string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.done == nil {
+		r.done = map[string]bool{}
+	}
+	r.done[sync+"/"+flow] = true
+}
+
+func (r *runner) flowDone(sync, flow string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.done[sync+"/"+flow]
+}
+
+func (r *runner) markUnsure(sync, flow, key string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.unsure == nil {
+		r.unsure = map[string]bool{}
+	}
+	r.unsure[sync+"/"+flow+"/"+key] = true
+}
+
+func (r *runner) isUnsure(sync, flow, key string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.unsure[sync+"/"+flow+"/"+key]
 }
 
 func (r *runner) plan(sync string, side state.Side, key string) {
@@ -245,6 +280,7 @@ func (r *runner) runSync(ctx context.Context, rt *syncRT) (sr *SyncReport, err e
 		if err != nil {
 			sr.Error = err.Error()
 		}
+		sr.Status = statusOf(err, rejectedIn(sr))
 	}()
 
 	var lease *state.Lease
@@ -298,12 +334,17 @@ func (r *runner) runSync(ctx context.Context, rt *syncRT) (sr *SyncReport, err e
 		sr.Flows = append(sr.Flows, fr.rep)
 		ferr := fr.run(ctx)
 		fl := fr.rep
+		fl.Status = statusOf(ferr, fl.Rejected)
+		if ferr != nil {
+			fl.Error = ferr.Error()
+		}
 		log.Info("flow finished", "flow", fl.Flow, "read", fl.Read, "created", fl.Created, "updated", fl.Updated,
 			"unchanged", fl.Unchanged, "linked", fl.Linked, "deleted", fl.Deleted, "rejected", fl.Rejected,
 			"conflicts", fl.Conflicts, "duration", fl.Duration)
 		if ferr != nil {
 			return sr, fmt.Errorf("%s (%s -> %s): %w", f.name, f.src.label, f.dst.label, ferr)
 		}
+		r.finished(rt.p.Name, f.name)
 	}
 	return sr, nil
 }

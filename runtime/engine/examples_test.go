@@ -57,6 +57,7 @@ func (e *example) run() *Report {
 	e.clk.Tick(time.Second)
 	rep, err := Run(context.Background(), e.plan, Env{Connectors: map[string]connector.Connector{"crm": e.crm, "infobip": e.ppl}, Store: e.store, Now: e.clk.Now},
 		Options{BatchSize: 2})
+	checkBalanced(e.t, rep)
 	if err != nil {
 		e.t.Fatal(err)
 	}

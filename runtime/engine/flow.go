@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"time"
 
 	"github.com/expr-lang/expr/vm"
 
@@ -73,6 +74,9 @@ type flowRun struct {
 	// Owned by the prepare goroutine.
 	machine    vm.VM
 	envS, envT map[string]any
+	// retried holds the modification time of each record read for
+	// `rejects retry` in this pass (see prepare).
+	retried map[string]time.Time
 
 	mu       sync.Mutex
 	inflight map[int]bool
@@ -365,6 +369,8 @@ func (fr *flowRun) commit(ctx context.Context, results <-chan *batchWork) error 
 						err = aerr
 						cursorOK = false
 						fr.fail(aerr)
+					} else {
+						hook(fr.f.name + "/batch-committed")
 					}
 				}
 			}
@@ -397,6 +403,7 @@ func (fr *flowRun) account(w *batchWork) {
 	r.Conflicts += c.Conflicts
 	r.Resync += c.Resync
 	r.WriteCalls += c.WriteCalls
+	r.Outcome.add(c.Outcome)
 	for conn, n := range c.EstimatedWrites {
 		if r.EstimatedWrites == nil {
 			r.EstimatedWrites = map[string]int{}

@@ -227,7 +227,25 @@ func (h *harness) runErr(mod ...func(*Options)) (*Report, error) {
 		m(&o)
 	}
 	h.clk.Tick(time.Second)
-	return Run(context.Background(), h.plan, h.env(), o)
+	rep, err := Run(context.Background(), h.plan, h.env(), o)
+	checkBalanced(h.t, rep)
+	return rep, err
+}
+
+// checkBalanced asserts that every record each flow read is counted in
+// exactly one outcome (issue 9: the summary must add up).
+func checkBalanced(t *testing.T, rep *Report) {
+	t.Helper()
+	if rep == nil {
+		return
+	}
+	for _, s := range rep.Syncs {
+		for _, f := range s.Flows {
+			if err := f.Balanced(); err != nil {
+				t.Errorf("sync %s: %v", s.Sync, err)
+			}
+		}
+	}
 }
 
 func full(o *Options)  { o.Full = true }

@@ -53,6 +53,7 @@ func TestExamplePlanAgainstPeopleEmulator(t *testing.T) {
 		t.Helper()
 		clk.Tick(2 * time.Second) // People's modifiedAt has one-second steps
 		rep, err := Run(ctx, p, env, Options{BatchSize: 50})
+		checkBalanced(t, rep)
 		if err != nil {
 			t.Fatal(err)
 		}

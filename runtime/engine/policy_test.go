@@ -313,6 +313,7 @@ func TestDryRunWritesNothing(t *testing.T) {
 	var changes []Change
 	rep, err := Run(context.Background(), h.plan, Env{Connectors: h.conns, Store: h.store, Now: h.clk.Now, Changes: func(c Change) { changes = append(changes, c) }},
 		Options{DryRun: true, BatchSize: 2})
+	checkBalanced(t, rep)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -413,6 +414,7 @@ func TestProgressAndStop(t *testing.T) {
 	}
 	env.Stop = stop
 	rep, err := Run(context.Background(), h.plan, env, Options{BatchSize: 3, InFlight: 1})
+	checkBalanced(t, rep)
 	if !errors.Is(err, ErrStopped) {
 		t.Fatalf("stopped run: %v", err)
 	}
@@ -481,6 +483,7 @@ func TestDryRunEstimatesWrites(t *testing.T) {
 	var changes []Change
 	rep, err := Run(context.Background(), h.plan, Env{Connectors: h.conns, Store: h.store, Now: h.clk.Now, Changes: func(c Change) { changes = append(changes, c) }},
 		Options{DryRun: true, BatchSize: 2})
+	checkBalanced(t, rep)
 	if err != nil {
 		t.Fatal(err)
 	}

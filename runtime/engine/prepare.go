@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/expr-lang/expr/vm"
 
@@ -37,7 +38,9 @@ type item struct {
 	// forgotten when the other side's record was deleted (state.Orphan).
 	orphan state.Hashes
 	// unchanged: linked and none of the inputs changed since the last sync.
-	// echo: in a dry run, a record an earlier flow planned to write.
+	// echo: unchanged for a reason pairing does not revisit (in a dry run, a
+	// record an earlier flow planned to write; in a retry pass, a copy of a
+	// record already retried).
 	unchanged bool
 	echo      bool
 	// tgt is the current target record (nil: create one). newPair is set
@@ -50,6 +53,17 @@ type item struct {
 	// not finish; putIntent: this batch records one before creating.
 	hadIntent bool
 	putIntent bool
+	// print fingerprints the values of the create (see recover.go); in the
+	// reverse flow, of the record as the reverse flow would have created
+	// it. recovered: paired with the source of such a create.
+	print     uint64
+	recovered bool
+	// relink: a record left out by where that the reverse flow created for
+	// this target key in a run that did not finish; only the link is kept.
+	relink string
+	// refused: the service refused the create of this record alone (so it
+	// provably did not happen).
+	refused bool
 
 	// Planned writes: tWrite to the target (a create when tgt is nil),
 	// sWrite back to the source. conflicts are decided by the policy.
@@ -71,7 +85,7 @@ func (it *item) resetPairing() {
 		it.unchanged = false
 	}
 	it.tgt, it.newPair, it.by, it.byMatch = nil, false, "", false
-	it.hadIntent = false
+	it.hadIntent, it.recovered, it.relink = false, false, ""
 	if it.rej != nil && it.rej.Kind == RejectAmbiguous {
 		it.rej = nil
 	}
@@ -139,7 +153,6 @@ func (fr *flowRun) sourceRejects(w *batchWork, rejects []connector.RecordError, 
 func (fr *flowRun) prepare(ctx context.Context, in incoming, seq int) (*batchWork, error) {
 	src := fr.f.src
 	w := &batchWork{seq: seq, next: in.b.Next, resync: in.b.Resync, changes: &state.Changes{Sync: fr.rt.p.Name, RunID: fr.runID}}
-	w.counts.Read = len(in.b.Records)
 	if in.force {
 		w.counts.Retried = len(in.b.Records)
 	}
@@ -160,6 +173,25 @@ func (fr *flowRun) prepare(ctx context.Context, in incoming, seq int) (*batchWor
 		pos[rec.Key] = len(w.items)
 		w.items = append(w.items, &item{rec: rec, force: in.force, deleted: rec.Deleted})
 	}
+	// A pass with `rejects retry` reads the rejected records by key first,
+	// then reads the source as usual, which may return the same records
+	// again. A copy no newer than the retried one is the same version, or
+	// one read before the retry's writes reached the source: pairing it
+	// against the state the retry committed would see a stale value as a
+	// change and write it back. It was processed; leave it.
+	for _, it := range w.items {
+		if in.force {
+			if fr.retried == nil {
+				fr.retried = map[string]time.Time{}
+			}
+			fr.retried[it.rec.Key] = it.rec.Modified
+			continue
+		}
+		if at, ok := fr.retried[it.rec.Key]; ok && !it.rec.Modified.IsZero() && !it.rec.Modified.After(at) {
+			it.unchanged, it.echo = true, true
+		}
+	}
+	w.counts.Read = len(w.items)
 	fr.sourceRejects(w, in.b.Rejects, pos)
 	if fr.dry {
 		for _, it := range w.items {
@@ -204,6 +236,11 @@ func (fr *flowRun) prepare(ctx context.Context, in incoming, seq int) (*batchWor
 				it.skipped = true
 				continue
 			}
+		}
+		if fr.recovers() {
+			// Batches in flight holding records with the same fingerprint
+			// would pair them with the same intent.
+			claims = append(claims, "p:"+strconv.FormatUint(printOf(fr.f.reverse, it.rec.Fields), 16))
 		}
 		if n := len(fr.rt.matches); n > 0 {
 			it.matchVals = make([]any, n)
@@ -441,10 +478,13 @@ func (fr *flowRun) pair(ctx context.Context, items []*item) error {
 		}
 		fr.applyMatch(i, q)
 	}
-	if err := fr.validatePairs(ctx, items); err != nil {
+	if err := fr.recoverCreates(ctx, items); err != nil {
 		return err
 	}
-	return fr.checkIntents(ctx, items)
+	if err := fr.checkIntents(ctx, items); err != nil {
+		return err
+	}
+	return fr.validatePairs(ctx, items)
 }
 
 // checkTakenOver rejects a linked pair whose non-owner link field now
@@ -894,8 +934,10 @@ func (fr *flowRun) matchWouldFind(it *item) bool {
 }
 
 // checkIntents finds the records with an unfinished create (cleared once
-// they sync) and rejects those still to be created, unless the user asked
-// to retry them.
+// they sync; see recover.go): one whose create was answered is paired with
+// the record created; one whose create provably never reached the service
+// is created; the others still to be created are rejected, unless the user
+// asked to retry them.
 func (fr *flowRun) checkIntents(ctx context.Context, items []*item) error {
 	if !fr.needsIntent() {
 		return nil
@@ -913,14 +955,43 @@ func (fr *flowRun) checkIntents(ctx context.Context, items []*item) error {
 	if err != nil {
 		return err
 	}
+	dst := fr.f.dst
+	q := &lookupReq{sd: dst, field: dst.p.Key}
+	var unfinished []*item
 	for _, it := range items {
-		if !it.active() || !open[it.rec.Key] {
+		in, ok := open[it.rec.Key]
+		if !it.active() || !ok {
 			continue
 		}
 		it.hadIntent = true
-		if it.tgt != nil || it.force || fr.matchWouldFind(it) {
-			continue
+		switch {
+		case it.tgt != nil || it.force || fr.matchWouldFind(it):
+		case in.Target != "":
+			q.add(it, in.Target)
+		case fr.covered(in):
+			// Never created: create it, under a new intent.
+			it.hadIntent = false
+		default:
+			unfinished = append(unfinished, it)
 		}
+	}
+	if err := fr.lookupAll(ctx, q); err != nil {
+		return err
+	}
+	for i, it := range q.who {
+		want := keyString(q.vals[i])
+		for j := range q.res[i] {
+			if t := q.res[i][j]; sameKey(t.Key, want, dst.keyField.Type) {
+				it.tgt, it.newPair, it.recovered = &t, true, true
+				it.by = "the create a run that did not finish made"
+				break
+			}
+		}
+		if it.tgt == nil {
+			unfinished = append(unfinished, it)
+		}
+	}
+	for _, it := range unfinished {
 		hint := "link it by hand if it was"
 		if fr.rt.link != nil {
 			hint = fmt.Sprintf("if it was, set this record's %s to its %s", fr.f.src.linkField, fr.f.dst.p.Key)

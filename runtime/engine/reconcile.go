@@ -76,8 +76,13 @@ func (fr *flowRun) reconcile(it *item) {
 	// and a value missing on one side is filled from the other without a
 	// conflict.
 	fresh := oldS == nil && oldT == nil
+	// A record read again for `rejects retry` (it.force) is judged like any
+	// other: against the hashes of the last sync, which a reject leaves as
+	// they were. Counting every field as changed would make the retry
+	// overwrite a fix made on the other side meanwhile with a value that
+	// never changed (issue 9).
 	chS := func(fields []string) bool {
-		if it.force || oldS == nil {
+		if oldS == nil {
 			return true
 		}
 		for _, fl := range fields {
@@ -241,6 +246,9 @@ func (fr *flowRun) planCreate(it *item) {
 	}
 	it.tWrite = vals
 	it.putIntent = fr.needsIntent()
+	if it.putIntent {
+		it.print = printOf(fr.f, vals)
+	}
 }
 
 // decide applies the conflict policy: a named side, or the side whose

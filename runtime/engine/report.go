@@ -1,6 +1,8 @@
 package engine
 
 import (
+	"errors"
+	"fmt"
 	"time"
 
 	"github.com/synclang/synclang/connectors/connector"
@@ -50,8 +52,35 @@ type SyncReport struct {
 	// name), for connectors that are connector.Metered.
 	Requests map[string]connector.Stats `json:"requests,omitempty"`
 	Duration time.Duration              `json:"duration"`
+	// Status says how the sync ended: ok, rejects (finished, with records
+	// rejected), failed (it could not run or did not finish: Error says
+	// why), or stopped (Env.Stop ended it early). The counts of a sync that
+	// failed or stopped cover only what it did before.
+	Status Status `json:"status"`
 	// Error is the error that stopped the sync, if any.
 	Error string `json:"error,omitempty"`
+}
+
+// Status is how a sync or flow ended.
+type Status string
+
+const (
+	StatusOK      Status = "ok"
+	StatusRejects Status = "rejects"
+	StatusFailed  Status = "failed"
+	StatusStopped Status = "stopped"
+)
+
+func statusOf(err error, rejected int) Status {
+	switch {
+	case errors.Is(err, ErrStopped):
+		return StatusStopped
+	case err != nil:
+		return StatusFailed
+	case rejected > 0:
+		return StatusRejects
+	}
+	return StatusOK
 }
 
 // FlowReport counts what one direction of a sync did to records.
@@ -61,6 +90,10 @@ type FlowReport struct {
 	Flow string `json:"flow"`
 	From string `json:"from"`
 	To   string `json:"to"`
+	// Status says how the flow ended (see SyncReport.Status); Error is the
+	// error that stopped it.
+	Status Status `json:"status"`
+	Error  string `json:"error,omitempty"`
 	// Full is set when the source was read in full.
 	Full bool `json:"full,omitempty"`
 	// Read counts source records read (deletions included); Skipped those
@@ -90,6 +123,10 @@ type FlowReport struct {
 	// Resync counts records read in a full read the connector fell back to
 	// because the saved cursor had expired.
 	Resync int `json:"resync,omitempty"`
+	// Outcome partitions the records read: each lands in exactly one of
+	// its counts (the summary's columns). The counts above count actions
+	// instead (a record can be linked and updated, updated and written back).
+	Outcome Outcome `json:"outcome"`
 	// WriteCalls counts Upsert and Delete calls sent (in a dry run: that
 	// would be sent), each up to a batch of records.
 	WriteCalls int                        `json:"writeCalls"`
@@ -102,6 +139,58 @@ type FlowReport struct {
 	// Rejects holds the first rejects of the run (at most 100), for the
 	// summary; the store has them all.
 	Rejects []*RecordError `json:"-"`
+}
+
+// Outcome counts the records a flow read by what became of each; Read is
+// their sum (FlowReport.Balanced). A record repeated within one page of a
+// read counts once.
+type Outcome struct {
+	// Created: a target was created for the record.
+	Created int `json:"created"`
+	// Updated: the pair was written to, on the target (an update) or on the
+	// record itself (its link key, values taken from the other side).
+	Updated int `json:"updated"`
+	// Linked: paired with an existing target (by the link field or a match
+	// key) that needed no write.
+	Linked int `json:"linked"`
+	// Unchanged: nothing to write (the pair is in sync, the record's inputs
+	// did not change, or it was deleted and was never linked).
+	Unchanged int `json:"unchanged"`
+	// Deleted: the record's deletion was acted on (its target deleted, or
+	// the pair forgotten).
+	Deleted int `json:"deleted"`
+	// Skipped: left out by the flow's where filter.
+	Skipped int `json:"skipped"`
+	// Rejected: not synced; kept in the store with the reason.
+	Rejected int `json:"rejected"`
+	// Unwritten: its writes did not complete because a write call failed as
+	// a whole; the flow failed and the next run does them.
+	Unwritten int `json:"unwritten,omitempty"`
+}
+
+func (o *Outcome) add(p Outcome) {
+	o.Created += p.Created
+	o.Updated += p.Updated
+	o.Linked += p.Linked
+	o.Unchanged += p.Unchanged
+	o.Deleted += p.Deleted
+	o.Skipped += p.Skipped
+	o.Rejected += p.Rejected
+	o.Unwritten += p.Unwritten
+}
+
+// Total is the number of records counted.
+func (o Outcome) Total() int {
+	return o.Created + o.Updated + o.Linked + o.Unchanged + o.Deleted + o.Skipped + o.Rejected + o.Unwritten
+}
+
+// Balanced returns an error when the records read do not add up to the
+// outcomes: a record counted twice or in no column.
+func (f *FlowReport) Balanced() error {
+	if t := f.Outcome.Total(); t != f.Read {
+		return fmt.Errorf("flow %s (%s -> %s): %d read but %d counted in the outcomes %+v", f.Flow, f.From, f.To, f.Read, t, f.Outcome)
+	}
+	return nil
 }
 
 // Op is what a change does.

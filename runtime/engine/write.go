@@ -35,15 +35,16 @@ func (fr *flowRun) write(ctx context.Context, w *batchWork) {
 	var intents []state.Intent
 	for _, it := range w.items {
 		if it.active() && it.tgt == nil && it.putIntent && !it.hadIntent {
-			intents = append(intents, state.Intent{Flow: fr.f.name, Key: it.rec.Key})
+			intents = append(intents, state.Intent{Flow: fr.f.name, Key: it.rec.Key, Print: it.print})
 		}
 	}
 	if len(intents) > 0 {
-		if err := fr.r.env.Store.Apply(ctx, fr.lease, &state.Changes{Sync: fr.rt.p.Name, PutIntents: intents}); err != nil {
+		if err := fr.r.env.Store.Apply(ctx, fr.lease, &state.Changes{Sync: fr.rt.p.Name, RunID: fr.runID, PutIntents: intents}); err != nil {
 			failBatch(err)
 			fr.buildChanges(w)
 			return
 		}
+		hook(fr.f.name + "/intents-recorded")
 	}
 
 	// Target: creates and updates.
@@ -95,6 +96,7 @@ func (fr *flowRun) write(ctx context.Context, w *batchWork) {
 					failBatch(fmt.Errorf("%s for %s %s: %w", what, src.label, it.rec.Key, r.Err))
 					continue
 				}
+				it.refused = it.tgt == nil
 				fr.serviceReject(it, r.Err, it.tWrite, fr.f.maps, what)
 			default:
 				failBatch(fmt.Errorf("writing %s: the connector answered %q for record %d", dst.label, r.Op, i))
@@ -102,6 +104,15 @@ func (fr *flowRun) write(ctx context.Context, w *batchWork) {
 		}
 		if err != nil {
 			failBatch(fmt.Errorf("writing %s: %w", dst.label, err))
+		}
+		hook(fr.f.name + "/target-written")
+	}
+	// The keys of the targets created, before anything else can fail.
+	if ts := fr.intentTargets(w); len(ts) > 0 {
+		if err := fr.r.env.Store.Apply(ctx, fr.lease, &state.Changes{Sync: fr.rt.p.Name, RunID: fr.runID, PutIntents: ts}); err != nil {
+			failBatch(err)
+		} else {
+			hook(fr.f.name + "/targets-recorded")
 		}
 	}
 
@@ -156,6 +167,7 @@ func (fr *flowRun) write(ctx context.Context, w *batchWork) {
 		if err != nil {
 			failBatch(fmt.Errorf("writing back to %s: %w", src.label, err))
 		}
+		hook(fr.f.name + "/source-written")
 	}
 
 	// Deletions.
@@ -279,6 +291,7 @@ func (fr *flowRun) buildChanges(w *batchWork) {
 		ch.ClearRejects = append(ch.ClearRejects, state.Intent{Flow: fr.f.name, Key: it.rec.Key})
 	}
 	for _, it := range w.items {
+		fr.outcome(it, &c.Outcome)
 		if it.orphan != nil && !it.unchanged {
 			// An orphan that changed (or was deleted) is on its own from now.
 			ch.ClearOrphans = append(ch.ClearOrphans, state.Orphan{Side: src.st, Key: it.rec.Key})
@@ -287,6 +300,7 @@ func (fr *flowRun) buildChanges(w *batchWork) {
 		case it.rej != nil:
 			c.Rejected++
 			ch.PutRejects = append(ch.PutRejects, it.rej.reject())
+			fr.keepRelink(ch, it)
 			w.rejects = append(w.rejects, it.rej)
 			fr.log.Warn("record rejected", "record", it.rec.Key, "field", it.rej.Field, "at", it.rej.Range.String(), "kind", string(it.rej.Kind))
 			if it.dropLink {
@@ -301,6 +315,10 @@ func (fr *flowRun) buildChanges(w *batchWork) {
 				if it.putIntent || it.hadIntent {
 					ch.ClearIntents = append(ch.ClearIntents, state.Intent{Flow: fr.f.name, Key: it.rec.Key})
 				}
+				fr.clearReverse(ch, it, tk)
+			} else if it.refused && (it.putIntent || it.hadIntent) {
+				// The service refused the create: it did not happen.
+				ch.ClearIntents = append(ch.ClearIntents, state.Intent{Flow: fr.f.name, Key: it.rec.Key})
 			}
 		case it.deleted:
 			clear(it)
@@ -325,6 +343,7 @@ func (fr *flowRun) buildChanges(w *batchWork) {
 		case it.skipped:
 			c.Skipped++
 			clear(it)
+			fr.keepRelink(ch, it)
 		case it.unchanged:
 			c.Unchanged++
 		case !it.tDone:
@@ -360,11 +379,7 @@ func (fr *flowRun) buildChanges(w *batchWork) {
 			if it.putIntent || it.hadIntent {
 				ch.ClearIntents = append(ch.ClearIntents, state.Intent{Flow: fr.f.name, Key: it.rec.Key})
 			}
-			if rev := fr.f.reverse; rev != nil && (it.newPair || it.tOp == connector.Created) && fr.needsIntentOf(rev) {
-				// The reverse flow may have begun creating a record for this
-				// target before a crash; now paired, that intent is moot.
-				ch.ClearIntents = append(ch.ClearIntents, state.Intent{Flow: rev.name, Key: tk})
-			}
+			fr.clearReverse(ch, it, tk)
 			ch.Conflicts = append(ch.Conflicts, it.conflicts...)
 			c.Conflicts += len(it.conflicts)
 			if it.newPair {
@@ -389,6 +404,94 @@ func (fr *flowRun) buildChanges(w *batchWork) {
 	}
 }
 
+// outcome classifies an item after its batch was written (see Outcome).
+func (fr *flowRun) outcome(it *item, o *Outcome) {
+	switch {
+	case it.rej != nil:
+		o.Rejected++
+	case it.deleted:
+		switch {
+		case it.link == nil:
+			o.Unchanged++
+		case fr.f.deleter == nil || it.deleteOK:
+			o.Deleted++
+		default:
+			o.Unwritten++
+		}
+	case it.skipped:
+		o.Skipped++
+	case it.unchanged:
+		o.Unchanged++
+	case !it.tDone:
+		o.Unwritten++
+	case it.tOp == connector.Created:
+		o.Created++
+	case it.tOp == connector.Updated:
+		o.Updated++
+	case !it.sDone:
+		o.Unwritten++
+	case len(it.sWrite) > 0:
+		o.Updated++
+	case it.newPair:
+		o.Linked++
+	default:
+		o.Unchanged++
+	}
+}
+
+// dryOutcome classifies an item of a dry run by what a run would do.
+func (fr *flowRun) dryOutcome(it *item, o *Outcome) {
+	switch {
+	case it.rej != nil:
+		o.Rejected++
+	case it.deleted:
+		if it.link == nil {
+			o.Unchanged++
+		} else {
+			o.Deleted++
+		}
+	case it.skipped:
+		o.Skipped++
+	case it.unchanged:
+		o.Unchanged++
+	case it.tgt == nil:
+		o.Created++
+	case len(it.tWrite) > 0 || len(it.sWrite) > 0:
+		o.Updated++
+	case it.newPair:
+		o.Linked++
+	default:
+		o.Unchanged++
+	}
+}
+
+// keepRelink keeps the link of a record this flow does not write (left out
+// by where, rejected) to the record the reverse flow created it for in a
+// run that did not finish (see recover.go).
+func (fr *flowRun) keepRelink(ch *state.Changes, it *item) {
+	rev := fr.f.reverse
+	if it.relink == "" || rev == nil {
+		return
+	}
+	ch.PutLinks = append(ch.PutLinks, fr.makeLink(it.rec.Key, it.relink, nil, nil))
+	ch.ClearIntents = append(ch.ClearIntents, state.Intent{Flow: rev.name, Key: it.relink})
+	ch.ClearRejects = append(ch.ClearRejects, state.Intent{Flow: rev.name, Key: it.relink})
+}
+
+// clearReverse clears, for a pair just made, what the reverse flow may
+// have left of a create for its target before a crash: the intent, and the
+// rejected-unfinished-create reject it may have turned into.
+func (fr *flowRun) clearReverse(ch *state.Changes, it *item, tk string) {
+	rev := fr.f.reverse
+	if rev == nil || !(it.newPair || it.tOp == connector.Created) || !fr.needsIntentOf(rev) {
+		return
+	}
+	ch.ClearIntents = append(ch.ClearIntents, state.Intent{Flow: rev.name, Key: tk})
+	if it.recovered {
+		ch.ClearRejects = append(ch.ClearRejects, state.Intent{Flow: rev.name, Key: tk})
+	}
+}
+
 // dryRun reports what write would do, writing nothing.
 func (fr *flowRun) dryRun(w *batchWork) {
 	src, dst := fr.f.src, fr.f.dst
@@ -398,6 +501,7 @@ func (fr *flowRun) dryRun(w *batchWork) {
 	var tRecs, sRecs []connector.Record
 	var dKeys []string
 	for _, it := range w.items {
+		fr.dryOutcome(it, &c.Outcome)
 		ch := base
 		ch.Key = it.rec.Key
 		switch {

@@ -106,6 +106,13 @@ var migrations = []migration{
 			PRIMARY KEY (sync, side, key)
 		) WITHOUT ROWID`,
 	}},
+	{name: "intents find their created records", stmts: []string{
+		`ALTER TABLE intents ADD COLUMN target_key TEXT NOT NULL DEFAULT ''`,
+		`ALTER TABLE intents ADD COLUMN print INTEGER NOT NULL DEFAULT 0`,
+		`ALTER TABLE intents ADD COLUMN run_id INTEGER NOT NULL DEFAULT 0`,
+		`CREATE INDEX intents_by_target ON intents (sync, flow, target_key)`,
+		`CREATE INDEX intents_by_print ON intents (sync, flow, print)`,
+	}},
 }
 
 // SchemaVersion is the schema version this build writes.

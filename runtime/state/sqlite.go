@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"sort"
 	"strings"
 	"time"
 
@@ -310,9 +311,9 @@ func linksQuery(by Side, n int) string {
 		` WHERE sync = ? AND ` + col + ` IN (` + placeholders(n) + `)`
 }
 
-// Intents returns which keys have an unfinished create.
-func (s *SQLite) Intents(ctx context.Context, sync, flow string, keys []string) (map[string]bool, error) {
-	out := map[string]bool{}
+// Intents returns the unfinished creates among keys.
+func (s *SQLite) Intents(ctx context.Context, sync, flow string, keys []string) (map[string]Intent, error) {
+	out := map[string]Intent{}
 	for start := 0; start < len(keys); start += chunk {
 		part := keys[start:min(start+chunk, len(keys))]
 		args := make([]any, 0, len(part)+2)
@@ -320,23 +321,74 @@ func (s *SQLite) Intents(ctx context.Context, sync, flow string, keys []string) 
 		for _, k := range part {
 			args = append(args, k)
 		}
-		rows, err := s.db.QueryContext(ctx, `SELECT key FROM intents WHERE sync = ? AND flow = ? AND key IN (`+placeholders(len(part))+`)`, args...)
-		if err != nil {
-			return nil, s.wrap("reading intents of "+sync, err)
-		}
-		for rows.Next() {
-			var k string
-			if err := rows.Scan(&k); err != nil {
-				rows.Close()
-				return nil, s.wrap("reading intents of "+sync, err)
-			}
-			out[k] = true
-		}
-		if err := rows.Close(); err != nil {
-			return nil, s.wrap("reading intents of "+sync, err)
+		if err := s.scanIntents(ctx, sync, `SELECT flow, key, target_key, print, run_id FROM intents WHERE sync = ? AND flow = ? AND key IN (`+placeholders(len(part))+`)`, args,
+			func(in Intent) { out[in.Key] = in }); err != nil {
+			return nil, err
 		}
 	}
 	return out, nil
+}
+
+// IntentsFor returns the unfinished creates of flow with one of targets or
+// prints, ordered by key.
+func (s *SQLite) IntentsFor(ctx context.Context, sync, flow string, targets []string, prints []uint64) ([]Intent, error) {
+	seen := map[string]bool{}
+	var out []Intent
+	add := func(in Intent) {
+		if !seen[in.Key] {
+			seen[in.Key] = true
+			out = append(out, in)
+		}
+	}
+	for start := 0; start < len(targets); start += chunk {
+		part := targets[start:min(start+chunk, len(targets))]
+		args := []any{sync, flow}
+		for _, k := range part {
+			args = append(args, k)
+		}
+		if err := s.scanIntents(ctx, sync, `SELECT flow, key, target_key, print, run_id FROM intents INDEXED BY intents_by_target WHERE sync = ? AND flow = ? AND target_key IN (`+placeholders(len(part))+`)`, args, add); err != nil {
+			return nil, err
+		}
+	}
+	var ps []uint64
+	for _, p := range prints {
+		if p != 0 {
+			ps = append(ps, p)
+		}
+	}
+	for start := 0; start < len(ps); start += chunk {
+		part := ps[start:min(start+chunk, len(ps))]
+		args := []any{sync, flow}
+		for _, p := range part {
+			args = append(args, int64(p))
+		}
+		if err := s.scanIntents(ctx, sync, `SELECT flow, key, target_key, print, run_id FROM intents INDEXED BY intents_by_print WHERE sync = ? AND flow = ? AND print IN (`+placeholders(len(part))+`)`, args, add); err != nil {
+			return nil, err
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Key < out[j].Key })
+	return out, nil
+}
+
+func (s *SQLite) scanIntents(ctx context.Context, sync, query string, args []any, each func(Intent)) error {
+	rows, err := s.db.QueryContext(ctx, query, args...)
+	if err != nil {
+		return s.wrap("reading intents of "+sync, err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var in Intent
+		var print int64
+		if err := rows.Scan(&in.Flow, &in.Key, &in.Target, &print, &in.RunID); err != nil {
+			return s.wrap("reading intents of "+sync, err)
+		}
+		in.Print = uint64(print)
+		each(in)
+	}
+	if err := rows.Err(); err != nil {
+		return s.wrap("reading intents of "+sync, err)
+	}
+	return nil
 }
 
 // Orphans returns the orphans of a sync on one side among keys.
@@ -511,9 +563,14 @@ func (s *SQLite) apply(ctx context.Context, l *Lease, c *Changes) error {
 		}
 	}
 	if len(c.PutIntents) > 0 {
-		if err := exec(`INSERT INTO intents (sync, flow, key, created_at) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING`, func(st *sql.Stmt) error {
+		if err := exec(`INSERT INTO intents (sync, flow, key, created_at, target_key, print, run_id) VALUES (?, ?, ?, ?, ?, ?, ?)
+			ON CONFLICT DO UPDATE SET
+				target_key = CASE WHEN excluded.print != 0 OR excluded.target_key != '' THEN excluded.target_key ELSE intents.target_key END,
+				print = CASE WHEN excluded.print != 0 THEN excluded.print ELSE intents.print END,
+				run_id = CASE WHEN excluded.print != 0 THEN excluded.run_id ELSE intents.run_id END,
+				created_at = CASE WHEN excluded.print != 0 THEN excluded.created_at ELSE intents.created_at END`, func(st *sql.Stmt) error {
 			for _, k := range c.PutIntents {
-				if _, err := st.ExecContext(ctx, c.Sync, k.Flow, k.Key, now); err != nil {
+				if _, err := st.ExecContext(ctx, c.Sync, k.Flow, k.Key, now, k.Target, int64(k.Print), c.RunID); err != nil {
 					return err
 				}
 			}

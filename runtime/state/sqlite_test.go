@@ -387,13 +387,27 @@ func TestRejectsIntentsRunsConflicts(t *testing.T) {
 		t.Fatal(err)
 	}
 	in, _ := s.Intents(ctx, "c", "f", []string{"a", "b", "z"})
-	if !in["a"] || !in["b"] || in["z"] {
+	if _, ok := in["z"]; in["a"].Key != "a" || in["b"].Key != "b" || ok {
 		t.Fatalf("intents = %v", in)
 	}
 	s.Apply(ctx, l, &Changes{Sync: "c", ClearIntents: []Intent{{Flow: "f", Key: "a"}}})
 	in, _ = s.Intents(ctx, "c", "f", []string{"a", "b"})
-	if in["a"] || !in["b"] {
+	if _, ok := in["a"]; ok || in["b"].Key != "b" {
 		t.Fatalf("intents after clear = %v", in)
+	}
+	// An intent records its create's fingerprint, then the new key; found
+	// by either.
+	if err := s.Apply(ctx, l, &Changes{Sync: "c", RunID: 7, PutIntents: []Intent{{Flow: "f", Key: "p", Print: 1 << 63}}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Apply(ctx, l, &Changes{Sync: "c", RunID: 8, PutIntents: []Intent{{Flow: "f", Key: "p", Target: "T1"}}}); err != nil {
+		t.Fatal(err)
+	}
+	byT, _ := s.IntentsFor(ctx, "c", "f", []string{"T1"}, nil)
+	byP, _ := s.IntentsFor(ctx, "c", "f", []string{"nope"}, []uint64{0, 1 << 63})
+	want := Intent{Flow: "f", Key: "p", Target: "T1", Print: 1 << 63, RunID: 7}
+	if len(byT) != 1 || byT[0] != want || len(byP) != 1 || byP[0] != want {
+		t.Fatalf("IntentsFor: by target %+v, by print %+v, want %+v", byT, byP, want)
 	}
 
 	id, err := s.StartRun(ctx, l, Run{Sync: "c", Full: true})

@@ -116,9 +116,20 @@ type Conflict struct {
 // committed before the create and cleared with the link, so a run that
 // crashes in between leaves a trace the next run acts on instead of creating
 // the record a second time.
+//
+// The trace says enough to find the created record again: Print is a
+// fingerprint of the values the create writes (the other direction
+// recognises the new record by it), and Target, recorded as soon as the
+// service answers the create, is the new record's key. (Intent also names
+// a record in ClearRejects, where only Flow and Key count.)
 type Intent struct {
-	Flow string
-	Key  string
+	Flow   string
+	Key    string
+	Target string
+	Print  uint64
+	// RunID is the run that recorded the intent (set by the store from
+	// Changes.RunID).
+	RunID int64
 }
 
 // Orphan is a record left on its own when the record it was linked to was
@@ -166,6 +177,10 @@ type Changes struct {
 
 	Conflicts []Conflict
 
+	// ClearIntents removes intents by flow and key. PutIntents records
+	// intents: one with a Print records (or replaces) the intent of a
+	// create about to be sent; one without only sets the Target of the
+	// intent recorded (the answer to the create).
 	ClearIntents []Intent
 	PutIntents   []Intent
 
@@ -257,8 +272,13 @@ type Store interface {
 	// Links returns the links whose key on side by is one of keys, keyed by
 	// that key. Missing keys are absent from the map.
 	Links(ctx context.Context, sync string, by Side, keys []string) (map[string]Link, error)
-	// Intents returns which of keys have an unfinished create in flow.
-	Intents(ctx context.Context, sync, flow string, keys []string) (map[string]bool, error)
+	// Intents returns the unfinished creates of flow among keys, by key.
+	Intents(ctx context.Context, sync, flow string, keys []string) (map[string]Intent, error)
+	// IntentsFor returns the unfinished creates of flow whose Target is one
+	// of targets or whose Print is one of prints (zero prints never match),
+	// ordered by key: the opposite direction's way to recognise a record a
+	// crashed run created.
+	IntentsFor(ctx context.Context, sync, flow string, targets []string, prints []uint64) ([]Intent, error)
 	// Orphans returns the orphans of a sync on side by among keys, keyed by
 	// key. Missing keys are absent from the map.
 	Orphans(ctx context.Context, sync string, by Side, keys []string) (map[string]Hashes, error)
