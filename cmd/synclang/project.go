@@ -144,9 +144,6 @@ func connectionSettings(s *Stdio, c *plan.Connection, kind *connector.Kind) (map
 			s.Secrets.Register(v)
 		}
 		s.Secrets.RegisterURL(v)
-		if err := checkHost(s, kind, st.Name, v, st.Env+st.Secret); err != nil {
-			return nil, fmt.Errorf("%s: connection %s: %w", st.Range, c.Name, err)
-		}
 		settings[st.Name] = v
 	}
 	for _, st := range c.Settings {
@@ -157,6 +154,11 @@ func connectionSettings(s *Stdio, c *plan.Connection, kind *connector.Kind) (map
 		spec, _ := kind.Setting(st.Name)
 		if err := validateSetting(spec, v, st.Env+st.Secret); err != nil {
 			return nil, fmt.Errorf("%s: connection %s: setting %s%v", st.Range, c.Name, st.Name, err)
+		}
+		// The host is checked after the value is valid: a malformed value
+		// gets the validation error, which names its variable.
+		if err := checkHost(s, kind, st.Name, v, st.Env+st.Secret); err != nil {
+			return nil, fmt.Errorf("%s: connection %s: %w", st.Range, c.Name, err)
 		}
 	}
 	if len(missing) > 0 {
