@@ -51,6 +51,10 @@ const (
 	emulatorBusinessUnitID = "b1b2c3d4-0000-4000-8000-00000000bbbb"
 	emulatorOrgID          = "c1b2c3d4-0000-4000-8000-00000000cccc"
 	emulatorTenantDomain   = "synclang-emulator.onmicrosoft.com"
+	// The primary names (fullname, name) of the emulated user and business
+	// unit, for the FormattedValue of createdby, ownerid, owningbusinessunit.
+	emulatorUserName         = "Synclang Emulator Application"
+	emulatorBusinessUnitName = "synclangemulator"
 )
 
 // Emulator is a Dataverse Web API and Microsoft identity platform emulator.

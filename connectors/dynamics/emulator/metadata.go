@@ -90,8 +90,12 @@ func attrMeta(d *tableDef, c *column, n int, expandOptions bool) jobj {
 	o.add("LogicalName", logical)
 	o.add("SchemaName", schemaName(logical))
 	o.add("EntityLogicalName", d.logical)
-	o.add("AttributeType", string(c.typ))
-	o.add("AttributeTypeName", jobj{keys: []string{"Value"}, vals: []any{attrTypeName[c.typ]}})
+	typ, typName := string(c.typ), attrTypeName[c.typ]
+	if len(c.targets) > 1 {
+		typ, typName = "Customer", "CustomerType"
+	}
+	o.add("AttributeType", typ)
+	o.add("AttributeTypeName", jobj{keys: []string{"Value"}, vals: []any{typName}})
 	o.add("IsCustomAttribute", c.custom)
 	o.add("IsValidForCreate", c.validForCreate)
 	o.add("IsValidForUpdate", c.validForUpdate)
@@ -133,7 +137,7 @@ func attrMeta(d *tableDef, c *column, n int, expandOptions bool) jobj {
 		o.add("MinValue", -2147483648)
 		o.add("MaxValue", 2147483647)
 	case tLookup, tOwner:
-		o.add("Targets", []string{c.target})
+		o.add("Targets", c.lookupTargets())
 	case tPicklist, tState, tStatus:
 		o.add("DefaultFormValue", -1)
 		if expandOptions {
