@@ -126,6 +126,8 @@ func (e *Emulator) route(w http.ResponseWriter, r *http.Request, rc *requestCont
 		writeBody(w, http.StatusOK, jobj{keys: []string{"@odata.context", "BusinessUnitId", "UserId", "OrganizationId"},
 			vals: []any{rc.apiRoot() + "$metadata#Microsoft.Dynamics.CRM.WhoAmIResponse", emulatorBusinessUnitID, emulatorUserID, emulatorOrgID}})
 		return nil
+	case first == "RetrieveMetadataChanges" || strings.HasPrefix(first, "RetrieveMetadataChanges("):
+		return e.retrieveMetadataChanges(w, r, rc, first)
 	case strings.HasPrefix(first, "EntityDefinitions"):
 		return e.serveMetadata(w, r, rc, segs)
 	}

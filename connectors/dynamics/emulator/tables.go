@@ -52,6 +52,9 @@ type column struct {
 	targets []string
 	// defaultValue is set on create when the body does not set the column.
 	defaultValue any
+	// changedAt is the metadata version at which the column was added
+	// (0: part of the stock table); see RetrieveMetadataChanges.
+	changedAt int64
 }
 
 // edmType is the OData type of the column's values in $filter and $metadata.
@@ -105,6 +108,8 @@ type tableDef struct {
 	columns           []*column
 	byName            map[string]*column
 	keys              []altKey
+	// changedAt is the metadata version of the table's own last change.
+	changedAt int64
 }
 
 func (t *tableDef) col(name string) (*column, bool) {
