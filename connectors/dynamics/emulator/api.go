@@ -126,6 +126,8 @@ func (e *Emulator) route(w http.ResponseWriter, r *http.Request, rc *requestCont
 		writeBody(w, http.StatusOK, jobj{keys: []string{"@odata.context", "BusinessUnitId", "UserId", "OrganizationId"},
 			vals: []any{rc.apiRoot() + "$metadata#Microsoft.Dynamics.CRM.WhoAmIResponse", emulatorBusinessUnitID, emulatorUserID, emulatorOrgID}})
 		return nil
+	case first == "RetrieveMetadataChanges" || strings.HasPrefix(first, "RetrieveMetadataChanges("):
+		return e.retrieveMetadataChanges(w, r, rc, first)
 	case strings.HasPrefix(first, "EntityDefinitions"):
 		return e.serveMetadata(w, r, rc, segs)
 	}
@@ -380,17 +382,27 @@ func bodyValues(s *store, d *tableDef, body map[string]any, create bool) (map[st
 			if !ok {
 				return nil, errf(http.StatusBadRequest, codePayload, "Error identified in Payload provided by the user for Entity :'%s' ---->  InnerException : Microsoft.OData.ODataException: An undeclared property '%s' which only has property annotations in the payload but no property value was found in the payload. In OData, only declared navigation properties and declared named streams can be represented as properties without values.", d.set, nav)
 			}
+			target := c.target
+			if len(c.targets) > 1 {
+				// parentcustomerid_contact: the suffix names the table.
+				target = strings.TrimPrefix(nav, logicalName(c)+"_")
+				if !has(c.targets, target) {
+					return nil, errf(http.StatusBadRequest, codePayload, "Error identified in Payload provided by the user for Entity :'%s' ---->  InnerException : Microsoft.OData.ODataException: An undeclared property '%s' which only has property annotations in the payload but no property value was found in the payload. In OData, only declared navigation properties and declared named streams can be represented as properties without values.", d.set, nav)
+				}
+			}
 			if v == nil {
 				vals[c.name] = nil
+				vals[targetKey(c)] = nil
 				continue
 			}
 			ref, _ := v.(string)
-			id, err := bindTarget(s, c, ref)
+			id, err := bindTarget(s, c, target, ref)
 			if err != nil {
 				return nil, err
 			}
 			if (create && c.validForCreate) || (!create && c.validForUpdate) {
 				vals[c.name] = id
+				vals[targetKey(c)] = target
 			}
 		case strings.HasPrefix(k, "@") || strings.Contains(k, "@"):
 			// Instance and property annotations are ignored.
@@ -429,13 +441,19 @@ var bindRx = regexp.MustCompile(`(?:^|/)([A-Za-z_][A-Za-z0-9_]*)\(([0-9A-Fa-f-]{
 
 // bindTarget resolves an @odata.bind reference ("/accounts(<guid>)"). For
 // tables the emulator holds, the row must exist.
-func bindTarget(s *store, c *column, ref string) (string, *apiError) {
+func bindTarget(s *store, c *column, target, ref string) (string, *apiError) {
 	m := bindRx.FindStringSubmatch(ref)
 	if m == nil || !wire.IsGUID(m[2]) {
 		return "", errf(http.StatusBadRequest, codePayload, "Error identified in Payload provided by the user for Entity :'' ---->  InnerException : Microsoft.OData.ODataException: The URI '%s' is not valid because it is not based on the service root.", ref)
 	}
 	id := strings.ToLower(m[2])
 	if t, ok := s.bySet[m[1]]; ok {
+		if t.def.logical != target {
+			// The navigation property says which table the record is in
+			// ("Associate records on create"); a reference to another
+			// table's set is a payload error.
+			return "", errf(http.StatusBadRequest, codePayload, "Error identified in Payload provided by the user for Entity :'' ---->  InnerException : Microsoft.OData.ODataException: A resource with type 'Microsoft.Dynamics.CRM.%s' was found, but it is not assignable to the expected type 'Microsoft.Dynamics.CRM.%s'.", t.def.logical, target)
+		}
 		if _, exists := t.rows[id]; !exists {
 			return "", doesNotExist(t.def, id)
 		}
@@ -501,7 +519,7 @@ func (e *Emulator) getEntity(w http.ResponseWriter, r *http.Request, rc *request
 	var obj jobj
 	var tag string
 	if ok {
-		obj = rowObj(t.def, row, sel, rc.prefer.ann)
+		obj = rowObj(e.st, t.def, row, sel, rc.prefer.ann)
 		tag = etag(row)
 	}
 	rc.unlock()
@@ -531,12 +549,12 @@ func entityURL(rc *requestContext, d *tableDef, id string) string {
 // representation is the body of a write answered with Prefer:
 // return=representation: the row with the request's $select, led by its
 // @odata.context.
-func representation(rc *requestContext, t *table, r *http.Request, row *row) (jobj, *apiError) {
+func representation(s *store, rc *requestContext, t *table, r *http.Request, row *row) (jobj, *apiError) {
 	sel, err := parseSelect(t.def, r.URL.Query())
 	if err != nil {
 		return jobj{}, err
 	}
-	obj := rowObj(t.def, row, sel, rc.prefer.ann)
+	obj := rowObj(s, t.def, row, sel, rc.prefer.ann)
 	obj.keys = append([]string{"@odata.context"}, obj.keys...)
 	obj.vals = append([]any{contextURL(rc, t.def, sel, "/$entity")}, obj.vals...)
 	return obj, nil
@@ -564,7 +582,7 @@ func (e *Emulator) createEntity(w http.ResponseWriter, r *http.Request, rc *requ
 	}
 	var obj jobj
 	if err == nil && rc.prefer.returnRep {
-		obj, err = representation(rc, t, r, row)
+		obj, err = representation(e.st, rc, t, r, row)
 	}
 	rc.unlock()
 	if err != nil {
@@ -645,7 +663,7 @@ func (e *Emulator) patchEntity(w http.ResponseWriter, r *http.Request, rc *reque
 	}
 	var obj jobj
 	if err == nil && rc.prefer.returnRep {
-		obj, err = representation(rc, t, r, row)
+		obj, err = representation(e.st, rc, t, r, row)
 	}
 	var tag, id string
 	if err == nil {

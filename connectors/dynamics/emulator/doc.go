@@ -11,7 +11,10 @@
 // change tracking with deltaLink and $deletedEntity, alternate key on
 // contact.emailaddress1, If-Match / If-None-Match (null is a no-op), bulk
 // actions (one transaction each), multipart $batch with change sets, the
-// QualifyLead action, the {"error":{"code","message"}} bodies and the
+// QualifyLead action, FetchXML queries (GET <set>?fetchXml=, see fetch.go:
+// filters, order, link-entity, paging cookies, count aggregates; the rest
+// of the schema is refused), lookup annotations naming the table a
+// Customer lookup actually refers to, the {"error":{"code","message"}} bodies and the
 // service protection limits (429 with an integer Retry-After), scalable with
 // Options.TimeScale. Any well-behaved Dataverse client should work against
 // it unchanged; where the emulator does not implement something the real

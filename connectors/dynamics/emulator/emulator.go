@@ -51,6 +51,10 @@ const (
 	emulatorBusinessUnitID = "b1b2c3d4-0000-4000-8000-00000000bbbb"
 	emulatorOrgID          = "c1b2c3d4-0000-4000-8000-00000000cccc"
 	emulatorTenantDomain   = "synclang-emulator.onmicrosoft.com"
+	// The primary names (fullname, name) of the emulated user and business
+	// unit, for the FormattedValue of createdby, ownerid, owningbusinessunit.
+	emulatorUserName         = "Synclang Emulator Application"
+	emulatorBusinessUnitName = "synclangemulator"
 )
 
 // Emulator is a Dataverse Web API and Microsoft identity platform emulator.
@@ -306,11 +310,61 @@ func (e *Emulator) AddColumn(table, name, typ string, maxLength int) {
 	if c.typ == tPicklist {
 		c.options = []option{opt(100000000, "Option A"), opt(100000001, "Option B")}
 	}
+	if _, dup := t.def.col(name); dup {
+		panic("emulator.AddColumn: " + table + " already has a column " + name)
+	}
+	e.st.metaVersion++
+	c.changedAt = e.st.metaVersion
 	t.def.columns = append(t.def.columns, c)
 	t.def.index()
 	for _, r := range t.rows {
 		r.vals[name] = nil
 	}
+}
+
+// RemoveColumn deletes a custom column from a table, with its values (a
+// customization). RetrieveMetadataChanges reports it among the deleted
+// metadata from then on. It panics for a column the table does not have,
+// a stock column or one in an alternate key: it is for test setup.
+func (e *Emulator) RemoveColumn(table, name string) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	t := e.mustTable(table)
+	c, ok := t.def.col(name)
+	if !ok || !c.custom {
+		panic("emulator.RemoveColumn: " + table + " has no custom column " + name)
+	}
+	for _, k := range t.def.keys {
+		if has(k.columns, name) {
+			panic("emulator.RemoveColumn: " + name + " is in the alternate key " + k.logicalName)
+		}
+	}
+	e.st.metaVersion++
+	e.st.metaDeleted = append(e.st.metaDeleted, deletedMeta{id: attrMetaID(t.def, c), kind: "Attribute", version: e.st.metaVersion})
+	if len(c.options) > 0 {
+		e.st.metaDeleted = append(e.st.metaDeleted, deletedMeta{id: metaID("os:" + t.def.logical + "." + c.name), kind: "OptionSet", version: e.st.metaVersion})
+	}
+	cols := t.def.columns[:0:0]
+	for _, x := range t.def.columns {
+		if x != c {
+			cols = append(cols, x)
+		}
+	}
+	t.def.columns = cols
+	t.def.index()
+	for _, r := range t.rows {
+		delete(r.vals, name)
+	}
+}
+
+// ExpireMetadataVersionStamps makes every metadata version stamp issued so
+// far expired, as the end of the retention of deleted metadata would:
+// RetrieveMetadataChanges with one answers ExpiredVersionStamp.
+func (e *Emulator) ExpireMetadataVersionStamps() {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.st.metaVersion++
+	e.st.metaExpiredBelow = e.st.metaVersion
 }
 
 // SetChangeTracking turns change tracking of a table on or off (on a real
@@ -319,7 +373,12 @@ func (e *Emulator) AddColumn(table, name, typ string, maxLength int) {
 func (e *Emulator) SetChangeTracking(table string, on bool) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	e.mustTable(table).def.changeTracking = on
+	t := e.mustTable(table)
+	if t.def.changeTracking != on {
+		e.st.metaVersion++
+		t.def.changeTracking = on
+		t.def.changedAt = e.st.metaVersion
+	}
 }
 
 func (e *Emulator) mustTable(name string) *table {

@@ -3,7 +3,6 @@ package emulator
 import (
 	"crypto/sha256"
 	"fmt"
-	"html"
 	"net/http"
 	"net/url"
 	"sort"
@@ -86,12 +85,16 @@ func attrMeta(d *tableDef, c *column, n int, expandOptions bool) jobj {
 	if c.typ == tLookup || c.typ == tOwner {
 		logical = strings.TrimSuffix(strings.TrimPrefix(c.name, "_"), "_value")
 	}
-	o.add("MetadataId", metaID("attr:"+d.logical+"."+logical))
+	o.add("MetadataId", attrMetaID(d, c))
 	o.add("LogicalName", logical)
 	o.add("SchemaName", schemaName(logical))
 	o.add("EntityLogicalName", d.logical)
-	o.add("AttributeType", string(c.typ))
-	o.add("AttributeTypeName", jobj{keys: []string{"Value"}, vals: []any{attrTypeName[c.typ]}})
+	typ, typName := string(c.typ), attrTypeName[c.typ]
+	if len(c.targets) > 1 {
+		typ, typName = "Customer", "CustomerType"
+	}
+	o.add("AttributeType", typ)
+	o.add("AttributeTypeName", jobj{keys: []string{"Value"}, vals: []any{typName}})
 	o.add("IsCustomAttribute", c.custom)
 	o.add("IsValidForCreate", c.validForCreate)
 	o.add("IsValidForUpdate", c.validForUpdate)
@@ -133,7 +136,7 @@ func attrMeta(d *tableDef, c *column, n int, expandOptions bool) jobj {
 		o.add("MinValue", -2147483648)
 		o.add("MaxValue", 2147483647)
 	case tLookup, tOwner:
-		o.add("Targets", []string{c.target})
+		o.add("Targets", c.lookupTargets())
 	case tPicklist, tState, tStatus:
 		o.add("DefaultFormValue", -1)
 		if expandOptions {
@@ -156,6 +159,11 @@ func attrMeta(d *tableDef, c *column, n int, expandOptions bool) jobj {
 		}
 	}
 	return o
+}
+
+// attrMetaID is an attribute's MetadataId.
+func attrMetaID(d *tableDef, c *column) string {
+	return metaID("attr:" + d.logical + "." + logicalName(c))
 }
 
 func keyMeta(d *tableDef, k altKey) jobj {
@@ -533,59 +541,4 @@ func (e *Emulator) entityWithExpand(d *tableDef, q url.Values) jobj {
 		}
 	}
 	return o
-}
-
-// metadataDocument serves the CSDL $metadata document; with
-// ?annotations=true the entity sets carry the
-// Org.OData.Capabilities.V1.ChangeTracking annotation (reference §5).
-func (e *Emulator) metadataDocument(w http.ResponseWriter, r *http.Request, rc *requestContext) *apiError {
-	if r.Method != http.MethodGet {
-		return methodNotAllowed(r)
-	}
-	annotate := r.URL.Query().Get("annotations") == "true"
-	rc.lock()
-	var defs []*tableDef
-	for _, t := range e.st.tables {
-		defs = append(defs, t.def)
-	}
-	sort.Slice(defs, func(i, j int) bool { return defs[i].logical < defs[j].logical })
-	var b strings.Builder
-	b.WriteString(`<?xml version="1.0" encoding="utf-8"?>` + "\n")
-	b.WriteString(`<edmx:Edmx Version="4.0" xmlns:edmx="http://docs.oasis-open.org/odata/ns/edmx"><edmx:DataServices>`)
-	b.WriteString(`<Schema Namespace="Microsoft.Dynamics.CRM" Alias="mscrm" xmlns="http://docs.oasis-open.org/odata/ns/edm">`)
-	b.WriteString(`<EntityType Name="crmbaseentity" Abstract="true"/>`)
-	for _, d := range defs {
-		fmt.Fprintf(&b, `<EntityType Name="%s" BaseType="mscrm.crmbaseentity"><Key><PropertyRef Name="%s"/></Key>`, d.logical, d.key)
-		for _, c := range d.columns {
-			fmt.Fprintf(&b, `<Property Name="%s" Type="%s"`, html.EscapeString(c.name), c.edmType())
-			if c.typ == tString || c.typ == tMemo {
-				b.WriteString(` Unicode="false"`)
-			}
-			b.WriteString(`/>`)
-		}
-		b.WriteString(`</EntityType>`)
-	}
-	for _, a := range []string{"CreateMultiple", "UpdateMultiple", "UpsertMultiple"} {
-		fmt.Fprintf(&b, `<Action Name="%s" IsBound="true"><Parameter Name="entityset" Type="Collection(mscrm.crmbaseentity)" Nullable="false"/><Parameter Name="Targets" Type="Collection(mscrm.crmbaseentity)" Nullable="false"/>`, a)
-		if a == "CreateMultiple" {
-			b.WriteString(`<ReturnType Type="mscrm.CreateMultipleResponse" Nullable="false"/>`)
-		}
-		b.WriteString(`</Action>`)
-	}
-	b.WriteString(`<Action Name="QualifyLead" IsBound="true"><Parameter Name="entity" Type="mscrm.lead" Nullable="false"/><Parameter Name="CreateAccount" Type="Edm.Boolean" Nullable="false"/><Parameter Name="CreateContact" Type="Edm.Boolean" Nullable="false"/><Parameter Name="CreateOpportunity" Type="Edm.Boolean" Nullable="false"/><Parameter Name="Status" Type="Edm.Int32" Nullable="false"/><ReturnType Type="Collection(mscrm.crmbaseentity)" Nullable="false"/></Action>`)
-	b.WriteString(`<EntityContainer Name="System">`)
-	for _, d := range defs {
-		fmt.Fprintf(&b, `<EntitySet Name="%s" EntityType="Microsoft.Dynamics.CRM.%s">`, d.set, d.logical)
-		if annotate {
-			fmt.Fprintf(&b, `<Annotation Term="Org.OData.Capabilities.V1.ChangeTracking"><Record><PropertyValue Property="Supported" Bool="%t"/></Record></Annotation>`, d.changeTracking)
-		}
-		b.WriteString(`</EntitySet>`)
-	}
-	b.WriteString(`</EntityContainer></Schema></edmx:DataServices></edmx:Edmx>`)
-	rc.unlock()
-	w.Header().Set("OData-Version", "4.0")
-	w.Header().Set("Content-Type", "application/xml")
-	w.WriteHeader(http.StatusOK)
-	_, _ = w.Write([]byte(b.String()))
-	return nil
 }

@@ -180,8 +180,9 @@ func parseAnnotations(v string) annotations {
 }
 
 // rowObj renders a row: @odata.etag, the selected columns (all when sel is
-// nil) in the order given, then the primary key when not selected.
-func rowObj(def *tableDef, r *row, sel []string, ann annotations) jobj {
+// nil) in the order given, then the primary key when not selected. s
+// resolves the records lookups refer to (nil: no lookup names).
+func rowObj(s *store, def *tableDef, r *row, sel []string, ann annotations) jobj {
 	var o jobj
 	o.add("@odata.etag", etag(r))
 	cols := sel
@@ -191,16 +192,7 @@ func rowObj(def *tableDef, r *row, sel []string, ann annotations) jobj {
 	keyDone := false
 	for _, name := range cols {
 		c, _ := def.col(name)
-		v := r.vals[name]
-		if ann.formatted && v != nil {
-			if f, ok := formatted(c, v); ok {
-				o.add(name+"@OData.Community.Display.V1.FormattedValue", f)
-			}
-		}
-		if ann.lookups && v != nil && (c.typ == tLookup || c.typ == tOwner) {
-			o.add(name+"@Microsoft.Dynamics.CRM.lookuplogicalname", c.target)
-		}
-		o.add(name, wireValue(c, v))
+		addValue(&o, s, name, def, c, r, ann)
 		if name == def.key {
 			keyDone = true
 		}
@@ -209,6 +201,74 @@ func rowObj(def *tableDef, r *row, sel []string, ann annotations) jobj {
 		o.add(def.key, r.id)
 	}
 	return o
+}
+
+// addValue adds a column's value under key, preceded by the annotations
+// Prefer: odata.include-annotations asked for. For a lookup these are
+// ("Select columns", lookup property data,
+// https://learn.microsoft.com/power-apps/developer/data-platform/webapi/query/select-columns#lookup-property-data):
+//
+//	"_parentcustomerid_value@OData.Community.Display.V1.FormattedValue": "<the related record's primary name>",
+//	"_parentcustomerid_value@Microsoft.Dynamics.CRM.associatednavigationproperty": "parentcustomerid_contact",
+//	"_parentcustomerid_value@Microsoft.Dynamics.CRM.lookuplogicalname": "contact",
+//	"_parentcustomerid_value": "<guid>"
+//
+// where lookuplogicalname names the table the value actually refers to (a
+// Customer lookup refers to an account or a contact).
+func addValue(o *jobj, s *store, key string, def *tableDef, c *column, r *row, ann annotations) {
+	v := r.vals[c.name]
+	if v != nil && (c.typ == tLookup || c.typ == tOwner) {
+		target := c.target
+		if t, ok := r.vals[targetKey(c)].(string); ok && t != "" {
+			target = t
+		}
+		if ann.formatted {
+			if name, ok := lookupName(s, target, v); ok {
+				o.add(key+"@OData.Community.Display.V1.FormattedValue", name)
+			}
+		}
+		if ann.lookups {
+			o.add(key+"@Microsoft.Dynamics.CRM.associatednavigationproperty", c.navName(target))
+			o.add(key+"@Microsoft.Dynamics.CRM.lookuplogicalname", target)
+		}
+		o.add(key, v)
+		return
+	}
+	if ann.formatted && v != nil {
+		if f, ok := formatted(c, v); ok {
+			o.add(key+"@OData.Community.Display.V1.FormattedValue", f)
+		}
+	}
+	o.add(key, wireValue(c, v))
+}
+
+// lookupName is the primary name of the record a lookup refers to: a row
+// the emulator holds, or the emulator's fixed user and business unit.
+func lookupName(s *store, target string, v any) (string, bool) {
+	id, _ := v.(string)
+	switch target {
+	case "systemuser":
+		if id == emulatorUserID {
+			return emulatorUserName, true
+		}
+	case "businessunit":
+		if id == emulatorBusinessUnitID {
+			return emulatorBusinessUnitName, true
+		}
+	}
+	if s == nil {
+		return "", false
+	}
+	t, ok := s.tables[target]
+	if !ok {
+		return "", false
+	}
+	row, ok := t.rows[strings.ToLower(id)]
+	if !ok {
+		return "", false
+	}
+	name, ok := row.vals[t.def.primaryName].(string)
+	return name, ok && name != ""
 }
 
 // formatted is the FormattedValue annotation of a value (en-US formats).

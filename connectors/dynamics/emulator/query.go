@@ -30,6 +30,11 @@ type orderKey struct {
 
 func (e *Emulator) queryCollection(w http.ResponseWriter, r *http.Request, rc *requestContext, t *table) *apiError {
 	q := r.URL.Query()
+	if src, ok, err := fetchParam(q); err != nil {
+		return err
+	} else if ok {
+		return e.serveFetch(w, r, rc, t, src)
+	}
 	aliases := map[string]string{}
 	for k, v := range q {
 		switch {
@@ -173,7 +178,7 @@ func (e *Emulator) queryCollection(w http.ResponseWriter, r *http.Request, rc *r
 	page := rows[start:end]
 	objs := make([]jobj, len(page))
 	for i, row := range page {
-		objs[i] = rowObj(t.def, row, sel, rc.prefer.ann)
+		objs[i] = rowObj(e.st, t.def, row, sel, rc.prefer.ann)
 	}
 	now := e.opts.Now()
 	rc.unlock()
@@ -232,7 +237,7 @@ func (e *Emulator) pageByKey(r *http.Request, rc *requestContext, t *table, sel 
 	}
 	objs := make([]jobj, len(page))
 	for i, row := range page {
-		objs[i] = rowObj(t.def, row, sel, rc.prefer.ann)
+		objs[i] = rowObj(e.st, t.def, row, sel, rc.prefer.ann)
 	}
 	out := jobj{}
 	out.add("@odata.context", contextURL(rc, t.def, sel, ""))
@@ -320,7 +325,7 @@ func (e *Emulator) deltaQuery(w http.ResponseWriter, r *http.Request, rc *reques
 				more = true
 				break
 			}
-			objs = append(objs, rowObj(t.def, row, sel, rc.prefer.ann))
+			objs = append(objs, rowObj(e.st, t.def, row, sel, rc.prefer.ann))
 			lastVersion = row.version
 		}
 		if !more {

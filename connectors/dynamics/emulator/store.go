@@ -64,6 +64,21 @@ type store struct {
 	// MSCRM.SuppressDuplicateDetection: false is being served (the mutex
 	// is held throughout), so creates and updates run the duplicate rules.
 	detect bool
+	// metaVersion is the organization's metadata version: customizations
+	// (AddColumn, RemoveColumn, SetChangeTracking) move it on.
+	// metaDeleted records removed metadata for RetrieveMetadataChanges.
+	metaVersion      int64
+	metaDeleted      []deletedMeta
+	metaExpiredBelow int64
+}
+
+// deletedMeta is one removed metadata item: its MetadataId, which
+// DeletedMetadataFilters member it falls under, and the version it was
+// removed at.
+type deletedMeta struct {
+	id      string
+	kind    string // "Entity", "Attribute", "OptionSet"
+	version int64
 }
 
 // duplicateRules are the published duplicate detection rules the emulator
@@ -93,7 +108,7 @@ func (s *store) checkDuplicates(t *table, vals map[string]any, self string) *api
 }
 
 func newStore(now func() time.Time, seed uint64) *store {
-	s := &store{tables: map[string]*table{}, bySet: map[string]*table{}, now: now, rng: rand.New(rand.NewPCG(seed, 0xd1ce))}
+	s := &store{tables: map[string]*table{}, bySet: map[string]*table{}, now: now, rng: rand.New(rand.NewPCG(seed, 0xd1ce)), metaVersion: 1}
 	for _, d := range []*tableDef{contactTable(), leadTable()} {
 		s.addTable(d)
 	}

@@ -46,10 +46,15 @@ type column struct {
 	validForCreate, validForUpdate bool
 	custom                         bool
 	options                        []option
-	// target is the table a lookup column refers to.
-	target string
+	// target is the table a lookup column refers to; targets lists every
+	// table a polymorphic (Customer) lookup may refer to, target first.
+	target  string
+	targets []string
 	// defaultValue is set on create when the body does not set the column.
 	defaultValue any
+	// changedAt is the metadata version at which the column was added
+	// (0: part of the stock table); see RetrieveMetadataChanges.
+	changedAt int64
 }
 
 // edmType is the OData type of the column's values in $filter and $metadata.
@@ -103,6 +108,8 @@ type tableDef struct {
 	columns           []*column
 	byName            map[string]*column
 	keys              []altKey
+	// changedAt is the metadata version of the table's own last change.
+	changedAt int64
 }
 
 func (t *tableDef) col(name string) (*column, bool) {
@@ -148,6 +155,32 @@ func picklist(name string, opts ...option) *column {
 func lookup(name, target string, create bool) *column {
 	return &column{name: name, typ: tLookup, target: target, validForCreate: create, validForUpdate: create}
 }
+func customer(name string, targets ...string) *column {
+	return &column{name: name, typ: tLookup, target: targets[0], targets: targets, validForCreate: true, validForUpdate: true}
+}
+
+// lookupTargets are the tables a lookup may refer to.
+func (c *column) lookupTargets() []string {
+	if len(c.targets) > 0 {
+		return c.targets
+	}
+	return []string{c.target}
+}
+
+// navName is the single-valued navigation property of a lookup to target:
+// parentcustomerid_contact for a polymorphic lookup, createdby otherwise.
+func (c *column) navName(target string) string {
+	n := logicalName(c)
+	if len(c.targets) > 1 {
+		return n + "_" + target
+	}
+	return n
+}
+
+// targetKey is the key under which a row's vals hold the table a
+// polymorphic lookup's value refers to.
+func targetKey(c *column) string { return c.name + "@target" }
+
 func opt(v int64, label string) option { return option{value: v, label: label} }
 
 // common columns of contact and lead (logical names, types and lengths from
@@ -189,7 +222,10 @@ func contactTable() *tableDef {
 			options: []option{opt(0, "Active"), opt(1, "Inactive")}},
 		&column{name: "statuscode", typ: tStatus, validForCreate: true, validForUpdate: true, defaultValue: int64(1),
 			options: []option{{1, "Active", 0}, {2, "Inactive", 1}}},
-		lookup("_parentcustomerid_value", "account", true),
+		// parentcustomerid is a Customer lookup: account or contact
+		// (contact EntityType reference: parentcustomerid_account,
+		// parentcustomerid_contact).
+		customer("_parentcustomerid_value", "account", "contact"),
 		lookup("_originatingleadid_value", "lead", true),
 		&column{name: "annualincome", typ: tDecimal, validForCreate: true, validForUpdate: true},
 		&column{name: "numberofchildren", typ: tInteger, validForCreate: true, validForUpdate: true},
