@@ -102,8 +102,16 @@ func SnapshotBeside(conn, file string) (*connector.Schema, string, error) {
 }
 
 // Load reads .sync files: each path is a file, or a directory whose *.sync
-// files (not its subdirectories) form one project.
-func Load(paths []string) ([]Input, error) {
+// files (not its subdirectories) form one project. In a directory it leaves
+// out the test files (*_test.sync), as go build leaves out _test.go files:
+// what runs against live services never depends on a test.
+func Load(paths []string) ([]Input, error) { return load(paths, false) }
+
+// LoadWithTests is Load with the directories' test files (*_test.sync)
+// too, for check, fmt and test.
+func LoadWithTests(paths []string) ([]Input, error) { return load(paths, true) }
+
+func load(paths []string, tests bool) ([]Input, error) {
 	var inputs []Input
 	seen := map[string]bool{}
 	add := func(path string) error {
@@ -136,7 +144,7 @@ func Load(paths []string) ([]Input, error) {
 		}
 		var names []string
 		for _, e := range entries {
-			if !e.IsDir() && strings.HasSuffix(e.Name(), ".sync") {
+			if !e.IsDir() && strings.HasSuffix(e.Name(), ".sync") && (tests || !strings.HasSuffix(e.Name(), check.TestFileSuffix)) {
 				names = append(names, e.Name())
 			}
 		}

@@ -91,6 +91,7 @@ var commands = []*command{
 	checkCmd,
 	fmtCmd,
 	compileCmd,
+	testCmd,
 	planCmd,
 	runCmd,
 	serveCmd,

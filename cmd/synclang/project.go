@@ -39,7 +39,15 @@ func defaultPaths(paths []string) []string {
 // loadProject reads PATHS (.sync files, directories of them, or one plan
 // compiled by `synclang compile`) and compiles them. The returned error is
 // for I/O; compile problems are in project.diags.
-func loadProject(s *Stdio, paths []string) (*project, error) {
+func loadProject(s *Stdio, paths []string) (*project, error) { return loadProjectFiles(s, paths, lang.Load) }
+
+// loadProjectWithTests is loadProject with the test files (*_test.sync) of
+// the directories, for check and test.
+func loadProjectWithTests(s *Stdio, paths []string) (*project, error) {
+	return loadProjectFiles(s, paths, lang.LoadWithTests)
+}
+
+func loadProjectFiles(s *Stdio, paths []string, load func([]string) ([]lang.Input, error)) (*project, error) {
 	paths = defaultPaths(paths)
 	if len(paths) == 1 && strings.HasSuffix(paths[0], ".json") {
 		data, err := os.ReadFile(paths[0])
@@ -52,7 +60,7 @@ func loadProject(s *Stdio, paths []string) (*project, error) {
 		}
 		return &project{plan: p, dir: filepath.Dir(paths[0])}, nil
 	}
-	inputs, err := lang.Load(paths)
+	inputs, err := load(paths)
 	if err != nil {
 		return nil, err
 	}

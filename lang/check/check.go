@@ -63,6 +63,8 @@ func Check(files []*File, opts Options) (*plan.Plan, diag.Diagnostics) {
 			}
 		}
 	}
+	sort.Slice(p.Syncs, func(i, j int) bool { return p.Syncs[i].Name < p.Syncs[j].Name })
+	p.Tests = c.tests(files, p.Syncs)
 	quiet := c.diags.HasErrors() // an unused connection is noise next to errors
 	for _, ci := range c.connOrder {
 		p.Connections = append(p.Connections, ci.plan)
