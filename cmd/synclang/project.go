@@ -39,7 +39,9 @@ func defaultPaths(paths []string) []string {
 // loadProject reads PATHS (.sync files, directories of them, or one plan
 // compiled by `synclang compile`) and compiles them. The returned error is
 // for I/O; compile problems are in project.diags.
-func loadProject(s *Stdio, paths []string) (*project, error) { return loadProjectFiles(s, paths, lang.Load) }
+func loadProject(s *Stdio, paths []string) (*project, error) {
+	return loadProjectFiles(s, paths, lang.Load)
+}
 
 // loadProjectWithTests is loadProject with the test files (*_test.sync) of
 // the directories, for check and test.
