@@ -72,7 +72,14 @@ func (c *checker) tests(files []*File, syncs []*plan.Sync) []*plan.Test {
 			}
 		}
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	// In the order of the files and, in each, of the lines.
+	sort.SliceStable(out, func(i, j int) bool {
+		a, b := out[i].Range, out[j].Range
+		if a.Filename != b.Filename {
+			return a.Filename < b.Filename
+		}
+		return a.Start.Offset < b.Start.Offset
+	})
 	return out
 }
 
@@ -353,12 +360,9 @@ func (tc *testCheck) record(op plan.StepOp, rng diag.Range, ew, nw *ast.Word) (*
 			return nil, nil
 		}
 		tc.given[key], tc.names[name] = true, true
-	case plan.StepUpdate, plan.StepDelete:
-		if !tc.given[key] {
-			tc.errorf(tc.f, nw, "bad-test", "Unknown record", "No earlier step gives %s %s; write `given %s.%s %s { ... }` first.", conn+"."+entity, name, conn, entity, name)
-			return nil, nil
-		}
 	default:
+		// update, delete and expect name a record given earlier, on this
+		// entity or on the other side of a sync that links it here.
 		if !tc.names[name] {
 			tc.errorf(tc.f, nw, "bad-test", "Unknown record", "No earlier step gives a record named %q.%s", name, didYouMean(name, sortedKeys(tc.names)))
 			return nil, nil

@@ -123,8 +123,7 @@ func (r *runner) expectRecord(ctx context.Context, st *plan.Step) {
 	label := st.Connection + "." + st.Entity
 	rec, ok := r.find(ctx, st.Connection, st.Entity, st.Record)
 	if !ok {
-		r.fail(st, &Failure{Record: st.Record, Entity: label,
-			Message: fmt.Sprintf("%s has no record %s: it was not given there, and no sync of the test linked one to it", label, st.Record)})
+		r.fail(st, r.missing(st))
 		return
 	}
 	ent, _ := r.schemas[st.Connection].Entity(st.Entity)

@@ -301,7 +301,12 @@ func (r *runner) write(ctx context.Context, st *plan.Step) bool {
 	rec := connector.Record{Fields: fields}
 	k := recordKey(st.Connection, st.Entity, st.Record)
 	if st.Op == plan.StepUpdate {
-		rec.Key = r.keys[k]
+		key, ok := r.key(ctx, st.Connection, st.Entity, st.Record)
+		if !ok {
+			r.fail(st, r.missing(st))
+			return true
+		}
+		rec.Key = key
 	}
 	res, err := r.conns[st.Connection].Upsert(ctx, connector.UpsertRequest{Entity: st.Entity, Records: []connector.Record{rec}})
 	if err == nil && len(res.Results) == 1 && res.Results[0].Op == connector.Failed {
@@ -312,13 +317,27 @@ func (r *runner) write(ctx context.Context, st *plan.Step) bool {
 			Message: fmt.Sprintf("%s %s.%s %s: the stand-in refused it: %v", st.Op, st.Connection, st.Entity, st.Record, err)})
 		return true
 	}
-	r.keys[k] = res.Results[0].Key
+	if st.Op == plan.StepGiven {
+		r.keys[k] = res.Results[0].Key
+	}
 	return false
 }
 
+// missing is the failure of a step about a record the name does not
+// resolve to on the step's entity.
+func (r *runner) missing(st *plan.Step) *Failure {
+	label := st.Connection + "." + st.Entity
+	return &Failure{Record: st.Record, Entity: label,
+		Message: fmt.Sprintf("%s has no record %s: it was not given there, and no sync of the test linked one to it", label, st.Record)}
+}
+
 func (r *runner) delete(ctx context.Context, st *plan.Step) bool {
-	k := recordKey(st.Connection, st.Entity, st.Record)
-	res, err := r.conns[st.Connection].Delete(ctx, connector.DeleteRequest{Entity: st.Entity, Keys: []string{r.keys[k]}})
+	key, ok := r.key(ctx, st.Connection, st.Entity, st.Record)
+	if !ok {
+		r.fail(st, r.missing(st))
+		return true
+	}
+	res, err := r.conns[st.Connection].Delete(ctx, connector.DeleteRequest{Entity: st.Entity, Keys: []string{key}})
 	if err == nil && len(res.Results) == 1 && res.Results[0].Op == connector.Failed {
 		err = res.Results[0].Err
 	}
