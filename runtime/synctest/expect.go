@@ -20,6 +20,15 @@ import (
 // value evaluates a field's value: a literal, or an expression over the
 // test's records (ada.crm.contactid), as they are now.
 func (r *runner) value(ctx context.Context, f *plan.TestField) (any, error) {
+	if len(f.Value.Fields) == 0 {
+		if v, ok := constant(f.Value.Source); ok {
+			cv, err := connector.Canonical(f.Type, v)
+			if err != nil {
+				return nil, fmt.Errorf("%s: %v", f.Name, err)
+			}
+			return cv, nil
+		}
+	}
 	env := map[string]any{}
 	var fields []*connector.Field
 	for _, name := range f.Value.Fields {
@@ -349,6 +358,29 @@ func (r *runner) expectConflict(ctx context.Context, st *plan.Step) {
 		msg += "; it decided " + strings.Join(seen, ", ")
 	}
 	r.fail(st, &Failure{Record: st.Record, Entity: label, Message: msg})
+}
+
+// constant reads a value written as a plain literal (a string, a whole
+// number, true, false or nil) without compiling it: most of a test's
+// values are, and compiling each with expr would cost more than running
+// the test. Anything else is left to expr.
+func constant(src string) (any, bool) {
+	switch src {
+	case "nil":
+		return nil, true
+	case "true":
+		return true, true
+	case "false":
+		return false, true
+	}
+	if len(src) >= 2 && src[0] == '"' && src[len(src)-1] == '"' {
+		s, err := strconv.Unquote(src)
+		return s, err == nil
+	}
+	if n, err := strconv.ParseInt(src, 10, 64); err == nil && src[0] != '+' && (src == "0" || src[0] != '0') {
+		return n, true
+	}
+	return nil, false
 }
 
 // literal writes a value as a .sync literal of a field of type t.
