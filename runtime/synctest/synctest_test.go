@@ -176,7 +176,6 @@ func TestMutatedMappingFailsItsTest(t *testing.T) {
 	}
 }
 
-
 func contains(list []string, s string) bool {
 	for _, x := range list {
 		if x == s {
