@@ -12,6 +12,7 @@ import (
 	"github.com/synclang/synclang/connectors/connector"
 	"github.com/synclang/synclang/connectors/memory"
 	"github.com/synclang/synclang/lang/diag"
+	"github.com/synclang/synclang/lang/format"
 	"github.com/synclang/synclang/runtime/synctest"
 )
 
@@ -241,7 +242,12 @@ func applyFixes(results []*synctest.Result) (fixed, left int, err error) {
 		if err != nil {
 			return fixed, left, err
 		}
+		// From the end of the file; edits at one offset (lines added to
+		// one body) last first, so they end up in their order.
 		edits := byFile[name]
+		for i, j := 0, len(edits)-1; i < j; i, j = i+1, j-1 {
+			edits[i], edits[j] = edits[j], edits[i]
+		}
 		sort.SliceStable(edits, func(i, j int) bool { return edits[i].Start > edits[j].Start })
 		end := len(src) + 1
 		for _, e := range edits {
@@ -252,6 +258,11 @@ func applyFixes(results []*synctest.Result) (fixed, left int, err error) {
 			src = append(src[:e.Start], append([]byte(e.Text), src[e.End:]...)...)
 			end = e.Start
 			fixed++
+		}
+		// The edits change values and add lines; the formatter lays them
+		// out as the rest of the file (it changes white space only).
+		if out, diags := format.Source(name, src); !diags.HasErrors() {
+			src = out
 		}
 		if err := os.WriteFile(name, src, 0o644); err != nil {
 			return fixed, left, err

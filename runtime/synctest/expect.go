@@ -202,8 +202,15 @@ func (r *runner) expectCount(ctx context.Context, st *plan.Step) {
 		start := end - len(strconv.Itoa(st.Count))
 		r.fail(st, &Failure{Entity: st.Connection + "." + st.Entity, Expected: strconv.Itoa(st.Count), Actual: strconv.Itoa(n),
 			Fix:     &Edit{File: st.Range.Filename, Start: start, End: end, Text: strconv.Itoa(n)},
-			Message: fmt.Sprintf("%s.%s has %d records, expected %d", st.Connection, st.Entity, n, st.Count)})
+			Message: fmt.Sprintf("%s.%s has %s, expected %d", st.Connection, st.Entity, records(n), st.Count)})
 	}
+}
+
+func records(n int) string {
+	if n == 1 {
+		return "1 record"
+	}
+	return strconv.Itoa(n) + " records"
 }
 
 // flow finds the last run's report of the flow from -> to.

@@ -116,7 +116,7 @@ func TestMutatedMappingFailsItsTest(t *testing.T) {
 			"a People profile with the contact's email in other case is paired, not duplicated", `linkedByMatch is 0, expected 1`, ""},
 		{"the where filter", "examples", "contacts.sync",
 			`where crm: statecode == 0 `, `where crm: statecode != 2 `,
-			"an inactive contact stays out of People", `infobip.customer has 1 records, expected 0`, ""},
+			"an inactive contact stays out of People", `infobip.customer has 1 record, expected 0`, ""},
 		{"the conflict policy", "examples", "contacts.sync",
 			`conflict newest`, `conflict crm`,
 			"a change on each side crosses over, and the newest edit of one field wins", `firstName is "Anna", expected "Ania"`, "contacts.sync:25"},
