@@ -5,6 +5,8 @@ import (
 	"sort"
 	"strings"
 
+	exprast "github.com/expr-lang/expr/ast"
+	exprparser "github.com/expr-lang/expr/parser"
 	"github.com/expr-lang/expr/vm"
 
 	"github.com/synclang/synclang/connectors/connector"
@@ -39,10 +41,14 @@ type testCheck struct {
 	// run is set once a run step is seen; expect steps before any run get
 	// one inserted.
 	run bool
+	// broken is set when the test names a sync that has errors.
+	broken bool
 }
 
-// tests checks every test block; syncs are the project's checked syncs.
-func (c *checker) tests(files []*File, syncs []*plan.Sync) []*plan.Test {
+// tests checks every test block; syncs are the project's checked syncs,
+// declared the names of all its syncs (those with errors too, whose tests
+// are left unchecked: their errors are reported already).
+func (c *checker) tests(files []*File, syncs []*plan.Sync, syncNames []string) []*plan.Test {
 	type declared struct {
 		f *File
 		n ast.Node
@@ -67,7 +73,7 @@ func (c *checker) tests(files []*File, syncs []*plan.Sync) []*plan.Test {
 				continue
 			}
 			seen[name] = declared{f, t.Name}
-			if pt := c.test(f, t, name, syncs); pt != nil {
+			if pt := c.test(f, t, name, syncs, syncNames); pt != nil {
 				out = append(out, pt)
 			}
 		}
@@ -83,15 +89,18 @@ func (c *checker) tests(files []*File, syncs []*plan.Sync) []*plan.Test {
 	return out
 }
 
-func (c *checker) test(f *File, t *ast.Test, name string, syncs []*plan.Sync) *plan.Test {
+func (c *checker) test(f *File, t *ast.Test, name string, syncs []*plan.Sync, declared []string) *plan.Test {
 	before := len(c.diags)
 	tc := &testCheck{checker: c, f: f, pt: &plan.Test{Name: name, Range: nodeRange(f, t.Name)},
 		given: map[string]bool{}, names: map[string]bool{}}
 	// sync lines first: every other step resolves against them.
 	for _, st := range t.Steps {
 		if s, ok := st.(*ast.TestStep); ok && s.Keyword.Name == "sync" {
-			tc.syncLine(s, syncs)
+			tc.syncLine(s, syncs, declared)
 		}
+	}
+	if tc.broken {
+		return nil
 	}
 	if len(tc.pt.Syncs) == 0 && len(c.diags) == before {
 		c.errorf(f, t.Name, "bad-test", "Test without a sync", "Name the syncs the test runs: `sync contacts`.")
@@ -125,14 +134,10 @@ func (tc *testCheck) usage(n ast.Node, form string) {
 	tc.errorf(tc.f, n, "bad-test", "Malformed test step", "Write %s.", form)
 }
 
-func (tc *testCheck) syncLine(s *ast.TestStep, syncs []*plan.Sync) {
+func (tc *testCheck) syncLine(s *ast.TestStep, syncs []*plan.Sync, declared []string) {
 	if len(s.Words) == 0 || s.Body != nil {
 		tc.usage(s, "`sync NAME` (e.g. sync contacts)")
 		return
-	}
-	names := make([]string, len(syncs))
-	for i, ps := range syncs {
-		names[i] = ps.Name
 	}
 	for _, w := range s.Words {
 		found := false
@@ -145,9 +150,14 @@ func (tc *testCheck) syncLine(s *ast.TestStep, syncs []*plan.Sync) {
 				}
 			}
 		}
-		if !found {
+		switch {
+		case found:
+		case contains(declared, w.Text()):
+			tc.broken = true
+		default:
+			sort.Strings(declared)
 			tc.errorf(tc.f, w, "unknown-sync", "Unknown sync", "The project has no sync %q; its syncs are %s.%s",
-				w.Text(), quoteList(names), didYouMean(w.Text(), names))
+				w.Text(), quoteList(declared), didYouMean(w.Text(), declared))
 		}
 	}
 	sort.Slice(tc.syncs, func(i, j int) bool { return tc.syncs[i].Name < tc.syncs[j].Name })
@@ -471,6 +481,9 @@ func (tc *testCheck) value(e *ast.Expr, field *connector.Field, label string) *p
 			env = append(env, &connector.Field{Name: r.Name, Type: connector.Object})
 		}
 	}
+	if !tc.recordRefs(e, text) {
+		return nil
+	}
 	prog, err := eval.Compile(text, env)
 	if err != nil {
 		tc.exprError(f, e, text, err)
@@ -515,4 +528,85 @@ func parses(prog *vm.Program, t connector.Type) bool {
 	}
 	_, err := eval.Run(prog, map[string]any{}, t)
 	return err == nil
+}
+
+// recordRefs checks the record fields a value reads (ada.crm.contactid):
+// the connection is one of the test's syncs', and the field is a field of
+// one of its entities there, so a typo is an error rather than a nil.
+func (tc *testCheck) recordRefs(e *ast.Expr, text string) bool {
+	tree, err := exprparser.Parse(text)
+	if err != nil {
+		return true // the compile reports it
+	}
+	ok := true
+	var walk func(n exprast.Node)
+	walk = func(n exprast.Node) {
+		if m, isMember := n.(*exprast.MemberNode); isMember {
+			if inner, isMember := m.Node.(*exprast.MemberNode); isMember {
+				if id, isIdent := inner.Node.(*exprast.IdentifierNode); isIdent && tc.names[id.Value] {
+					conn, cok := inner.Property.(*exprast.StringNode)
+					field, fok := m.Property.(*exprast.StringNode)
+					if cok && fok && !tc.checkRef(e, text, conn, field) {
+						ok = false
+					}
+					return
+				}
+			}
+		}
+		switch n := n.(type) {
+		case *exprast.MemberNode:
+			walk(n.Node)
+			walk(n.Property)
+		case *exprast.BinaryNode:
+			walk(n.Left)
+			walk(n.Right)
+		case *exprast.UnaryNode:
+			walk(n.Node)
+		case *exprast.ConditionalNode:
+			walk(n.Cond)
+			walk(n.Exp1)
+			walk(n.Exp2)
+		case *exprast.CallNode:
+			for _, a := range n.Arguments {
+				walk(a)
+			}
+		case *exprast.ArrayNode:
+			for _, a := range n.Nodes {
+				walk(a)
+			}
+		}
+	}
+	walk(tree.Node)
+	return ok
+}
+
+// checkRef checks NAME.CONN.FIELD: CONN is a connection of the test's
+// syncs and FIELD a field of one of its entities there.
+func (tc *testCheck) checkRef(e *ast.Expr, text string, conn, field *exprast.StringNode) bool {
+	rng := func(n exprast.Node) diag.Range {
+		loc := n.Location()
+		return subRange(tc.f, e, eval.RuneToByte(text, loc.From), eval.RuneToByte(text, loc.To))
+	}
+	conns := tc.connections()
+	if !contains(conns, conn.Value) {
+		tc.checker.add(diag.Errorf(rng(conn), "unknown-connection", "Unknown connection",
+			"The test's syncs use the connections %s, not %q.%s", quoteList(conns), conn.Value, didYouMean(conn.Value, conns)))
+		return false
+	}
+	var names []string
+	for _, ps := range tc.syncs {
+		for _, side := range []*plan.Side{ps.Left, ps.Right} {
+			if side.Connection != conn.Value {
+				continue
+			}
+			ent, _ := tc.conns[conn.Value].schema.Entity(side.Entity)
+			if _, ok := ent.Field(field.Value); ok {
+				return true
+			}
+			names = append(names, ent.FieldNames()...)
+		}
+	}
+	tc.checker.add(diag.Errorf(rng(field), "unknown-field", "Unknown field",
+		"The %s entities of the test's syncs have no field %q.%s", conn.Value, field.Value, didYouMean(field.Value, uniqueSorted(names))))
+	return false
 }
