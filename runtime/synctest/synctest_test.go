@@ -223,3 +223,30 @@ func BenchmarkProject200(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.Elapsed().Microseconds())/float64(b.N)/200, "µs/test")
 }
+
+// FuzzTestFile compiles a test file against the examples' syncs and runs
+// it: whatever the file says, synclang reports it and never panics or
+// hangs.
+func FuzzTestFile(f *testing.F) {
+	inputs := project(f, "examples", nil)
+	var syncs []lang.Input
+	for _, in := range inputs {
+		if strings.HasSuffix(in.Name, "_test.sync") {
+			f.Add(in.Src)
+		} else {
+			syncs = append(syncs, in)
+		}
+	}
+	f.Add([]byte("test \"x\" {\n sync contacts\n given crm.contact a { lastname = \"A\" }\n expect infobip.customer a { lastName = a.crm.lastname }\n}\n"))
+	f.Fuzz(func(t *testing.T, src []byte) {
+		p, diags := lang.Compile(append(syncs, lang.Input{Name: "f_test.sync", Src: src}), lang.Options{Registry: registry()})
+		if diags.HasErrors() {
+			return
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if _, err := synctest.Run(ctx, p, synctest.Options{Registry: registry(), NewStandIn: standIn}); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
