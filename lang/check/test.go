@@ -24,9 +24,10 @@ const TestFileSuffix = "_test.sync"
 var reportCounters = []string{"read", "skipped", "created", "updated", "unchanged", "linked", "linkedByMatch",
 	"writtenBack", "deleted", "unlinked", "rejected", "conflicts"}
 
-// rejectKinds are the engine's reject kinds (engine.RejectKind), which an
-// `expect rejected` body's kind may name.
-var rejectKinds = []string{"expression", "value", "service", "ambiguous", "foreign", "unfinished-create"}
+// rejectCodes are the codes of rejected records, as `synclang rejects`
+// prints them ("rejected-" and the engine.RejectKind), which an `expect
+// rejected` body's code may name.
+var rejectCodes = []string{"rejected-expression", "rejected-value", "rejected-service", "rejected-ambiguous", "rejected-foreign", "rejected-unfinished-create"}
 
 // testCheck checks one test block against the checked syncs.
 type testCheck struct {
@@ -276,7 +277,7 @@ func (tc *testCheck) expect(s *ast.TestStep, rng diag.Range) {
 			return
 		}
 		op := plan.StepExpectRejected
-		keys, enums := []string{"field", "kind", "reason"}, map[string][]string{"kind": rejectKinds}
+		keys, enums := []string{"field", "code", "reason"}, map[string][]string{"code": rejectCodes}
 		if mode == "conflict" {
 			op = plan.StepExpectConflict
 			keys, enums = []string{"field", "winner"}, map[string][]string{"winner": tc.connections()}

@@ -131,7 +131,7 @@ func TestMutatedMappingFailsItsTest(t *testing.T) {
 			"a contact deleted in Dynamics leaves its profile, and the pair is forgotten", `infobip.customer has 0 records, expected 1`, ""},
 		{"the phone check", "examples/people-to-dynamics", "customers.sync",
 			`e164(phone, "") -> mobilephone`, `phone -> mobilephone`,
-			"a phone that is no number rejects the profile at the phone line", `the last run did not reject infobip.customer bad with field "mobilephone", kind "expression"`, ""},
+			"a phone that is no number rejects the profile at the phone line", `the last run did not reject infobip.customer bad with field "mobilephone", code "rejected-expression"`, ""},
 		{"the phone conversion", "examples/people-to-dynamics", "customers.sync",
 			`e164(phone, "") -> mobilephone`, `phone -> mobilephone`,
 			"a profile without externalId becomes a contact and gets its ID back", `mobilephone is "819012345678", expected "+819012345678"`, "customers.sync:30"},
