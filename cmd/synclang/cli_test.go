@@ -22,7 +22,7 @@ func TestExitCodes(t *testing.T) {
 		{[]string{"check", "../../examples"}, exitOK, ""},
 		{[]string{"check", "no/such/dir"}, exitError, "no/such/dir"},
 		{[]string{"fmt", "--check", "../../examples"}, exitOK, ""},
-		{[]string{"test", "../../examples"}, exitOK, "ok: 9 tests passed"},
+		{[]string{"test", "../../examples"}, exitOK, "ok: 10 tests passed"},
 		{[]string{"test", "../../examples/people-to-dynamics"}, exitOK, "ok: 3 tests passed"},
 		{[]string{"test", "--run", "qualified", "../../examples"}, exitOK, "ok: 1 test passed"},
 		{[]string{"test", "--format", "xml", "../../examples"}, exitUsage, "--format must be one of"},
