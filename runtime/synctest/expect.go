@@ -167,7 +167,13 @@ func (r *runner) expectRecord(ctx context.Context, st *plan.Step) {
 		if connector.Equal(want, have) || (want == nil && have == nil) {
 			continue
 		}
-		fix := &Edit{File: f.Value.Range.Filename, Start: f.Value.Range.Start.Offset, End: f.Value.Range.End.Offset, Text: literal(have, f.Type)}
+		// A value that refers to records (ada.crm.contactid) says what the
+		// author meant; --update leaves it to them rather than pin a
+		// literal in its place.
+		var fix *Edit
+		if len(f.Value.Fields) == 0 {
+			fix = &Edit{File: f.Value.Range.Filename, Start: f.Value.Range.Start.Offset, End: f.Value.Range.End.Offset, Text: literal(have, f.Type)}
+		}
 		r.fail(st, &Failure{Range: f.Range, Mapping: r.mapping(st.Connection, st.Entity, f.Name), Record: st.Record, Entity: label, Field: f.Name,
 			Expected: literal(want, f.Type), Actual: literal(have, f.Type), Fix: fix,
 			Message: fmt.Sprintf("%s %s: %s is %s, expected %s", label, st.Record, f.Name, literal(have, f.Type), literal(want, f.Type))})
