@@ -136,7 +136,9 @@ func SnapshotReader(ctx context.Context) func(conn, file string) (*connector.Sch
 }
 
 // Load reads .sync files: each path is a file, or a directory whose *.sync
-// files (not its subdirectories) form one project.
+// files (not its subdirectories) form one project. In a directory it leaves
+// out the test files (*_test.sync), as go build leaves out _test.go files:
+// what runs against live services never depends on a test.
 func Load(paths []string) ([]Input, error) { return LoadContext(context.Background(), paths) }
 
 // LoadContext is Load, stopping when ctx is done. Files are read as
@@ -144,6 +146,16 @@ func Load(paths []string) ([]Input, error) { return LoadContext(context.Backgrou
 // parser.MaxFileSize is kept cut just past the limit, for the parser to
 // report it with a "limit" diagnostic.
 func LoadContext(ctx context.Context, paths []string) ([]Input, error) {
+	return load(ctx, paths, false)
+}
+
+// LoadWithTests is LoadContext with the directories' test files
+// (*_test.sync) too, for check, fmt and test.
+func LoadWithTests(ctx context.Context, paths []string) ([]Input, error) {
+	return load(ctx, paths, true)
+}
+
+func load(ctx context.Context, paths []string, tests bool) ([]Input, error) {
 	var inputs []Input
 	seen := map[string]bool{}
 	add := func(path string) error {
@@ -176,7 +188,7 @@ func LoadContext(ctx context.Context, paths []string) ([]Input, error) {
 		}
 		var names []string
 		for _, e := range entries {
-			if !e.IsDir() && strings.HasSuffix(e.Name(), ".sync") {
+			if !e.IsDir() && strings.HasSuffix(e.Name(), ".sync") && (tests || !strings.HasSuffix(e.Name(), check.TestFileSuffix)) {
 				names = append(names, e.Name())
 			}
 		}

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The project's test command (README "Tests"): vet, format, the race-enabled
-# test suite, and the examples checked, formatted and compiled by synclang
+# test suite, and the examples checked, formatted, tested and compiled by synclang
 # itself against their golden plans.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,6 +21,7 @@ go build -o "$bin" ./cmd/synclang
 for project in examples examples/people-to-dynamics; do
   "$bin" check "$project"
   "$bin" fmt --check "$project"
+  "$bin" test "$project"
   "$bin" compile "$project" | diff -u "$project/plan.json" - || { echo "$project/plan.json is stale: go test ./lang -update"; exit 1; }
 done
 echo "ok"

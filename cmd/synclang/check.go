@@ -33,7 +33,7 @@ func runCheck(ctx context.Context, s *Stdio, args []string) int {
 		return exitUsage
 	}
 	opts.paths = fs.Args()
-	p, err := loadProject(ctx, s, opts.paths)
+	p, err := loadProjectWithTests(ctx, s, opts.paths)
 	if err != nil {
 		fmt.Fprintf(s.Err, "synclang check: %v\n", err)
 		return exitError

@@ -98,6 +98,7 @@ var commands = []*command{
 	checkCmd,
 	fmtCmd,
 	compileCmd,
+	testCmd,
 	planCmd,
 	runCmd,
 	serveCmd,

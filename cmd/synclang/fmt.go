@@ -28,7 +28,7 @@ func runFmt(ctx context.Context, s *Stdio, args []string) int {
 	if code, ok := parseFlags(fs, args); !ok {
 		return code
 	}
-	inputs, err := lang.Load(defaultPaths(fs.Args()))
+	inputs, err := lang.LoadWithTests(ctx, defaultPaths(fs.Args()))
 	if err != nil {
 		fmt.Fprintf(s.Err, "synclang fmt: %v\n", err)
 		return exitError

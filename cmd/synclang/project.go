@@ -49,6 +49,16 @@ const maxPlanSize = 64 << 20
 // bounded). The returned error is for I/O; compile problems are in
 // project.diags.
 func loadProject(ctx context.Context, s *Stdio, paths []string) (*project, error) {
+	return loadProjectFiles(ctx, s, paths, lang.LoadContext)
+}
+
+// loadProjectWithTests is loadProject with the test files (*_test.sync) of
+// the directories, for check and test.
+func loadProjectWithTests(ctx context.Context, s *Stdio, paths []string) (*project, error) {
+	return loadProjectFiles(ctx, s, paths, lang.LoadWithTests)
+}
+
+func loadProjectFiles(ctx context.Context, s *Stdio, paths []string, load func(context.Context, []string) ([]lang.Input, error)) (*project, error) {
 	paths = defaultPaths(paths)
 	if len(paths) == 1 && strings.HasSuffix(paths[0], ".json") {
 		data, err := lang.ReadFile(ctx, paths[0], maxPlanSize)
@@ -67,7 +77,7 @@ func loadProject(ctx context.Context, s *Stdio, paths []string) (*project, error
 		}
 		return &project{plan: p, diags: diags, dir: filepath.Dir(paths[0])}, nil
 	}
-	inputs, err := lang.LoadContext(ctx, paths)
+	inputs, err := load(ctx, paths)
 	if err != nil {
 		return nil, err
 	}

@@ -26,7 +26,7 @@ type File struct {
 	Decls []Decl `parser:"Newline* ( @@ Newline* )*"`
 }
 
-// Decl is a top-level declaration: *Connection, *Sync or *BadDecl.
+// Decl is a top-level declaration: *Connection, *Sync, *Test or *BadDecl.
 type Decl interface {
 	Node
 	decl()

@@ -73,6 +73,12 @@ func Check(files []*File, opts Options) (*plan.Plan, diag.Diagnostics) {
 			}
 		}
 	}
+	sort.Slice(p.Syncs, func(i, j int) bool { return p.Syncs[i].Name < p.Syncs[j].Name })
+	declaredSyncs := make([]string, 0, len(syncs))
+	for name := range syncs {
+		declaredSyncs = append(declaredSyncs, name)
+	}
+	p.Tests = c.tests(files, p.Syncs, declaredSyncs)
 	quiet := c.diags.HasErrors() // an unused connection is noise next to errors
 	for _, ci := range c.connOrder {
 		p.Connections = append(p.Connections, ci.plan)

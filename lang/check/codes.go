@@ -59,6 +59,8 @@ var Codes = []Code{
 	{"no-deletes", diag.Warning, "delete propagate from a side that cannot report deletions (People has no change feed for deleted profiles)."},
 	{"bad-duration", diag.Error, "An every interval is not a duration between 1s and 24h (e.g. 1m, 30s)."},
 	{"empty-flow", diag.Warning, "A two-way sync has no line mapping one of its directions; that direction is left out."},
+	{"unknown-sync", diag.Error, "A test names a sync the project does not have."},
+	{"bad-test", diag.Error, "A test block is malformed: outside a *_test.sync file, a duplicate name, an unknown step or record name, a record given twice, no sync or no expect line, a step in the wrong form."},
 }
 
 // CodeDoc returns the documentation of a code.

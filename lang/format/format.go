@@ -59,6 +59,7 @@ type line struct {
 	depth       int    // block depth, for indentation
 	indent      string // original indentation, to shift continuation lines
 	kind        lineKind
+	block       string // the innermost block: "connection", "sync", "test", "body" ("" at top level)
 }
 
 type lineKind int
@@ -72,7 +73,12 @@ const (
 	kPair
 	kKeyword // link, match, where, conflict, delete, every
 	kMap
+	kStep  // a test step without a body, or with a body on the same line
+	kField // FIELD = VALUE in a test step's body
 )
+
+// stepKeywords start the test steps whose { opens a body.
+var stepKeywords = map[string]bool{"given": true, "update": true, "expect": true}
 
 var keywords = map[string]bool{"link": true, "match": true, "where": true, "conflict": true, "delete": true, "every": true}
 
@@ -83,6 +89,39 @@ func split(name string, src []byte) ([]*line, error) {
 		return nil, err
 	}
 	syms := lexer.SymbolsByRune(parser.Lexer)
+	var all []lexer.Token
+	for {
+		tok, err := lex.Next()
+		if err != nil {
+			return nil, err
+		}
+		if tok.EOF() {
+			break
+		}
+		all = append(all, tok)
+	}
+	// bodyOnItsLines reports whether the { at index i ends its line (only
+	// white space or a comment follows): then it opens a body laid out one
+	// field a line; a body that goes on on the { line stays inline.
+	bodyOnItsLines := func(i int) bool {
+		for _, t := range all[i+1:] {
+			switch syms[t.Type] {
+			case "Whitespace":
+				continue
+			case "Newline", "Comment":
+				return true
+			}
+			return false
+		}
+		return true
+	}
+	var blocks []string // kinds of the open blocks
+	inner := func() string {
+		if len(blocks) == 0 {
+			return ""
+		}
+		return blocks[len(blocks)-1]
+	}
 	var (
 		lines       []*line
 		cur         = &line{}
@@ -103,16 +142,9 @@ func split(name string, src []byte) ([]*line, error) {
 			lines = append(lines, cur)
 			blank = 0
 		}
-		cur = &line{depth: blockDepth}
+		cur = &line{depth: blockDepth, block: inner()}
 	}
-	for {
-		tok, err := lex.Next()
-		if err != nil {
-			return nil, err
-		}
-		if tok.EOF() {
-			break
-		}
+	for i, tok := range all {
 		kind := syms[tok.Type]
 		switch kind {
 		case "Whitespace":
@@ -154,10 +186,20 @@ func split(name string, src []byte) ([]*line, error) {
 		case ")", "]":
 			exprDepth = max(0, exprDepth-1)
 		case "{":
-			if exprDepth == 0 && len(cur.toks) > 0 && blockDepth == 0 && (cur.toks[0].text == "connection" || cur.toks[0].text == "sync") {
+			opens := ""
+			if exprDepth == 0 && len(cur.toks) > 0 {
+				switch first := cur.toks[0].text; {
+				case blockDepth == 0 && (first == "connection" || first == "sync" || first == "test"):
+					opens = first
+				case inner() == "test" && stepKeywords[first] && bodyOnItsLines(i):
+					opens = "body"
+				}
+			}
+			if opens != "" {
 				cur.toks = append(cur.toks, t)
 				cur.depth = blockDepth
 				blockDepth++
+				blocks = append(blocks, opens)
 				flush()
 				braceEnded = true
 				continue
@@ -167,7 +209,8 @@ func split(name string, src []byte) ([]*line, error) {
 			if exprDepth == 0 && blockDepth > 0 {
 				flush()
 				blockDepth--
-				cur.depth = blockDepth
+				blocks = blocks[:len(blocks)-1]
+				cur.depth, cur.block = blockDepth, inner()
 				cur.toks = append(cur.toks, t)
 				flush()
 				braceEnded = true
@@ -176,7 +219,7 @@ func split(name string, src []byte) ([]*line, error) {
 			exprDepth = max(0, exprDepth-1)
 		}
 		if len(cur.toks) == 0 {
-			cur.depth = blockDepth
+			cur.depth, cur.block = blockDepth, inner()
 		}
 		cur.toks = append(cur.toks, t)
 	}
@@ -196,8 +239,12 @@ func classify(l *line) lineKind {
 	switch {
 	case first == "}":
 		return kClose
-	case last == "{" && (first == "connection" || first == "sync"):
+	case last == "{" && (first == "connection" || first == "sync" || first == "test" || (l.block == "test" && stepKeywords[first])):
 		return kOpen
+	case l.block == "test":
+		return kStep
+	case l.block == "body" && equalsIndex(l.toks) > 0:
+		return kField
 	case keywords[first] && arrowIndex(l.toks) != 1:
 		return kKeyword
 	case arrowIndex(l.toks) > 0:
@@ -376,11 +423,36 @@ func renderLine(l *line, shift func(string) string) cells {
 			}
 		}
 		return cells{head: kw, sep: " ", tail: loose(rest, shift)}
+	case kField:
+		e := equalsIndex(t)
+		return cells{head: tight(t[:e]), sep: " = ", tail: loose(t[e+1:], shift), align: true}
+	case kStep:
+		for k, tok := range t {
+			if tok.text == "{" {
+				return cells{head: tight(t[:k]), sep: " ", tail: loose(t[k:], shift)}
+			}
+		}
+		return cells{head: tight(t)}
 	case kMap:
 		a := arrowIndex(t)
 		return cells{head: loose(t[:a], shift), sep: " " + t[a].text + " ", tail: loose(t[a+1:], shift), align: true}
 	}
 	return cells{head: loose(t, shift)}
+}
+
+// equalsIndex returns the index of the = after a field path (firstname,
+// custom.JobTitle, custom["Long Name"]) at the start of toks, or -1.
+func equalsIndex(toks []token) int {
+	for i, t := range toks {
+		switch {
+		case t.text == "=":
+			return i
+		case t.kind == "Ident" || t.kind == "String" || t.text == "." || t.text == "[" || t.text == "]":
+			continue
+		}
+		return -1
+	}
+	return -1
 }
 
 func colonIndex(toks []token) int {

@@ -38,8 +38,10 @@ var Lexer = lexer.MustSimple([]lexer.SimpleRule{
 var fileParser = participle.MustBuild[ast.File](
 	participle.Lexer(Lexer),
 	participle.Elide("Comment", "Whitespace"),
-	participle.Union[ast.Decl](&ast.Connection{}, &ast.Sync{}, &ast.BadDecl{}),
+	participle.Union[ast.Decl](&ast.Connection{}, &ast.Sync{}, &ast.Test{}, &ast.BadDecl{}),
 	participle.Union[ast.ConnItem](&ast.Setting{}, &ast.Declaration{}, &ast.BadItem{}),
+	participle.Union[ast.Step](&ast.TestStep{}, &ast.BadStep{}),
+	participle.Union[ast.BodyItem](&ast.FieldValue{}, &ast.BadItem{}),
 	participle.Union[ast.Stmt](&ast.Link{}, &ast.Match{}, &ast.Where{}, &ast.Conflict{}, &ast.Delete{}, &ast.Every{}, &ast.Map{}, &ast.BadStmt{}),
 	participle.UseLookahead(lookahead),
 )
@@ -305,7 +307,7 @@ func explainBad(src *diag.Source, f *ast.File, fileErr bool) diag.Diagnostics {
 				continue
 			}
 			detail := fmt.Sprintf("A file holds `connection NAME KIND { ... }` and `sync NAME { ... }` blocks, not %q.", word)
-			if s := suggest(word, "connection", "sync"); s != "" {
+			if s := suggest(word, "connection", "sync", "test"); s != "" {
 				detail += fmt.Sprintf(" Did you mean %q?", s)
 			}
 			diags = append(diags, &diag.Diagnostic{Severity: diag.Error, Code: "syntax", Summary: "Unknown declaration",

@@ -20,6 +20,8 @@ type Plan struct {
 	Version     int           `json:"version"`
 	Connections []*Connection `json:"connections"`
 	Syncs       []*Sync       `json:"syncs"`
+	// Tests are the checked test blocks of *_test.sync files (test.go).
+	Tests []*Test `json:"tests,omitempty"`
 }
 
 // Connection is a `connection NAME KIND { ... }` block.
