@@ -273,6 +273,12 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	failures := 0 // attempts that failed other than by a 429
 	timeouts := 0 // attempts that ran out of time
+	// throttled is the last 429 answer (status and headers, no body). An
+	// attempt that the budget's end cuts short fails as a timeout; while
+	// the service was throttling, the truth is the throttling, so that
+	// attempt ends the chain with this answer instead, as the budget check
+	// before it would have on a less loaded machine.
+	var throttled *http.Response
 	for attempt := 1; ; attempt++ {
 		if attempt > 1 {
 			if req.Body != nil && req.GetBody == nil {
@@ -304,6 +310,11 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		if decision == Retry && err != nil && t.hostDown(req.URL.Host) {
 			decision = Done // refused again and again: the host is down
 		}
+		if te := (*TimeoutError)(nil); errors.As(err, &te) && throttled != nil &&
+			(te.What == "the retry budget" || (te.What == "an answer" && limit < t.opts.Timeout)) {
+			t.giveUp(ctx, req, throttled, nil, attempt, fmt.Sprintf("the retry budget of %s ended while the service was throttling", t.opts.Budget))
+			return throttled, nil
+		}
 		if te := (*TimeoutError)(nil); errors.As(err, &te) {
 			// One timed-out attempt may be bad luck; two are a service
 			// that does not answer, and more would hold the run for
@@ -314,6 +325,10 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		}
 		if decision != Throttled {
 			failures++
+		} else if resp != nil {
+			throttled = &http.Response{Status: resp.Status, StatusCode: resp.StatusCode, Proto: resp.Proto,
+				ProtoMajor: resp.ProtoMajor, ProtoMinor: resp.ProtoMinor, Header: resp.Header.Clone(),
+				Body: http.NoBody, Request: resp.Request}
 		}
 		if decision == Done || failures >= t.opts.MaxAttempts {
 			return resp, err
