@@ -24,6 +24,7 @@
 package httpx
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -325,13 +326,19 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		}
 		if decision != Throttled {
 			failures++
-		} else if resp != nil {
-			throttled = &http.Response{Status: resp.Status, StatusCode: resp.StatusCode, Proto: resp.Proto,
-				ProtoMajor: resp.ProtoMajor, ProtoMinor: resp.ProtoMinor, Header: resp.Header.Clone(),
-				Body: http.NoBody, Request: resp.Request}
 		}
 		if decision == Done || failures >= t.opts.MaxAttempts {
 			return resp, err
+		}
+		if decision == Throttled && resp != nil {
+			// Keep the 429 (its body is an error text of a few bytes) to
+			// end the chain with if the budget runs out mid-attempt.
+			b, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+			resp.Body.Close()
+			resp.Body = io.NopCloser(bytes.NewReader(b))
+			throttled = &http.Response{Status: resp.Status, StatusCode: resp.StatusCode, Proto: resp.Proto,
+				ProtoMajor: resp.ProtoMajor, ProtoMinor: resp.ProtoMinor, Header: resp.Header.Clone(),
+				Body: io.NopCloser(bytes.NewReader(b)), ContentLength: int64(len(b)), Request: resp.Request}
 		}
 		wait := t.backoff(attempt)
 		ra, hasRA := time.Duration(0), false
