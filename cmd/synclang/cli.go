@@ -90,6 +90,7 @@ type command struct {
 var commands = []*command{
 	checkCmd,
 	fmtCmd,
+	lspCmd,
 	compileCmd,
 	planCmd,
 	runCmd,
