@@ -143,6 +143,5 @@ func toLSP(d *diag.Diagnostic, t *text, texts map[string]*text) Diagnostic {
 			Message:  r.Message,
 		})
 	}
-	ld.Data = fixData(d, t)
 	return ld
 }

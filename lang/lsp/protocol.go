@@ -1,7 +1,5 @@
 package lsp
 
-import "encoding/json"
-
 // The Language Server Protocol 3.17 types this server reads and writes
 // (https://microsoft.github.io/language-server-protocol/specifications/lsp/3.17/specification/).
 // Only the members synclang uses are declared; unknown members a client
@@ -86,7 +84,6 @@ type Diagnostic struct {
 	Source             string               `json:"source"`
 	Message            string               `json:"message"`
 	RelatedInformation []RelatedInformation `json:"relatedInformation,omitempty"`
-	Data               json.RawMessage      `json:"data,omitempty"`
 }
 
 // RelatedInformation is a secondary location of a diagnostic.
