@@ -36,6 +36,14 @@ type Options struct {
 // returns the plan, or nil when any diagnostic is an error.
 func Compile(inputs []Input, opts Options) (*plan.Plan, diag.Diagnostics) {
 	files, diags := Parse(inputs)
+	return CheckParsed(files, diags, opts)
+}
+
+// CheckParsed is Compile after parsing: it checks the files Parse returned
+// (diags are its diagnostics) and returns what Compile returns. The
+// language server keeps the syntax trees of files that did not change and
+// checks them again (a check never changes a tree).
+func CheckParsed(files []*check.File, diags diag.Diagnostics, opts Options) (*plan.Plan, diag.Diagnostics) {
 	p, ds := check.Check(files, opts.check())
 	diags = diags.Extend(ds).Sort()
 	if diags.HasErrors() {

@@ -3,6 +3,8 @@ package lsp
 import (
 	"context"
 	"fmt"
+	"maps"
+	"path/filepath"
 	"sort"
 	"strings"
 	"time"
@@ -45,6 +47,10 @@ func (s *server) diagnoseLoop(ctx context.Context) {
 			}
 			s.publishProject(ctx, dir)
 		}
+		s.mu.Lock()
+		projects := maps.Clone(s.published)
+		s.mu.Unlock()
+		s.cache.forget(func(path string) bool { return projects[filepath.Dir(path)][path] })
 	}
 }
 
@@ -52,7 +58,7 @@ func (s *server) diagnoseLoop(ctx context.Context) {
 // of each of its files, an empty list for a file that has none (which
 // clears what an earlier check said about it).
 func (s *server) publishProject(ctx context.Context, dir string) {
-	inputs := s.inputs(dir)
+	inputs, versions := s.snapshot(dir)
 	byFile := s.diagnose(inputs, lang.Options{Registry: s.opts.Registry})
 	s.mu.Lock()
 	prev := s.published[dir]
@@ -65,10 +71,6 @@ func (s *server) publishProject(ctx context.Context, dir string) {
 	} else {
 		delete(s.published, dir)
 	}
-	versions := map[string]int{}
-	for path, d := range s.docs {
-		versions[path] = d.version
-	}
 	s.mu.Unlock()
 	names := make([]string, 0, len(now)+len(prev))
 	for name := range now {
@@ -79,7 +81,15 @@ func (s *server) publishProject(ctx context.Context, dir string) {
 			names = append(names, name)
 		}
 	}
-	sort.Strings(names)
+	// Open buffers first: the file being edited is the one waited for.
+	sort.Slice(names, func(i, j int) bool {
+		_, oi := versions[names[i]]
+		_, oj := versions[names[j]]
+		if oi != oj {
+			return oi
+		}
+		return names[i] < names[j]
+	})
 	for _, name := range names {
 		p := PublishDiagnosticsParams{URI: pathToURI(name), Diagnostics: byFile[name]}
 		if p.Diagnostics == nil {
@@ -107,7 +117,8 @@ func (s *server) hasOpenDocsLocked(dir string) bool {
 // diagnose compiles the project as `synclang check` does and converts its
 // diagnostics to LSP ones, grouped by file.
 func (s *server) diagnose(inputs []lang.Input, opts lang.Options) map[string][]Diagnostic {
-	_, diags := lang.Compile(inputs, opts)
+	files, diags := s.cache.parse(inputs)
+	_, diags = lang.CheckParsed(files, diags, opts)
 	texts := map[string]*text{}
 	for _, in := range inputs {
 		texts[in.Name] = newText(string(in.Src), s.utf8)

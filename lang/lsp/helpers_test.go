@@ -20,14 +20,14 @@ import (
 )
 
 // timeout bounds every wait of these tests; generous for a loaded machine.
-const timeout = 60 * time.Second
+const timeout = 10 * time.Second
 
 func registry() *connector.Registry { return connector.NewRegistry(dynamics.Kind(), people.Kind()) }
 
 // client drives a server over an in-memory pipe through JSON-RPC, as an
 // editor does over stdio.
 type client struct {
-	t      *testing.T
+	t      testing.TB
 	conn   jsonrpc2.Conn
 	raw    net.Conn
 	served chan error
@@ -38,7 +38,7 @@ type client struct {
 	news  chan struct{}
 }
 
-func startServer(t *testing.T, opts Options) *client {
+func startServer(t testing.TB, opts Options) *client {
 	t.Helper()
 	if opts.Registry == nil {
 		opts.Registry = registry()
@@ -169,7 +169,7 @@ func (c *client) waitDiags(path string, ok func(PublishDiagnosticsParams) bool) 
 		select {
 		case <-c.news:
 		case <-deadline:
-			c.t.Fatalf("no diagnostics for %s as wanted; last: %+v", path, last)
+			c.t.Fatalf("no diagnostics for %s as wanted; last: %+v (version %v); log: %s", path, last, versionOf(last), strings.Join(c.logs, "\n"))
 		}
 	}
 }
@@ -179,7 +179,7 @@ func version(v int) func(PublishDiagnosticsParams) bool {
 	return func(p PublishDiagnosticsParams) bool { return p.Version != nil && *p.Version == v }
 }
 
-func writeFiles(t *testing.T, dir string, files map[string]string) {
+func writeFiles(t testing.TB, dir string, files map[string]string) {
 	t.Helper()
 	for name, src := range files {
 		path := filepath.Join(dir, name)
@@ -192,7 +192,7 @@ func writeFiles(t *testing.T, dir string, files map[string]string) {
 	}
 }
 
-func readExample(t *testing.T, name string) string {
+func readExample(t testing.TB, name string) string {
 	t.Helper()
 	data, err := os.ReadFile(filepath.Join("..", "..", "examples", name))
 	if err != nil {
@@ -215,4 +215,11 @@ func codes(p PublishDiagnosticsParams) string {
 		cs = append(cs, d.Code)
 	}
 	return strings.Join(cs, ",")
+}
+
+func versionOf(p *PublishDiagnosticsParams) any {
+	if p == nil || p.Version == nil {
+		return nil
+	}
+	return *p.Version
 }

@@ -115,6 +115,7 @@ type server struct {
 	docs        map[string]*document // by absolute path
 	dirty       map[string]bool      // project directories to check
 	published   map[string]map[string]bool
+	cache       parseCache
 }
 
 // document is an open editor buffer; it takes precedence over the file on
@@ -394,11 +395,21 @@ func (s *server) notify(ctx context.Context, method string, params any) error {
 // inputs are the .sync files of the project in dir, as `synclang check
 // DIR` reads them, with open buffers in place of (or beside) their files.
 func (s *server) inputs(dir string) []lang.Input {
+	inputs, _ := s.snapshot(dir)
+	return inputs
+}
+
+// snapshot is inputs with the versions of the buffers it took, read
+// together: diagnostics are published under the version they were
+// computed from.
+func (s *server) snapshot(dir string) ([]lang.Input, map[string]int) {
 	s.mu.Lock()
 	overlay := map[string]string{}
+	versions := map[string]int{}
 	for path, d := range s.docs {
 		if filepath.Dir(path) == dir && strings.HasSuffix(path, ".sync") {
 			overlay[path] = d.text
+			versions[path] = d.version
 		}
 	}
 	s.mu.Unlock()
@@ -422,7 +433,7 @@ func (s *server) inputs(dir string) []lang.Input {
 		inputs = append(inputs, lang.Input{Name: path, Src: []byte(src)})
 	}
 	sort.Slice(inputs, func(i, j int) bool { return inputs[i].Name < inputs[j].Name })
-	return inputs
+	return inputs, versions
 }
 
 // featureCapabilities are the providers initialize announces beside text
