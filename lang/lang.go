@@ -43,7 +43,15 @@ const AllowHostsVar = check.AllowHostsVar
 // Compile parses every file, checks them together as one project, and
 // returns the plan, or nil when any diagnostic is an error.
 func Compile(inputs []Input, opts Options) (*plan.Plan, diag.Diagnostics) {
-	files, diags := parse(inputs)
+	files, diags := Parse(inputs)
+	return CheckParsed(files, diags, opts)
+}
+
+// CheckParsed is Compile after parsing: it checks the files Parse returned
+// (diags are its diagnostics) and returns what Compile returns. The
+// language server keeps the syntax trees of files that did not change and
+// checks them again (a check never changes a tree).
+func CheckParsed(files []*check.File, diags diag.Diagnostics, opts Options) (*plan.Plan, diag.Diagnostics) {
 	p, ds := check.Check(files, opts.check())
 	diags = diags.Extend(ds).Sort()
 	if diags.HasErrors() {
@@ -61,14 +69,15 @@ func CheckPlan(p *plan.Plan, opts Options) diag.Diagnostics {
 // Connections parses the files and checks only their connection blocks (see
 // check.Connections).
 func Connections(inputs []Input, opts Options) ([]*plan.Connection, diag.Diagnostics) {
-	files, diags := parse(inputs)
+	files, diags := Parse(inputs)
 	conns, ds := check.Connections(files, opts.check())
 	return conns, diags.Extend(ds).Sort()
 }
 
-// parse parses every input; files with syntax errors are still returned
-// (partial), so checking reports the rest of their problems.
-func parse(inputs []Input) ([]*check.File, diag.Diagnostics) {
+// Parse parses every input; files with syntax errors are still returned
+// (partial), so checking reports the rest of their problems. The language
+// server reads the syntax trees for navigation.
+func Parse(inputs []Input) ([]*check.File, diag.Diagnostics) {
 	var files []*check.File
 	var diags diag.Diagnostics
 	for _, in := range inputs {
@@ -78,6 +87,10 @@ func parse(inputs []Input) ([]*check.File, diag.Diagnostics) {
 	}
 	return files, diags
 }
+
+// CheckOptions are the checker's options for these (the snapshot finder
+// defaulted), for callers that check parsed files themselves.
+func (o Options) CheckOptions() check.Options { return o.check() }
 
 func (o Options) check() check.Options {
 	snap := o.Snapshot

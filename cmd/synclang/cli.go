@@ -97,6 +97,7 @@ type command struct {
 var commands = []*command{
 	checkCmd,
 	fmtCmd,
+	lspCmd,
 	compileCmd,
 	testCmd,
 	planCmd,

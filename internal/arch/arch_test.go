@@ -45,6 +45,9 @@ func TestImportDirection(t *testing.T) {
 		"lang/check":           {"lang/ast", "lang/diag", "lang/plan", "lang/eval", "connectors/connector", "github.com/expr-lang/expr", "github.com/alecthomas/participle/v2/lexer"},
 		"lang/format":          {"lang/diag", "lang/parser", "github.com/alecthomas/participle/v2/lexer"},
 		"lang":                 {"lang/", "connectors/connector"},
+		// The language server sits on the facade like cmd/synclang: it
+		// names no concrete connector (the registry is passed in).
+		"lang/lsp": {"lang", "lang/", "connectors/connector", "go.lsp.dev/jsonrpc2"},
 		// The benchmark program is, like cmd/synclang, a main package that
 		// builds concrete connectors (and their emulators) to run plans;
 		// nothing imports it, so it opens no path from the runtime to a

@@ -2,6 +2,7 @@ package diag
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 )
 
@@ -55,4 +56,29 @@ func levenshtein(a, b string) int {
 		prev, cur = cur, prev
 	}
 	return prev[len(rb)]
+}
+
+// Suggestion returns the name a detail ending in DidYouMean's sentence
+// suggests, or "": the language server offers it as a quick fix.
+func Suggestion(detail string) string {
+	_, rest, ok := strings.Cut(detail, " Did you mean ")
+	if !ok {
+		return ""
+	}
+	for {
+		_, more, again := strings.Cut(rest, " Did you mean ")
+		if !again {
+			break
+		}
+		rest = more
+	}
+	quoted, ok := strings.CutSuffix(rest, "?")
+	if !ok {
+		return ""
+	}
+	s, err := strconv.Unquote(quoted)
+	if err != nil {
+		return ""
+	}
+	return s
 }
