@@ -149,6 +149,18 @@ func checkSummaryAddsUp(t *testing.T, r result) {
 		}
 		return
 	}
+	// status: "crm.contact -> infobip.customer: read 6, created 4, ...".
+	for _, m := range regexp.MustCompile(`-> \S+: read (\d{1,3}(?:,\d{3})*)((?:, [a-z]+ \d{1,3}(?:,\d{3})*)+)`).FindAllStringSubmatch(r.out, -1) {
+		atoi := func(s string) int { n, _ := strconv.Atoi(strings.ReplaceAll(s, ",", "")); return n }
+		sum := 0
+		for _, part := range strings.Split(strings.TrimPrefix(m[2], ", "), ", ") {
+			_, n, _ := strings.Cut(part, " ")
+			sum += atoi(n)
+		}
+		if atoi(m[1]) != sum {
+			t.Errorf("status line %q: %s read but %d in the outcomes\n%s", m[0], m[1], sum, r)
+		}
+	}
 	cols := regexp.MustCompile(`\s{2,}`)
 	var header []string
 	for _, line := range strings.Split(r.out, "\n") {

@@ -291,8 +291,18 @@ func writeStatus(w io.Writer, rep *statusReport, now time.Time) {
 			fmt.Fprintln(w, line)
 			if r.Report != nil {
 				for _, f := range r.Report.Flows {
-					fmt.Fprintf(w, "             %s -> %s: read %s, created %s, updated %s, unchanged %s, linked %s, deleted %s, rejected %s\n",
-						f.From, f.To, num(f.Read), num(f.Created), num(f.Updated+f.WrittenBack), num(f.Unchanged), num(f.Linked), num(f.Deleted), num(f.Rejected))
+					// The outcomes add up to read (engine.Outcome), as in
+					// run's summary.
+					o := f.Outcome
+					fmt.Fprintf(w, "             %s -> %s: read %s, created %s, updated %s, linked %s, unchanged %s, skipped %s, deleted %s, rejected %s",
+						f.From, f.To, num(f.Read), num(o.Created), num(o.Updated), num(o.Linked), num(o.Unchanged), num(o.Skipped), num(o.Deleted), num(o.Rejected))
+					if o.Unwritten > 0 {
+						fmt.Fprintf(w, ", unwritten %s", num(o.Unwritten))
+					}
+					if f.Status == engine.StatusFailed {
+						fmt.Fprint(w, " (failed)")
+					}
+					fmt.Fprintln(w)
 				}
 			}
 			if r.Error != "" {

@@ -154,9 +154,13 @@
 // written back, otherwise through the match keys. Creates that none of these
 // could find again (the target owns the link and the crash came between the
 // create and the write-back, with no match key value) are recorded as
-// intents before they are sent; a later run that finds an intent but no
-// target rejects the record as an unfinished create instead of creating a
-// second one, until the user checks and runs `synclang rejects retry`.
+// intents before they are sent, with a fingerprint of the values they write
+// and, once the service answers, the new key; the next run pairs the created
+// record back by either, from the opposite direction or the interrupted one
+// (see recover.go). An intent whose create provably never reached the
+// service is cleared and the record created; one that cannot be resolved
+// rejects the record as an unfinished create, until the user checks and
+// runs `synclang rejects retry`.
 // When a write call fails as a whole, what it did write is still committed
 // (links of new targets), but not the cursor.
 //
