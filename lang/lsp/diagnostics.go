@@ -138,6 +138,9 @@ func (s *server) diagnose(inputs []lang.Input, opts lang.Options) map[string][]D
 // on the lines below it, so an editor shows what `synclang check` prints.
 func toLSP(d *diag.Diagnostic, t *text, texts map[string]*text) Diagnostic {
 	ld := Diagnostic{Range: t.rangeOf(d.Subject), Severity: 1, Code: d.Code, Source: "synclang", Message: d.Summary}
+	if d.Masked {
+		ld.Data = &DiagnosticData{Masked: true}
+	}
 	if d.Severity == diag.Warning {
 		ld.Severity = 2
 	}

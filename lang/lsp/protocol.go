@@ -84,6 +84,16 @@ type Diagnostic struct {
 	Source             string               `json:"source"`
 	Message            string               `json:"message"`
 	RelatedInformation []RelatedInformation `json:"relatedInformation,omitempty"`
+	// Data is preserved by the client between publishDiagnostics and
+	// codeAction (LSP 3.16 Diagnostic.data).
+	Data *DiagnosticData `json:"data,omitempty"`
+}
+
+// DiagnosticData is what synclang adds to a diagnostic for its own
+// clients: Masked says the subject's text is a secret (the CLI prints it
+// as stars), so a client must not quote it elsewhere.
+type DiagnosticData struct {
+	Masked bool `json:"masked,omitempty"`
 }
 
 // RelatedInformation is a secondary location of a diagnostic.

@@ -3,6 +3,7 @@ package lsp
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"fmt"
 	"io"
 	"net"
@@ -71,10 +72,10 @@ func TestDiagnosticsAreCheck(t *testing.T) {
 }
 
 // checkOutput renders what `synclang check DIR` prints for the project
-// (loadProject, compileProject and writeDiags in cmd/synclang).
+// (loadProjectWithTests, compileProject and writeDiags in cmd/synclang).
 func checkOutput(t *testing.T, dir string) string {
 	t.Helper()
-	inputs, err := lang.Load([]string{dir})
+	inputs, err := lang.LoadWithTests(context.Background(), []string{dir})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -89,7 +90,7 @@ func checkOutput(t *testing.T, dir string) string {
 // renderLSP turns LSP diagnostics back into synclang's and renders them.
 func renderLSP(t *testing.T, dir string, byFile map[string][]Diagnostic) string {
 	t.Helper()
-	inputs, err := lang.Load([]string{dir})
+	inputs, err := lang.LoadWithTests(context.Background(), []string{dir})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -115,6 +116,7 @@ func renderLSP(t *testing.T, dir string, byFile map[string][]Diagnostic) string 
 		for _, ld := range list {
 			summary, detail, _ := strings.Cut(ld.Message, "\n")
 			d := &diag.Diagnostic{Code: ld.Code, Summary: summary, Detail: detail, Subject: toRange(pathToURI(path), ld.Range)}
+			d.Masked = ld.Data != nil && ld.Data.Masked
 			if ld.Severity == 2 {
 				d.Severity = diag.Warning
 			}
