@@ -296,12 +296,9 @@ func (s *server) handleShutdown(context.Context, []byte) (any, error) {
 
 func (s *server) didOpen(_ context.Context, params []byte) (any, error) {
 	var p didOpenParams
-	if err := decode(params, &p); err != nil {
-		return nil, err
-	}
-	path, err := uriToPath(p.TextDocument.URI)
+	path, err := decodeDoc(params, &p, func() string { return p.TextDocument.URI })
 	if err != nil {
-		return nil, invalidParams("%v", err)
+		return nil, err
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -312,12 +309,9 @@ func (s *server) didOpen(_ context.Context, params []byte) (any, error) {
 
 func (s *server) didChange(_ context.Context, params []byte) (any, error) {
 	var p didChangeParams
-	if err := decode(params, &p); err != nil {
-		return nil, err
-	}
-	path, err := uriToPath(p.TextDocument.URI)
+	path, err := decodeDoc(params, &p, func() string { return p.TextDocument.URI })
 	if err != nil {
-		return nil, invalidParams("%v", err)
+		return nil, err
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -342,18 +336,29 @@ func (s *server) didChange(_ context.Context, params []byte) (any, error) {
 
 func (s *server) didClose(_ context.Context, params []byte) (any, error) {
 	var p didCloseParams
-	if err := decode(params, &p); err != nil {
-		return nil, err
-	}
-	path, err := uriToPath(p.TextDocument.URI)
+	path, err := decodeDoc(params, &p, func() string { return p.TextDocument.URI })
 	if err != nil {
-		return nil, invalidParams("%v", err)
+		return nil, err
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	delete(s.docs, path)
 	s.markDirtyLocked(filepath.Dir(path))
 	return nil, nil
+}
+
+// decodeDoc decodes params into p and returns the path of the document
+// uri names (read from p after decoding): the first step of every
+// document notification.
+func decodeDoc(params []byte, p any, uri func() string) (string, error) {
+	if err := decode(params, p); err != nil {
+		return "", err
+	}
+	path, err := uriToPath(uri())
+	if err != nil {
+		return "", invalidParams("%v", err)
+	}
+	return path, nil
 }
 
 func (s *server) didSave(context.Context, []byte) (any, error) {
