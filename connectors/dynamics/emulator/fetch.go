@@ -858,21 +858,7 @@ func (e *Emulator) runFetch(q *fetchQuery, t *table) ([]jrow, *apiError) {
 	if len(q.orders) > 0 {
 		sort.SliceStable(rows, func(a, b int) bool {
 			for _, o := range q.orders {
-				x, y := rows[a].base.vals[o.col.name], rows[b].base.vals[o.col.name]
-				c := 0
-				switch {
-				case x == nil && y == nil:
-				case x == nil:
-					c = -1
-				case y == nil:
-					c = 1
-				default:
-					c, _ = cmp(x, y)
-				}
-				if o.desc {
-					c = -c
-				}
-				if c != 0 {
+				if c := orderCmp(rows[a].base.vals[o.col.name], rows[b].base.vals[o.col.name], o.desc); c != 0 {
 					return c < 0
 				}
 			}

@@ -259,21 +259,7 @@ func (e *Emulator) pageByKey(r *http.Request, rc *requestContext, t *table, sel 
 func sortRows(rows []*row, order []orderKey) {
 	sort.Slice(rows, func(i, j int) bool {
 		for _, k := range order {
-			a, b := rows[i].vals[k.col.name], rows[j].vals[k.col.name]
-			c := 0
-			switch {
-			case a == nil && b == nil:
-			case a == nil:
-				c = -1 // nulls first, as SQL Server orders them
-			case b == nil:
-				c = 1
-			default:
-				c, _ = cmp(a, b)
-			}
-			if k.desc {
-				c = -c
-			}
-			if c != 0 {
+			if c := orderCmp(rows[i].vals[k.col.name], rows[j].vals[k.col.name], k.desc); c != 0 {
 				return c < 0
 			}
 		}
@@ -509,4 +495,24 @@ func withParam(raw, name, value string) string {
 		return name + "=" + value
 	}
 	return raw + "&" + name + "=" + value
+}
+
+// orderCmp compares two column values for an order clause ($orderby or
+// FetchXML's order): nulls first, as SQL Server orders them, and the
+// result reversed for a descending order.
+func orderCmp(a, b any, desc bool) int {
+	c := 0
+	switch {
+	case a == nil && b == nil:
+	case a == nil:
+		c = -1
+	case b == nil:
+		c = 1
+	default:
+		c, _ = cmp(a, b)
+	}
+	if desc {
+		c = -c
+	}
+	return c
 }
