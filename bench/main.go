@@ -60,7 +60,7 @@ func cliMain(args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&o.Records, "records", 50_000, "Dynamics contacts of the initial load (0 skips the load and the incremental passes)")
 	fs.IntVar(&o.Changes, "changes", 100, "records changed on each side before the incremental passes with changes")
 	fs.Float64Var(&o.Scale, "scale", 1, "shrink the emulators' rate-limit windows (and raise the connectors' pacing) by this factor; 1 is real time")
-	fs.StringVar(&o.Limits, "limits", "real", `emulator limits: "real" or "off"`)
+	fs.StringVar(&o.Limits, "limits", "real", `emulator limits: "real", "sliding" (People counts each second before a request) or "off"`)
 	fs.StringVar(&memory, "memory-sizes", "200000,1000000", "peak-memory runs: contact counts, each optionally @SCALE (default --scale); empty skips them")
 	fs.BoolVar(&transform, "transform", true, "run runtime/engine's transform benchmark (needs the go command)")
 	fs.IntVar(&o.Engine.BatchSize, "batch", 0, "engine batch size (0: the engine's default)")
@@ -80,7 +80,7 @@ func cliMain(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "bench: unexpected arguments %q\n", fs.Args())
 		return 2
 	}
-	if o.Scale <= 0 || o.Records < 0 || (o.Limits != "real" && o.Limits != "off") {
+	if o.Scale <= 0 || o.Records < 0 || (o.Limits != "real" && o.Limits != "sliding" && o.Limits != "off") {
 		fmt.Fprintln(stderr, "bench: --scale must be positive, --records not negative, --limits real or off")
 		return 2
 	}

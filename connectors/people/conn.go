@@ -223,10 +223,14 @@ var endpointLimits = []struct {
 	{"DELETE /people/2/tags/{name}/persons", 5},
 }
 
+// pacerScopes paces each endpoint for a sliding one-second window:
+// Infobip documents requests per second without saying whether it counts
+// them in fixed or sliding windows, and traffic that never puts more than
+// N requests into any second passes either.
 func pacerScopes() []httpx.Scope {
 	scopes := make([]httpx.Scope, len(endpointLimits))
 	for i, l := range endpointLimits {
-		scopes[i] = httpx.Scope{Name: l.scope, Rate: httpx.Rate{N: l.perSecond, Per: time.Second}}
+		scopes[i] = httpx.Scope{Name: l.scope, Rate: httpx.Rate{N: l.perSecond, Per: time.Second}, Sliding: true}
 	}
 	return scopes
 }

@@ -92,6 +92,17 @@ func (r *recorder) RoundTrip(req *http.Request) (*http.Response, error) {
 		hook(n, req)
 	}
 	resp, err := r.base.RoundTrip(req)
+	if err == nil && resp.StatusCode == http.StatusTooManyRequests {
+		// A throttled request did nothing: it is logged apart, so that
+		// counts of the requests the connector chose to send stay exact
+		// however the pacing and the emulator's windows meet on a busy
+		// machine.
+		r.mu.Lock()
+		if n-1 < len(r.log) && r.log[n-1] == req.Method+" "+req.URL.Path {
+			r.log[n-1] += " (429)"
+		}
+		r.mu.Unlock()
+	}
 	if err != nil || rewrite == nil {
 		return resp, err
 	}
