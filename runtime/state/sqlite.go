@@ -7,7 +7,9 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 	"time"
@@ -67,25 +69,17 @@ func openWith(ctx context.Context, path string, opts Options, steps []migration)
 			return nil, err
 		}
 	} else {
+		if err := createMigrated(ctx, path, steps); err != nil {
+			return nil, err
+		}
 		if err := createPrivate(path); err != nil {
 			return nil, err
 		}
-		// WAL lets readers (status, plan) run while a sync writes;
-		// synchronous FULL makes a committed batch survive power loss, not
-		// just a crash of the process; _txlock=immediate takes the write
-		// lock at BEGIN so two writers queue on busy_timeout instead of
-		// failing to upgrade a read lock.
-		dsn = path + "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_pragma=foreign_keys(1)&_txlock=immediate"
+		dsn = writeDSN(path)
 	}
-	db, err := sql.Open("sqlite", dsn)
+	db, err := openDB(ctx, path, dsn)
 	if err != nil {
-		return nil, fmt.Errorf("state %s: %w", path, err)
-	}
-	db.SetMaxOpenConns(4)
-	db.SetConnMaxIdleTime(time.Minute)
-	if err := db.PingContext(ctx); err != nil {
-		db.Close()
-		return nil, fmt.Errorf("state %s: cannot open the database: %w", path, err)
+		return nil, err
 	}
 	if opts.ReadOnly {
 		err = checkVersion(ctx, db, path, steps)
@@ -110,6 +104,79 @@ func openWith(ctx context.Context, path string, opts Options, steps []migration)
 		s.alive = processAlive
 	}
 	return s, nil
+}
+
+// writeDSN opens path for reading and writing. WAL lets readers (status,
+// plan) run while a sync writes; synchronous FULL makes a committed batch
+// survive power loss, not just a crash of the process; _txlock=immediate
+// takes the write lock at BEGIN so two writers queue on busy_timeout
+// instead of failing to upgrade a read lock.
+func writeDSN(path string) string {
+	return path + "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_pragma=foreign_keys(1)&_txlock=immediate"
+}
+
+func openDB(ctx context.Context, path, dsn string) (*sql.DB, error) {
+	db, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		return nil, fmt.Errorf("state %s: %w", path, err)
+	}
+	db.SetMaxOpenConns(4)
+	db.SetConnMaxIdleTime(time.Minute)
+	if err := db.PingContext(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("state %s: cannot open the database: %w", path, err)
+	}
+	return db, nil
+}
+
+// createMigrated creates the database at path, if there is none, whole:
+// built and migrated under a private temporary name in the same directory,
+// in WAL mode, then linked into place, so no other process ever opens a
+// database that is still being created. A reader (`synclang status` while
+// the first `run` creates the state) would otherwise find schema version
+// 0, and a second writer would meet the first one's journal-mode switch,
+// which SQLite answers with SQLITE_BUSY without waiting (the switch needs
+// an exclusive lock, and a waiting reader could deadlock it). Two
+// processes creating at once both build one; the first link wins and the
+// other opens the winner's.
+func createMigrated(ctx context.Context, path string, steps []migration) error {
+	if _, err := os.Lstat(path); err == nil || !errors.Is(err, fs.ErrNotExist) {
+		return nil // there is one (or Stat fails, and opening it will say why)
+	}
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, dirMode); err != nil {
+		return fmt.Errorf("state: creating %s: %w", dir, err)
+	}
+	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".new-*")
+	if err != nil {
+		return fmt.Errorf("state: creating %s: %w", path, err)
+	}
+	tmp := f.Name()
+	f.Close()
+	defer func() {
+		for _, p := range []string{tmp, tmp + "-wal", tmp + "-shm", tmp + "-journal"} {
+			_ = os.Remove(p)
+		}
+	}()
+	// CreateTemp makes the file 0600.
+	db, err := openDB(ctx, path, writeDSN(tmp))
+	if err != nil {
+		return err
+	}
+	if err := migrate(ctx, db, path, steps); err != nil {
+		db.Close()
+		return err
+	}
+	// Closing the last connection checkpoints the WAL into the file (and
+	// syncs it: synchronous FULL); the file stays in WAL mode.
+	if err := db.Close(); err != nil {
+		return fmt.Errorf("state %s: creating the database: %w", path, err)
+	}
+	if err := os.Link(tmp, path); err != nil && !errors.Is(err, fs.ErrExist) {
+		return fmt.Errorf("state: creating %s: %w", path, err)
+	}
+	syncDir(dir)
+	return nil
 }
 
 // Path returns the database file's path.
