@@ -14,7 +14,7 @@ import (
 	"strings"
 	"time"
 
-	_ "modernc.org/sqlite" // registers the "sqlite" driver
+	"modernc.org/sqlite" // registers the "sqlite" driver
 )
 
 // DefaultPath is where the CLI keeps the state, relative to the directory
@@ -88,7 +88,7 @@ func openWith(ctx context.Context, path string, opts Options, steps []migration)
 	}
 	if err != nil {
 		db.Close()
-		return nil, err
+		return nil, damaged(path, err)
 	}
 	s := &SQLite{db: db, path: path, now: opts.Now, self: opts.Holder, alive: opts.Alive}
 	if s.now == nil {
@@ -124,9 +124,38 @@ func openDB(ctx context.Context, path, dsn string) (*sql.DB, error) {
 	db.SetConnMaxIdleTime(time.Minute)
 	if err := db.PingContext(ctx); err != nil {
 		db.Close()
-		return nil, fmt.Errorf("state %s: cannot open the database: %w", path, err)
+		return nil, damaged(path, fmt.Errorf("state %s: cannot open the database: %w", path, err))
 	}
 	return db, nil
+}
+
+// DamagedError is a state file SQLite cannot read as a database: not one
+// at all (another file at its path, a truncated copy) or a damaged one.
+type DamagedError struct {
+	Path string
+	Err  error
+}
+
+func (e *DamagedError) Error() string {
+	return fmt.Sprintf("%v\nthe state file is damaged or is not a synclang state: move it aside (mv %s %s.damaged) and run again;"+
+		" the next run pairs the records again by the link (People's externalId) and the match keys, so it creates no duplicates,"+
+		" but rejects, conflicts and the run history start over", e.Err, e.Path, e.Path)
+}
+
+func (e *DamagedError) Unwrap() error { return e.Err }
+
+// damaged turns SQLite's "file is not a database" (26) and "database disk
+// image is malformed" (11) into a DamagedError that says what to do.
+func damaged(path string, err error) error {
+	var se *sqlite.Error
+	if !errors.As(err, &se) {
+		return err
+	}
+	switch se.Code() & 0xff {
+	case 11, 26: // SQLITE_CORRUPT, SQLITE_NOTADB
+		return &DamagedError{Path: path, Err: err}
+	}
+	return err
 }
 
 // createMigrated creates the database at path, if there is none, whole:

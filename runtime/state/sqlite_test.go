@@ -1,9 +1,11 @@
 package state
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -511,5 +513,51 @@ func TestOrphans(t *testing.T) {
 	}
 	if err := s.Apply(ctx, l, &Changes{Sync: "c", PutOrphans: []Orphan{{Side: "middle", Key: "x"}}}); err == nil {
 		t.Error("an orphan on an unknown side was stored")
+	}
+}
+
+// A state file SQLite cannot read (another file at its path, a damaged
+// page) is refused with what to do, not SQLite's bare code.
+func TestDamagedStateSaysWhatToDo(t *testing.T) {
+	ctx := context.Background()
+	notADB := tempDB(t)
+	if err := os.MkdirAll(filepath.Dir(notADB), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(notADB, bytes.Repeat([]byte("not a database "), 600), 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	// A real state whose schema pages are overwritten.
+	malformed := tempDB(t)
+	s, err := Open(ctx, malformed, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	f, err := os.OpenFile(malformed, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	page := bytes.Repeat([]byte{0xA5}, 3000)
+	if _, err := f.WriteAt(page, 100); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+
+	for name, path := range map[string]string{"not a database": notADB, "malformed": malformed} {
+		for _, ro := range []bool{false, true} {
+			_, err := Open(ctx, path, Options{ReadOnly: ro})
+			var de *DamagedError
+			if !errors.As(err, &de) {
+				t.Errorf("%s (read-only %v): %v; want a DamagedError", name, ro, err)
+				continue
+			}
+			for _, want := range []string{path, "move it aside", "creates no duplicates"} {
+				if !strings.Contains(err.Error(), want) {
+					t.Errorf("%s: %q does not say %q", name, err, want)
+				}
+			}
+		}
 	}
 }
