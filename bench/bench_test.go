@@ -34,7 +34,7 @@ func TestRunTiny(t *testing.T) {
 	defer cancel()
 	var progress bytes.Buffer
 	res, err := Run(ctx, Options{
-		Records: 300, Changes: 10, Limits: "off", Scale: 1000,
+		Records: 300, Changes: 10, Populated: 360, Limits: "off", Scale: 1000,
 		Memory:   []memoryRun{{Records: 200, Scale: 1000}, {Records: 400, Scale: 1000}},
 		Engine:   engine.Options{BatchSize: 50},
 		Examples: "../examples", Dir: t.TempDir(), Progress: &progress,
@@ -69,6 +69,13 @@ func TestRunTiny(t *testing.T) {
 	// 300 records in batches of 50: a batch create and three matches each.
 	if batch != 6 || match != 18 {
 		t.Errorf("the load sent %d batch creates and %d matches, want 6 and 18", batch, match)
+	}
+
+	// The populated load: 360 contacts, 140 persons sharing an email, 260
+	// People-only; checkPopulated and the counts afterwards already failed
+	// the run if anything was duplicated or lost.
+	if p := res.Populated; p == nil || p.Contacts != 360+260 || p.Persons != 400+220 || p.QuietWrites != 0 {
+		t.Errorf("populated load: %+v", p)
 	}
 
 	if len(res.Incremental) != 4 {

@@ -58,6 +58,7 @@ func cliMain(args []string, stdout, stderr io.Writer) int {
 		transform bool
 	)
 	fs.IntVar(&o.Records, "records", 50_000, "Dynamics contacts of the initial load (0 skips the load and the incremental passes)")
+	fs.IntVar(&o.Populated, "populated", 18_000, "Dynamics contacts of the two-way initial load with People populated too (persons: 7/18 sharing a contact's email, 13/18 People-only); 0 skips it")
 	fs.IntVar(&o.Changes, "changes", 100, "records changed on each side before the incremental passes with changes")
 	fs.Float64Var(&o.Scale, "scale", 1, "shrink the emulators' rate-limit windows (and raise the connectors' pacing) by this factor; 1 is real time")
 	fs.StringVar(&o.Limits, "limits", "real", `emulator limits: "real", "sliding" (People counts each second before a request) or "off"`)
@@ -80,7 +81,7 @@ func cliMain(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "bench: unexpected arguments %q\n", fs.Args())
 		return 2
 	}
-	if o.Scale <= 0 || o.Records < 0 || (o.Limits != "real" && o.Limits != "sliding" && o.Limits != "off") {
+	if o.Scale <= 0 || o.Records < 0 || o.Populated < 0 || (o.Limits != "real" && o.Limits != "sliding" && o.Limits != "off") {
 		fmt.Fprintln(stderr, "bench: --scale must be positive, --records not negative, --limits real or off")
 		return 2
 	}

@@ -22,6 +22,9 @@ type Options struct {
 	// Changes is the number of records changed on each side before the
 	// incremental passes with changes.
 	Changes int
+	// Populated is the number of Dynamics contacts of the two-way initial
+	// load with both sides populated (see populated.go); 0 skips it.
+	Populated int
 	// Limits is "real" (the services' documented limits) or "off" (tests).
 	Limits string
 	// Scale shrinks the emulators' rate-limit windows and raises the
@@ -58,6 +61,7 @@ type Results struct {
 	Machine     Machine
 	Options     Options
 	Load        []*LoadResult // contacts, then leads
+	Populated   *PopulatedResult
 	Incremental []*PassResult
 	Transform   *TransformResult
 	Memory      []*MemoryResult
@@ -178,6 +182,11 @@ func Run(ctx context.Context, o Options) (res *Results, err error) {
 	res = &Results{Machine: machine(), Options: o}
 	if o.Records > 0 {
 		if err := measureLoadAndPasses(ctx, o, p, res); err != nil {
+			return res, err
+		}
+	}
+	if o.Populated > 0 {
+		if err := measurePopulated(ctx, o, p, res); err != nil {
 			return res, err
 		}
 	}
