@@ -35,6 +35,7 @@ func TestRunTiny(t *testing.T) {
 	var progress bytes.Buffer
 	res, err := Run(ctx, Options{
 		Records: 300, Changes: 10, Populated: 360, Limits: "off", Scale: 1000,
+		Freshness: []time.Duration{200 * time.Millisecond}, FreshnessEdits: 6,
 		Memory:   []memoryRun{{Records: 200, Scale: 1000}, {Records: 400, Scale: 1000}},
 		Engine:   engine.Options{BatchSize: 50},
 		Examples: "../examples", Dir: t.TempDir(), Progress: &progress,
@@ -76,6 +77,12 @@ func TestRunTiny(t *testing.T) {
 	// the run if anything was duplicated or lost.
 	if p := res.Populated; p == nil || p.Contacts != 360+260 || p.Persons != 400+220 || p.QuietWrites != 0 {
 		t.Errorf("populated load: %+v", p)
+	}
+
+	// Freshness at a short interval: every edit arrives (how fast is not
+	// asserted).
+	if len(res.Freshness) != 1 || res.Freshness[0].Lost != 0 || len(res.Freshness[0].ToPeople)+len(res.Freshness[0].ToDynamics) != 12 {
+		t.Errorf("freshness: %+v", res.Freshness)
 	}
 
 	if len(res.Incremental) != 4 {

@@ -29,6 +29,7 @@ import (
 	"os/signal"
 	"runtime/pprof"
 	"syscall"
+	"time"
 
 	"github.com/spf13/pflag"
 )
@@ -59,6 +60,8 @@ func cliMain(args []string, stdout, stderr io.Writer) int {
 	)
 	fs.IntVar(&o.Records, "records", 50_000, "Dynamics contacts of the initial load (0 skips the load and the incremental passes)")
 	fs.IntVar(&o.Populated, "populated", 18_000, "Dynamics contacts of the two-way initial load with People populated too (persons: 7/18 sharing a contact's email, 13/18 People-only); 0 skips it")
+	fs.DurationSliceVar(&o.Freshness, "freshness", []time.Duration{5 * time.Second, time.Minute}, "intervals at which to measure edit-to-arrival latency and idle polling cost (empty: none)")
+	fs.IntVar(&o.FreshnessEdits, "freshness-edits", 30, "edits on each side per freshness interval")
 	fs.IntVar(&o.Changes, "changes", 100, "records changed on each side before the incremental passes with changes")
 	fs.Float64Var(&o.Scale, "scale", 1, "shrink the emulators' rate-limit windows (and raise the connectors' pacing) by this factor; 1 is real time")
 	fs.StringVar(&o.Limits, "limits", "real", `emulator limits: "real", "sliding" (People counts each second before a request) or "off"`)

@@ -22,6 +22,11 @@ type Options struct {
 	// Changes is the number of records changed on each side before the
 	// incremental passes with changes.
 	Changes int
+	// Freshness lists the intervals at which edit-to-arrival latency and
+	// idle cost are measured (see freshness.go), with FreshnessEdits edits
+	// on each side.
+	Freshness      []time.Duration
+	FreshnessEdits int
 	// Populated is the number of Dynamics contacts of the two-way initial
 	// load with both sides populated (see populated.go); 0 skips it.
 	Populated int
@@ -62,6 +67,7 @@ type Results struct {
 	Options     Options
 	Load        []*LoadResult // contacts, then leads
 	Populated   *PopulatedResult
+	Freshness   []*FreshnessResult
 	Incremental []*PassResult
 	Transform   *TransformResult
 	Memory      []*MemoryResult
@@ -188,6 +194,15 @@ func Run(ctx context.Context, o Options) (res *Results, err error) {
 	if o.Populated > 0 {
 		if err := measurePopulated(ctx, o, p, res); err != nil {
 			return res, err
+		}
+	}
+	for _, every := range o.Freshness {
+		fr, err := measureFreshness(ctx, o, p, every, max(o.FreshnessEdits, 1))
+		if fr != nil {
+			res.Freshness = append(res.Freshness, fr)
+		}
+		if err != nil {
+			return res, fmt.Errorf("freshness at every %v: %w", every, err)
 		}
 	}
 	if o.Transform {

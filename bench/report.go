@@ -27,6 +27,9 @@ func writeReport(w io.Writer, r *Results) {
 	if r.Populated != nil {
 		writePopulated(w, r)
 	}
+	if len(r.Freshness) > 0 {
+		writeFreshness(w, r)
+	}
 	if r.Transform != nil {
 		writeTransform(w, r.Transform)
 	}
@@ -297,4 +300,33 @@ func writePopulated(w io.Writer, r *Results) {
 	st := statsTotal(p.Pass.Requests)
 	fmt.Fprintf(w, "  afterwards: %d contacts, %d persons (no duplicates); a pass right after wrote %d records\n", p.Contacts, p.Persons, p.QuietWrites)
 	fmt.Fprintf(w, "  throttled (429): %d, retries: %d; CPU %.1f s in %.1f s\n", st.Throttled, st.Retries, p.CPU, p.Pass.Duration.Seconds())
+}
+
+func writeFreshness(w io.Writer, r *Results) {
+	fmt.Fprintf(w, "\nFRESHNESS (edit to arrival while the syncs run as serve runs them; idle polling cost)\n")
+	tw := table(w)
+	fmt.Fprintf(tw, "every\tdirection\tedits\tp50\tp99\tmax\tlost\tgoal (p99)\n")
+	for _, f := range r.Freshness {
+		goal := "<= 10 s"
+		if f.Every >= time.Minute {
+			goal = "<= 65 s"
+		}
+		for _, d := range []struct {
+			name string
+			ds   []time.Duration
+		}{{"Dynamics -> People", f.ToPeople}, {"People -> Dynamics", f.ToDynamics}} {
+			fmt.Fprintf(tw, "%v\t%s\t%d\t%.1f s\t%.1f s\t%.1f s\t%d\t%s\n", f.Every, d.name, len(d.ds),
+				percentile(d.ds, 0.5).Seconds(), percentile(d.ds, 0.99).Seconds(), percentile(d.ds, 1).Seconds(), f.Lost, goal)
+		}
+	}
+	tw.Flush()
+	fmt.Fprintf(w, "  idle: requests per sync per interval (goal: at most 1 per side), and per minute for the project's syncs:\n")
+	tw = table(w)
+	for _, f := range r.Freshness {
+		for _, conn := range sortedKeys(f.Idle) {
+			perMin := f.Idle[conn] * float64(f.Syncs) * float64(time.Minute) / float64(f.Every)
+			fmt.Fprintf(tw, "    every %v\t%s\t%.2f per sync per interval\t%.1f per minute\tover %d intervals\n", f.Every, conn, f.Idle[conn], perMin, f.IdleIntervals)
+		}
+	}
+	tw.Flush()
 }
