@@ -172,4 +172,3 @@ func TestLinksQueriesSearchByKey(t *testing.T) {
 		}
 	}
 }
-
