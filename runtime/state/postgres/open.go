@@ -144,7 +144,7 @@ func describe(c *pgconn.Config) string {
 // what to do, without the password.
 func connectError(name string, c *pgconn.Config, err error) error {
 	addr := net.JoinHostPort(c.Host, strconv.Itoa(int(c.Port)))
-	err = redactErr(err, c.Password)
+	err = redactErr(cause(err), c.Password)
 	switch pgCode(err) {
 	case "28P01", "28000": // invalid_password, invalid_authorization_specification
 		return fmt.Errorf("state %s: the server at %s refused user %q: %v; check the password (in the URL, PGPASSWORD or ~/.pgpass) and the user name", name, addr, c.User, err)
@@ -156,6 +156,29 @@ func connectError(name string, c *pgconn.Config, err error) error {
 		return fmt.Errorf("state %s: the server at %s refused the connection: %v", name, addr, err)
 	}
 	return fmt.Errorf("state %s: cannot connect to the PostgreSQL server at %s: %v; check that it is running and reachable (host and port in the URL)", name, addr, err)
+}
+
+// cause is the part of a connection error worth showing: pgconn's
+// ConnectError lists every address and TLS attempt on lines of their own,
+// and repeats the user and database the message names already; the
+// server's answer or the network error says what happened.
+func cause(err error) error {
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		return pe
+	}
+	var de *net.DNSError
+	if errors.As(err, &de) {
+		return de
+	}
+	var oe *net.OpError
+	if errors.As(err, &oe) {
+		return oe
+	}
+	if strings.Contains(err.Error(), "\n") {
+		return errors.New(strings.Join(strings.Fields(err.Error()), " "))
+	}
+	return err
 }
 
 // redactErr removes password from an error's text (a server never echoes
