@@ -27,7 +27,7 @@ func (s *Store) apply(ctx context.Context, l *state.Lease, c *state.Changes) err
 	if err != nil {
 		return err
 	}
-	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+	return s.inTx(ctx, func(tx pgx.Tx) error {
 		if err := s.checkLease(ctx, tx, l, c.Sync); err != nil {
 			return err
 		}

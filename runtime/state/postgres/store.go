@@ -70,6 +70,12 @@ func (s *Store) count(statements, roundTrips int) {
 	s.stats.roundTrips.Add(int64(roundTrips))
 }
 
+// inTx runs fn in a transaction, counting its BEGIN and COMMIT.
+func (s *Store) inTx(ctx context.Context, fn func(pgx.Tx) error) error {
+	s.count(2, 2)
+	return pgx.BeginFunc(ctx, s.pool, fn)
+}
+
 func nanos(t time.Time) int64 {
 	if t.IsZero() {
 		return 0
@@ -127,7 +133,7 @@ func (s *Store) Acquire(ctx context.Context, sync string, ttl time.Duration) (*s
 		return nil, s.wrap("locking sync "+sync, err)
 	}
 	var l *state.Lease
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
 		var err error
 		l, err = s.acquire(ctx, tx, sync, ttl)
 		return err
@@ -357,7 +363,7 @@ func (s *Store) Orphans(ctx context.Context, sync string, by state.Side, keys []
 // StartRun records the start of a run.
 func (s *Store) StartRun(ctx context.Context, l *state.Lease, r state.Run) (int64, error) {
 	var id int64
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
 		if err := s.checkLease(ctx, tx, l, r.Sync); err != nil {
 			return err
 		}
@@ -377,7 +383,7 @@ func (s *Store) StartRun(ctx context.Context, l *state.Lease, r state.Run) (int6
 
 // FinishRun records the end of a run.
 func (s *Store) FinishRun(ctx context.Context, l *state.Lease, r state.Run) error {
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
 		if err := s.checkLease(ctx, tx, l, r.Sync); err != nil {
 			return err
 		}
