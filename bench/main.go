@@ -71,6 +71,7 @@ func cliMain(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&o.Examples, "examples", "", "the project to run (default: examples/ of the module the working directory is in)")
 	fs.StringVar(&o.StatePostgres, "state-postgres", os.Getenv("SYNCLANG_TEST_POSTGRES"), "compare the initial load with the state in this PostgreSQL database (a schema of its own, dropped after) against SQLite; default $SYNCLANG_TEST_POSTGRES, empty skips it")
 	fs.IntVar(&o.StateRecords, "state-records", 100_000, "contacts of each initial load of the state comparison")
+	fs.IntVar(&o.StateRounds, "state-rounds", 2, "pairs of initial loads (one per backend, in ABBA order) of the state comparison")
 	fs.StringVar(&cpuprof, "cpuprofile", "", "write a CPU profile of the whole run to this file")
 	fs.StringVar(&o.HeapProfile, "heapprofile", "", "write heap profiles near each memory run's peak to this path, suffixed .RECORDS")
 	fs.BoolVarP(&verbose, "verbose", "v", false, "log the engine's and the connectors' warnings to stderr")

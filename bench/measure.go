@@ -46,6 +46,8 @@ type Options struct {
 	// state in SQLite, over StateRecords contacts.
 	StatePostgres string
 	StateRecords  int
+	// StateRounds is how many pairs of loads (one per backend) run.
+	StateRounds int
 	// HeapProfile, when set, is the path prefix of heap profiles written
 	// near each memory run's peak (PATH.RECORDS).
 	HeapProfile string
