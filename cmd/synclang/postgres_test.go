@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -238,4 +239,41 @@ func pgtestRow(t *testing.T, dsn, q string, dst any) {
 	if err := conn.QueryRow(ctx, q).Scan(dst); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// TestServeWithPostgresState: serve keeps its state in PostgreSQL; the
+// password shows in neither the logs, /healthz nor /metrics.
+func TestServeWithPostgresState(t *testing.T) {
+	dsn := pgtest.Schema(t)
+	pw := pgPassword(t, dsn)
+	w := newWorld(t, worldOptions{contacts: 3, files: map[string]string{
+		"contacts.sync": strings.Replace(readExample(t, "contacts.sync"), "every 1m", "every 1s", 1),
+	}})
+	base, sig, code, logs := w.serve(t, "serve", "--listen", "127.0.0.1:0", "--state", dsn)
+	waitMetric(t, base, regexp.MustCompile(`synclang_passes_total\{outcome="ok",sync="contacts"\} (\d+)`), 2)
+	_, metrics := get(t, base+"/metrics")
+	_, health := get(t, base+"/healthz")
+	sig <- os.Interrupt
+	select {
+	case c := <-code:
+		if c != exitOK {
+			t.Errorf("serve exited %d:\n%s", c, logs.String())
+		}
+	case <-time.After(time.Minute):
+		t.Fatal("serve did not stop after an interrupt")
+	}
+	for what, text := range map[string]string{"logs": logs.String(), "/metrics": metrics, "/healthz": health} {
+		if strings.Contains(text, pw) {
+			t.Errorf("%s show the database password:\n%s", what, text)
+		}
+	}
+	if !strings.Contains(logs.String(), `"state":"postgres://`) {
+		t.Errorf("the logs do not name the state:\n%s", logs.String())
+	}
+	var runs int
+	pgtestRow(t, dsn, `SELECT count(*) FROM runs WHERE status = 'ok'`, &runs)
+	if runs < 2 {
+		t.Errorf("%d ok runs recorded in PostgreSQL", runs)
+	}
+	w.checkConverged()
 }
