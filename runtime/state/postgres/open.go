@@ -52,7 +52,6 @@ func openSteps(ctx context.Context, dsn string, opts state.Options, steps []migr
 	if cfg.ConnConfig.RuntimeParams["application_name"] == "" {
 		cfg.ConnConfig.RuntimeParams["application_name"] = "synclang"
 	}
-	cfg.MaxConns = max(cfg.MaxConns, 4)
 	cfg.MaxConnIdleTime = time.Minute
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
