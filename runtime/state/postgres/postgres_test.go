@@ -186,6 +186,10 @@ type cutProxy struct {
 	mu     sync.Mutex
 	cut    []byte
 	cuts   int
+	// hold, when set, makes the next chunk containing holdOn wait: held is
+	// closed when it arrives, and it is forwarded once release is closed.
+	holdOn        []byte
+	held, release chan struct{}
 }
 
 func newCutProxy(t *testing.T, target string) *cutProxy {
@@ -213,6 +217,15 @@ func (p *cutProxy) arm(cut string) {
 	p.mu.Unlock()
 }
 
+// holdNext makes the next chunk containing text wait until release is
+// closed; held is closed when it arrives.
+func (p *cutProxy) holdNext(text string) (held, release chan struct{}) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.holdOn, p.held, p.release = []byte(text), make(chan struct{}), make(chan struct{})
+	return p.held, p.release
+}
+
 func (p *cutProxy) serve(c net.Conn) {
 	defer c.Close()
 	s, err := net.Dial("tcp", p.target)
@@ -231,9 +244,17 @@ func (p *cutProxy) serve(c net.Conn) {
 				p.cut = nil
 				p.cuts++
 			}
+			var release chan struct{}
+			if p.holdOn != nil && bytes.Contains(buf[:n], p.holdOn) {
+				p.holdOn, release = nil, p.release
+				close(p.held)
+			}
 			p.mu.Unlock()
 			if drop {
 				return
+			}
+			if release != nil {
+				<-release
 			}
 			if _, err := s.Write(buf[:n]); err != nil {
 				return
@@ -308,5 +329,107 @@ func TestConnectionLostBeforeCommit(t *testing.T) {
 	}
 	if n, _ := direct.LinkCount(ctx, "c"); n != 1010 {
 		t.Fatalf("%d links after the retry, want 1010", n)
+	}
+}
+
+// proxied returns dsn through p, in clear (the proxy reads the protocol).
+func proxied(dsn string, p *cutProxy) string {
+	u, _ := url.Parse(dsn)
+	u.Host = p.ln.Addr().String()
+	q := u.Query()
+	q.Set("sslmode", "disable")
+	u.RawQuery = q.Encode()
+	return u.String()
+}
+
+// TestTakeoverWaitsForCommitInFlight: host a stalled past its lease with a
+// batch sent but its COMMIT not yet arrived; host b takes the sync over.
+// The takeover must wait for that commit (a's lease check holds the lock
+// row), so a's batch lands before b holds the lease, never after: b reads
+// it once it has the lock. Without the row lock b would get the lease at
+// once and a's batch would land under b's lease.
+func TestTakeoverWaitsForCommitInFlight(t *testing.T) {
+	dsn := pgtest.Schema(t)
+	u, _ := url.Parse(dsn)
+	p := newCutProxy(t, u.Host)
+	ctx := context.Background()
+	now := time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
+	var mu sync.Mutex
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	a, err := postgres.Open(ctx, proxied(dsn, p), state.Options{Now: clock, Holder: state.Holder{Host: "a", PID: 1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	b, err := postgres.Open(ctx, dsn+"&application_name=synclang-host-b", state.Options{Now: clock, Holder: state.Holder{Host: "b", PID: 2}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	la, err := a.Acquire(ctx, "c", time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	held, release := p.holdNext("commit")
+	applied := make(chan error, 1)
+	go func() {
+		applied <- a.Apply(ctx, la, &state.Changes{Sync: "c", PutLinks: []state.Link{{Left: "L", Right: "R"}}, Cursor: &state.Cursor{Flow: "f", Token: "a"}})
+	}()
+	select {
+	case <-held:
+	case err := <-applied:
+		t.Fatalf("the apply finished before its commit was held: %v", err)
+	case <-time.After(2 * time.Minute):
+		t.Fatal("the apply's commit never came")
+	}
+	mu.Lock()
+	now = now.Add(2 * time.Minute) // a's lease has expired
+	mu.Unlock()
+	acquired := make(chan error, 1)
+	var lb *state.Lease
+	go func() {
+		var err error
+		lb, err = b.Acquire(ctx, "c", time.Minute)
+		acquired <- err
+	}()
+	// b must be waiting for a's row lock: the server says so.
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		var waiting bool
+		if err := b.Pool().QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_stat_activity
+			WHERE application_name = 'synclang-host-b' AND wait_event_type = 'Lock')`).Scan(&waiting); err != nil {
+			t.Fatal(err)
+		}
+		if waiting {
+			break
+		}
+		select {
+		case err := <-acquired:
+			close(release)
+			t.Fatalf("host b took the sync over (%v) while host a's commit was in flight: a's batch would land under b's lease", err)
+		default:
+		}
+		if time.Now().After(deadline) {
+			close(release)
+			t.Fatal("host b's takeover neither waited nor finished")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	close(release)
+	if err := <-applied; err != nil {
+		t.Fatalf("host a's batch, committed before the takeover: %v", err)
+	}
+	if err := <-acquired; err != nil {
+		t.Fatalf("host b's takeover after a's commit: %v", err)
+	}
+	if tok, _ := b.Cursor(ctx, "c", "f"); tok != "a" {
+		t.Fatalf("host b sees cursor %q once it holds the lock, want a's batch", tok)
+	}
+	// From now on a is fenced off.
+	if err := a.Apply(ctx, la, &state.Changes{Sync: "c", Cursor: &state.Cursor{Flow: "f", Token: "a2"}}); !errors.Is(err, state.ErrLockLost) {
+		t.Fatalf("host a after the takeover: %v", err)
+	}
+	if err := b.Apply(ctx, lb, &state.Changes{Sync: "c", Cursor: &state.Cursor{Flow: "f", Token: "b"}}); err != nil {
+		t.Fatal(err)
 	}
 }
