@@ -211,6 +211,13 @@ func newCutProxy(t *testing.T, target string) *cutProxy {
 	return p
 }
 
+// cutCount returns how many connections were cut.
+func (p *cutProxy) cutCount() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.cuts
+}
+
 func (p *cutProxy) arm(cut string) {
 	p.mu.Lock()
 	p.cut = []byte(cut)
@@ -306,8 +313,8 @@ func TestConnectionLostBeforeCommit(t *testing.T) {
 	}
 	p.arm("commit")
 	err = st.Apply(ctx, l, batch(1000, "2"))
-	if err == nil || p.cuts != 1 {
-		t.Fatalf("a batch whose COMMIT never arrived: %v (cuts %d)", err, p.cuts)
+	if err == nil || p.cutCount() != 1 {
+		t.Fatalf("a batch whose COMMIT never arrived: %v (cuts %d)", err, p.cutCount())
 	}
 	if strings.Contains(err.Error(), password(t, dsn)) {
 		t.Fatalf("the error shows the password: %v", err)
