@@ -62,6 +62,7 @@ func explain(what string, err error) error {
 type batch struct {
 	pgx.Batch
 	what []string
+	sql  func(string) string // the store's Store.sql
 }
 
 func (b *batch) add(what, sql string, args ...any) {
@@ -74,10 +75,10 @@ func (b *batch) add(what, sql string, args ...any) {
 // twice), so repeated keys are folded first into what applying them one
 // after the other would leave.
 func (s *Store) batch(c *state.Changes) (*batch, error) {
-	b := &batch{}
+	b := &batch{sql: s.sql}
 	now := nanos(s.now())
 	if len(c.DeleteLinks) > 0 {
-		b.add("deleting links", `DELETE FROM links WHERE sync = $1 AND left_key = ANY($2)`, c.Sync, c.DeleteLinks)
+		b.add("deleting links", b.sql(`DELETE FROM links WHERE sync = $1 AND left_key = ANY($2)`), c.Sync, c.DeleteLinks)
 	}
 	if len(c.PutLinks) > 0 {
 		last := map[string]int{}
@@ -102,14 +103,14 @@ func (s *Store) batch(c *state.Changes) (*batch, error) {
 			}
 			lefts, rights, lhs, rhs, ats = append(lefts, ln.Left), append(rights, ln.Right), append(lhs, lh), append(rhs, rh), append(ats, at)
 		}
-		b.add("saving links", `INSERT INTO links (sync, left_key, right_key, left_hashes, right_hashes, synced_at)
+		b.add("saving links", b.sql(`INSERT INTO links (sync, left_key, right_key, left_hashes, right_hashes, synced_at)
 			SELECT $1, * FROM unnest($2::text[], $3::text[], $4::bytea[], $5::bytea[], $6::bigint[])
 			ON CONFLICT (sync, left_key) DO UPDATE SET right_key = excluded.right_key, left_hashes = excluded.left_hashes,
-				right_hashes = excluded.right_hashes, synced_at = excluded.synced_at`, c.Sync, lefts, rights, lhs, rhs, ats)
+				right_hashes = excluded.right_hashes, synced_at = excluded.synced_at`), c.Sync, lefts, rights, lhs, rhs, ats)
 	}
 	if len(c.ClearRejects) > 0 {
 		flows, keys := intentKeys(c.ClearRejects)
-		b.add("clearing rejects", `DELETE FROM rejects WHERE sync = $1 AND (flow, key) IN (SELECT * FROM unnest($2::text[], $3::text[]))`, c.Sync, flows, keys)
+		b.add("clearing rejects", b.sql(`DELETE FROM rejects WHERE sync = $1 AND (flow, key) IN (SELECT * FROM unnest($2::text[], $3::text[]))`), c.Sync, flows, keys)
 	}
 	if len(c.PutRejects) > 0 {
 		addRejects(b, c.Sync, c.PutRejects, now)
@@ -119,7 +120,7 @@ func (s *Store) batch(c *state.Changes) (*batch, error) {
 	}
 	if len(c.ClearIntents) > 0 {
 		flows, keys := intentKeys(c.ClearIntents)
-		b.add("clearing intents", `DELETE FROM intents WHERE sync = $1 AND (flow, key) IN (SELECT * FROM unnest($2::text[], $3::text[]))`, c.Sync, flows, keys)
+		b.add("clearing intents", b.sql(`DELETE FROM intents WHERE sync = $1 AND (flow, key) IN (SELECT * FROM unnest($2::text[], $3::text[]))`), c.Sync, flows, keys)
 	}
 	if len(c.PutIntents) > 0 {
 		addIntents(b, c, now)
@@ -129,7 +130,7 @@ func (s *Store) batch(c *state.Changes) (*batch, error) {
 		for _, o := range c.ClearOrphans {
 			sides, keys = append(sides, string(o.Side)), append(keys, o.Key)
 		}
-		b.add("clearing orphans", `DELETE FROM orphans WHERE sync = $1 AND (side, key) IN (SELECT * FROM unnest($2::text[], $3::text[]))`, c.Sync, sides, keys)
+		b.add("clearing orphans", b.sql(`DELETE FROM orphans WHERE sync = $1 AND (side, key) IN (SELECT * FROM unnest($2::text[], $3::text[]))`), c.Sync, sides, keys)
 	}
 	if len(c.PutOrphans) > 0 {
 		last := map[[2]string]int{}
@@ -148,16 +149,16 @@ func (s *Store) batch(c *state.Changes) (*batch, error) {
 			h, _ := o.Hashes.MarshalBinary()
 			sides, keys, hs = append(sides, string(o.Side)), append(keys, o.Key), append(hs, h)
 		}
-		b.add("saving orphans", `INSERT INTO orphans (sync, side, key, hashes, at)
+		b.add("saving orphans", b.sql(`INSERT INTO orphans (sync, side, key, hashes, at)
 			SELECT $1, side, key, hashes, $5 FROM unnest($2::text[], $3::text[], $4::bytea[]) AS u(side, key, hashes)
-			ON CONFLICT (sync, side, key) DO UPDATE SET hashes = excluded.hashes, at = excluded.at`, c.Sync, sides, keys, hs, now)
+			ON CONFLICT (sync, side, key) DO UPDATE SET hashes = excluded.hashes, at = excluded.at`), c.Sync, sides, keys, hs, now)
 	}
 	if c.Cursor != nil {
 		if c.Cursor.Token == "" {
 			return nil, errors.New("refusing to save an empty cursor")
 		}
-		b.add("saving the cursor", `INSERT INTO cursors (sync, flow, token, updated_at) VALUES ($1, $2, $3, $4)
-			ON CONFLICT (sync, flow) DO UPDATE SET token = excluded.token, updated_at = excluded.updated_at`,
+		b.add("saving the cursor", b.sql(`INSERT INTO cursors (sync, flow, token, updated_at) VALUES ($1, $2, $3, $4)
+			ON CONFLICT (sync, flow) DO UPDATE SET token = excluded.token, updated_at = excluded.updated_at`),
 			c.Sync, c.Cursor.Flow, c.Cursor.Token, now)
 	}
 	return b, nil
@@ -200,7 +201,7 @@ func addRejects(b *batch, sync string, rejects []state.Reject, now int64) {
 		flows[i], keys[i], targets[i], fields[i], files[i], kinds[i], reasons[i] = r.Flow, r.Key, r.TargetKey, r.Field, r.Range.File, r.Kind, r.Reason
 		lines[i], cols[i], endLines[i], endCols[i], ats[i], attempts[i] = int64(r.Range.Line), int64(r.Range.Column), int64(r.Range.EndLine), int64(r.Range.EndColumn), at, int64(f.n)
 	}
-	b.add("saving rejects", `INSERT INTO rejects (sync, flow, key, target_key, field, range_file, range_line, range_col, range_end_line, range_end_col,
+	b.add("saving rejects", b.sql(`INSERT INTO rejects (sync, flow, key, target_key, field, range_file, range_line, range_col, range_end_line, range_end_col,
 			kind, reason, first_seen, last_seen, attempts)
 		SELECT $1, flow, key, target_key, field, range_file, range_line, range_col, range_end_line, range_end_col, kind, reason, at, at, attempts
 		FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::bigint[], $8::bigint[], $9::bigint[], $10::bigint[],
@@ -209,7 +210,7 @@ func addRejects(b *batch, sync string, rejects []state.Reject, now int64) {
 		ON CONFLICT (sync, flow, key) DO UPDATE SET target_key = excluded.target_key, field = excluded.field,
 			range_file = excluded.range_file, range_line = excluded.range_line, range_col = excluded.range_col,
 			range_end_line = excluded.range_end_line, range_end_col = excluded.range_end_col,
-			kind = excluded.kind, reason = excluded.reason, last_seen = excluded.last_seen, attempts = rejects.attempts + excluded.attempts`,
+			kind = excluded.kind, reason = excluded.reason, last_seen = excluded.last_seen, attempts = rejects.attempts + excluded.attempts`),
 		sync, flows, keys, targets, fields, files, lines, cols, endLines, endCols, kinds, reasons, ats, attempts)
 }
 
@@ -228,11 +229,11 @@ func addConflicts(b *batch, c *state.Changes, now int64) {
 		lk[i], rk[i], lf[i], rf[i], win[i], pol[i], lv[i], rv[i] = k.LeftKey, k.RightKey, k.LeftField, k.RightField, string(k.Winner), k.Policy, k.LeftValue, k.RightValue
 	}
 	// WITH ORDINALITY keeps the conflicts' ids in the order given.
-	b.add("saving conflicts", `INSERT INTO conflicts (sync, run_id, left_key, right_key, left_field, right_field, winner, policy, left_value, right_value, at)
+	b.add("saving conflicts", b.sql(`INSERT INTO conflicts (sync, run_id, left_key, right_key, left_field, right_field, winner, policy, left_value, right_value, at)
 		SELECT $1, run_id, left_key, right_key, left_field, right_field, winner, policy, left_value, right_value, at
 		FROM unnest($2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::bigint[])
 			WITH ORDINALITY AS u(run_id, left_key, right_key, left_field, right_field, winner, policy, left_value, right_value, at, n)
-		ORDER BY n`, c.Sync, runs, lk, rk, lf, rf, win, pol, lv, rv, ats)
+		ORDER BY n`), c.Sync, runs, lk, rk, lf, rf, win, pol, lv, rv, ats)
 }
 
 // addIntents upserts intents. A put with a Print records (or replaces)
@@ -262,12 +263,12 @@ func addIntents(b *batch, c *state.Changes, now int64) {
 	for i, k := range fs {
 		flows[i], keys[i], targets[i], prints[i] = k.Flow, k.Key, k.Target, int64(k.Print)
 	}
-	b.add("saving intents", `INSERT INTO intents (sync, flow, key, created_at, target_key, print, run_id)
+	b.add("saving intents", b.sql(`INSERT INTO intents (sync, flow, key, created_at, target_key, print, run_id)
 		SELECT $1, flow, key, $2, target_key, print, $3 FROM unnest($4::text[], $5::text[], $6::text[], $7::bigint[]) AS u(flow, key, target_key, print)
 		ON CONFLICT (sync, flow, key) DO UPDATE SET
 			target_key = CASE WHEN excluded.print <> 0 OR excluded.target_key <> '' THEN excluded.target_key ELSE intents.target_key END,
 			print = CASE WHEN excluded.print <> 0 THEN excluded.print ELSE intents.print END,
 			run_id = CASE WHEN excluded.print <> 0 THEN excluded.run_id ELSE intents.run_id END,
-			created_at = CASE WHEN excluded.print <> 0 THEN excluded.created_at ELSE intents.created_at END`,
+			created_at = CASE WHEN excluded.print <> 0 THEN excluded.created_at ELSE intents.created_at END`),
 		c.Sync, now, c.RunID, flows, keys, targets, prints)
 }

@@ -44,14 +44,14 @@ func CopyFromSQLite(ctx context.Context, src *state.SQLite, dst *Store, opts Cop
 		// on it half-way.
 		var names []string
 		for _, t := range append([]state.Table{state.LocksTable}, state.CopiedTables...) {
-			names = append(names, t.Name)
+			names = append(names, dst.table(t.Name))
 		}
 		if _, err := tx.Exec(ctx, `LOCK TABLE `+strings.Join(names, ", ")+` IN EXCLUSIVE MODE`); err != nil {
 			return err
 		}
 		var sync string
 		var h state.Holder
-		err := tx.QueryRow(ctx, `SELECT sync, host, pid FROM locks WHERE expires_at > $1 LIMIT 1`, now).Scan(&sync, &h.Host, &h.PID)
+		err := tx.QueryRow(ctx, dst.sql(`SELECT sync, host, pid FROM locks WHERE expires_at > $1 LIMIT 1`), now).Scan(&sync, &h.Host, &h.PID)
 		switch {
 		case err == nil:
 			return fmt.Errorf("sync %s is running against the target (%s holds its lock); stop every synclang using %s first", sync, h, dst.name)
@@ -61,7 +61,7 @@ func CopyFromSQLite(ctx context.Context, src *state.SQLite, dst *Store, opts Cop
 		var used []string
 		for _, t := range state.CopiedTables {
 			var any bool
-			if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM `+t.Name+`)`).Scan(&any); err != nil {
+			if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM `+dst.table(t.Name)+`)`).Scan(&any); err != nil {
 				return err
 			}
 			if any {
@@ -78,7 +78,7 @@ func CopyFromSQLite(ctx context.Context, src *state.SQLite, dst *Store, opts Cop
 			if t.Name == state.LocksTable.Name {
 				return checkSourceLocks(next, now, src.Path())
 			}
-			n, err := tx.CopyFrom(ctx, pgx.Identifier{t.Name}, t.Columns, pgx.CopyFromFunc(next))
+			n, err := tx.CopyFrom(ctx, dst.ident(t.Name), t.Columns, pgx.CopyFromFunc(next))
 			if err != nil {
 				return fmt.Errorf("copying table %s: %w", t.Name, err)
 			}
@@ -90,7 +90,7 @@ func CopyFromSQLite(ctx context.Context, src *state.SQLite, dst *Store, opts Cop
 		}
 		// Later runs and conflicts get ids after the copied ones.
 		for _, t := range []string{"runs", "conflicts"} {
-			if _, err := tx.Exec(ctx, `SELECT setval(pg_get_serial_sequence($1, 'id'), COALESCE((SELECT max(id) FROM `+t+`), 0) + 1, false)`, t); err != nil {
+			if _, err := tx.Exec(ctx, `SELECT setval(pg_get_serial_sequence($1, 'id'), COALESCE((SELECT max(id) FROM `+dst.table(t)+`), 0) + 1, false)`, dst.table(t)); err != nil {
 				return err
 			}
 		}

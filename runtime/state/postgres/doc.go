@@ -5,9 +5,11 @@
 // [Open] connects from a URL (the password from the URL, PGPASSWORD or
 // ~/.pgpass, as libpq reads them) and owns its pool; [OpenPool] runs over
 // a *pgxpool.Pool the caller shares, e.g. with River's riverpgxv5 driver,
-// so several projects' stores and the job queue use one pool. Each store
-// uses the schema its connections see (search_path): give every project a
-// schema of its own, or a database.
+// so several projects' stores and the job queue use one pool. A store uses
+// the schema its connections see (search_path, e.g. ?search_path=tenant_a
+// in the URL); [OpenPoolSchema] qualifies every table with a schema of its
+// own instead, so projects sharing one pool keep apart states (sync names
+// are unique only within a state).
 //
 // The contract is runtime/state's, checked by the same conformance suite
 // (runtime/state/statetest):

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"regexp"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -130,24 +131,42 @@ const versionTable = `synclang_schema`
 
 // lockMigrations serialises migrations of one schema across processes
 // (two replicas starting at once): a transaction-level advisory lock keyed
-// by the current schema's name, so tests in separate schemas of one
-// database do not wait for each other.
-const lockMigrations = `SELECT pg_advisory_xact_lock(hashtext('synclang migrate ' || current_schema()))`
+// by the schema's name ($1, or the current schema when ""), so stores in
+// separate schemas of one database do not wait for each other.
+const lockMigrations = `SELECT pg_advisory_xact_lock(hashtext('synclang migrate ' || COALESCE(NULLIF($1, ''), current_schema())))`
+
+// tableRx finds the tables of the schema where a statement names them
+// (after FROM, INTO, UPDATE, TABLE, ON, EXISTS), not where a column is
+// qualified by its table (excluded.x, rejects.attempts) or an index is
+// named (links_by_right).
+var tableRx = regexp.MustCompile(`\b(FROM|INTO|UPDATE|TABLE|ON|EXISTS)(\s+)(locks|cursors|links|rejects|intents|conflicts|runs|orphans|synclang_schema)\b([^.]|$)`)
+
+// qualify prefixes the tables q names with schema.
+func qualify(schema, q string) string {
+	if schema == "" {
+		return q
+	}
+	return tableRx.ReplaceAllString(q, `$1$2`+pgx.Identifier{schema}.Sanitize()+`.$3$4`)
+}
 
 // readVersion returns the schema version, 0 when the version table is
 // missing (an empty database).
 func readVersion(ctx context.Context, q interface {
 	QueryRow(context.Context, string, ...any) pgx.Row
-}) (int, error) {
+}, schema string) (int, error) {
 	var exists bool
-	if err := q.QueryRow(ctx, `SELECT to_regclass($1) IS NOT NULL`, versionTable).Scan(&exists); err != nil {
+	name := versionTable
+	if schema != "" {
+		name = pgx.Identifier{schema, versionTable}.Sanitize()
+	}
+	if err := q.QueryRow(ctx, `SELECT to_regclass($1) IS NOT NULL`, name).Scan(&exists); err != nil {
 		return 0, err
 	}
 	if !exists {
 		return 0, nil
 	}
 	var v int
-	err := q.QueryRow(ctx, `SELECT version FROM `+versionTable).Scan(&v)
+	err := q.QueryRow(ctx, qualify(schema, `SELECT version FROM `+versionTable)).Scan(&v)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return 0, nil
 	}
@@ -160,8 +179,8 @@ func newerError(name string, have, know int) error {
 
 // migrate brings the database to len(steps), one transaction per step,
 // and refuses a database newer than the steps it knows.
-func migrate(ctx context.Context, pool *pgxpool.Pool, name string, steps []migration) error {
-	have, err := readVersion(ctx, pool)
+func migrate(ctx context.Context, pool *pgxpool.Pool, name, schema string, steps []migration) error {
+	have, err := readVersion(ctx, pool, schema)
 	if err != nil {
 		return fmt.Errorf("state %s: reading the schema version: %w", name, err)
 	}
@@ -169,13 +188,13 @@ func migrate(ctx context.Context, pool *pgxpool.Pool, name string, steps []migra
 		return newerError(name, have, len(steps))
 	}
 	for v := have; v < len(steps); v++ {
-		if err := migrateStep(ctx, pool, v+1, steps[v]); err != nil {
+		if err := migrateStep(ctx, pool, schema, v+1, steps[v]); err != nil {
 			return fmt.Errorf("state %s: migrating to schema version %d (%s): %w", name, v+1, steps[v].name, err)
 		}
 	}
 	// A newer synclang may have migrated past us while we waited for the
 	// lock.
-	if have, err = readVersion(ctx, pool); err == nil && have > len(steps) {
+	if have, err = readVersion(ctx, pool, schema); err == nil && have > len(steps) {
 		return newerError(name, have, len(steps))
 	}
 	return err
@@ -183,8 +202,8 @@ func migrate(ctx context.Context, pool *pgxpool.Pool, name string, steps []migra
 
 // checkVersion is migrate for a store opened read-only: it accepts only
 // the current schema. An empty database is errNoState.
-func checkVersion(ctx context.Context, pool *pgxpool.Pool, name string, steps []migration) error {
-	have, err := readVersion(ctx, pool)
+func checkVersion(ctx context.Context, pool *pgxpool.Pool, name, schema string, steps []migration) error {
+	have, err := readVersion(ctx, pool, schema)
 	if err != nil {
 		return fmt.Errorf("state %s: reading the schema version: %w", name, err)
 	}
@@ -207,30 +226,35 @@ func (e *NoStateError) Error() string {
 	return fmt.Sprintf("state %s holds no synclang state yet: no sync has run against it (`synclang run --state ...`)", e.Name)
 }
 
-func migrateStep(ctx context.Context, pool *pgxpool.Pool, version int, m migration) error {
+func migrateStep(ctx context.Context, pool *pgxpool.Pool, schema string, version int, m migration) error {
 	return pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, lockMigrations); err != nil {
+		if _, err := tx.Exec(ctx, lockMigrations, schema); err != nil {
 			return err
 		}
 		// Another process may have migrated while this one waited for the
 		// lock: re-read the version under it.
-		have, err := readVersion(ctx, tx)
+		have, err := readVersion(ctx, tx, schema)
 		if err != nil || have >= version {
 			return err
 		}
 		if have == 0 {
-			if _, err := tx.Exec(ctx, `CREATE TABLE IF NOT EXISTS `+versionTable+` (version INTEGER NOT NULL)`); err != nil {
+			if schema != "" {
+				if _, err := tx.Exec(ctx, `CREATE SCHEMA IF NOT EXISTS `+pgx.Identifier{schema}.Sanitize()); err != nil {
+					return err
+				}
+			}
+			if _, err := tx.Exec(ctx, qualify(schema, `CREATE TABLE IF NOT EXISTS `+versionTable+` (version INTEGER NOT NULL)`)); err != nil {
 				return err
 			}
 		}
 		for _, s := range m.stmts {
-			if _, err := tx.Exec(ctx, s); err != nil {
+			if _, err := tx.Exec(ctx, qualify(schema, s)); err != nil {
 				return err
 			}
 		}
-		tag, err := tx.Exec(ctx, `UPDATE `+versionTable+` SET version = $1`, version)
+		tag, err := tx.Exec(ctx, qualify(schema, `UPDATE `+versionTable+` SET version = $1`), version)
 		if err == nil && tag.RowsAffected() == 0 {
-			_, err = tx.Exec(ctx, `INSERT INTO `+versionTable+` (version) VALUES ($1)`, version)
+			_, err = tx.Exec(ctx, qualify(schema, `INSERT INTO `+versionTable+` (version) VALUES ($1)`), version)
 		}
 		return err
 	})

@@ -61,7 +61,7 @@ func openSteps(ctx context.Context, dsn string, opts state.Options, steps []migr
 		pool.Close()
 		return nil, connectError(name, &cfg.ConnConfig.Config, err)
 	}
-	s, err := open(ctx, pool, name, opts, steps)
+	s, err := open(ctx, pool, name, "", opts, steps)
 	if err != nil {
 		pool.Close()
 		return nil, err
@@ -74,25 +74,38 @@ func openSteps(ctx context.Context, dsn string, opts state.Options, steps []migr
 // riverpgxv5 driver and several projects' stores can use one pool): it
 // migrates the schema the pool's connections see (their search_path) and
 // does not close the pool on Close. opts.ReadOnly is enforced by the
-// store, not by the server.
+// store, not by the server. Stores opened on one pool this way share one
+// state: sync names must then be unique across them; OpenPoolSchema keeps
+// each project apart.
 func OpenPool(ctx context.Context, pool *pgxpool.Pool, opts state.Options) (*Store, error) {
+	return OpenPoolSchema(ctx, pool, "", opts)
+}
+
+// OpenPoolSchema is OpenPool with every table in schema (created when
+// missing, with the tables), whatever the connections' search_path: many
+// projects, one schema each, on one shared pool. "" is OpenPool.
+func OpenPoolSchema(ctx context.Context, pool *pgxpool.Pool, schema string, opts state.Options) (*Store, error) {
 	if pool == nil {
 		return nil, errors.New("state: postgres.OpenPool needs a pool")
 	}
-	return open(ctx, pool, describe(&pool.Config().ConnConfig.Config), opts, migrations)
+	name := describe(&pool.Config().ConnConfig.Config)
+	if schema != "" {
+		name += "?schema=" + url.QueryEscape(schema)
+	}
+	return open(ctx, pool, name, schema, opts, migrations)
 }
 
-func open(ctx context.Context, pool *pgxpool.Pool, name string, opts state.Options, steps []migration) (*Store, error) {
+func open(ctx context.Context, pool *pgxpool.Pool, name, schema string, opts state.Options, steps []migration) (*Store, error) {
 	var err error
 	if opts.ReadOnly {
-		err = checkVersion(ctx, pool, name, steps)
+		err = checkVersion(ctx, pool, name, schema, steps)
 	} else {
-		err = migrate(ctx, pool, name, steps)
+		err = migrate(ctx, pool, name, schema, steps)
 	}
 	if err != nil {
 		return nil, redactErr(err, pool.Config().ConnConfig.Password)
 	}
-	s := &Store{pool: pool, name: name, now: opts.Now, self: opts.Holder, alive: opts.Alive, readOnly: opts.ReadOnly,
+	s := &Store{pool: pool, name: name, schema: schema, now: opts.Now, self: opts.Holder, alive: opts.Alive, readOnly: opts.ReadOnly,
 		password: pool.Config().ConnConfig.Password}
 	if s.now == nil {
 		s.now = time.Now

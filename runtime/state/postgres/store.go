@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -29,6 +30,10 @@ type Store struct {
 	alive    func(int) bool
 	readOnly bool
 	stats    counters
+	// schema, when set, qualifies every table (OpenPoolSchema); "" uses
+	// the connections' search_path.
+	schema  string
+	queries sync.Map // SQL as written -> SQL with qualified tables
 }
 
 var _ state.Store = (*Store)(nil)
@@ -74,6 +79,35 @@ func (s *Store) count(statements, roundTrips int) {
 func (s *Store) inTx(ctx context.Context, fn func(pgx.Tx) error) error {
 	s.count(2, 2)
 	return pgx.BeginFunc(ctx, s.pool, fn)
+}
+
+// sql returns q with its tables qualified by the store's schema.
+func (s *Store) sql(q string) string {
+	if s.schema == "" {
+		return q
+	}
+	if out, ok := s.queries.Load(q); ok {
+		return out.(string)
+	}
+	out := qualify(s.schema, q)
+	s.queries.Store(q, out)
+	return out
+}
+
+// table returns a table's name, qualified by the store's schema.
+func (s *Store) table(name string) string {
+	if s.schema == "" {
+		return name
+	}
+	return pgx.Identifier{s.schema, name}.Sanitize()
+}
+
+// ident returns a table's name as a pgx.Identifier (CopyFrom).
+func (s *Store) ident(name string) pgx.Identifier {
+	if s.schema == "" {
+		return pgx.Identifier{name}
+	}
+	return pgx.Identifier{s.schema, name}
 }
 
 func nanos(t time.Time) int64 {
@@ -146,8 +180,8 @@ func (s *Store) acquire(ctx context.Context, tx pgx.Tx, sync string, ttl time.Du
 	l := &state.Lease{Sync: sync, Holder: s.self, Token: newToken(), Expires: now.Add(ttl), TTL: ttl}
 	// First come: a new row. ON CONFLICT DO NOTHING waits for a
 	// concurrent insert of the same sync and then does nothing.
-	tag, err := tx.Exec(ctx, `INSERT INTO locks (sync, host, pid, token, acquired_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6)
-		ON CONFLICT (sync) DO NOTHING`, sync, l.Holder.Host, l.Holder.PID, l.Token, nanos(now), nanos(l.Expires))
+	tag, err := tx.Exec(ctx, s.sql(`INSERT INTO locks (sync, host, pid, token, acquired_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6)
+		ON CONFLICT (sync) DO NOTHING`), sync, l.Holder.Host, l.Holder.PID, l.Token, nanos(now), nanos(l.Expires))
 	s.count(1, 1)
 	if err != nil {
 		return nil, err
@@ -157,7 +191,7 @@ func (s *Store) acquire(ctx context.Context, tx pgx.Tx, sync string, ttl time.Du
 	}
 	var h state.Holder
 	var expires int64
-	err = tx.QueryRow(ctx, `SELECT host, pid, expires_at FROM locks WHERE sync = $1 FOR UPDATE`, sync).Scan(&h.Host, &h.PID, &expires)
+	err = tx.QueryRow(ctx, s.sql(`SELECT host, pid, expires_at FROM locks WHERE sync = $1 FOR UPDATE`), sync).Scan(&h.Host, &h.PID, &expires)
 	s.count(1, 1)
 	if err != nil {
 		return nil, err
@@ -169,7 +203,7 @@ func (s *Store) acquire(ctx context.Context, tx pgx.Tx, sync string, ttl time.Du
 	if held {
 		return nil, &state.LockedError{Sync: sync, Holder: h, Expires: fromNanos(expires)}
 	}
-	_, err = tx.Exec(ctx, `UPDATE locks SET host = $2, pid = $3, token = $4, acquired_at = $5, expires_at = $6 WHERE sync = $1`,
+	_, err = tx.Exec(ctx, s.sql(`UPDATE locks SET host = $2, pid = $3, token = $4, acquired_at = $5, expires_at = $6 WHERE sync = $1`),
 		sync, l.Holder.Host, l.Holder.PID, l.Token, nanos(now), nanos(l.Expires))
 	s.count(1, 1)
 	return l, err
@@ -181,7 +215,7 @@ func (s *Store) Renew(ctx context.Context, l *state.Lease) error {
 		return s.wrap("renewing the lock of sync "+l.Sync, err)
 	}
 	exp := s.now().Add(l.TTL)
-	tag, err := s.pool.Exec(ctx, `UPDATE locks SET expires_at = $1 WHERE sync = $2 AND token = $3`, nanos(exp), l.Sync, l.Token)
+	tag, err := s.pool.Exec(ctx, s.sql(`UPDATE locks SET expires_at = $1 WHERE sync = $2 AND token = $3`), nanos(exp), l.Sync, l.Token)
 	s.count(1, 1)
 	if err != nil {
 		return s.wrap("renewing the lock of sync "+l.Sync, err)
@@ -198,7 +232,7 @@ func (s *Store) Release(ctx context.Context, l *state.Lease) error {
 	if err := s.writable(); err != nil {
 		return s.wrap("releasing the lock of sync "+l.Sync, err)
 	}
-	_, err := s.pool.Exec(ctx, `DELETE FROM locks WHERE sync = $1 AND token = $2`, l.Sync, l.Token)
+	_, err := s.pool.Exec(ctx, s.sql(`DELETE FROM locks WHERE sync = $1 AND token = $2`), l.Sync, l.Token)
 	s.count(1, 1)
 	return s.wrap("releasing the lock of sync "+l.Sync, err)
 }
@@ -219,7 +253,7 @@ func (s *Store) checkLease(ctx context.Context, tx pgx.Tx, l *state.Lease, sync 
 		return fmt.Errorf("the lease is for sync %s, not %s", l.Sync, sync)
 	}
 	var token string
-	err := tx.QueryRow(ctx, `SELECT token FROM locks WHERE sync = $1 FOR SHARE`, sync).Scan(&token)
+	err := tx.QueryRow(ctx, s.sql(`SELECT token FROM locks WHERE sync = $1 FOR SHARE`), sync).Scan(&token)
 	s.count(1, 1)
 	if errors.Is(err, pgx.ErrNoRows) || (err == nil && token != l.Token) {
 		return state.ErrLockLost
@@ -230,7 +264,7 @@ func (s *Store) checkLease(ctx context.Context, tx pgx.Tx, l *state.Lease, sync 
 // Cursor returns the saved cursor of a flow.
 func (s *Store) Cursor(ctx context.Context, sync, flow string) (string, error) {
 	var tok string
-	err := s.pool.QueryRow(ctx, `SELECT token FROM cursors WHERE sync = $1 AND flow = $2`, sync, flow).Scan(&tok)
+	err := s.pool.QueryRow(ctx, s.sql(`SELECT token FROM cursors WHERE sync = $1 AND flow = $2`), sync, flow).Scan(&tok)
 	s.count(1, 1)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return "", nil
@@ -252,8 +286,8 @@ func (s *Store) Links(ctx context.Context, sync string, by state.Side, keys []st
 	if len(keys) == 0 {
 		return out, nil
 	}
-	rows, err := s.pool.Query(ctx, `SELECT left_key, right_key, left_hashes, right_hashes, synced_at FROM links
-		WHERE sync = $1 AND `+col+` = ANY($2)`, sync, keys)
+	rows, err := s.pool.Query(ctx, s.sql(`SELECT left_key, right_key, left_hashes, right_hashes, synced_at FROM links
+		WHERE sync = $1 AND `+col+` = ANY($2)`), sync, keys)
 	s.count(1, 1)
 	if err != nil {
 		return nil, s.wrap("reading links of "+sync, err)
@@ -284,7 +318,7 @@ func (s *Store) Intents(ctx context.Context, sync, flow string, keys []string) (
 	if len(keys) == 0 {
 		return out, nil
 	}
-	err := s.scanIntents(ctx, sync, `SELECT flow, key, target_key, print, run_id FROM intents WHERE sync = $1 AND flow = $2 AND key = ANY($3)`,
+	err := s.scanIntents(ctx, sync, s.sql(`SELECT flow, key, target_key, print, run_id FROM intents WHERE sync = $1 AND flow = $2 AND key = ANY($3)`),
 		[]any{sync, flow, keys}, func(in state.Intent) { out[in.Key] = in })
 	return out, err
 }
@@ -304,8 +338,8 @@ func (s *Store) IntentsFor(ctx context.Context, sync, flow string, targets []str
 	var out []state.Intent
 	// target_key '' is an intent whose create has not answered: it matches
 	// no target (the other stores skip it too).
-	err := s.scanIntents(ctx, sync, `SELECT flow, key, target_key, print, run_id FROM intents
-		WHERE sync = $1 AND flow = $2 AND ((target_key <> '' AND target_key = ANY($3)) OR print = ANY($4)) ORDER BY key`,
+	err := s.scanIntents(ctx, sync, s.sql(`SELECT flow, key, target_key, print, run_id FROM intents
+		WHERE sync = $1 AND flow = $2 AND ((target_key <> '' AND target_key = ANY($3)) OR print = ANY($4)) ORDER BY key`),
 		[]any{sync, flow, targets, ps}, func(in state.Intent) { out = append(out, in) })
 	return out, err
 }
@@ -338,7 +372,7 @@ func (s *Store) Orphans(ctx context.Context, sync string, by state.Side, keys []
 	if len(keys) == 0 {
 		return out, nil
 	}
-	rows, err := s.pool.Query(ctx, `SELECT key, hashes FROM orphans WHERE sync = $1 AND side = $2 AND key = ANY($3)`, sync, string(by), keys)
+	rows, err := s.pool.Query(ctx, s.sql(`SELECT key, hashes FROM orphans WHERE sync = $1 AND side = $2 AND key = ANY($3)`), sync, string(by), keys)
 	s.count(1, 1)
 	if err != nil {
 		return nil, s.wrap("reading orphans of "+sync, err)
@@ -375,7 +409,7 @@ func (s *Store) StartRun(ctx context.Context, l *state.Lease, r state.Run) (int6
 			full = 1
 		}
 		s.count(1, 1)
-		return tx.QueryRow(ctx, `INSERT INTO runs (sync, host, pid, "full", started_at, status) VALUES ($1, $2, $3, $4, $5, $6) RETURNING id`,
+		return tx.QueryRow(ctx, s.sql(`INSERT INTO runs (sync, host, pid, "full", started_at, status) VALUES ($1, $2, $3, $4, $5, $6) RETURNING id`),
 			r.Sync, s.self.Host, s.self.PID, full, nanos(r.Started), string(state.RunRunning)).Scan(&id)
 	})
 	return id, s.wrap("recording a run of "+r.Sync, err)
@@ -390,7 +424,7 @@ func (s *Store) FinishRun(ctx context.Context, l *state.Lease, r state.Run) erro
 		if r.Finished.IsZero() {
 			r.Finished = s.now()
 		}
-		tag, err := tx.Exec(ctx, `UPDATE runs SET finished_at = $1, status = $2, report = $3, error = $4 WHERE id = $5 AND sync = $6`,
+		tag, err := tx.Exec(ctx, s.sql(`UPDATE runs SET finished_at = $1, status = $2, report = $3, error = $4 WHERE id = $5 AND sync = $6`),
 			nanos(r.Finished), string(r.Status), r.Report, r.Error, r.ID, r.Sync)
 		s.count(1, 1)
 		if err == nil && tag.RowsAffected() == 0 {
@@ -403,7 +437,7 @@ func (s *Store) FinishRun(ctx context.Context, l *state.Lease, r state.Run) erro
 
 // Cursors lists every saved cursor.
 func (s *Store) Cursors(ctx context.Context) ([]state.Cursor, error) {
-	rows, err := s.pool.Query(ctx, `SELECT sync, flow, token, updated_at FROM cursors ORDER BY sync, flow`)
+	rows, err := s.pool.Query(ctx, s.sql(`SELECT sync, flow, token, updated_at FROM cursors ORDER BY sync, flow`))
 	s.count(1, 1)
 	if err != nil {
 		return nil, s.wrap("listing cursors", err)
@@ -427,8 +461,8 @@ func (s *Store) Runs(ctx context.Context, sync string, limit int) ([]state.Run, 
 	if limit <= 0 {
 		limit = 20
 	}
-	rows, err := s.pool.Query(ctx, `SELECT id, sync, host, pid, "full", started_at, finished_at, status, report, error FROM runs
-		WHERE $1 = '' OR sync = $1 ORDER BY id DESC LIMIT $2`, sync, limit)
+	rows, err := s.pool.Query(ctx, s.sql(`SELECT id, sync, host, pid, "full", started_at, finished_at, status, report, error FROM runs
+		WHERE $1 = '' OR sync = $1 ORDER BY id DESC LIMIT $2`), sync, limit)
 	s.count(1, 1)
 	if err != nil {
 		return nil, s.wrap("listing runs", err)
@@ -458,10 +492,10 @@ func (s *Store) Rejects(ctx context.Context, q state.RejectQuery) ([]state.Rejec
 	if q.After != nil {
 		as, af, ak = q.After.Sync, q.After.Flow, q.After.Key
 	}
-	rows, err := s.pool.Query(ctx, `SELECT sync, flow, key, target_key, field, range_file, range_line, range_col, range_end_line, range_end_col,
+	rows, err := s.pool.Query(ctx, s.sql(`SELECT sync, flow, key, target_key, field, range_file, range_line, range_col, range_end_line, range_end_col,
 			kind, reason, first_seen, last_seen, attempts FROM rejects
 		WHERE ($1 = '' OR sync = $1) AND ($2 = '' OR flow = $2) AND (sync, flow, key) > ($3, $4, $5)
-		ORDER BY sync, flow, key LIMIT $6`, q.Sync, q.Flow, as, af, ak, q.Limit)
+		ORDER BY sync, flow, key LIMIT $6`), q.Sync, q.Flow, as, af, ak, q.Limit)
 	s.count(1, 1)
 	if err != nil {
 		return nil, s.wrap("listing rejects", err)
@@ -486,8 +520,8 @@ func (s *Store) Conflicts(ctx context.Context, sync string, limit int) ([]state.
 	if limit <= 0 {
 		limit = 100
 	}
-	rows, err := s.pool.Query(ctx, `SELECT id, sync, run_id, left_key, right_key, left_field, right_field, winner, policy, left_value, right_value, at
-		FROM conflicts WHERE $1 = '' OR sync = $1 ORDER BY id DESC LIMIT $2`, sync, limit)
+	rows, err := s.pool.Query(ctx, s.sql(`SELECT id, sync, run_id, left_key, right_key, left_field, right_field, winner, policy, left_value, right_value, at
+		FROM conflicts WHERE $1 = '' OR sync = $1 ORDER BY id DESC LIMIT $2`), sync, limit)
 	s.count(1, 1)
 	if err != nil {
 		return nil, s.wrap("listing conflicts", err)
@@ -511,7 +545,7 @@ func (s *Store) Conflicts(ctx context.Context, sync string, limit int) ([]state.
 // LinkCount returns how many pairs a sync has linked.
 func (s *Store) LinkCount(ctx context.Context, sync string) (int, error) {
 	var n int
-	err := s.pool.QueryRow(ctx, `SELECT count(*) FROM links WHERE sync = $1`, sync).Scan(&n)
+	err := s.pool.QueryRow(ctx, s.sql(`SELECT count(*) FROM links WHERE sync = $1`), sync).Scan(&n)
 	s.count(1, 1)
 	return n, s.wrap("counting links of "+sync, err)
 }
