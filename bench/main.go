@@ -10,7 +10,10 @@
 //     changes on each side, in requests per sync;
 //   - the transform throughput of the compiled contacts mapping against the
 //     same mapping written in Go (runtime/engine's BenchmarkTransform);
-//   - the peak memory of initial loads of --memory-sizes contacts.
+//   - the peak memory of initial loads of --memory-sizes contacts;
+//   - with --state-postgres, the initial load with the state in PostgreSQL
+//     against SQLite, and what the PostgreSQL state costs per batch and per
+//     million links.
 //
 // It is a separate program, not part of the runtime, so it builds the
 // concrete connectors itself, as cmd/synclang does.
@@ -70,6 +73,9 @@ func cliMain(args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&o.Engine.BatchSize, "batch", 0, "engine batch size (0: the engine's default)")
 	fs.IntVar(&o.Engine.InFlight, "inflight", 0, "engine batches written at once per flow (0: the engine's default)")
 	fs.StringVar(&o.Examples, "examples", "", "the project to run (default: examples/ of the module the working directory is in)")
+	fs.StringVar(&o.StatePostgres, "state-postgres", os.Getenv("SYNCLANG_TEST_POSTGRES"), "compare the initial load with the state in this PostgreSQL database (a schema of its own, dropped after) against SQLite; default $SYNCLANG_TEST_POSTGRES, empty skips it")
+	fs.IntVar(&o.StateRecords, "state-records", 100_000, "contacts of each initial load of the state comparison")
+	fs.IntVar(&o.StateRounds, "state-rounds", 2, "pairs of initial loads (one per backend, in ABBA order) of the state comparison")
 	fs.StringVar(&cpuprof, "cpuprofile", "", "write a CPU profile of the whole run to this file")
 	fs.StringVar(&o.HeapProfile, "heapprofile", "", "write heap profiles near each memory run's peak to this path, suffixed .RECORDS")
 	fs.BoolVarP(&verbose, "verbose", "v", false, "log the engine's and the connectors' warnings to stderr")
@@ -84,8 +90,8 @@ func cliMain(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "bench: unexpected arguments %q\n", fs.Args())
 		return 2
 	}
-	if o.Scale <= 0 || o.Records < 0 || o.Populated < 0 || (o.Limits != "real" && o.Limits != "sliding" && o.Limits != "off") {
-		fmt.Fprintln(stderr, "bench: --scale must be positive, --records not negative, --limits real or off")
+	if o.Scale <= 0 || o.Records < 0 || o.Populated < 0 || o.StateRecords <= 0 || (o.Limits != "real" && o.Limits != "sliding" && o.Limits != "off") {
+		fmt.Fprintln(stderr, "bench: --scale must be positive, --records and --populated not negative, --state-records positive, --limits real, sliding or off")
 		return 2
 	}
 	var err error

@@ -49,6 +49,13 @@ type Options struct {
 	Progress io.Writer
 	// Logger receives the engine's and the connectors' logs.
 	Logger *slog.Logger
+	// StatePostgres, when set, is a PostgreSQL database (a postgres://
+	// URL) to compare the initial load with the state there against the
+	// state in SQLite, over StateRecords contacts.
+	StatePostgres string
+	StateRecords  int
+	// StateRounds is how many pairs of loads (one per backend) run.
+	StateRounds int
 	// HeapProfile, when set, is the path prefix of heap profiles written
 	// near each memory run's peak (PATH.RECORDS).
 	HeapProfile string
@@ -71,6 +78,7 @@ type Results struct {
 	Incremental []*PassResult
 	Transform   *TransformResult
 	Memory      []*MemoryResult
+	State       *StateResult
 	Wall        time.Duration
 }
 
@@ -212,6 +220,13 @@ func Run(ctx context.Context, o Options) (res *Results, err error) {
 			return res, fmt.Errorf("transform: %w", err)
 		}
 		res.Transform = t
+	}
+	if o.StatePostgres != "" {
+		st, err := measureState(ctx, o, p, o.StatePostgres)
+		if err != nil {
+			return res, fmt.Errorf("state: %w", err)
+		}
+		res.State = st
 	}
 	for i, m := range o.Memory {
 		progress(o, "memory: initial load of %d contacts (scale %g), emulators in a child process", m.Records, m.Scale)

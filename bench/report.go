@@ -36,6 +36,9 @@ func writeReport(w io.Writer, r *Results) {
 	if len(r.Memory) > 0 {
 		writeMemory(w, r)
 	}
+	if r.State != nil {
+		writeState(w, r.State)
+	}
 	fmt.Fprintf(w, "\nwall time of the whole run: %v\n", r.Wall.Round(time.Second))
 }
 

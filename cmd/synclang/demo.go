@@ -175,7 +175,7 @@ func (d *demo) run(ctx context.Context) error {
 
 	d.printf("\nThe demo took %s", roundDur(time.Since(d.start)))
 	if d.o.keep != "" {
-		d.printf("; its state is in %s (`synclang status --state %s`)", d.ss.statePath, d.ss.statePath)
+		d.printf("; its state is in %s (`synclang status --state %s`)", stateName(d.ss.statePath), stateName(d.ss.statePath))
 	}
 	d.printf(".\n")
 	if d.failed > 0 {
