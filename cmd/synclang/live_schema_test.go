@@ -2,6 +2,7 @@ package main
 
 import (
 	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -82,5 +83,28 @@ func TestE2EMalformedRowIsRejected(t *testing.T) {
 	r = w.pass(exitOK, "--allow-rejects")
 	if !regexp.MustCompile(`contacts\s+crm\.contact -> infobip\.customer\s+0\s`).MatchString(r.out) && strings.Contains(r.out, "crm.contact -> infobip.customer") {
 		t.Errorf("second run read contacts again:\n%s", r)
+	}
+}
+
+// An attribute defined in People just before the project declares it is
+// found although the connectors cached the schema a minute before (a new
+// process within the cache's 5 minutes): the declaration check asks the
+// service again before refusing the run.
+func TestNewDeclarationSeesPastTheSchemaCache(t *testing.T) {
+	w := newWorld(t, worldOptions{contacts: 3})
+	w.pass(exitOK)
+	if err := w.ppl.DefineAttribute("Loyalty Tier", "STRING"); err != nil {
+		t.Fatal(err)
+	}
+	src := strings.Replace(readExample(t, "contacts.sync"), `  attribute "JobTitle" string                  # a custom attribute defined in People`,
+		`  attribute "JobTitle" string
+  attribute "Loyalty Tier" string`, 1)
+	src = strings.Replace(src, "  jobtitle -> custom.JobTitle\n", "  jobtitle -> custom.JobTitle\n  lastname -> custom[\"Loyalty Tier\"]\n", 1)
+	if err := os.WriteFile(filepath.Join(w.dir, "contacts.sync"), []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r := w.pass(exitOK)
+	if strings.Contains(r.err, "[declaration-live]") {
+		t.Errorf("the cached schema refused a new declaration:\n%s", r)
 	}
 }

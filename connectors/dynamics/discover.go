@@ -73,7 +73,20 @@ func (c *Conn) getJSON(ctx context.Context, op, path string, out any) error {
 // schemacache.go): within schemaTTL of its last validation, else
 // revalidated with one request, else discovered.
 func (c *Conn) Discover(ctx context.Context) (*connector.Schema, error) {
+	return c.schema(ctx, false)
+}
+
+// Revalidate checks the schema with the service now (one
+// RetrieveMetadataChanges when nothing changed) and returns it.
+func (c *Conn) Revalidate(ctx context.Context) (*connector.Schema, error) {
+	return c.schema(ctx, true)
+}
+
+func (c *Conn) schema(ctx context.Context, now bool) (*connector.Schema, error) {
 	c.discoverMu.Lock()
+	if now {
+		c.markSchemaStale()
+	}
 	err := c.ensureSchema(ctx)
 	c.discoverMu.Unlock()
 	if err != nil {

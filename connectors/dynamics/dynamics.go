@@ -192,12 +192,13 @@ func (c *Conn) Limits() []connector.Limit {
 }
 
 var (
-	_ connector.Connector = (*Conn)(nil)
-	_ connector.Deleter   = (*Conn)(nil)
-	_ connector.Limited   = (*Conn)(nil)
-	_ connector.Metered   = (*Conn)(nil)
-	_ connector.Counter   = (*Conn)(nil)
-	_ connector.Estimator = (*Conn)(nil)
+	_ connector.Connector   = (*Conn)(nil)
+	_ connector.Deleter     = (*Conn)(nil)
+	_ connector.Limited     = (*Conn)(nil)
+	_ connector.Metered     = (*Conn)(nil)
+	_ connector.Counter     = (*Conn)(nil)
+	_ connector.Estimator   = (*Conn)(nil)
+	_ connector.Revalidator = (*Conn)(nil)
 )
 
 // ---- HTTP ----

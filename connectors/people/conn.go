@@ -287,6 +287,19 @@ func (c *Conn) Close() error {
 // process, or read again).
 func (c *Conn) Discover(ctx context.Context) (*connector.Schema, error) {
 	defs, err := c.attributes(ctx)
+	return c.schema(defs, err)
+}
+
+// Revalidate reads the attribute definitions again now and returns the
+// schema.
+func (c *Conn) Revalidate(ctx context.Context) (*connector.Schema, error) {
+	c.loadMu.Lock()
+	defs, err := c.loadAttributes(ctx)
+	c.loadMu.Unlock()
+	return c.schema(defs, err)
+}
+
+func (c *Conn) schema(defs map[string]string, err error) (*connector.Schema, error) {
 	if err != nil {
 		return nil, err
 	}
@@ -373,11 +386,12 @@ func (c *Conn) freshAttrs() map[string]string {
 }
 
 var (
-	_ connector.Connector  = (*Conn)(nil)
-	_ connector.Deleter    = (*Conn)(nil)
-	_ connector.Limited    = (*Conn)(nil)
-	_ connector.Metered    = (*Conn)(nil)
-	_ connector.Normalizer = (*Conn)(nil)
-	_ connector.Counter    = (*Conn)(nil)
-	_ connector.Estimator  = (*Conn)(nil)
+	_ connector.Connector   = (*Conn)(nil)
+	_ connector.Deleter     = (*Conn)(nil)
+	_ connector.Limited     = (*Conn)(nil)
+	_ connector.Metered     = (*Conn)(nil)
+	_ connector.Normalizer  = (*Conn)(nil)
+	_ connector.Counter     = (*Conn)(nil)
+	_ connector.Estimator   = (*Conn)(nil)
+	_ connector.Revalidator = (*Conn)(nil)
 )
