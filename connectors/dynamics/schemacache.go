@@ -144,8 +144,12 @@ func (c *Conn) ensureSchema(ctx context.Context) error {
 			c.log.Info("the Dynamics schema changed since it was cached; discovering it again")
 		case errors.As(err, &ce) && ce.Kind == connector.KindExpiredCursor:
 			c.log.Info("the cached Dynamics schema's version stamp expired; discovering it again")
+		case ctx.Err() != nil || !errors.As(err, &ce) || ce.Kind == connector.KindTransient || ce.Kind == connector.KindThrottled || ce.Kind == connector.KindAuth:
+			return err // the service is not answering; a discovery would fail too
 		default:
-			return err
+			// The service refused the request itself (a property of the
+			// query it does not accept, say): discover as without a cache.
+			c.log.Warn("RetrieveMetadataChanges was refused; discovering the schema instead", "error", err)
 		}
 	}
 	return c.discoverAndCache(ctx)

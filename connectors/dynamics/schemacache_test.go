@@ -7,6 +7,7 @@ import (
 	"runtime"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/synclang/synclang/connectors/connector"
 	"github.com/synclang/synclang/connectors/dynamics/emulator"
@@ -159,5 +160,26 @@ func TestSchemaCacheQuietRunOfANewProcess(t *testing.T) {
 		if n := quiet(env.newProcess(t, false)); n != 1 {
 			t.Errorf("after the corrupt cache was replaced: %d requests, want 1", n)
 		}
+	}
+}
+
+// TestSchemaCacheRefusedRevalidation: a service that refuses
+// RetrieveMetadataChanges (400) costs a discovery, as without a cache, not
+// a failed read; one that is down fails the read.
+func TestSchemaCacheRefusedRevalidation(t *testing.T) {
+	env := newTestEnv(t, emulator.Options{Seed: 2}, 0)
+	readAll(t, env.conn, "contact", connector.Cursor{}, 0, []string{"lastname"})
+	p := env.newProcess(t, true)
+	env.emu.FailNext(1, 400)
+	if n := env.count(t, func() { readAll(t, p, "contact", connector.Cursor{}, 0, []string{"lastname"}) }); n < 10 {
+		t.Errorf("after a refused revalidation: %d requests; want a discovery and the read", n)
+	}
+	p = env.newProcess(t, true)
+	env.emu.FailNext(100, 503)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	err := p.Read(ctx, connector.ReadRequest{Entity: "contact"}, func(connector.Batch) error { return nil })
+	if err == nil {
+		t.Error("a read against a service that is down succeeded")
 	}
 }
