@@ -108,3 +108,20 @@ func TestNewDeclarationSeesPastTheSchemaCache(t *testing.T) {
 		t.Errorf("the cached schema refused a new declaration:\n%s", r)
 	}
 }
+
+// A quiet `synclang run` of a new process (each Main is one, with the
+// world's cache directory, as cron starts them) sends one request per
+// entity it reads to each service: no schema discovery. The project reads
+// contact and lead from Dynamics, customers from People.
+func TestQuietRunOfANewProcessSkipsDiscovery(t *testing.T) {
+	w := newWorld(t, worldOptions{contacts: 6})
+	w.pass(exitOK)
+	w.pass(exitOK) // the first quiet pass re-reads the load's last second
+	dyn, ppl := w.dyn.Requests(), w.ppl.Requests()
+	w.pass(exitOK)
+	dyn, ppl = w.dyn.Requests()-dyn, w.ppl.Requests()-ppl
+	t.Logf("a quiet run of a new process: %d Dynamics requests, %d People requests", dyn, ppl)
+	if dyn != 2 || ppl != 1 {
+		t.Errorf("a quiet run of a new process sent %d Dynamics requests (want 2: contact and lead) and %d People requests (want 1: customers)", dyn, ppl)
+	}
+}
