@@ -475,6 +475,14 @@ func deletedCollection(keys []string, vals []jobj) jobj {
 	return dm
 }
 
+// wanted is v when the property was asked for, else null.
+func wanted(asked bool, v any) any {
+	if asked {
+		return v
+	}
+	return nil
+}
+
 func project(o jobj, p *metaProps, always ...string) jobj {
 	var out jobj
 	for i, k := range o.keys {
@@ -556,13 +564,18 @@ func (e *Emulator) retrieveMetadataChanges(w http.ResponseWriter, r *http.Reques
 		o.add("HasChanged", hasChanged)
 		// MetadataId, LogicalName and HasChanged always come ("Query
 		// schema definitions", EntityQueryExpression: "These properties
-		// will always be included").
+		// will always be included"); the others are there, null unless
+		// asked for (the note under its sample: "All properties are
+		// returned ... Properties other than the MetadataId that are not
+		// requested will have null values").
 		for i, k := range em.keys {
-			if k != "MetadataId" && (k == "LogicalName" || q.props.wants(k)) {
-				o.add(k, em.vals[i])
+			if k != "MetadataId" {
+				o.add(k, wanted(k == "LogicalName" || q.props.wants(k), em.vals[i]))
 			}
 		}
-		if q.props.wants("Attributes") {
+		if !q.props.wants("Attributes") {
+			o.add("Attributes", nil)
+		} else {
 			attrs := []jobj{}
 			for i, c := range d.columns {
 				if since >= 0 && c.changedAt <= since {
@@ -586,8 +599,8 @@ func (e *Emulator) retrieveMetadataChanges(w http.ResponseWriter, r *http.Reques
 					a.add("HasChanged", nil)
 				}
 				for j, k := range am.keys {
-					if k != "@odata.type" && k != "MetadataId" && (k == "LogicalName" || q.attrProps.wants(k)) {
-						a.add(k, am.vals[j])
+					if k != "@odata.type" && k != "MetadataId" {
+						a.add(k, wanted(k == "LogicalName" || q.attrProps.wants(k), am.vals[j]))
 					}
 				}
 				attrs = append(attrs, a)
@@ -603,6 +616,8 @@ func (e *Emulator) retrieveMetadataChanges(w http.ResponseWriter, r *http.Reques
 				keys = append(keys, keyMeta(d, k))
 			}
 			o.add("Keys", keys)
+		} else {
+			o.add("Keys", nil)
 		}
 		if changed {
 			ents = append(ents, o)

@@ -163,14 +163,23 @@ func TestRetrieveMetadataChanges(t *testing.T) {
 	if _, ok := ents[0]["MetadataId"].(string); !ok {
 		t.Errorf("no MetadataId: %v", ents[0])
 	}
+	// Properties not asked for are there, null (the sample's note).
+	for _, k := range []string{"EntitySetName", "PrimaryIdAttribute", "ChangeTrackingEnabled", "Keys"} {
+		if v, ok := ents[0][k]; !ok || v != nil {
+			t.Errorf("entity property %s = %v (present %v), want null", k, v, ok)
+		}
+	}
 	attrs := attrNames(ents[0])
 	for name, a := range attrs {
 		// Only LogicalName was asked for; MetadataId and HasChanged
-		// (null on a first answer) always come.
-		for k := range a {
-			if !map[string]bool{"@odata.type": true, "LogicalName": true, "MetadataId": true, "HasChanged": true}[k] {
-				t.Errorf("attribute %s has %s, not asked for", name, k)
+		// (null on a first answer) always come; the rest are null.
+		for k, v := range a {
+			if !map[string]bool{"@odata.type": true, "LogicalName": true, "MetadataId": true, "HasChanged": true}[k] && v != nil {
+				t.Errorf("attribute %s has %s = %v, not asked for", name, k, v)
 			}
+		}
+		if v, ok := a["AttributeType"]; !ok || v != nil {
+			t.Errorf("attribute %s AttributeType %v (present %v), want null", name, v, ok)
 		}
 		if a["HasChanged"] != nil {
 			t.Errorf("attribute %s HasChanged %v on a first answer", name, a["HasChanged"])
