@@ -134,7 +134,7 @@ func (c *Conn) ensureSchema(ctx context.Context) error {
 		ch, err := c.metadataChanges(ctx, stamp)
 		var ce *connector.Error
 		switch {
-		case err == nil && !ch.changed(c.metaIDsCopy()):
+		case err == nil && !ch.changed(c.keptIDs()):
 			c.mu.Lock()
 			c.stamp, c.validated = ch.ServerVersionStamp, c.now()
 			c.mu.Unlock()
@@ -184,7 +184,8 @@ func (c *Conn) discoverAndCache(ctx context.Context) error {
 	return nil
 }
 
-func (c *Conn) metaIDsCopy() map[string]bool {
+// keptIDs are the MetadataIds of the discovery (read-only).
+func (c *Conn) keptIDs() map[string]bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.metaIDs
