@@ -85,10 +85,10 @@ func TestRunTiny(t *testing.T) {
 		t.Errorf("freshness: %+v", res.Freshness)
 	}
 
-	if len(res.Incremental) != 4 {
+	if len(res.Incremental) != 5 {
 		t.Fatalf("incremental passes: %d", len(res.Incremental))
 	}
-	for _, quiet := range res.Incremental[:2] {
+	for _, quiet := range res.Incremental[:3] {
 		for _, s := range quiet.Syncs {
 			for _, f := range s.Flows {
 				if f.Created+f.Updated+f.WrittenBack+f.Rejected != 0 {
@@ -100,10 +100,10 @@ func TestRunTiny(t *testing.T) {
 			}
 		}
 	}
-	if got := updated(res.Incremental[2], "contacts", 0); got != 10 {
+	if got := updated(res.Incremental[3], "contacts", 0); got != 10 {
 		t.Errorf("10 changes in Dynamics: %d persons updated", got)
 	}
-	if got := updated(res.Incremental[3], "contacts", 1); got != 10 {
+	if got := updated(res.Incremental[4], "contacts", 1); got != 10 {
 		t.Errorf("10 changes in People: %d contacts updated", got)
 	}
 

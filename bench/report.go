@@ -168,7 +168,7 @@ func writePasses(w io.Writer, r *Results) {
 				upd += f.Updated + f.Created + f.WrittenBack
 			}
 			goal := ""
-			if p.Name == passQuiet {
+			if p.Name == passQuiet || p.Name == passNewProcess {
 				goal = "<= 2"
 			}
 			fmt.Fprintf(tw, "%s\t%s\t%d\t(%s)\t%d\t%d\t%v\t%s\n", p.Name, s.Sync, p.Requests(s.Sync), strings.Join(parts, " + "), read, upd, s.Duration.Round(time.Millisecond), goal)

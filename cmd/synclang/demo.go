@@ -369,6 +369,9 @@ func (d *demo) open(ctx context.Context) error {
 		}
 		dir = d.temp
 	}
+	// The connectors' schema caches go with the state, not into the
+	// user's cache directory: the demo leaves nothing behind.
+	ds.CacheDir = filepath.Join(dir, "cache")
 	ss, code := openSession(ctx, &ds, "demo", sessionOptions{project: p,
 		flags: runFlags{logLevel: "off", state: filepath.Join(dir, stateFile)}})
 	if code != exitOK {

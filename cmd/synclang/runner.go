@@ -191,6 +191,18 @@ func (ss *session) compareLive(ctx context.Context) int {
 			before = m.Stats()
 		}
 		live, err := conn.Discover(ctx)
+		var found diag.Diagnostics
+		if err == nil {
+			found = lang.CompareLive(ss.plan, c.Name, live, snap, filepath.Base(snapPath))
+			// A schema the connector cached may predate a column the
+			// project declares: check it with the service before
+			// refusing the run.
+			if rv, ok := conn.(connector.Revalidator); ok && found.HasErrors() {
+				if fresh, rerr := rv.Revalidate(ctx); rerr == nil {
+					found = lang.CompareLive(ss.plan, c.Name, fresh, snap, filepath.Base(snapPath))
+				}
+			}
+		}
 		if metered {
 			after := m.Stats()
 			if ss.connectStats == nil {
@@ -205,7 +217,7 @@ func (ss *session) compareLive(ctx context.Context) int {
 			ss.log.Warn("could not read the service's schema to compare the declarations with it", "connection", c.Name, "error", err)
 			continue
 		}
-		diags = append(diags, lang.CompareLive(ss.plan, c.Name, live, snap, filepath.Base(snapPath))...)
+		diags = append(diags, found...)
 	}
 	if len(diags) == 0 {
 		return exitOK
