@@ -38,4 +38,6 @@ for project in examples examples/people-to-dynamics; do
   "$bin" test "$project"
   "$bin" compile "$project" | diff -u "$project/plan.json" - || { echo "$project/plan.json is stale: go test ./lang -update"; exit 1; }
 done
+echo "== editors/vscode: grammar tests, synclang lsp driven by VS Code's own protocol client, the .vsix"
+(cd editors/vscode && npm ci --no-audit --no-fund && SYNCLANG="$bin" npm test && npm run package)
 echo "ok"

@@ -89,7 +89,7 @@ func (c *checker) expression(f *File, e *ast.Expr, s *exprSide) *plan.Expr {
 		return nil
 	}
 	if s.compiler == nil {
-		s.compiler = eval.NewCompiler(s.entity.Fields)
+		s.compiler = eval.CompilerFor(s.entity.Fields)
 	}
 	prog, err := s.compiler.Compile(text)
 	if err != nil {
