@@ -87,4 +87,3 @@ func levenshtein(a, b string) int {
 	}
 	return prev[len(rb)]
 }
-
