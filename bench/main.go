@@ -31,6 +31,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/pprof"
+	"strings"
 	"syscall"
 	"time"
 
@@ -56,6 +57,7 @@ func cliMain(args []string, stdout, stderr io.Writer) int {
 	var (
 		o         Options
 		memory    string
+		freshness string
 		cpuprof   string
 		verbose   bool
 		noPasses  bool
@@ -63,7 +65,7 @@ func cliMain(args []string, stdout, stderr io.Writer) int {
 	)
 	fs.IntVar(&o.Records, "records", 50_000, "Dynamics contacts of the initial load (0 skips the load and the incremental passes)")
 	fs.IntVar(&o.Populated, "populated", 18_000, "Dynamics contacts of the two-way initial load with People populated too (persons: 7/18 sharing a contact's email, 13/18 People-only); 0 skips it")
-	fs.DurationSliceVar(&o.Freshness, "freshness", []time.Duration{5 * time.Second, time.Minute}, "intervals at which to measure edit-to-arrival latency and idle polling cost (empty: none)")
+	fs.StringVar(&freshness, "freshness", "5s,1m", "intervals at which to measure edit-to-arrival latency and idle polling cost, comma-separated (empty: none)")
 	fs.IntVar(&o.FreshnessEdits, "freshness-edits", 30, "edits on each side per freshness interval")
 	fs.IntVar(&o.Changes, "changes", 100, "records changed on each side before the incremental passes with changes")
 	fs.Float64Var(&o.Scale, "scale", 1, "shrink the emulators' rate-limit windows (and raise the connectors' pacing) by this factor; 1 is real time")
@@ -100,6 +102,17 @@ func cliMain(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	o.Transform = transform
+	for _, f := range strings.Split(freshness, ",") {
+		if f = strings.TrimSpace(f); f == "" {
+			continue
+		}
+		d, err := time.ParseDuration(f)
+		if err != nil || d <= 0 {
+			fmt.Fprintf(stderr, "bench: --freshness: %q is not a positive duration (5s, 1m)\n", f)
+			return 2
+		}
+		o.Freshness = append(o.Freshness, d)
+	}
 	if o.Examples == "" {
 		if o.Examples, err = findExamples(); err != nil {
 			fmt.Fprintln(stderr, "bench:", err)
