@@ -35,7 +35,7 @@ func TestRunTiny(t *testing.T) {
 	var progress bytes.Buffer
 	res, err := Run(ctx, Options{
 		Records: 300, Changes: 10, Populated: 360, Limits: "off", Scale: 1000,
-		Freshness: []time.Duration{200 * time.Millisecond}, FreshnessEdits: 6,
+		Freshness: []time.Duration{200 * time.Millisecond}, FreshnessEdits: 6, Growth: []int{2000, 5000},
 		Memory:   []memoryRun{{Records: 200, Scale: 1000}, {Records: 400, Scale: 1000}},
 		Engine:   engine.Options{BatchSize: 50},
 		Examples: "../examples", Dir: t.TempDir(), Progress: &progress,
@@ -83,6 +83,12 @@ func TestRunTiny(t *testing.T) {
 	// asserted).
 	if len(res.Freshness) != 1 || res.Freshness[0].Lost != 0 || len(res.Freshness[0].ToPeople)+len(res.Freshness[0].ToDynamics) != 12 {
 		t.Errorf("freshness: %+v", res.Freshness)
+	}
+
+	// Growth: the link table holds what was asked for (the loaded pairs
+	// count towards the first size).
+	if len(res.Growth) != 2 || res.Growth[0].Links != 2000 || res.Growth[1].Links != 5000 || res.Growth[1].Bytes <= res.Growth[0].Bytes {
+		t.Errorf("growth: %+v", res.Growth)
 	}
 
 	if len(res.Incremental) != 5 {

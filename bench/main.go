@@ -31,6 +31,8 @@ import (
 	"os"
 	"os/signal"
 	"runtime/pprof"
+	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -58,6 +60,7 @@ func cliMain(args []string, stdout, stderr io.Writer) int {
 		o         Options
 		memory    string
 		freshness string
+		growth    string
 		cpuprof   string
 		verbose   bool
 		noPasses  bool
@@ -65,6 +68,7 @@ func cliMain(args []string, stdout, stderr io.Writer) int {
 	)
 	fs.IntVar(&o.Records, "records", 50_000, "Dynamics contacts of the initial load (0 skips the load and the incremental passes)")
 	fs.IntVar(&o.Populated, "populated", 18_000, "Dynamics contacts of the two-way initial load with People populated too (persons: 7/18 sharing a contact's email, 13/18 People-only); 0 skips it")
+	fs.StringVar(&growth, "growth", "10000,100000,1000000", "link-table sizes at which to time quiet passes and measure the state, comma-separated (empty: none)")
 	fs.StringVar(&freshness, "freshness", "5s,1m", "intervals at which to measure edit-to-arrival latency and idle polling cost, comma-separated (empty: none)")
 	fs.IntVar(&o.FreshnessEdits, "freshness-edits", 30, "edits on each side per freshness interval")
 	fs.IntVar(&o.Changes, "changes", 100, "records changed on each side before the incremental passes with changes")
@@ -102,6 +106,18 @@ func cliMain(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	o.Transform = transform
+	for _, f := range strings.Split(growth, ",") {
+		if f = strings.TrimSpace(f); f == "" {
+			continue
+		}
+		n, err := strconv.Atoi(strings.ReplaceAll(f, "_", ""))
+		if err != nil || n <= 0 {
+			fmt.Fprintf(stderr, "bench: --growth: %q is not a positive number of links\n", f)
+			return 2
+		}
+		o.Growth = append(o.Growth, n)
+	}
+	slices.Sort(o.Growth)
 	for _, f := range strings.Split(freshness, ",") {
 		if f = strings.TrimSpace(f); f == "" {
 			continue

@@ -27,6 +27,9 @@ type Options struct {
 	// on each side.
 	Freshness      []time.Duration
 	FreshnessEdits int
+	// Growth lists the link-table sizes at which quiet passes are timed
+	// and the state measured (see growth.go).
+	Growth []int
 	// Populated is the number of Dynamics contacts of the two-way initial
 	// load with both sides populated (see populated.go); 0 skips it.
 	Populated int
@@ -75,6 +78,7 @@ type Results struct {
 	Load        []*LoadResult // contacts, then leads
 	Populated   *PopulatedResult
 	Freshness   []*FreshnessResult
+	Growth      []*GrowthResult
 	Incremental []*PassResult
 	Transform   *TransformResult
 	Memory      []*MemoryResult
@@ -211,6 +215,13 @@ func Run(ctx context.Context, o Options) (res *Results, err error) {
 		}
 		if err != nil {
 			return res, fmt.Errorf("freshness at every %v: %w", every, err)
+		}
+	}
+	if len(o.Growth) > 0 {
+		g, err := measureGrowth(ctx, o, p, o.Growth)
+		res.Growth = g
+		if err != nil {
+			return res, fmt.Errorf("growth: %w", err)
 		}
 	}
 	if o.Transform {

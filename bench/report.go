@@ -30,6 +30,9 @@ func writeReport(w io.Writer, r *Results) {
 	if len(r.Freshness) > 0 {
 		writeFreshness(w, r)
 	}
+	if len(r.Growth) > 0 {
+		writeGrowth(w, r)
+	}
 	if r.Transform != nil {
 		writeTransform(w, r.Transform)
 	}
@@ -330,6 +333,18 @@ func writeFreshness(w io.Writer, r *Results) {
 			perMin := f.Idle[conn] * float64(f.Syncs) * float64(time.Minute) / float64(f.Every)
 			fmt.Fprintf(tw, "    every %v\t%s\t%.2f per sync per interval\t%.1f per minute\tover %d intervals\n", f.Every, conn, f.Idle[conn], perMin, f.IdleIntervals)
 		}
+	}
+	tw.Flush()
+}
+
+func writeGrowth(w io.Writer, r *Results) {
+	fmt.Fprintf(w, "\nHOW COST GROWS WITH THE LINK TABLE (quiet pass of the two-way sync, fastest of 3; state size with its WAL)\n")
+	tw := table(w)
+	fmt.Fprintf(tw, "links\tquiet pass\tx the smallest\tstate\tbytes per link\tgoal\n")
+	first := r.Growth[0]
+	for _, g := range r.Growth {
+		fmt.Fprintf(tw, "%d\t%v\t%.2f\t%.1f MB\t%.0f\tflat\n", g.Links, g.Quiet.Round(time.Millisecond),
+			g.Quiet.Seconds()/first.Quiet.Seconds(), float64(g.Bytes)/(1<<20), float64(g.Bytes)/float64(max(g.Links, 1)))
 	}
 	tw.Flush()
 }
