@@ -135,7 +135,7 @@ func TestParseErrorBodies(t *testing.T) {
 		{`<html>oops</html>`, "", ""},
 		{``, "", ""},
 	} {
-		code, text := parseErrorBody([]byte(tc.body))
+		code, text, _ := parseErrorBody([]byte(tc.body))
 		if code != tc.code || text != tc.text {
 			t.Errorf("%s: %q %q, want %q %q", tc.body, code, text, tc.code, tc.text)
 		}

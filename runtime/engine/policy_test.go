@@ -262,7 +262,7 @@ func TestServiceRejectRetried(t *testing.T) {
 	refuse := true
 	h.ppl.FailWrite = func(entity string, rec connector.Record) error {
 		if refuse && rec.Fields["lastName"] == "Refused" {
-			return &connector.Error{Kind: connector.KindInvalid, Service: "people", Op: "create customer", Status: 400, Code: "BAD_REQUEST", Message: "lastName is not allowed"}
+			return &connector.Error{Kind: connector.KindInvalid, Service: "people", Op: "create customer", Status: 400, Code: "BAD_REQUEST", Message: "lastName is not allowed", Fields: []string{"lastName"}}
 		}
 		return nil
 	}
@@ -273,7 +273,7 @@ func TestServiceRejectRetried(t *testing.T) {
 		t.Fatalf("report %+v", l)
 	}
 	rj, _ := h.store.Rejects(context.Background(), state.RejectQuery{})
-	// The message names lastName, so the reject points at its mapping line.
+	// The error names lastName, so the reject points at its mapping line.
 	if len(rj) != 1 || rj[0].Key != keys[0] || rj[0].Kind != string(RejectService) || rj[0].Field != "lastName" || rj[0].Range.Line != 25 ||
 		!strings.Contains(rj[0].Reason, "creating infobip.customer: people: create customer: lastName is not allowed (HTTP 400, code BAD_REQUEST)") {
 		t.Fatalf("rejects: %+v", rj)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"sort"
-	"strings"
 
 	"github.com/synclang/synclang/connectors/connector"
 	"github.com/synclang/synclang/lang/diag"
@@ -238,24 +237,28 @@ func (fr *flowRun) writePart(ctx context.Context, w *batchWork, p part, creates 
 }
 
 // serviceReject rejects an item the service refused, attributing it to a
-// mapping line when the message names exactly one written field.
+// mapping line when the service's error names exactly one of the fields
+// written (connector.Error.Fields).
 func (fr *flowRun) serviceReject(it *item, err error, written map[string]any, maps []*mapRT, what string) {
-	field, rng := guessField(err.Error(), written, maps)
+	field, rng := namedField(connector.FieldsOf(err), written, maps)
 	if !rng.IsValid() {
 		rng = fr.rt.p.Range
 	}
 	fr.rejectErr(it, RejectService, field, rng, fmt.Errorf("%s: %w", what, err))
 }
 
-func guessField(msg string, written map[string]any, maps []*mapRT) (string, diag.Range) {
+// namedField returns the one written field among named, and the range of
+// the map that wrote it; nothing when none or several are.
+func namedField(named []string, written map[string]any, maps []*mapRT) (string, diag.Range) {
 	var hit string
-	for name := range written {
-		if mentions(msg, name) || (strings.HasPrefix(name, connector.CustomPrefix) && mentions(msg, strings.TrimPrefix(name, connector.CustomPrefix))) {
-			if hit != "" {
-				return "", diag.Range{}
-			}
-			hit = name
+	for _, name := range named {
+		if _, ok := written[name]; !ok || name == hit {
+			continue
 		}
+		if hit != "" {
+			return "", diag.Range{}
+		}
+		hit = name
 	}
 	if hit == "" {
 		return "", diag.Range{}
@@ -266,28 +269,6 @@ func guessField(msg string, written map[string]any, maps []*mapRT) (string, diag
 		}
 	}
 	return hit, diag.Range{}
-}
-
-// mentions reports whether msg contains name as a whole word.
-func mentions(msg, name string) bool {
-	if name == "" {
-		return false
-	}
-	ident := func(b byte) bool {
-		return b == '_' || b >= '0' && b <= '9' || b >= 'a' && b <= 'z' || b >= 'A' && b <= 'Z'
-	}
-	for i := 0; ; {
-		j := strings.Index(msg[i:], name)
-		if j < 0 {
-			return false
-		}
-		j += i
-		end := j + len(name)
-		if (j == 0 || !ident(msg[j-1])) && (end == len(msg) || !ident(msg[end])) {
-			return true
-		}
-		i = j + 1
-	}
 }
 
 // targetKey is the key of the item's target after the writes ("" when
