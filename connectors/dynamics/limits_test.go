@@ -101,20 +101,6 @@ func TestExpiredAccessTokenIsRefreshedOnce(t *testing.T) {
 	}
 }
 
-func TestLimitsAndStats(t *testing.T) {
-	env := newTestEnv(t, emulator.Options{}, 0)
-	lim := env.conn.Limits()
-	if len(lim) != 1 || lim[0].Requests != 6000 || lim[0].Per != 5*time.Minute || lim[0].Concurrency != 52 {
-		t.Errorf("Limits() = %+v", lim)
-	}
-	if _, err := env.conn.Discover(testCtx(t)); err != nil {
-		t.Fatal(err)
-	}
-	if st := env.conn.Stats(); st.Requests != env.emu.Requests() {
-		t.Errorf("Stats().Requests = %d, the emulator served %d", st.Requests, env.emu.Requests())
-	}
-}
-
 // TestPacerBound checks the pacer's arithmetic: a token bucket sends at most
 // its burst plus its rate times the window in any window, which must stay
 // under the service's 6000 requests per 5 minutes.

@@ -145,7 +145,8 @@ func counts(log []string) map[string]int {
 func TestConformance(t *testing.T) {
 	var harnesses sync.Map // *Conn → *harness
 	conntest.Run(t, func(t *testing.T) connector.Connector {
-		h := newHarness(t, emulator.Options{}, tuning{pageSize: 7})
+		// Small batches, so the estimates meet batch boundaries.
+		h := newHarness(t, emulator.Options{}, tuning{pageSize: 7, batchSize: 4, idsPerGet: 3})
 		if err := h.emu.DefineAttribute("JobTitle", "STRING"); err != nil {
 			t.Fatal(err)
 		}
@@ -176,6 +177,33 @@ func TestConformance(t *testing.T) {
 			h.rec.rewrite = func(b []byte) []byte { return bytes.ReplaceAll(b, from, []byte(`"firstName":12345`)) }
 			h.rec.mu.Unlock()
 			return "firstName"
+		},
+		Served: func(c connector.Connector) int64 {
+			hv, _ := harnesses.Load(c)
+			return hv.(*harness).emu.Requests()
+		},
+		EstimateSizes: []int{1, 4, 10},
+		// Writes whose cost differs: persons without an identity (created
+		// one by one), changed contacts, a lead.
+		EstimateRequests: func(t *testing.T, c connector.Connector, keys []string) []connector.UpsertRequest {
+			lead := mustCreate(t, c.(*Conn), EntityLead, map[string]any{"firstName": "L", "email": "lead@example.com"})
+			return []connector.UpsertRequest{
+				{Entity: EntityCustomer, Records: []connector.Record{{Fields: map[string]any{"firstName": "Nobody"}}, {Fields: map[string]any{"lastName": "Nobody"}}}},
+				{Entity: EntityCustomer, Records: []connector.Record{{Key: keys[2], Fields: map[string]any{"phone": "385912222222"}}, {Key: keys[3], Fields: map[string]any{"email": "new3@example.com", "lastName": "X"}},
+					{Key: keys[4], Fields: map[string]any{"phone": "385913333333"}}, {Key: keys[5], Fields: map[string]any{"email": "new5@example.com"}}}},
+				{Entity: EntityLead, Records: []connector.Record{{Key: lead, Fields: map[string]any{"email": "lead2@example.com"}}}},
+			}
+		},
+		NormalizeValues: []conntest.FieldValue{
+			{Field: "phone", Value: "+385 91 234-5678"},
+			{Field: "phone", Value: "+44 (7700) 900.123"},
+			{Field: "email", Value: "  Ana.Horvat@Example.com "},
+			{Field: "phones", Value: []any{"+385 91 234 5678", "385912345678", " +44 7700 900123"}},
+			{Field: "emails", Value: []any{"ana@example.com", "ANA@example.com", " ana2@example.com"}},
+			{Field: "tags", Value: []any{"VIP", " VIP", "Newsletter"}},
+			{Field: "firstName", Value: "  Ana  "},
+			{Field: "city", Value: ""},
+			{Field: "city", Value: "Zagreb"},
 		},
 	})
 }
