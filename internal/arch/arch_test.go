@@ -90,3 +90,19 @@ func permitted(rules []string, local, dep string, isLocal bool) bool {
 	}
 	return false
 }
+
+// TestReleaseBinaryLinksNoTesting: cmd/synclang links the emulators (for
+// `synclang emulate`) but not package testing, whose flags and code have no
+// place in the release binary; an emulator's test helpers take a local TB
+// interface instead of testing.TB.
+func TestReleaseBinaryLinksNoTesting(t *testing.T) {
+	out, err := exec.Command("go", "list", "-deps", mod+"cmd/synclang").Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	for _, dep := range strings.Fields(string(out)) {
+		if dep == "testing" {
+			t.Errorf("cmd/synclang depends on package testing (go list -deps ./cmd/synclang | grep -x testing)")
+		}
+	}
+}
