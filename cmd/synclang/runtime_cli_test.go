@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/synclang/synclang/connectors/connector"
+	"github.com/synclang/synclang/internal/testkit"
 	"github.com/synclang/synclang/lang/plan"
 	"github.com/synclang/synclang/runtime/engine"
 	"github.com/synclang/synclang/runtime/state"
@@ -416,7 +417,7 @@ func TestDemo(t *testing.T) {
 // TestProgress renders progress lines: the ETA once a total is known, a
 // plain line per interval when not on a terminal.
 func TestProgress(t *testing.T) {
-	clk := &testClock{t: time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)}
+	clk := testkit.NewClock(time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC))
 	var out syncBuffer
 	p := newProgress(&out, false, clk.Now, 10*time.Second)
 	p.label = func(sync, flow string) string { return sync + " a -> b" }

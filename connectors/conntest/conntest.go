@@ -31,6 +31,7 @@ import (
 	"time"
 
 	"github.com/synclang/synclang/connectors/connector"
+	"github.com/synclang/synclang/internal/testkit"
 )
 
 // Options describe the entity the suite exercises.
@@ -193,22 +194,11 @@ func (s *suite) create(t *testing.T, c connector.Connector, from, n int) []strin
 
 func (s *suite) readAll(t *testing.T, c connector.Connector, since connector.Cursor) ([]connector.Record, connector.Cursor) {
 	t.Helper()
-	var recs []connector.Record
-	var last connector.Cursor
-	batches := 0
-	err := c.Read(ctxT(t), connector.ReadRequest{Entity: s.opts.Entity, Since: since, BatchSize: s.opts.BatchSize}, func(b connector.Batch) error {
-		batches++
-		recs = append(recs, b.Records...)
-		last = b.Next
-		return nil
-	})
-	if err != nil {
-		t.Fatalf("Read (since %q): %v", since.Token, err)
-	}
-	if batches == 0 {
+	recs, _, batches := testkit.ReadAll(t, ctxT(t), c, connector.ReadRequest{Entity: s.opts.Entity, Since: since, BatchSize: s.opts.BatchSize})
+	if len(batches) == 0 {
 		t.Fatalf("Read emitted no batch; the last batch must carry the cursor even when empty")
 	}
-	return recs, last
+	return recs, batches[len(batches)-1].Next
 }
 
 // malformed checks that one record the connector cannot convert is a

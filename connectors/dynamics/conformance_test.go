@@ -17,6 +17,7 @@ func newRecord(i int) map[string]any {
 }
 
 func TestConformance(t *testing.T) {
+	t.Parallel()
 	var envs sync.Map // *Conn → *testEnv
 	conntest.Run(t, func(t *testing.T) connector.Connector {
 		env := newTestEnv(t, emulator.Options{}, 0)

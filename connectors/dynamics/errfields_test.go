@@ -10,6 +10,7 @@ import (
 // present, else from the column the documented message of a one-column
 // code quotes (reference §8).
 func TestErrorFields(t *testing.T) {
+	t.Parallel()
 	c := &Conn{}
 	for body, want := range map[string][]string{
 		`{"error":{"code":"0x80044331","message":"A validation error occurred.  The length of the 'lastname' attribute of the 'contact' entity exceeded the maximum allowed length of '50'."}}`:                {"lastname"},

@@ -13,6 +13,7 @@ import (
 // legacy validationErrors and v3's details, so the engine can point a
 // reject at its mapping line without reading the message.
 func TestErrorFields(t *testing.T) {
+	t.Parallel()
 	for body, want := range map[string][]string{
 		`{"requestError":{"serviceException":{"messageId":"BAD_REQUEST","text":"Bad request","validationErrors":{"lastName":["size must be between 0 and 255"]}}}}`:                                                   {"lastName"},
 		`{"requestError":{"serviceException":{"messageId":"BAD_REQUEST","text":"Bad request","validationErrors":{"customAttributes.tier":["Custom attribute \"tier\" is not defined"]}}}}`:                            {"custom.tier"},

@@ -16,6 +16,7 @@ import (
 	"github.com/synclang/synclang/connectors/connector"
 	"github.com/synclang/synclang/connectors/conntest"
 	"github.com/synclang/synclang/connectors/people/emulator"
+	"github.com/synclang/synclang/internal/testkit"
 )
 
 // testScale speeds up the emulator's rate-limit windows and the
@@ -28,7 +29,7 @@ type harness struct {
 	c     *Conn
 	emu   *emulator.Emulator
 	rec   *recorder
-	clock *fakeClock
+	clock *testkit.Clock
 }
 
 func newHarness(t testing.TB, opts emulator.Options, tune tuning) *harness {
@@ -36,7 +37,7 @@ func newHarness(t testing.TB, opts emulator.Options, tune tuning) *harness {
 	if opts.TimeScale == 0 {
 		opts.TimeScale = testScale
 	}
-	clock := &fakeClock{now: time.Date(2024, 5, 1, 12, 0, 0, 0, time.UTC)}
+	clock := testkit.NewClock(time.Date(2024, 5, 1, 12, 0, 0, 0, time.UTC))
 	if opts.Now == nil {
 		opts.Now = clock.Now
 	}
@@ -52,23 +53,6 @@ func newHarness(t testing.TB, opts emulator.Options, tune tuning) *harness {
 	}
 	t.Cleanup(func() { _ = c.Close() })
 	return &harness{c: c, emu: emu, rec: rec, clock: clock}
-}
-
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
 }
 
 // recorder counts the requests that reach the server, by "METHOD path",
@@ -143,6 +127,7 @@ func counts(log []string) map[string]int {
 }
 
 func TestConformance(t *testing.T) {
+	t.Parallel()
 	var harnesses sync.Map // *Conn → *harness
 	conntest.Run(t, func(t *testing.T) connector.Connector {
 		// Small batches, so the estimates meet batch boundaries.
@@ -215,21 +200,10 @@ func testCtx(t testing.TB) context.Context {
 }
 
 // readAll reads an entity since cur and returns the records and the last
-// cursor.
+// cursor, which it must carry (testkit.ReadAll).
 func readAll(t testing.TB, c *Conn, entity string, since connector.Cursor) ([]connector.Record, connector.Cursor) {
 	t.Helper()
-	var recs []connector.Record
-	var next connector.Cursor
-	err := c.Read(testCtx(t), connector.ReadRequest{Entity: entity, Since: since}, func(b connector.Batch) error {
-		recs = append(recs, b.Records...)
-		if !b.Next.IsZero() {
-			next = b.Next
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatalf("Read %s: %v", entity, err)
-	}
+	recs, next, _ := testkit.ReadAll(t, testCtx(t), c, connector.ReadRequest{Entity: entity, Since: since})
 	if next.IsZero() {
 		t.Fatalf("Read %s returned no cursor", entity)
 	}

@@ -13,6 +13,7 @@ import (
 )
 
 func TestCreateReturnsEachIDToItsRecord(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, emulator.Options{}, tuning{batchSize: 4})
 	var recs []connector.Record
 	for i := 0; i < 10; i++ {
@@ -52,6 +53,7 @@ func TestCreateReturnsEachIDToItsRecord(t *testing.T) {
 }
 
 func TestDuplicateEmailOnCreate(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, emulator.Options{}, tuning{})
 	h.emu.Insert(personMap("taken@example.com", nil))
 	res := upsert(t, h.c, EntityCustomer,
@@ -78,6 +80,7 @@ func TestDuplicateEmailOnCreate(t *testing.T) {
 }
 
 func TestBatchWithMixedFailures(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, emulator.Options{}, tuning{})
 	if err := h.emu.DefineAttribute("Score", "INTEGER"); err != nil {
 		t.Fatal(err)
@@ -141,6 +144,7 @@ func TestBatchWithMixedFailures(t *testing.T) {
 // other attributes, custom attributes, tags, contacts and externalId. The
 // connector never sends PUT /people/2/persons (which clears what it omits).
 func TestPartialUpdateKeepsWhatItDoesNotOwn(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, emulator.Options{}, tuning{})
 	for _, a := range [][2]string{{"JobTitle", "STRING"}, {"Company", "STRING"}, {"Since", "DATE"}, {"Seen", "DATE_TIME"}} {
 		if err := h.emu.DefineAttribute(a[0], a[1]); err != nil {
@@ -190,6 +194,7 @@ func TestPartialUpdateKeepsWhatItDoesNotOwn(t *testing.T) {
 // of the contact information; an unchanged email costs no PUT; setting an
 // email on a person without one travels in the PATCH.
 func TestReplaceEmail(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, emulator.Options{}, tuning{})
 	id := h.emu.Insert(map[string]any{"contactInformation": map[string]any{
 		"email": []any{map[string]any{"address": "old@example.com"}, map[string]any{"address": "second@example.com"}},
@@ -277,6 +282,7 @@ func warm(t testing.TB, h *harness) {
 }
 
 func TestTagsAreReplaced(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, emulator.Options{}, tuning{})
 	a := fmt.Sprint(h.emu.Insert(map[string]any{"firstName": "A", "tags": []any{"Old", "Keep"}}))
 	b := fmt.Sprint(h.emu.Insert(map[string]any{"firstName": "B", "tags": []any{"Old"}}))
@@ -318,6 +324,7 @@ func TestTagsAreReplaced(t *testing.T) {
 }
 
 func TestPersonTypes(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, emulator.Options{}, tuning{})
 	lead := mustCreate(t, h.c, EntityLead, map[string]any{"email": "lead@example.com"})
 	if get(t, h.emu, lead)["type"] != "LEAD" {
@@ -354,6 +361,7 @@ func TestPersonTypes(t *testing.T) {
 }
 
 func TestDeleteResults(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, emulator.Options{}, tuning{})
 	a := mustCreate(t, h.c, EntityCustomer, map[string]any{"email": "a@example.com"})
 	h.rec.reset()
@@ -383,6 +391,7 @@ func TestDeleteResults(t *testing.T) {
 // per-record error, found before any write; one defined after the
 // connector cached the definitions is found by reloading them.
 func TestUndefinedAttributeOnWrite(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, emulator.Options{}, tuning{})
 	if _, err := h.c.Discover(testCtx(t)); err != nil {
 		t.Fatal(err)
@@ -405,6 +414,7 @@ func TestUndefinedAttributeOnWrite(t *testing.T) {
 }
 
 func TestDiscoverMergesCustomAttributes(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, emulator.Options{Seed: 3}, tuning{})
 	if err := h.emu.DefineListAttribute("Cart", "LIST_OF_OBJECTS", map[string]string{"sku": "STRING"}); err != nil {
 		t.Fatal(err)
@@ -434,6 +444,7 @@ func TestDiscoverMergesCustomAttributes(t *testing.T) {
 // TestNormalizeEmptyIsAbsent: an empty phone normalizes to nil, as a read
 // returns an absent one (conntest checks Normalize against reads).
 func TestNormalizeEmptyIsAbsent(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, emulator.Options{}, tuning{})
 	if got := h.c.Normalize(EntityCustomer, "phone", ""); got != nil {
 		t.Errorf(`Normalize(phone, "") = %#v, want nil (absent)`, got)
@@ -444,6 +455,7 @@ func TestNormalizeEmptyIsAbsent(t *testing.T) {
 // first lookups and writes at once; the attribute definitions they all
 // need are read with one request.
 func TestConcurrentFirstUsesLoadDefinitionsOnce(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, emulator.Options{}, tuning{})
 	h.rec.reset()
 	var wg sync.WaitGroup
@@ -467,6 +479,7 @@ func TestConcurrentFirstUsesLoadDefinitionsOnce(t *testing.T) {
 // alone: it alone fails, the others are written, in at most 2·⌈log₂ n⌉
 // more requests. For creates and for updates.
 func TestWholeBatchRefusalIsolatesTheBadRecord(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, emulator.Options{RefuseBadBatches: true}, tuning{})
 	var recs []connector.Record
 	for i := range 6 {

@@ -42,14 +42,14 @@ func TestConflicts(t *testing.T) {
 			editPpl := func() {
 				upsert(t, h.ppl, "customer", connector.Record{Key: ana.Key, Fields: F{"firstName": "Ppl"}})
 			}
-			h.clk.Tick(time.Minute)
+			h.clk.Advance(time.Minute)
 			if tt.crmLater {
 				editPpl()
-				h.clk.Tick(time.Minute)
+				h.clk.Advance(time.Minute)
 				editCRM()
 			} else {
 				editCRM()
-				h.clk.Tick(time.Minute)
+				h.clk.Advance(time.Minute)
 				editPpl()
 			}
 			rep := h.run()
@@ -521,7 +521,7 @@ func TestDeletedPairsSurvivorEchoIsNotRecreated(t *testing.T) {
 	if _, err := h.crm.Delete(ctx, connector.DeleteRequest{Entity: "contact", Keys: []string{contactKey}}); err != nil {
 		t.Fatal(err)
 	}
-	h.clk.Tick(time.Minute)
+	h.clk.Advance(time.Minute)
 	rep = h.run()
 	if l := flow(t, rep, lr); l.Unlinked != 1 {
 		t.Errorf("the deletion did not forget the pair: %+v", l)
@@ -541,7 +541,7 @@ func TestDeletedPairsSurvivorEchoIsNotRecreated(t *testing.T) {
 	}
 
 	// A real change: the profile is on its own and synced as new.
-	h.clk.Tick(time.Minute)
+	h.clk.Advance(time.Minute)
 	upsert(t, h.ppl, "customer", connector.Record{Key: yuki, Fields: F{"city": "Osaka"}})
 	rep = h.run()
 	if r := flow(t, rep, rl); r.Created != 1 {
