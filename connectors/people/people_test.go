@@ -30,6 +30,8 @@ type harness struct {
 	emu   *emulator.Emulator
 	rec   *recorder
 	clock *testkit.Clock
+	cfg   connector.Config // what c was built from (a new process uses it again)
+	tune  tuning
 }
 
 func newHarness(t testing.TB, opts emulator.Options, tune tuning) *harness {
@@ -46,13 +48,14 @@ func newHarness(t testing.TB, opts emulator.Options, tune tuning) *harness {
 	}
 	emu, srv := emulator.NewTestServer(t, opts)
 	rec := &recorder{base: srv.Client().Transport}
-	c, err := newConn(connector.Config{Name: "cdp", Settings: emu.Settings(srv.URL), RateScale: opts.TimeScale,
-		HTTPClient: &http.Client{Transport: rec}}, tune)
+	cfg := connector.Config{Name: "cdp", Settings: emu.Settings(srv.URL), RateScale: opts.TimeScale, CacheDir: t.TempDir(),
+		HTTPClient: &http.Client{Transport: rec}}
+	c, err := newConn(cfg, tune)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = c.Close() })
-	return &harness{c: c, emu: emu, rec: rec, clock: clock}
+	return &harness{c: c, emu: emu, rec: rec, clock: clock, cfg: cfg, tune: tune}
 }
 
 // recorder counts the requests that reach the server, by "METHOD path",

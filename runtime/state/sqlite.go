@@ -436,8 +436,16 @@ func (s *SQLite) IntentsFor(ctx context.Context, sync, flow string, targets []st
 			out = append(out, in)
 		}
 	}
-	for start := 0; start < len(targets); start += chunk {
-		part := targets[start:min(start+chunk, len(targets))]
+	// An empty target is an intent whose create has not answered yet: it
+	// names no record (as in the other stores).
+	var ts []string
+	for _, t := range targets {
+		if t != "" {
+			ts = append(ts, t)
+		}
+	}
+	for start := 0; start < len(ts); start += chunk {
+		part := ts[start:min(start+chunk, len(ts))]
 		args := []any{sync, flow}
 		for _, k := range part {
 			args = append(args, k)
