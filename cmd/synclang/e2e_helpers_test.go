@@ -10,12 +10,12 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	dynemu "github.com/synclang/synclang/connectors/dynamics/emulator"
 	pplemu "github.com/synclang/synclang/connectors/people/emulator"
+	"github.com/synclang/synclang/internal/testkit"
 	"github.com/synclang/synclang/runtime/engine"
 )
 
@@ -26,23 +26,8 @@ import (
 // A shared fake clock stamps both services' modification times, so
 // conflicts are decided deterministically.
 
-// testClock is a clock the tests advance.
-type testClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *testClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *testClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
+// testClock is a clock the tests advance (testkit.Clock).
+type testClock = testkit.Clock
 
 // world is a Dynamics and a People emulator, a project directory and the
 // environment its connections read.
@@ -68,7 +53,7 @@ type worldOptions struct {
 
 func newWorld(t *testing.T, o worldOptions) *world {
 	t.Helper()
-	clk := &testClock{t: time.Now().UTC().Truncate(time.Second)}
+	clk := testkit.NewClock(time.Now().UTC().Truncate(time.Second))
 	w := &world{t: t, clk: clk, dir: t.TempDir()}
 	w.dyn, w.dynSrv = dynemu.NewTestServer(t, dynemu.Options{Seed: o.contacts, Limits: "off", Now: clk.Now})
 	w.ppl, w.pplSrv = pplemu.NewTestServer(t, pplemu.Options{Limits: "off", Now: clk.Now})

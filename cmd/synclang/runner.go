@@ -412,30 +412,24 @@ type syncFailure struct {
 	err  error
 }
 
-// failures pairs the error engine.Run returned with the syncs that failed:
-// Run joins one error per failed sync, in the order of the report.
+// failures lists the syncs a run could not finish, each with the error
+// that stopped it, as the report carries them (engine.SyncReport.Err). An
+// error Run returned without a report of a failed sync (a plan it refused
+// before running any) is one failure without a sync.
 func failures(rep *engine.Report, err error) []syncFailure {
 	if err == nil {
 		return nil
 	}
-	errs := []error{err}
-	if j, ok := err.(interface{ Unwrap() []error }); ok {
-		errs = j.Unwrap()
-	}
-	var failed []string
+	var out []syncFailure
 	if rep != nil {
 		for _, sr := range rep.Syncs {
-			if sr.Error != "" {
-				failed = append(failed, sr.Sync)
+			if sr.Err != nil {
+				out = append(out, syncFailure{sync: sr.Sync, err: sr.Err})
 			}
 		}
 	}
-	out := make([]syncFailure, len(errs))
-	for i, e := range errs {
-		out[i].err = e
-		if len(failed) == len(errs) {
-			out[i].sync = failed[i]
-		}
+	if len(out) == 0 {
+		out = []syncFailure{{err: err}}
 	}
 	return out
 }
@@ -471,11 +465,7 @@ func describeRaw(p *plan.Plan, f syncFailure) string {
 	case errors.Is(err, context.Canceled):
 		return "aborted; the next run continues from the last committed batch"
 	}
-	msg := err.Error()
-	if f.sync != "" {
-		msg = strings.TrimPrefix(msg, "sync "+f.sync+": ")
-	}
-	return msg
+	return err.Error()
 }
 
 // connectionOf names the connection of sync whose kind is service

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/synclang/synclang/connectors/connector"
+	"github.com/synclang/synclang/internal/testkit"
 	"github.com/synclang/synclang/lang/plan"
 	"github.com/synclang/synclang/runtime/engine"
 	"github.com/synclang/synclang/runtime/state"
@@ -416,7 +417,7 @@ func TestDemo(t *testing.T) {
 // TestProgress renders progress lines: the ETA once a total is known, a
 // plain line per interval when not on a terminal.
 func TestProgress(t *testing.T) {
-	clk := &testClock{t: time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)}
+	clk := testkit.NewClock(time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC))
 	var out syncBuffer
 	p := newProgress(&out, false, clk.Now, 10*time.Second)
 	p.label = func(sync, flow string) string { return sync + " a -> b" }
@@ -464,7 +465,7 @@ func TestDescribe(t *testing.T) {
 		{&state.LockedError{Sync: "contacts", Holder: state.Holder{Host: "h", PID: 7}, Expires: time.Unix(0, 0)}, "another synclang process is running it (h pid 7, lock valid until 1970-01-01T00:00:00Z); wait for it to finish"},
 		{engine.ErrStopped, "stopped before the pass finished"},
 		{context.Canceled, "aborted; the next run continues"},
-		{errors.New("sync contacts: reading crm.contact: boom"), "reading crm.contact: boom"},
+		{errors.New("reading crm.contact: boom"), "reading crm.contact: boom"},
 	} {
 		got := describe(p, syncFailure{sync: "contacts", err: tc.err})
 		if !strings.Contains(got, tc.want) || strings.HasPrefix(got, "sync contacts: ") {

@@ -226,6 +226,14 @@ func runPass(ctx context.Context, p *plan.Plan, env engine.Env, sync string, bud
 	rep, err := engine.Run(pctx, p, env, engine.Options{Sync: sync})
 	if err != nil && ctx.Err() == nil && errors.Is(context.Cause(pctx), errPassTimeout) {
 		err = fmt.Errorf("the pass ran longer than its time budget of %s (--pass-timeout) and was stopped; the next interval tries again from the last committed batch", budget)
+		// Failures are read per sync from the report (failures).
+		if rep != nil {
+			for _, sr := range rep.Syncs {
+				if sr.Err != nil {
+					sr.Err = err
+				}
+			}
+		}
 	}
 	return rep, err
 }

@@ -55,7 +55,16 @@ type Error struct {
 	Hint    string // what the user should do, when known
 	// RetryAfter is the wait the service asked for (Dynamics 429).
 	RetryAfter time.Duration
-	Err        error // the underlying error, if any
+	// Fields are the record's fields (schema names, as Discover names
+	// them) that the service's validation error names, when it names any:
+	// the connector decodes them from the service's own structure (People's
+	// per-property violations, the property Dataverse's validation messages
+	// quote), so the engine can point a rejected record at the mapping line
+	// that wrote the field without reading the message. A path the
+	// connector cannot tell apart names every field it may be ("email",
+	// "emails"); the caller keeps those it wrote.
+	Fields []string
+	Err    error // the underlying error, if any
 }
 
 func (e *Error) Error() string {
@@ -122,4 +131,14 @@ func RecordLevel(err error) bool {
 		return true
 	}
 	return false
+}
+
+// FieldsOf returns the fields the first *Error in err's chain names (see
+// Error.Fields), or nil.
+func FieldsOf(err error) []string {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Fields
+	}
+	return nil
 }

@@ -15,7 +15,9 @@
 // stable, a full read returns everything written exactly once, incremental
 // reads return changes and only changes, writes are partial and repeatable,
 // lookups find what was written, per-record failures stay per record, and
-// cancellation is honoured.
+// cancellation is honoured; and each optional capability the connector
+// implements (Estimator, Counter, Normalizer, Deleter, Limited, Metered)
+// does what it declares.
 package conntest
 
 import (
@@ -29,6 +31,7 @@ import (
 	"time"
 
 	"github.com/synclang/synclang/connectors/connector"
+	"github.com/synclang/synclang/internal/testkit"
 )
 
 // Options describe the entity the suite exercises.
@@ -64,6 +67,34 @@ type Options struct {
 	// read (a service whose change stream has a granularity, such as People's
 	// one-second modifiedAt, may need the clock to move on).
 	Settle func(t *testing.T)
+
+	// The optional capabilities (capabilities.go).
+
+	// Served, when set, returns how many requests the service behind c has
+	// answered so far (an emulator's count): a Metered connector's Stats
+	// must agree, and an Estimator's estimates are checked against it (else
+	// against Stats).
+	Served func(c connector.Connector) int64
+	// EstimateSizes are the record counts of the Estimator check's writes
+	// (default 1, 2 and Records); a connector whose requests change at a
+	// batch size passes sizes around it.
+	EstimateSizes []int
+	// EstimateRequests, when set, returns more writes for the Estimator
+	// check, over the records it created (keys): shapes whose cost differs
+	// (records without an identity, another entity).
+	EstimateRequests func(t *testing.T, c connector.Connector, keys []string) []connector.UpsertRequest
+	// NormalizeValues are values in forms the service rewrites, for the
+	// Normalizer check: each is written to a record, and what a read
+	// returns must be what Normalize says.
+	NormalizeValues []FieldValue
+	// Limits, when set, are the limits a Limited connector must declare.
+	Limits []connector.Limit
+}
+
+// FieldValue is a value for a field.
+type FieldValue struct {
+	Field string
+	Value any
 }
 
 func (o *Options) defaults() {
@@ -75,6 +106,9 @@ func (o *Options) defaults() {
 	}
 	if o.Settle == nil {
 		o.Settle = func(*testing.T) {}
+	}
+	if o.EstimateSizes == nil {
+		o.EstimateSizes = []int{1, 2, o.Records}
 	}
 }
 
@@ -96,6 +130,11 @@ func Run(t *testing.T, newConn func(t *testing.T) connector.Connector, opts Opti
 	t.Run("EmitErrorStopsRead", s.emitError)
 	t.Run("MalformedRecordIsRejected", s.malformed)
 	t.Run("Cancellation", s.cancellation)
+	t.Run("EstimatesAreTheRequestsSent", s.estimates)
+	t.Run("CountCountsTheRecords", s.count)
+	t.Run("NormalizeIsWhatReadsReturn", s.normalize)
+	t.Run("LimitsAreWellFormed", s.limits)
+	t.Run("StatsCountTheRequests", s.stats)
 }
 
 type suite struct {
@@ -155,22 +194,11 @@ func (s *suite) create(t *testing.T, c connector.Connector, from, n int) []strin
 
 func (s *suite) readAll(t *testing.T, c connector.Connector, since connector.Cursor) ([]connector.Record, connector.Cursor) {
 	t.Helper()
-	var recs []connector.Record
-	var last connector.Cursor
-	batches := 0
-	err := c.Read(ctxT(t), connector.ReadRequest{Entity: s.opts.Entity, Since: since, BatchSize: s.opts.BatchSize}, func(b connector.Batch) error {
-		batches++
-		recs = append(recs, b.Records...)
-		last = b.Next
-		return nil
-	})
-	if err != nil {
-		t.Fatalf("Read (since %q): %v", since.Token, err)
-	}
-	if batches == 0 {
+	recs, _, batches := testkit.ReadAll(t, ctxT(t), c, connector.ReadRequest{Entity: s.opts.Entity, Since: since, BatchSize: s.opts.BatchSize})
+	if len(batches) == 0 {
 		t.Fatalf("Read emitted no batch; the last batch must carry the cursor even when empty")
 	}
-	return recs, last
+	return recs, batches[len(batches)-1].Next
 }
 
 // malformed checks that one record the connector cannot convert is a

@@ -23,6 +23,7 @@ func authError(t *testing.T, err error) *connector.Error {
 }
 
 func TestWrongAndExpiredSecret(t *testing.T) {
+	t.Parallel()
 	emu, srv := emulator.NewTestServer(t, emulator.Options{})
 	settings := emu.Settings(srv.URL)
 	settings["client_secret"] = "wrong-secret-value"
@@ -51,6 +52,7 @@ func TestWrongAndExpiredSecret(t *testing.T) {
 }
 
 func TestSettingsErrors(t *testing.T) {
+	t.Parallel()
 	base := map[string]string{"url": "https://org.crm4.dynamics.com", "tenant": "t", "client_id": "c", "client_secret": "s"}
 	for name, tc := range map[string]struct {
 		change map[string]string
@@ -105,6 +107,7 @@ func scriptedBrowser(t *testing.T) func(string) {
 }
 
 func TestAuthorizationCodeFlowEndToEnd(t *testing.T) {
+	t.Parallel()
 	emu, srv := emulator.NewTestServer(t, emulator.Options{Seed: 3})
 	settings := emu.Settings(srv.URL)
 	delete(settings, "client_secret") // a public client: PKCE, no secret
@@ -164,6 +167,7 @@ func TestAuthorizationCodeFlowEndToEnd(t *testing.T) {
 }
 
 func TestLoginDenied(t *testing.T) {
+	t.Parallel()
 	emu, srv := emulator.NewTestServer(t, emulator.Options{})
 	settings := emu.Settings(srv.URL)
 	settings["url"] = "https://other.crm.dynamics.com" // not this environment: the authorize step refuses the scope

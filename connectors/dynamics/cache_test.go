@@ -13,6 +13,7 @@ import (
 // that already exists 0755 is made 0700 when a sign-in is saved or read,
 // and the cache file is 0600.
 func TestTokenCacheDirIsTightened(t *testing.T) {
+	t.Parallel()
 	old := syscall.Umask(0o022)
 	defer syscall.Umask(old)
 	dir := filepath.Join(t.TempDir(), "synclang")

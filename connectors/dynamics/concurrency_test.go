@@ -13,6 +13,7 @@ import (
 // (the race detector checks the shared state), starting before discovery
 // so the first calls race to discover.
 func TestConcurrentUse(t *testing.T) {
+	t.Parallel()
 	env := newTestEnv(t, emulator.Options{Seed: 50}, 0)
 	var wg sync.WaitGroup
 	errs := make(chan error, 30)

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/synclang/synclang/connectors/connector"
 	"github.com/synclang/synclang/connectors/conntest"
@@ -16,6 +17,7 @@ func newRecord(i int) map[string]any {
 }
 
 func TestConformance(t *testing.T) {
+	t.Parallel()
 	var envs sync.Map // *Conn → *testEnv
 	conntest.Run(t, func(t *testing.T) connector.Connector {
 		env := newTestEnv(t, emulator.Options{}, 0)
@@ -39,5 +41,12 @@ func TestConformance(t *testing.T) {
 			env.(*testEnv).emu.SetRaw("contact", key, "firstname", int64(12345))
 			return "firstname"
 		},
+		Served: func(c connector.Connector) int64 {
+			env, _ := envs.Load(c)
+			return env.(*testEnv).emu.Requests()
+		},
+		// Around a bulk request's size (maxBulk) and a $batch's.
+		EstimateSizes: []int{1, 3, 1100},
+		Limits:        []connector.Limit{{Scope: "all requests of the user (per web server)", Requests: 6000, Per: 5 * time.Minute, Concurrency: 52}},
 	})
 }

@@ -10,6 +10,7 @@ import (
 )
 
 func TestDiscoverMergesOverStandardSchema(t *testing.T) {
+	t.Parallel()
 	env := newTestEnv(t, emulator.Options{}, 0)
 	env.emu.AddColumn("contact", "new_tier", "String", 20)
 	env.emu.AddColumn("contact", "new_score", "Integer", 0)
@@ -78,6 +79,7 @@ func TestDiscoverMergesOverStandardSchema(t *testing.T) {
 }
 
 func TestUnknownEntity(t *testing.T) {
+	t.Parallel()
 	env := newTestEnv(t, emulator.Options{}, 0)
 	err := env.conn.Read(testCtx(t), connector.ReadRequest{Entity: "account"}, func(connector.Batch) error { return nil })
 	if e := authError(t, err); e.Kind != connector.KindConfig || e.Hint == "" {
@@ -86,6 +88,7 @@ func TestUnknownEntity(t *testing.T) {
 }
 
 func TestLookupEscapesValues(t *testing.T) {
+	t.Parallel()
 	env := newTestEnv(t, emulator.Options{}, 0)
 	names := []string{"O'Brien", "Müller", "100% & +1 #2", "a\"b\\c", "x' or 1 eq 1 or 'a' eq 'a"}
 	ids := map[string]string{}
@@ -126,6 +129,7 @@ func TestLookupEscapesValues(t *testing.T) {
 }
 
 func TestLookupManyValuesSplitsRequests(t *testing.T) {
+	t.Parallel()
 	const n = 1500
 	env := newTestEnv(t, emulator.Options{Seed: n}, 0)
 	rows := env.emu.Rows("contact")

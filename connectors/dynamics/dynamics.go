@@ -10,6 +10,8 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -293,15 +295,54 @@ const (
 	codeDuplicateKey     = "0x80060892"
 	codeVersionMismatch  = "0x80060882"
 	codeMaxLength        = "0x80044331"
+	codeOptionRange      = "0x8004431a"
 	codeExecTimeLimit    = "0x80072321"
 )
 
-// serviceError is the {"error":{"code","message"}} body.
+// serviceError is the {"error":{"code","message"}} body, with OData's
+// optional target and details (OData JSON Format 4.01 §21: "target" names
+// the property the error concerns).
 type serviceError struct {
 	Error struct {
 		Code    string `json:"code"`
 		Message string `json:"message"`
+		Target  string `json:"target"`
+		Details []struct {
+			Target string `json:"target"`
+		} `json:"details"`
 	} `json:"error"`
+}
+
+// quotedColumn finds the column a Dataverse validation message names, in
+// the templates reference §8 documents for the codes that concern one
+// column: "The length of the 'subject' attribute ...", "The value 7 of
+// 'statuscode' on record ...", "Invalid property 'Name' was found ...".
+// Dataverse sends the column nowhere else.
+var quotedColumn = map[string]*regexp.Regexp{
+	codeMaxLength:   regexp.MustCompile(`The length of the '([^']+)' attribute`),
+	codeOptionRange: regexp.MustCompile(`The value -?\d+ of '([^']+)'`),
+	"0x0":           regexp.MustCompile(`Invalid property '([^']+)' was found`),
+}
+
+// errorFields returns the columns a decoded error names (see
+// connector.Error.Fields).
+func errorFields(se serviceError) []string {
+	var out []string
+	add := func(f string) {
+		if f != "" && !slices.Contains(out, f) {
+			out = append(out, f)
+		}
+	}
+	add(se.Error.Target)
+	for _, d := range se.Error.Details {
+		add(d.Target)
+	}
+	if rx := quotedColumn[se.Error.Code]; rx != nil {
+		if m := rx.FindStringSubmatch(se.Error.Message); m != nil {
+			add(m[1])
+		}
+	}
+	return out
 }
 
 // apiError turns a failed response into a *connector.Error: the service's
@@ -310,7 +351,7 @@ func (c *Conn) apiError(op string, status int, header http.Header, body []byte, 
 	e := &connector.Error{Service: "dynamics", Op: op, Status: status, Err: cause}
 	var se serviceError
 	if json.Unmarshal(body, &se) == nil {
-		e.Code, e.Message = se.Error.Code, se.Error.Message
+		e.Code, e.Message, e.Fields = se.Error.Code, se.Error.Message, errorFields(se)
 	}
 	if e.Message == "" {
 		e.Message = http.StatusText(status)

@@ -8,6 +8,7 @@ import (
 )
 
 func TestAPIErrorKinds(t *testing.T) {
+	t.Parallel()
 	c := &Conn{name: "crm", set: authSettings{url: "https://org.crm.dynamics.com", mode: AuthClientCredentials}}
 	body := func(code, msg string) []byte {
 		return []byte(`{"error":{"code":"` + code + `","message":"` + msg + `"}}`)

@@ -11,6 +11,7 @@ import (
 )
 
 func TestODataLiteral(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		typ  connector.Type
 		in   any
@@ -47,6 +48,7 @@ func TestODataLiteral(t *testing.T) {
 }
 
 func TestQueryEscape(t *testing.T) {
+	t.Parallel()
 	tests := []struct{ in, want string }{
 		{"lastname eq 'O''Brien'", "lastname%20eq%20'O''Brien'"},
 		{"a+b", "a%2Bb"},
@@ -68,6 +70,7 @@ func TestQueryEscape(t *testing.T) {
 }
 
 func TestInFilter(t *testing.T) {
+	t.Parallel()
 	got := inFilter("emailaddress1", []string{`a'b@x.com`, `q"u\ote@x.com`})
 	want := `Microsoft.Dynamics.CRM.In(PropertyName='emailaddress1',PropertyValues=["a'b@x.com","q\"u\\ote@x.com"])`
 	if got != want {

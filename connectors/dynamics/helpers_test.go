@@ -9,6 +9,7 @@ import (
 
 	"github.com/synclang/synclang/connectors/connector"
 	"github.com/synclang/synclang/connectors/dynamics/emulator"
+	"github.com/synclang/synclang/internal/testkit"
 )
 
 // testEnv is a connector bound to an emulator on a loopback httptest server.
@@ -43,24 +44,10 @@ func testCtx(t testing.TB) context.Context {
 }
 
 // readAll reads an entity in full or since a cursor and returns the records
-// and the last cursor.
+// and the last cursor (testkit.ReadAll).
 func readAll(t testing.TB, c connector.Connector, entity string, since connector.Cursor, batch int, fields []string) ([]connector.Record, connector.Cursor, []connector.Batch) {
 	t.Helper()
-	var recs []connector.Record
-	var last connector.Cursor
-	var batches []connector.Batch
-	err := c.Read(testCtx(t), connector.ReadRequest{Entity: entity, Since: since, BatchSize: batch, Fields: fields}, func(b connector.Batch) error {
-		recs = append(recs, b.Records...)
-		batches = append(batches, b)
-		if !b.Next.IsZero() {
-			last = b.Next
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatalf("Read %s since %.40q: %v", entity, since.Token, err)
-	}
-	return recs, last, batches
+	return testkit.ReadAll(t, testCtx(t), c, connector.ReadRequest{Entity: entity, Since: since, BatchSize: batch, Fields: fields})
 }
 
 func errorsAs(err error, target **connector.Error) bool { return errors.As(err, target) }

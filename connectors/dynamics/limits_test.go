@@ -11,6 +11,7 @@ import (
 )
 
 func TestThrottleStormIsWaitedOut(t *testing.T) {
+	t.Parallel()
 	env := newTestEnv(t, emulator.Options{Seed: 10}, 0)
 	if _, err := env.conn.Discover(testCtx(t)); err != nil {
 		t.Fatal(err)
@@ -27,6 +28,7 @@ func TestThrottleStormIsWaitedOut(t *testing.T) {
 }
 
 func TestTransientFailuresAreRetriedOnlyWhenSafe(t *testing.T) {
+	t.Parallel()
 	env := newTestEnv(t, emulator.Options{Seed: 3}, 0)
 	if _, err := env.conn.Discover(testCtx(t)); err != nil {
 		t.Fatal(err)
@@ -60,6 +62,7 @@ func TestTransientFailuresAreRetriedOnlyWhenSafe(t *testing.T) {
 }
 
 func TestExecutionTimeThrottlingShrinksBulk(t *testing.T) {
+	t.Parallel()
 	env := newTestEnv(t, emulator.Options{}, 0)
 	if _, err := env.conn.Discover(testCtx(t)); err != nil {
 		t.Fatal(err)
@@ -75,6 +78,7 @@ func TestExecutionTimeThrottlingShrinksBulk(t *testing.T) {
 }
 
 func TestExpiredAccessTokenIsRefreshedOnce(t *testing.T) {
+	t.Parallel()
 	env := newTestEnv(t, emulator.Options{Seed: 2}, 0)
 	if _, err := env.conn.Discover(testCtx(t)); err != nil {
 		t.Fatal(err)
@@ -101,24 +105,11 @@ func TestExpiredAccessTokenIsRefreshedOnce(t *testing.T) {
 	}
 }
 
-func TestLimitsAndStats(t *testing.T) {
-	env := newTestEnv(t, emulator.Options{}, 0)
-	lim := env.conn.Limits()
-	if len(lim) != 1 || lim[0].Requests != 6000 || lim[0].Per != 5*time.Minute || lim[0].Concurrency != 52 {
-		t.Errorf("Limits() = %+v", lim)
-	}
-	if _, err := env.conn.Discover(testCtx(t)); err != nil {
-		t.Fatal(err)
-	}
-	if st := env.conn.Stats(); st.Requests != env.emu.Requests() {
-		t.Errorf("Stats().Requests = %d, the emulator served %d", st.Requests, env.emu.Requests())
-	}
-}
-
 // TestPacerBound checks the pacer's arithmetic: a token bucket sends at most
 // its burst plus its rate times the window in any window, which must stay
 // under the service's 6000 requests per 5 minutes.
 func TestPacerBound(t *testing.T) {
+	t.Parallel()
 	if most := paceBurst + paceRequests; most >= limitRequests {
 		t.Errorf("the pacer allows %d requests per window, the service %d", most, limitRequests)
 	}

@@ -71,6 +71,7 @@ func fakeConn(t *testing.T, srv *httptest.Server, extra map[string]string) *Conn
 // from https to plain http) is not followed: the other host gets neither
 // the bearer token nor the body, and the error says why.
 func TestAPIRedirectToAnotherHostIsRefused(t *testing.T) {
+	t.Parallel()
 	for _, tt := range []struct {
 		name   string
 		tls    bool
@@ -93,6 +94,7 @@ func TestAPIRedirectToAnotherHostIsRefused(t *testing.T) {
 
 // A redirect on the same host is followed, with the token.
 func TestAPIRedirectOnTheSameHostIsFollowed(t *testing.T) {
+	t.Parallel()
 	var auth atomic.Value
 	api := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/old/contacts/$count" {
@@ -113,6 +115,7 @@ func TestAPIRedirectOnTheSameHostIsFollowed(t *testing.T) {
 // The token endpoint follows no redirect: a 307 would re-post the form
 // with client_secret to the other host.
 func TestTokenEndpointRedirectIsRefused(t *testing.T) {
+	t.Parallel()
 	for _, status := range []int{http.StatusFound, http.StatusTemporaryRedirect} {
 		sink := nettest.NewSink(t)
 		var apiHits atomic.Int64
@@ -131,6 +134,7 @@ func TestTokenEndpointRedirectIsRefused(t *testing.T) {
 // A requested URL on another host never gets the token, whatever produced
 // it (authTransport is the last check).
 func TestTokenOnlyForTheEnvironment(t *testing.T) {
+	t.Parallel()
 	sink := nettest.NewSink(t)
 	srv := fakeEnv(t, false, goodToken, http.NotFoundHandler())
 	c := fakeConn(t, srv, nil)
@@ -145,6 +149,7 @@ func TestTokenOnlyForTheEnvironment(t *testing.T) {
 // secret and other credential parameters removed and control characters
 // escaped.
 func TestTokenErrorBodyIsScrubbed(t *testing.T) {
+	t.Parallel()
 	echo := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		_ = r.ParseForm()
 		w.Header().Set("Content-Type", "text/plain")
@@ -171,6 +176,7 @@ func TestTokenErrorBodyIsScrubbed(t *testing.T) {
 // A server that trickles its answer fails within the retry budget instead
 // of holding the run for as long as it likes.
 func TestTricklingAnswerFails(t *testing.T) {
+	t.Parallel()
 	srv := fakeEnv(t, false, goodToken, nettest.Trickle(`{"value":[`, 20*time.Millisecond))
 	c := fakeConn(t, srv, map[string]string{SettingRetryBudget: "1s"})
 	_, _, err := c.call(testCtx(t), "read contact", http.MethodGet, c.apiURL+"contacts", nil, nil)
@@ -183,6 +189,7 @@ func TestTricklingAnswerFails(t *testing.T) {
 // A flooding answer is cut off at the endpoint's cap with an error naming
 // both.
 func TestFloodingAnswerIsCapped(t *testing.T) {
+	t.Parallel()
 	srv := fakeEnv(t, false, goodToken, nettest.Flood(`{"value":[`, 64<<20))
 	c := fakeConn(t, srv, nil)
 	c.caps = answerCaps{page: 1 << 20, batch: 1 << 20, other: 1 << 20}
@@ -195,6 +202,7 @@ func TestFloodingAnswerIsCapped(t *testing.T) {
 // A nextLink that repeats ends the read with an error naming the entity,
 // after a bounded number of requests.
 func TestRepeatedNextLinkStopsTheRead(t *testing.T) {
+	t.Parallel()
 	var hits atomic.Int64
 	var self string
 	api := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -220,6 +228,7 @@ func TestRepeatedNextLinkStopsTheRead(t *testing.T) {
 // nothing listens, fails in a few quick attempts with a clear error (issue
 // 13), not after a minute of retries.
 func TestUnreachableIdentityPlatformFailsFast(t *testing.T) {
+	t.Parallel()
 	tlsSrv := httptest.NewUnstartedServer(http.NotFoundHandler())
 	tlsSrv.Config.ErrorLog = log.New(io.Discard, "", 0) // the handshake error is expected
 	tlsSrv.StartTLS()

@@ -57,6 +57,7 @@ func stubService(t *testing.T, api http.HandlerFunc) (*Conn, *httptest.Server) {
 }
 
 func TestSampleQueryPage(t *testing.T) {
+	t.Parallel()
 	var second string
 	var conn *Conn
 	var srv *httptest.Server
@@ -95,6 +96,7 @@ func TestSampleQueryPage(t *testing.T) {
 }
 
 func TestSampleErrorBody(t *testing.T) {
+	t.Parallel()
 	conn, _ := stubService(t, func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json; odata.metadata=minimal")
 		w.WriteHeader(http.StatusBadRequest)
@@ -112,6 +114,7 @@ func TestSampleErrorBody(t *testing.T) {
 }
 
 func TestSampleTokenError(t *testing.T) {
+	t.Parallel()
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(http.StatusBadRequest)
@@ -138,6 +141,7 @@ func TestSampleTokenError(t *testing.T) {
 }
 
 func TestSampleBatchResponse(t *testing.T) {
+	t.Parallel()
 	lf := sample(t, "batch-changeset-response.txt")
 	// The sample is the whole HTTP response as printed: status line and
 	// headers, then the multipart body (boundary taken from its first line).
@@ -168,6 +172,7 @@ func TestSampleBatchResponse(t *testing.T) {
 // ---- the emulator answers with the samples' shapes ----
 
 func TestEmulatorQueryShape(t *testing.T) {
+	t.Parallel()
 	env := newTestEnv(t, emulator.Options{Seed: 5}, 0)
 	body := emulatorGet(t, env, "/api/data/v9.2/contacts?$select=fullname", http.Header{"Prefer": {"odata.maxpagesize=2"}}, 200)
 	var got, want map[string]any
@@ -210,6 +215,7 @@ func TestEmulatorQueryShape(t *testing.T) {
 }
 
 func TestEmulatorErrorShape(t *testing.T) {
+	t.Parallel()
 	env := newTestEnv(t, emulator.Options{Seed: 1}, 0)
 	body := emulatorGet(t, env, "/api/data/v9.2/contacts?$select=Name", nil, 400)
 	var got, want map[string]map[string]string
@@ -222,6 +228,7 @@ func TestEmulatorErrorShape(t *testing.T) {
 }
 
 func TestEmulatorTokenErrorShape(t *testing.T) {
+	t.Parallel()
 	env := newTestEnv(t, emulator.Options{}, 0)
 	cr := env.emu.Credentials()
 	resp, err := env.srv.Client().PostForm(env.srv.URL+"/"+cr.Tenant+"/oauth2/v2.0/token", map[string][]string{
@@ -253,6 +260,7 @@ func TestEmulatorTokenErrorShape(t *testing.T) {
 }
 
 func TestEmulatorBatchShape(t *testing.T) {
+	t.Parallel()
 	env := newTestEnv(t, emulator.Options{}, 0)
 	api := env.srv.URL + "/api/data/v9.2/"
 	var b strings.Builder
@@ -345,6 +353,7 @@ func orderedKeys(t *testing.T, data []byte) []string {
 }
 
 func TestReadSelectsOnlyWhatItNeeds(t *testing.T) {
+	t.Parallel()
 	var sel string
 	var prefer []string
 	var conn *Conn
@@ -373,6 +382,7 @@ func TestReadSelectsOnlyWhatItNeeds(t *testing.T) {
 }
 
 func TestForeignNextLinkIsNotFollowed(t *testing.T) {
+	t.Parallel()
 	requests := 0
 	conn, _ := stubService(t, func(w http.ResponseWriter, r *http.Request) {
 		requests++

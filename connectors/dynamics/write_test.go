@@ -22,6 +22,7 @@ func upsert(t *testing.T, env *testEnv, entity string, recs []connector.Record) 
 }
 
 func TestBulkWriteWithOneBadRecord(t *testing.T) {
+	t.Parallel()
 	env := newTestEnv(t, emulator.Options{}, 0)
 	existing := env.emu.Insert("contact", map[string]any{"lastname": "Existing", "emailaddress1": "taken@example.com"})
 	if _, err := env.conn.Discover(testCtx(t)); err != nil {
@@ -67,6 +68,7 @@ func TestBulkWriteWithOneBadRecord(t *testing.T) {
 }
 
 func TestBulkUpdateWithMissingRecord(t *testing.T) {
+	t.Parallel()
 	env := newTestEnv(t, emulator.Options{Seed: 4}, 0)
 	rows := env.emu.Rows("contact")
 	missing := "00000000-0000-4000-8000-00000000beef"
@@ -98,6 +100,7 @@ func TestBulkUpdateWithMissingRecord(t *testing.T) {
 }
 
 func TestBulkSplitsIntoRequestsOfAtMost1000(t *testing.T) {
+	t.Parallel()
 	env := newTestEnv(t, emulator.Options{}, 0)
 	if _, err := env.conn.Discover(testCtx(t)); err != nil {
 		t.Fatal(err)
@@ -121,6 +124,7 @@ func TestBulkSplitsIntoRequestsOfAtMost1000(t *testing.T) {
 }
 
 func TestWriteValueMapping(t *testing.T) {
+	t.Parallel()
 	env := newTestEnv(t, emulator.Options{}, 0)
 	res := upsert(t, env, "contact", []connector.Record{
 		{Fields: map[string]any{"lastname": "Dates", "birthdate": "1990-07-15", "gendercode": 2, "donotemail": true}},
@@ -157,6 +161,7 @@ func TestWriteValueMapping(t *testing.T) {
 }
 
 func TestDeleteMany(t *testing.T) {
+	t.Parallel()
 	env := newTestEnv(t, emulator.Options{Seed: 3}, 0)
 	rows := env.emu.Rows("contact")
 	keys := []string{rows[0]["contactid"].(string), "00000000-0000-4000-8000-000000000000", rows[2]["contactid"].(string), "nope"}
@@ -176,6 +181,7 @@ func TestDeleteMany(t *testing.T) {
 }
 
 func TestQualifiedLeadContactIsReadable(t *testing.T) {
+	t.Parallel()
 	env := newTestEnv(t, emulator.Options{Seed: 8}, 0)
 	leads := env.emu.Rows("lead")
 	if len(leads) != 2 {
@@ -198,54 +204,5 @@ func TestQualifiedLeadContactIsReadable(t *testing.T) {
 	}
 	if _, err := env.emu.QualifyLead(leads[0]["leadid"].(string)); err == nil {
 		t.Error("qualifying a qualified lead succeeded")
-	}
-}
-
-// TestEstimatesAreTheRequestsSent compares EstimateUpsert and
-// EstimateDelete with the requests the writes then send.
-func TestEstimatesAreTheRequestsSent(t *testing.T) {
-	env := newTestEnv(t, emulator.Options{Seed: 1200}, 0)
-	if _, err := env.conn.Discover(testCtx(t)); err != nil {
-		t.Fatal(err)
-	}
-	rows := env.emu.Rows("contact")
-	creates := func(n int) []connector.Record {
-		recs := make([]connector.Record, n)
-		for i := range recs {
-			recs[i] = connector.Record{Fields: map[string]any{"lastname": fmt.Sprint("N", i)}}
-		}
-		return recs
-	}
-	updates := func(n int) []connector.Record {
-		recs := make([]connector.Record, n)
-		for i := range recs {
-			recs[i] = connector.Record{Key: rows[i]["contactid"].(string), Fields: map[string]any{"jobtitle": fmt.Sprint("J", i)}}
-		}
-		return recs
-	}
-	for _, recs := range [][]connector.Record{creates(1), creates(2500), updates(1100), append(creates(3), updates(5)...)} {
-		req := connector.UpsertRequest{Entity: "contact", Records: recs}
-		want := env.conn.EstimateUpsert(req)
-		before := env.emu.Requests()
-		upsert(t, env, "contact", recs)
-		if got := env.emu.Requests() - before; got != int64(want) {
-			t.Errorf("upsert of %d records sent %d requests; estimated %d", len(recs), got, want)
-		}
-	}
-	for _, n := range []int{1, 3, 1100} {
-		rows := env.emu.Rows("contact")
-		keys := make([]string, n)
-		for i := range keys {
-			keys[i] = rows[i]["contactid"].(string)
-		}
-		req := connector.DeleteRequest{Entity: "contact", Keys: keys}
-		want := env.conn.EstimateDelete(req)
-		before := env.emu.Requests()
-		if _, err := env.conn.Delete(testCtx(t), req); err != nil {
-			t.Fatal(err)
-		}
-		if got := env.emu.Requests() - before; got != int64(want) {
-			t.Errorf("delete of %d records sent %d requests; estimated %d", n, got, want)
-		}
 	}
 }

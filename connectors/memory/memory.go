@@ -282,8 +282,10 @@ func (c *Conn) Upsert(ctx context.Context, req connector.UpsertRequest) (connect
 	return res, nil
 }
 
-func invalid(op, format string, args ...any) *connector.Error {
-	return &connector.Error{Kind: connector.KindInvalid, Service: "memory", Op: op, Message: fmt.Sprintf(format, args...)}
+// invalid is a refusal of the record's data; field names the field it
+// concerns, as a service's validation error does (connector.Error.Fields).
+func invalid(op, field, format string, args ...any) *connector.Error {
+	return &connector.Error{Kind: connector.KindInvalid, Service: "memory", Op: op, Message: fmt.Sprintf(format, args...), Fields: []string{field}}
 }
 
 func (c *Conn) write(t *table, rec connector.Record) connector.WriteResult {
@@ -303,20 +305,20 @@ func (c *Conn) write(t *table, rec connector.Record) connector.WriteResult {
 	for name, v := range rec.Fields {
 		f, ok := t.ent.Field(name)
 		if !ok {
-			return fail(invalid(op, "entity %s has no field %q", t.ent.Name, name))
+			return fail(invalid(op, name, "entity %s has no field %q", t.ent.Name, name))
 		}
 		if f.ReadOnly {
-			return fail(invalid(op, "field %q is read-only", name))
+			return fail(invalid(op, name, "field %q is read-only", name))
 		}
 		cv, err := connector.Canonical(f.Type, v)
 		if err != nil {
-			return fail(invalid(op, "field %q: %v", name, err))
+			return fail(invalid(op, name, "field %q: %v", name, err))
 		}
 		if s, ok := cv.(string); ok && f.MaxLength > 0 && len([]rune(s)) > f.MaxLength {
-			return fail(invalid(op, "field %q: %d characters, the maximum is %d", name, len([]rune(s)), f.MaxLength))
+			return fail(invalid(op, name, "field %q: %d characters, the maximum is %d", name, len([]rune(s)), f.MaxLength))
 		}
 		if f.Type == connector.Choice && cv != nil && len(f.Options) > 0 && !hasOption(f, cv.(int64)) {
-			return fail(invalid(op, "field %q: %d is not one of its options", name, cv))
+			return fail(invalid(op, name, "field %q: %d is not one of its options", name, cv))
 		}
 		values[name] = cv
 	}
@@ -328,7 +330,7 @@ func (c *Conn) write(t *table, rec connector.Record) connector.WriteResult {
 		}
 		for k, r := range t.rows {
 			if k != rec.Key && !r.deleted && same(f, r.fields[name], v) {
-				return fail(&connector.Error{Kind: connector.KindConflict, Service: "memory", Op: op, Message: fmt.Sprintf("%s %v already exists (record %s)", name, v, k)})
+				return fail(&connector.Error{Kind: connector.KindConflict, Service: "memory", Op: op, Message: fmt.Sprintf("%s %v already exists (record %s)", name, v, k), Fields: []string{name}})
 			}
 		}
 	}
@@ -336,7 +338,7 @@ func (c *Conn) write(t *table, rec connector.Record) connector.WriteResult {
 	if rec.Key == "" {
 		for _, f := range t.ent.Fields {
 			if f.Required && values[f.Name] == nil {
-				return fail(invalid(op, "field %q is required", f.Name))
+				return fail(invalid(op, f.Name, "field %q is required", f.Name))
 			}
 		}
 		c.nextID++

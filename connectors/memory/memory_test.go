@@ -8,18 +8,7 @@ import (
 	"github.com/synclang/synclang/connectors/conntest"
 )
 
-func testSchema() *connector.Schema {
-	return &connector.Schema{Version: connector.SchemaVersion, Kind: "memory", Entities: []*connector.Entity{{
-		Name: "contact", Key: "id", Modified: "modified", Incremental: true, Deletes: true,
-		Fields: []*connector.Field{
-			{Name: "id", Type: connector.ID, ReadOnly: true, Lookup: true, Unique: true},
-			{Name: "modified", Type: connector.DateTime, ReadOnly: true},
-			{Name: "name", Type: connector.String, MaxLength: 20, Required: true},
-			{Name: "email", Type: connector.String, Lookup: true, Unique: true, CaseInsensitive: true},
-			{Name: "score", Type: connector.Int},
-		},
-	}}}
-}
+func testSchema() *connector.Schema { return StandardSchema() }
 
 func TestConformance(t *testing.T) {
 	conntest.Run(t, func(t *testing.T) connector.Connector { return New(testSchema()) }, conntest.Options{
@@ -66,5 +55,22 @@ func TestLookupByIntKey(t *testing.T) {
 	}
 	if len(got.Records[0]) != 1 || got.Records[0][0].Key != key || len(got.Records[1]) != 1 || len(got.Records[2]) != 0 {
 		t.Fatalf("lookup by int key %q: %+v", key, got.Records)
+	}
+}
+
+// TestKind: the memory kind validates, and opens an empty service of its
+// schema.
+func TestKind(t *testing.T) {
+	k := Kind()
+	if err := k.Schema.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	c, err := k.New(t.Context(), connector.Config{Name: "m"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := c.Discover(t.Context())
+	if err != nil || len(s.Entities) != 1 || s.Entities[0].Name != "contact" {
+		t.Fatalf("Discover: %+v %v", s, err)
 	}
 }

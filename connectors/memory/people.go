@@ -216,30 +216,35 @@ func (p *People) write(ent *connector.Entity, rec connector.Record) connector.Wr
 	if rec.Key != "" {
 		op = "update " + ent.Name + " " + rec.Key
 	}
-	fail := func(kind connector.ErrorKind, format string, args ...any) connector.WriteResult {
-		return connector.WriteResult{Key: rec.Key, Op: connector.Failed,
-			Err: &connector.Error{Kind: kind, Service: "people", Op: op, Message: fmt.Sprintf(format, args...)}}
+	// fail refuses the record; field, when set, is the field the refusal
+	// names (connector.Error.Fields).
+	fail := func(kind connector.ErrorKind, field, format string, args ...any) connector.WriteResult {
+		e := &connector.Error{Kind: kind, Service: "people", Op: op, Message: fmt.Sprintf(format, args...)}
+		if field != "" {
+			e.Fields = []string{field}
+		}
+		return connector.WriteResult{Key: rec.Key, Op: connector.Failed, Err: e}
 	}
 	values := map[string]any{}
 	for name, v := range rec.Fields {
 		f, ok := ent.Field(name)
 		switch {
 		case !ok:
-			return fail(connector.KindInvalid, "entity %s has no field %q", ent.Name, name)
+			return fail(connector.KindInvalid, name, "entity %s has no field %q", ent.Name, name)
 		case f.ReadOnly:
-			return fail(connector.KindInvalid, "field %q is read-only", name)
+			return fail(connector.KindInvalid, name, "field %q is read-only", name)
 		}
 		cv, err := connector.Canonical(f.Type, v)
 		if err != nil {
-			return fail(connector.KindInvalid, "field %q: %v", name, err)
+			return fail(connector.KindInvalid, name, "field %q: %v", name, err)
 		}
 		cv = p.Normalize(ent.Name, name, cv)
 		if s, ok := cv.(string); ok {
 			if f.MaxLength > 0 && len([]rune(s)) > f.MaxLength {
-				return fail(connector.KindInvalid, "field %q: %d characters, the maximum is %d", name, len([]rune(s)), f.MaxLength)
+				return fail(connector.KindInvalid, name, "field %q: %d characters, the maximum is %d", name, len([]rune(s)), f.MaxLength)
 			}
 			if len(f.Enum) > 0 && !contains(f.Enum, s) {
-				return fail(connector.KindInvalid, "field %q: %q is not one of %s", name, s, strings.Join(f.Enum, ", "))
+				return fail(connector.KindInvalid, name, "field %q: %q is not one of %s", name, s, strings.Join(f.Enum, ", "))
 			}
 		}
 		values[name] = cv
@@ -249,7 +254,7 @@ func (p *People) write(ent *connector.Entity, rec connector.Record) connector.Wr
 		var err error
 		id, err = strconv.ParseInt(rec.Key, 10, 64)
 		if r := p.rows[id]; err != nil || r == nil || r.deleted {
-			return fail(connector.KindNotFound, "no person %s", rec.Key)
+			return fail(connector.KindNotFound, "", "no person %s", rec.Key)
 		}
 	}
 	for _, u := range []string{"email", "phone", "externalId"} {
@@ -259,7 +264,7 @@ func (p *People) write(ent *connector.Entity, rec connector.Record) connector.Wr
 		}
 		for other, r := range p.rows {
 			if have, _ := r.fields[u].(string); other != id && !r.deleted && have != "" && identical(u, have, v) {
-				return fail(connector.KindConflict, "Destination(%s) %s already exists (person %d).", u, v, other)
+				return fail(connector.KindConflict, u, "Destination(%s) %s already exists (person %d).", u, v, other)
 			}
 		}
 	}

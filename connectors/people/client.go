@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -193,8 +194,9 @@ type v3Envelope struct {
 }
 
 // parseErrorBody returns the service's code and text from either error
-// shape; both are empty when the body is neither.
-func parseErrorBody(body []byte) (code, text string) {
+// shape, and the fields (schema names) its per-property violations name;
+// code and text are empty when the body is neither.
+func parseErrorBody(body []byte) (code, text string, fields []string) {
 	var l legacyEnvelope
 	if json.Unmarshal(body, &l) == nil && l.RequestError != nil {
 		se := l.RequestError.ServiceException
@@ -208,20 +210,75 @@ func parseErrorBody(body []byte) (code, text string) {
 			var parts []string
 			for _, k := range keys {
 				parts = append(parts, k+": "+strings.Join(se.ValidationErrors[k], ", "))
+				fields = addFields(fields, fieldsOfProperty(k))
 			}
 			text = strings.TrimSuffix(text, ".") + ": " + strings.Join(parts, "; ")
 		}
-		return se.MessageID, text
+		return se.MessageID, text, fields
 	}
 	var v v3Envelope
 	if json.Unmarshal(body, &v) == nil && v.Code != "" {
 		text = v.Message
 		for _, d := range v.Details {
 			text += "; " + d.Property + ": " + d.Message
+			fields = addFields(fields, fieldsOfProperty(d.Property))
 		}
-		return v.Code.String(), text
+		return v.Code.String(), text, fields
 	}
-	return "", ""
+	return "", "", nil
+}
+
+// fieldsOfProperty maps the property path of a People violation
+// ("firstName", "customAttributes.tier", "tags[2]",
+// "contactInformation.email[0].address", v3's
+// "persons[1].contactInformation[0].identifier") to the schema fields it
+// may be (see connector.Error.Fields). A path naming no field (the body,
+// "persons") gives none.
+func fieldsOfProperty(path string) []string {
+	if rest, ok := strings.CutPrefix(path, "persons["); ok {
+		i := strings.Index(rest, "].")
+		if i < 0 {
+			return nil // the person as a whole
+		}
+		path = rest[i+2:]
+	}
+	first, rest, _ := strings.Cut(path, ".")
+	if i := strings.IndexByte(first, '['); i >= 0 {
+		first = first[:i]
+	}
+	switch first {
+	case "", "body", "persons":
+		return nil
+	case "customAttributes":
+		name, _, _ := strings.Cut(rest, ".")
+		if name == "" {
+			return nil
+		}
+		return []string{connector.CustomPrefix + name}
+	case "contactInformation":
+		kind, _, _ := strings.Cut(rest, ".")
+		if i := strings.IndexByte(kind, '['); i >= 0 {
+			kind = kind[:i]
+		}
+		switch kind {
+		case "email":
+			return []string{"email", "emails"}
+		case "phone":
+			return []string{"phone", "phones"}
+		}
+		// v3's flat list does not say which: either.
+		return []string{"email", "emails", "phone", "phones"}
+	}
+	return []string{first}
+}
+
+func addFields(have, more []string) []string {
+	for _, f := range more {
+		if !slices.Contains(have, f) {
+			have = append(have, f)
+		}
+	}
+	return have
 }
 
 // apiError turns a non-2xx answer into a typed error with the service's
@@ -231,8 +288,8 @@ func apiError(op string, err error) error {
 	if !errors.As(err, &he) {
 		return err
 	}
-	code, text := parseErrorBody(he.Body)
-	e := &connector.Error{Service: service, Op: op, Status: he.Status, Code: code, Message: text}
+	code, text, fields := parseErrorBody(he.Body)
+	e := &connector.Error{Service: service, Op: op, Status: he.Status, Code: code, Message: text, Fields: fields}
 	if e.Message == "" {
 		e.Message = http.StatusText(he.Status)
 	}

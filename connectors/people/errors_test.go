@@ -19,6 +19,7 @@ import (
 // A storm of 429s (People sends no Retry-After) is ridden out with backoff:
 // each record is written once, and the connector counts what happened.
 func TestThrottleStorm(t *testing.T) {
+	t.Parallel()
 	// 429s are retried for as long as the retry budget lasts: a short one
 	// lets the storms below outlast it.
 	h := newHarness(t, emulator.Options{}, tuning{budget: 300 * time.Millisecond})
@@ -82,6 +83,7 @@ func TestThrottleStorm(t *testing.T) {
 // With the emulator's real limits, a burst of requests stays under them
 // thanks to the pacer: nothing is throttled.
 func TestPacerKeepsUnderLimits(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, emulator.Options{Limits: "real", TimeScale: 20}, tuning{})
 	for i := 0; i < 30; i++ {
 		if _, err := h.c.Lookup(testCtx(t), connector.LookupRequest{Entity: EntityCustomer, Field: "email", Values: []any{fmt.Sprintf("x%d@example.com", i)}}); err != nil {
@@ -99,6 +101,7 @@ func TestPacerKeepsUnderLimits(t *testing.T) {
 }
 
 func TestServerErrorsRetried(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, emulator.Options{Seed: 5}, tuning{})
 	warm(t, h)
 	h.emu.FailNext(2, http.StatusServiceUnavailable)
@@ -125,6 +128,7 @@ func TestServerErrorsRetried(t *testing.T) {
 
 // Credentials never reach errors or logs, whatever fails.
 func TestAuthErrorsKeepTheKeySecret(t *testing.T) {
+	t.Parallel()
 	var logs bytes.Buffer
 	emu, srv := emulator.NewTestServer(t, emulator.Options{Limits: "off"})
 	settings := emu.Settings(srv.URL)
@@ -161,6 +165,7 @@ func TestAuthErrorsKeepTheKeySecret(t *testing.T) {
 }
 
 func TestNetworkErrors(t *testing.T) {
+	t.Parallel()
 	emu, srv := emulator.NewTestServer(t, emulator.Options{Limits: "off"})
 	settings := emu.Settings(srv.URL)
 	srv.Close()
@@ -184,6 +189,7 @@ func TestNetworkErrors(t *testing.T) {
 }
 
 func TestConfigErrors(t *testing.T) {
+	t.Parallel()
 	for name, tc := range map[string]struct {
 		settings map[string]string
 		want     string
@@ -214,6 +220,7 @@ func TestConfigErrors(t *testing.T) {
 }
 
 func TestLimitsAndScopes(t *testing.T) {
+	t.Parallel()
 	c, err := newConn(connector.Config{Settings: map[string]string{"url": "https://x.api.infobip.com/base", "api_key": "k"}}, tuning{})
 	if err != nil {
 		t.Fatal(err)
@@ -242,6 +249,7 @@ func TestLimitsAndScopes(t *testing.T) {
 }
 
 func TestLookupCosts(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, emulator.Options{Seed: 40}, tuning{})
 	warm(t, h)
 	persons := h.emu.Persons()
@@ -296,6 +304,7 @@ func TestLookupCosts(t *testing.T) {
 // it; a lookup for a customer finds a lead unmarked (the promotion a
 // qualification makes).
 func TestLookupMarksCustomersForeignToLeads(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, emulator.Options{}, tuning{})
 	cust := mustCreate(t, h.c, EntityCustomer, map[string]any{"firstName": "Ana", "email": "ana@example.com", "externalId": "c-1"})
 	lead := mustCreate(t, h.c, EntityLead, map[string]any{"firstName": "Luka", "email": "luka@example.com"})

@@ -14,6 +14,7 @@ import (
 // connectors/internal/* and the standard library (STYLE.md §2.2): never
 // lang/* or runtime/*, and no module of their own.
 func TestImports(t *testing.T) {
+	t.Parallel()
 	const module = "github.com/synclang/synclang/"
 	allowed := func(path string) bool {
 		switch {

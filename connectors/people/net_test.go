@@ -47,6 +47,7 @@ func matchBody() any {
 // the same host name, is not followed: the App key and the match body
 // (email addresses) stay home, and the error says why.
 func TestRedirectsKeepTheKeyAndBody(t *testing.T) {
+	t.Parallel()
 	for _, tt := range []struct {
 		name   string
 		tls    bool
@@ -81,6 +82,7 @@ func TestRedirectsKeepTheKeyAndBody(t *testing.T) {
 // The key goes only to the account's URL: a request for another host is
 // refused before it is sent.
 func TestKeyOnlyForTheAccount(t *testing.T) {
+	t.Parallel()
 	sink := nettest.NewSink(t)
 	srv := httptest.NewServer(http.NotFoundHandler())
 	t.Cleanup(srv.Close)
@@ -96,6 +98,7 @@ func TestKeyOnlyForTheAccount(t *testing.T) {
 // A flooding answer is cut off at the endpoint's cap; the error names the
 // endpoint and the cap.
 func TestFloodingAnswerIsCapped(t *testing.T) {
+	t.Parallel()
 	srv := httptest.NewServer(nettest.Flood(`{"persons":[`, 64<<20))
 	t.Cleanup(srv.Close)
 	c := fakePeople(t, srv, tuning{caps: answerCaps{get: 1 << 20, other: 1 << 20}}, nil)
@@ -108,6 +111,7 @@ func TestFloodingAnswerIsCapped(t *testing.T) {
 
 // A trickling answer fails within the retry budget.
 func TestTricklingAnswerFails(t *testing.T) {
+	t.Parallel()
 	srv := httptest.NewServer(nettest.Trickle(`{"persons":[`, 20*time.Millisecond))
 	t.Cleanup(srv.Close)
 	c := fakePeople(t, srv, tuning{}, map[string]string{SettingRetryBudget: "1s"})
@@ -122,6 +126,7 @@ func TestTricklingAnswerFails(t *testing.T) {
 // A host that refuses connections fails after a few quick attempts, not
 // after a minute of retries (issue 13).
 func TestRefusingHostFailsFast(t *testing.T) {
+	t.Parallel()
 	srv := httptest.NewServer(http.NotFoundHandler())
 	c := fakePeople(t, srv, tuning{}, nil)
 	srv.Close()
@@ -141,6 +146,7 @@ func TestRefusingHostFailsFast(t *testing.T) {
 // the read stops with an error naming the entity, after a few requests
 // (the same-second walk re-reads the second before the scan's guard stops it).
 func TestEndlessPagingStops(t *testing.T) {
+	t.Parallel()
 	var hits atomic.Int64
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if hits.Add(1) > 50 {
@@ -162,6 +168,7 @@ func TestEndlessPagingStops(t *testing.T) {
 // error: a host name that does not exist, a certificate that does not
 // verify (issue 13: 46 s of silence before).
 func TestUnfixableFailuresFailAtOnce(t *testing.T) {
+	t.Parallel()
 	nx := &http.Transport{DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
 		return nil, &net.OpError{Op: "dial", Net: network, Err: &net.DNSError{Err: "no such host", Name: "acme.api.infobip.com", IsNotFound: true}}
 	}}

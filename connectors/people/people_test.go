@@ -16,6 +16,7 @@ import (
 	"github.com/synclang/synclang/connectors/connector"
 	"github.com/synclang/synclang/connectors/conntest"
 	"github.com/synclang/synclang/connectors/people/emulator"
+	"github.com/synclang/synclang/internal/testkit"
 )
 
 // testScale speeds up the emulator's rate-limit windows and the
@@ -28,7 +29,7 @@ type harness struct {
 	c     *Conn
 	emu   *emulator.Emulator
 	rec   *recorder
-	clock *fakeClock
+	clock *testkit.Clock
 	cfg   connector.Config // what c was built from (a new process uses it again)
 	tune  tuning
 }
@@ -38,7 +39,7 @@ func newHarness(t testing.TB, opts emulator.Options, tune tuning) *harness {
 	if opts.TimeScale == 0 {
 		opts.TimeScale = testScale
 	}
-	clock := &fakeClock{now: time.Date(2024, 5, 1, 12, 0, 0, 0, time.UTC)}
+	clock := testkit.NewClock(time.Date(2024, 5, 1, 12, 0, 0, 0, time.UTC))
 	if opts.Now == nil {
 		opts.Now = clock.Now
 	}
@@ -55,23 +56,6 @@ func newHarness(t testing.TB, opts emulator.Options, tune tuning) *harness {
 	}
 	t.Cleanup(func() { _ = c.Close() })
 	return &harness{c: c, emu: emu, rec: rec, clock: clock, cfg: cfg, tune: tune}
-}
-
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
 }
 
 // recorder counts the requests that reach the server, by "METHOD path",
@@ -146,9 +130,11 @@ func counts(log []string) map[string]int {
 }
 
 func TestConformance(t *testing.T) {
+	t.Parallel()
 	var harnesses sync.Map // *Conn → *harness
 	conntest.Run(t, func(t *testing.T) connector.Connector {
-		h := newHarness(t, emulator.Options{}, tuning{pageSize: 7})
+		// Small batches, so the estimates meet batch boundaries.
+		h := newHarness(t, emulator.Options{}, tuning{pageSize: 7, batchSize: 4, idsPerGet: 3})
 		if err := h.emu.DefineAttribute("JobTitle", "STRING"); err != nil {
 			t.Fatal(err)
 		}
@@ -180,6 +166,33 @@ func TestConformance(t *testing.T) {
 			h.rec.mu.Unlock()
 			return "firstName"
 		},
+		Served: func(c connector.Connector) int64 {
+			hv, _ := harnesses.Load(c)
+			return hv.(*harness).emu.Requests()
+		},
+		EstimateSizes: []int{1, 4, 10},
+		// Writes whose cost differs: persons without an identity (created
+		// one by one), changed contacts, a lead.
+		EstimateRequests: func(t *testing.T, c connector.Connector, keys []string) []connector.UpsertRequest {
+			lead := mustCreate(t, c.(*Conn), EntityLead, map[string]any{"firstName": "L", "email": "lead@example.com"})
+			return []connector.UpsertRequest{
+				{Entity: EntityCustomer, Records: []connector.Record{{Fields: map[string]any{"firstName": "Nobody"}}, {Fields: map[string]any{"lastName": "Nobody"}}}},
+				{Entity: EntityCustomer, Records: []connector.Record{{Key: keys[2], Fields: map[string]any{"phone": "385912222222"}}, {Key: keys[3], Fields: map[string]any{"email": "new3@example.com", "lastName": "X"}},
+					{Key: keys[4], Fields: map[string]any{"phone": "385913333333"}}, {Key: keys[5], Fields: map[string]any{"email": "new5@example.com"}}}},
+				{Entity: EntityLead, Records: []connector.Record{{Key: lead, Fields: map[string]any{"email": "lead2@example.com"}}}},
+			}
+		},
+		NormalizeValues: []conntest.FieldValue{
+			{Field: "phone", Value: "+385 91 234-5678"},
+			{Field: "phone", Value: "+44 (7700) 900.123"},
+			{Field: "email", Value: "  Ana.Horvat@Example.com "},
+			{Field: "phones", Value: []any{"+385 91 234 5678", "385912345678", " +44 7700 900123"}},
+			{Field: "emails", Value: []any{"ana@example.com", "ANA@example.com", " ana2@example.com"}},
+			{Field: "tags", Value: []any{"VIP", " VIP", "Newsletter"}},
+			{Field: "firstName", Value: "  Ana  "},
+			{Field: "city", Value: ""},
+			{Field: "city", Value: "Zagreb"},
+		},
 	})
 }
 
@@ -190,21 +203,10 @@ func testCtx(t testing.TB) context.Context {
 }
 
 // readAll reads an entity since cur and returns the records and the last
-// cursor.
+// cursor, which it must carry (testkit.ReadAll).
 func readAll(t testing.TB, c *Conn, entity string, since connector.Cursor) ([]connector.Record, connector.Cursor) {
 	t.Helper()
-	var recs []connector.Record
-	var next connector.Cursor
-	err := c.Read(testCtx(t), connector.ReadRequest{Entity: entity, Since: since}, func(b connector.Batch) error {
-		recs = append(recs, b.Records...)
-		if !b.Next.IsZero() {
-			next = b.Next
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatalf("Read %s: %v", entity, err)
-	}
+	recs, next, _ := testkit.ReadAll(t, testCtx(t), c, connector.ReadRequest{Entity: entity, Since: since})
 	if next.IsZero() {
 		t.Fatalf("Read %s returned no cursor", entity)
 	}

@@ -23,6 +23,7 @@ func sample(t *testing.T, name string) []byte {
 
 // The spec's person example converts to the fields of the schema.
 func TestParseSamplePerson(t *testing.T) {
+	t.Parallel()
 	p, err := parsePerson(sample(t, "person.json"))
 	if err != nil {
 		t.Fatal(err)
@@ -83,6 +84,7 @@ func TestParseSamplePerson(t *testing.T) {
 
 // The spec's batch-create example is a per-record conflict.
 func TestParseSampleBatchCreate(t *testing.T) {
+	t.Parallel()
 	var resp struct {
 		Results []batchResult `json:"results"`
 	}
@@ -105,6 +107,7 @@ func TestParseSampleBatchCreate(t *testing.T) {
 // The spec's 401 example is an authentication error with the service's
 // messageId and text.
 func TestParseSample401(t *testing.T) {
+	t.Parallel()
 	err := apiError("read customer", &httpx.HTTPError{Method: "GET", Path: "/people/2/persons", Status: 401, Body: sample(t, "error-401-unauthorized.json")})
 	var ce *connector.Error
 	if !asError(err, &ce) || ce.Kind != connector.KindAuth || ce.Code != "UNAUTHORIZED" || ce.Message != "Unauthorized" || ce.Hint == "" {
@@ -124,6 +127,7 @@ func asError(err error, target **connector.Error) bool {
 }
 
 func TestParseErrorBodies(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		body       string
 		code, text string
@@ -135,7 +139,7 @@ func TestParseErrorBodies(t *testing.T) {
 		{`<html>oops</html>`, "", ""},
 		{``, "", ""},
 	} {
-		code, text := parseErrorBody([]byte(tc.body))
+		code, text, _ := parseErrorBody([]byte(tc.body))
 		if code != tc.code || text != tc.text {
 			t.Errorf("%s: %q %q, want %q %q", tc.body, code, text, tc.code, tc.text)
 		}

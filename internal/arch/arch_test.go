@@ -55,6 +55,13 @@ func TestImportDirection(t *testing.T) {
 		// create and drop the schema its state comparison runs in.
 		"bench": {"lang", "lang/plan", "runtime/", "connectors/connector", "connectors/dynamics", "connectors/dynamics/emulator",
 			"connectors/people", "connectors/people/emulator", "github.com/spf13/pflag", "github.com/jackc/pgx/v5"},
+		// The engine reaches services only through the contract, and
+		// evaluates expressions only through lang/eval.
+		"runtime/engine": {"lang/plan", "lang/diag", "lang/eval", "runtime/state", "connectors/connector", "github.com/expr-lang/expr"},
+		// The state store: the standard library and SQLite.
+		"runtime/state": {"modernc.org/sqlite"},
+		// The tests' shared helpers.
+		"internal/testkit": {"connectors/connector"},
 	}
 	for pkg, deps := range pkgs {
 		for _, dep := range deps {
@@ -71,6 +78,8 @@ func TestImportDirection(t *testing.T) {
 			switch {
 			case strings.HasPrefix(pkg, "connectors/") && isLocal && (strings.HasPrefix(local, "lang") || strings.HasPrefix(local, "runtime") || strings.HasPrefix(local, "cmd")):
 				t.Errorf("connector package %s must not import %s: connectors know nothing of the language or the runtime", pkg, dep)
+			case strings.HasPrefix(pkg, "connectors/") && isLocal && strings.HasPrefix(local, "connectors/") && !independent(pkg, local):
+				t.Errorf("connector package %s must not import %s: connectors are independent of each other; share code through connectors/internal", pkg, dep)
 			case strings.HasPrefix(pkg, "runtime/") && isLocal && strings.HasPrefix(local, "connectors/") && local != "connectors/connector":
 				t.Errorf("runtime package %s must not import %s: only cmd/synclang names concrete connectors", pkg, dep)
 			case strings.HasPrefix(pkg, "runtime/") && isLocal && strings.HasPrefix(local, "cmd"):
@@ -78,6 +87,19 @@ func TestImportDirection(t *testing.T) {
 			}
 		}
 	}
+}
+
+// independent reports whether connector package pkg may import the module
+// package dep: the contract, the connectors' shared internals, or its own
+// connector's packages (connectors/people/emulator and
+// connectors/people), never another connector's.
+func independent(pkg, dep string) bool {
+	switch {
+	case dep == "connectors/connector", strings.HasPrefix(dep, "connectors/internal/"):
+		return true
+	}
+	own := func(p string) string { return strings.SplitN(strings.TrimPrefix(p, "connectors/"), "/", 2)[0] }
+	return own(pkg) == own(dep) && own(pkg) != "internal"
 }
 
 func permitted(rules []string, local, dep string, isLocal bool) bool {
@@ -90,4 +112,20 @@ func permitted(rules []string, local, dep string, isLocal bool) bool {
 		}
 	}
 	return false
+}
+
+// TestReleaseBinaryLinksNoTesting: cmd/synclang links the emulators (for
+// `synclang emulate`) but not package testing, whose flags and code have no
+// place in the release binary; an emulator's test helpers take a local TB
+// interface instead of testing.TB.
+func TestReleaseBinaryLinksNoTesting(t *testing.T) {
+	out, err := exec.Command("go", "list", "-deps", mod+"cmd/synclang").Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	for _, dep := range strings.Fields(string(out)) {
+		if dep == "testing" {
+			t.Errorf("cmd/synclang depends on package testing (go list -deps ./cmd/synclang | grep -x testing)")
+		}
+	}
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/synclang/synclang/connectors/connector"
 	"github.com/synclang/synclang/connectors/dynamics"
+	"github.com/synclang/synclang/connectors/memory"
 	"github.com/synclang/synclang/connectors/people"
 	"github.com/synclang/synclang/lang"
 	"github.com/synclang/synclang/lang/check"
@@ -23,6 +24,18 @@ import (
 var update = flag.Bool("update", false, "rewrite the out/ sections of testdata/*.txtar")
 
 func registry() *connector.Registry { return connector.NewRegistry(dynamics.Kind(), people.Kind()) }
+
+// registryFor is the registry a case checks against: the memory kind alone
+// (connectors/memory.Kind) for a case whose files use it, so cases about
+// the checker itself need neither real service's kind; else registry.
+func registryFor(ar *txtar.Archive) *connector.Registry {
+	for _, f := range ar.Files {
+		if strings.HasSuffix(f.Name, ".sync") && strings.Contains(string(f.Data), " memory {") {
+			return connector.NewRegistry(memory.Kind())
+		}
+	}
+	return registry()
+}
 
 // runCase compiles the .sync files of an archive (schema snapshots are its
 // CONN.schema.json files; live/CONN.schema.json the service's schema when a
@@ -52,7 +65,7 @@ func runCase(t *testing.T, ar *txtar.Archive) (diags diag.Diagnostics, rendered,
 		}
 		return &s, path, nil
 	}
-	p, diags := lang.Compile(inputs, lang.Options{Registry: registry(), Snapshot: snapshot})
+	p, diags := lang.Compile(inputs, lang.Options{Registry: registryFor(ar), Snapshot: snapshot})
 	// live/CONN.schema.json is the schema the service reports when a
 	// command connects (check.CompareLive).
 	for _, f := range ar.Files {

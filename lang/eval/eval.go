@@ -445,19 +445,9 @@ func FunctionNames() []string {
 }
 
 // Run evaluates a compiled expression in env and converts the result to the
-// canonical value of type t (nil stays nil). The error says what went wrong
-// in terms a user can fix.
+// canonical value of type t (nil stays nil), as [Machine.Run] does with a
+// VM of its own. The error says what went wrong in terms a user can fix.
 func Run(p *vm.Program, env map[string]any, t connector.Type) (any, error) {
-	out, err := expr.Run(p, env)
-	if err != nil {
-		return nil, err
-	}
-	if t == "" {
-		return out, nil
-	}
-	v, err := connector.Canonical(t, out)
-	if err != nil {
-		return nil, fmt.Errorf("result %v", err)
-	}
-	return v, nil
+	var m Machine
+	return m.Run(p, env, t)
 }

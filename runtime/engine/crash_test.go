@@ -152,7 +152,7 @@ func TestCrashDuringIncrementalPassLosesNothing(t *testing.T) {
 		contacts, lonely := seedInitial(t, h)
 		h.run()
 		h.run()
-		h.clk.Tick(1e9)
+		h.clk.Advance(1e9)
 		upsert(t, h.crm, "contact", connector.Record{Key: contacts[0], Fields: F{"firstname": "Anamarija"}},
 			connector.Record{Key: contacts[3], Fields: F{"address1_city": "Oslo"}})
 		upsert(t, h.ppl, "customer", connector.Record{Key: lonely, Fields: F{"lastName": "Tanaka-Sato"}})
@@ -264,7 +264,7 @@ func seedNoKeys(t *testing.T, h *harness) {
 	t.Helper()
 	upsert(t, h.crm, "contact", connector.Record{Fields: F{"firstname": "Ivo", "lastname": "Kralj", "statecode": 0}},
 		connector.Record{Fields: F{"firstname": "Eva", "lastname": "Kos", "statecode": 0}})
-	h.clk.Tick(1e9)
+	h.clk.Advance(1e9)
 	upsert(t, h.ppl, "customer", connector.Record{Fields: F{"firstName": "Ana", "lastName": "Bez"}},
 		connector.Record{Fields: F{"firstName": "Ana", "lastName": "Bez"}}, // the same name twice
 		connector.Record{Fields: F{"firstName": "Leo", "lastName": "Vuk"}})
@@ -338,7 +338,7 @@ func TestRefusedCreateIsNotUnfinished(t *testing.T) {
 		t.Fatalf("first run: %+v", r)
 	}
 	h.crm.FailWrite = nil
-	h.clk.Tick(1e9)
+	h.clk.Advance(1e9)
 	upsert(t, h.ppl, "customer", connector.Record{Key: keys[0], Fields: F{"lastName": "Fixed"}})
 	if r := flow(t, h.run(), rl); r.Created != 1 || r.Rejected != 0 {
 		t.Fatalf("after the fix: %+v %v", r, r.Rejects)

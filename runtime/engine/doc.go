@@ -6,6 +6,30 @@
 //
 // It never names a concrete connector; cmd/synclang builds the connectors
 // from the plan's connections and passes them in by connection name.
+// Service-specific rules (which records are foreign, how values are
+// stored, what a refusal names) are the connectors' (connector.Record,
+// connector.Normalizer, connector.Error) and SPEC.md's; the examples below
+// name services only to illustrate.
+//
+// # What the engine guarantees
+//
+// For every service whose connector keeps the contract in
+// connectors/connector (checked by connectors/conntest):
+//
+//   - one record is linked to at most one record on the other side, and
+//     a pairing it cannot decide is reported, never guessed (Pairing);
+//   - a pass after a sync writes nothing, and an unchanged record costs
+//     no request (Echo suppression);
+//   - a change made on both sides is decided by the sync's policy and
+//     recorded (Conflicts);
+//   - a record that cannot be synced is rejected with its key, field,
+//     mapping line and reason, and never stops the run (Rejects);
+//   - a crash or failure loses no change: the cursor is saved only after
+//     everything before it was written; and it repeats no create blindly:
+//     a create is found again, or held as unfinished for the user to check
+//     (Crash safety);
+//   - one sync runs in one process at a time (Locks), and a dry run writes
+//     nothing anywhere (Dry run).
 //
 // # Passes, flows and batches
 //
@@ -107,25 +131,16 @@
 // new, so a deleted record is not re-created from its own echo. The orphan
 // is cleared when the record changes or is deleted.
 //
-// # Lead qualification
+// # Foreign records
 //
-// A Dynamics lead qualified into a contact keeps one People profile: the
-// contact sync finds the lead's person by email (People lookups by identity
-// find persons of any type), takes it over (its externalId held the lead's
-// id, which is no contact: a stale claim) and writes it through entity
-// customer, which the People connector turns into a promotion to CUSTOMER.
-// The lead sync does not flip it back: its where filter (statecode == 0)
-// leaves the qualified lead out; without one, a change to fields it does not
-// map is no change (echo suppression), and a change to a mapped field finds
-// the person now a customer and is rejected, not written.
-//
-// That is one case of a general rule: a lookup may mark a record it found
-// as foreign to the entity asked for (connector.Record.Foreign: People
-// marks a CUSTOMER found for a lead). The engine never writes through it
-// nor creates a second record: the source record is rejected
-// (RejectForeign) with the connector's reason, and no link is kept for a
-// new pair. So a lead with a customer's email leaves the customer's
-// profile, and the contact ID in its externalId, alone.
+// A lookup may mark a record it found as foreign to the entity asked for
+// (connector.Record.Foreign). The engine never writes through it nor
+// creates a second record: the source record is rejected (RejectForeign)
+// with the connector's reason, and no link is kept for a new pair. Which
+// records are foreign is the connector's rule, not the engine's (People
+// marks a CUSTOMER found for a lead); how the services' rules combine into
+// a lead qualified in Dynamics keeping one People profile is SPEC.md's
+// "Lead qualification".
 //
 // # Rejects
 //

@@ -278,7 +278,7 @@ func (r *runner) runSync(ctx context.Context, rt *syncRT) (sr *SyncReport, err e
 		sr.Duration = r.env.Now().Sub(start)
 		sr.Requests = requestsSince(rt, before)
 		if err != nil {
-			sr.Error = err.Error()
+			sr.Error, sr.Err = err.Error(), err
 		}
 		sr.Status = statusOf(err, rejectedIn(sr))
 	}()

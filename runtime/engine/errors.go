@@ -114,9 +114,9 @@ func diagRange(r state.Range) diag.Range {
 func exprError(x *plan.Expr, err error) (diag.Range, RejectKind, error) {
 	var fe *file.Error
 	if !errors.As(err, &fe) {
-		var ve *valueError
+		var ve *eval.ValueError
 		if errors.As(err, &ve) {
-			return x.Range, RejectValue, ve.err
+			return x.Range, RejectValue, ve.Err
 		}
 		return x.Range, RejectExpression, err
 	}
@@ -131,15 +131,6 @@ func exprError(x *plan.Expr, err error) (diag.Range, RejectKind, error) {
 		msg += ": " + fe.Prev.Error()
 	}
 	return rng, RejectExpression, errors.New(msg)
-}
-
-// valueError is a computed value that does not fit its target field.
-type valueError struct{ err error }
-
-func (e *valueError) Error() string { return e.err.Error() }
-
-func valueErrorf(format string, args ...any) error {
-	return &valueError{err: fmt.Errorf(format, args...)}
 }
 
 // describe quotes a value briefly for messages shown to the user (never
@@ -164,7 +155,7 @@ func check(f *connector.Field, v any) error {
 	case string:
 		if f.MaxLength > 0 {
 			if n := len([]rune(x)); n > f.MaxLength {
-				return valueErrorf("the value is %d characters long; %s allows at most %d", n, f.Name, f.MaxLength)
+				return fmt.Errorf("the value is %d characters long; %s allows at most %d", n, f.Name, f.MaxLength)
 			}
 		}
 		if len(f.Enum) > 0 {
@@ -173,7 +164,7 @@ func check(f *connector.Field, v any) error {
 					return nil
 				}
 			}
-			return valueErrorf("%s is not one of %s", describe(x), strings.Join(f.Enum, ", "))
+			return fmt.Errorf("%s is not one of %s", describe(x), strings.Join(f.Enum, ", "))
 		}
 	case int64:
 		if f.Type == connector.Choice && len(f.Options) > 0 {
@@ -184,7 +175,7 @@ func check(f *connector.Field, v any) error {
 				}
 				opts = append(opts, fmt.Sprintf("%d (%s)", o.Value, o.Label))
 			}
-			return valueErrorf("%d is not one of the options of %s: %s", x, f.Name, strings.Join(opts, ", "))
+			return fmt.Errorf("%d is not one of the options of %s: %s", x, f.Name, strings.Join(opts, ", "))
 		}
 	}
 	return nil

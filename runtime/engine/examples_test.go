@@ -54,7 +54,7 @@ func newExample(t *testing.T, path string) *example {
 
 func (e *example) run() *Report {
 	e.t.Helper()
-	e.clk.Tick(time.Second)
+	e.clk.Advance(time.Second)
 	rep, err := Run(context.Background(), e.plan, Env{Connectors: map[string]connector.Connector{"crm": e.crm, "infobip": e.ppl}, Store: e.store, Now: e.clk.Now},
 		Options{BatchSize: 2})
 	checkBalanced(e.t, rep)
@@ -120,7 +120,7 @@ func TestExamplePlanContactsAndLeads(t *testing.T) {
 	}
 
 	// Mia's lead is qualified into a contact: one person, now a customer.
-	e.clk.Tick(time.Minute)
+	e.clk.Advance(time.Minute)
 	mc := upsert(t, e.crm, "contact", connector.Record{Fields: F{"firstname": "Mia", "lastname": "Rossi", "emailaddress1": "mia@example.com", "statecode": 0}})
 	upsert(t, e.crm, "lead", connector.Record{Key: leads[0], Fields: F{"statecode": 1}})
 	e.run()

@@ -8,9 +8,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/expr-lang/expr/vm"
-
 	"github.com/synclang/synclang/connectors/connector"
+	"github.com/synclang/synclang/lang/eval"
 	"github.com/synclang/synclang/runtime/state"
 )
 
@@ -72,7 +71,7 @@ type flowRun struct {
 	inputs []string
 
 	// Owned by the prepare goroutine.
-	machine    vm.VM
+	machine    eval.Machine
 	envS, envT map[string]any
 	// retried holds the modification time of each record read for
 	// `rejects retry` in this pass (see prepare).

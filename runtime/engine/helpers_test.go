@@ -7,7 +7,6 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -15,32 +14,18 @@ import (
 	"github.com/synclang/synclang/connectors/dynamics"
 	"github.com/synclang/synclang/connectors/memory"
 	"github.com/synclang/synclang/connectors/people"
+	"github.com/synclang/synclang/internal/testkit"
 	"github.com/synclang/synclang/lang/diag"
 	"github.com/synclang/synclang/lang/eval"
 	"github.com/synclang/synclang/lang/plan"
 	"github.com/synclang/synclang/runtime/state"
 )
 
-// clock is a settable clock shared by the memory services (modification
-// times) and the engine.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
+// clock is the settable test clock (testkit.Clock) shared by the memory
+// services (modification times) and the engine.
+type clock = testkit.Clock
 
-func newClock() *clock { return &clock{t: time.Date(2025, 5, 1, 9, 0, 0, 0, time.UTC)} }
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Tick(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
+func newClock() *clock { return testkit.NewClock(time.Date(2025, 5, 1, 9, 0, 0, 0, time.UTC)) }
 
 const syncFile = "contacts.sync"
 
@@ -226,7 +211,7 @@ func (h *harness) runErr(mod ...func(*Options)) (*Report, error) {
 	for _, m := range mod {
 		m(&o)
 	}
-	h.clk.Tick(time.Second)
+	h.clk.Advance(time.Second)
 	rep, err := Run(context.Background(), h.plan, h.env(), o)
 	checkBalanced(h.t, rep)
 	return rep, err

@@ -51,7 +51,7 @@ func TestExamplePlanAgainstPeopleEmulator(t *testing.T) {
 	env := Env{Connectors: map[string]connector.Connector{"crm": crm, "infobip": ppl}, Store: st, Now: clk.Now}
 	run := func() *Report {
 		t.Helper()
-		clk.Tick(2 * time.Second) // People's modifiedAt has one-second steps
+		clk.Advance(2 * time.Second) // People's modifiedAt has one-second steps
 		rep, err := Run(ctx, p, env, Options{BatchSize: 50})
 		checkBalanced(t, rep)
 		if err != nil {

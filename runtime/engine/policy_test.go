@@ -42,14 +42,14 @@ func TestConflicts(t *testing.T) {
 			editPpl := func() {
 				upsert(t, h.ppl, "customer", connector.Record{Key: ana.Key, Fields: F{"firstName": "Ppl"}})
 			}
-			h.clk.Tick(time.Minute)
+			h.clk.Advance(time.Minute)
 			if tt.crmLater {
 				editPpl()
-				h.clk.Tick(time.Minute)
+				h.clk.Advance(time.Minute)
 				editCRM()
 			} else {
 				editCRM()
-				h.clk.Tick(time.Minute)
+				h.clk.Advance(time.Minute)
 				editPpl()
 			}
 			rep := h.run()
@@ -262,7 +262,7 @@ func TestServiceRejectRetried(t *testing.T) {
 	refuse := true
 	h.ppl.FailWrite = func(entity string, rec connector.Record) error {
 		if refuse && rec.Fields["lastName"] == "Refused" {
-			return &connector.Error{Kind: connector.KindInvalid, Service: "people", Op: "create customer", Status: 400, Code: "BAD_REQUEST", Message: "lastName is not allowed"}
+			return &connector.Error{Kind: connector.KindInvalid, Service: "people", Op: "create customer", Status: 400, Code: "BAD_REQUEST", Message: "lastName is not allowed", Fields: []string{"lastName"}}
 		}
 		return nil
 	}
@@ -273,7 +273,7 @@ func TestServiceRejectRetried(t *testing.T) {
 		t.Fatalf("report %+v", l)
 	}
 	rj, _ := h.store.Rejects(context.Background(), state.RejectQuery{})
-	// The message names lastName, so the reject points at its mapping line.
+	// The error names lastName, so the reject points at its mapping line.
 	if len(rj) != 1 || rj[0].Key != keys[0] || rj[0].Kind != string(RejectService) || rj[0].Field != "lastName" || rj[0].Range.Line != 25 ||
 		!strings.Contains(rj[0].Reason, "creating infobip.customer: people: create customer: lastName is not allowed (HTTP 400, code BAD_REQUEST)") {
 		t.Fatalf("rejects: %+v", rj)
@@ -521,7 +521,7 @@ func TestDeletedPairsSurvivorEchoIsNotRecreated(t *testing.T) {
 	if _, err := h.crm.Delete(ctx, connector.DeleteRequest{Entity: "contact", Keys: []string{contactKey}}); err != nil {
 		t.Fatal(err)
 	}
-	h.clk.Tick(time.Minute)
+	h.clk.Advance(time.Minute)
 	rep = h.run()
 	if l := flow(t, rep, lr); l.Unlinked != 1 {
 		t.Errorf("the deletion did not forget the pair: %+v", l)
@@ -541,7 +541,7 @@ func TestDeletedPairsSurvivorEchoIsNotRecreated(t *testing.T) {
 	}
 
 	// A real change: the profile is on its own and synced as new.
-	h.clk.Tick(time.Minute)
+	h.clk.Advance(time.Minute)
 	upsert(t, h.ppl, "customer", connector.Record{Key: yuki, Fields: F{"city": "Osaka"}})
 	rep = h.run()
 	if r := flow(t, rep, rl); r.Created != 1 {

@@ -10,12 +10,56 @@ import (
 	"sync"
 	"time"
 
-	"github.com/expr-lang/expr/vm"
-
 	"github.com/synclang/synclang/connectors/connector"
 	"github.com/synclang/synclang/lang/diag"
 	"github.com/synclang/synclang/lang/eval"
 	"github.com/synclang/synclang/runtime/state"
+)
+
+// mode is where an item stands: one value instead of a set of flags that
+// could contradict each other (as go/types' operandMode is). It says what
+// pairing and writing do with the item and how far its writes got. One mode
+// replaces another in the order the write path weighs them: a reject over a
+// deletion over a skip over unchanged.
+type mode uint8
+
+const (
+	// pending: to be paired and written; its target part is not written
+	// (yet, or the call failed as a whole).
+	pending mode = iota
+	// skipped: left out by the flow's where filter.
+	skipped
+	// unchanged: linked, and none of its inputs changed since the last sync.
+	unchanged
+	// echo: unchanged for a reason pairing does not revisit (in a dry run, a
+	// record an earlier flow planned to write; in a retry pass, a copy of a
+	// record already retried).
+	echo
+	// deleted: deleted at the source; its delete, if any, is not done.
+	deleted
+	// rejected: not synced; item.rej says why.
+	rejected
+	// targetWritten: a pending item whose target part is written (or had
+	// nothing to write); the write-back to the source is not.
+	targetWritten
+	// written: both parts are written (or had nothing to write).
+	written
+	// deleteDone: a deleted item whose linked target is deleted (or was
+	// already gone).
+	deleteDone
+)
+
+// foundBy says how a pair made in this batch was found.
+type foundBy uint8
+
+const (
+	// notFound: no new pair (linked in the state, or a target to create).
+	notFound foundBy = iota
+	byLinkField
+	byMatch
+	// byIntent: the record a create of a run that did not finish made
+	// (see recover.go).
+	byIntent
 )
 
 // item is one source record on its way through a flow.
@@ -23,9 +67,8 @@ type item struct {
 	rec   connector.Record
 	force bool
 
-	deleted bool
-	skipped bool // left out by the flow's where filter
-	rej     *RecordError
+	mode mode
+	rej  *RecordError // set with mode rejected
 
 	matchVals []any
 	matchErrs []error
@@ -37,27 +80,19 @@ type item struct {
 	// orphan holds the hashes of an unlinked record whose pair was
 	// forgotten when the other side's record was deleted (state.Orphan).
 	orphan state.Hashes
-	// unchanged: linked and none of the inputs changed since the last sync.
-	// echo: unchanged for a reason pairing does not revisit (in a dry run, a
-	// record an earlier flow planned to write; in a retry pass, a copy of a
-	// record already retried).
-	unchanged bool
-	echo      bool
-	// tgt is the current target record (nil: create one). newPair is set
-	// when the pair was found in this batch, by says how.
-	tgt     *connector.Record
-	newPair bool
-	by      string
-	byMatch bool
+	// tgt is the current target record (nil: create one). found is set when
+	// the pair was found in this batch; by says how, in words.
+	tgt   *connector.Record
+	found foundBy
+	by    string
 	// hadIntent: an earlier run started a create for this record and did
 	// not finish; putIntent: this batch records one before creating.
 	hadIntent bool
 	putIntent bool
 	// print fingerprints the values of the create (see recover.go); in the
 	// reverse flow, of the record as the reverse flow would have created
-	// it. recovered: paired with the source of such a create.
-	print     uint64
-	recovered bool
+	// it.
+	print uint64
 	// relink: a record left out by where that the reverse flow created for
 	// this target key in a run that did not finish; only the link is kept.
 	relink string
@@ -72,45 +107,34 @@ type item struct {
 	conflicts []state.Conflict
 
 	// Write results.
-	newKey   string
-	tOp      connector.Op
-	tDone    bool // the target part is written (or had nothing to write)
-	sDone    bool // the source part is written (or had nothing to write)
-	deleteOK bool
+	newKey string
+	tOp    connector.Op
 }
 
 func (it *item) resetPairing() {
 	it.link, it.dropLink = nil, false
-	if !it.echo {
-		it.unchanged = false
+	if it.mode == unchanged {
+		it.mode = pending
 	}
-	it.tgt, it.newPair, it.by, it.byMatch = nil, false, "", false
-	it.hadIntent, it.recovered, it.relink = false, false, ""
-	if it.rej != nil && it.rej.Kind == RejectAmbiguous {
-		it.rej = nil
+	it.tgt, it.found, it.by = nil, notFound, ""
+	it.hadIntent, it.relink = false, ""
+	if it.mode == rejected && it.rej.Kind == RejectAmbiguous {
+		// Only pending items are rejected as ambiguous.
+		it.mode, it.rej = pending, nil
 	}
 }
 
 // active reports whether the item still takes part in pairing and writes.
-func (it *item) active() bool { return !it.deleted && !it.skipped && it.rej == nil && !it.unchanged }
+func (it *item) active() bool { return it.mode == pending }
 
-// eval evaluates a compiled expression with the flow's VM (reused between
-// records: the prepare goroutine owns it) and converts the result to type t
-// as eval.Run does.
-func (fr *flowRun) eval(p *vm.Program, env map[string]any, t connector.Type) (any, error) {
-	out, err := fr.machine.Run(p, env)
-	if err != nil {
-		return nil, err
-	}
-	if t == "" {
-		return out, nil
-	}
-	v, err := connector.Canonical(t, out)
-	if err != nil {
-		return nil, &valueError{err: err}
-	}
-	return v, nil
-}
+// newPair reports whether the item's pair was found in this batch.
+func (it *item) newPair() bool { return it.found != notFound }
+
+// isUnchanged reports whether the item is left alone as unchanged.
+func (it *item) isUnchanged() bool { return it.mode == unchanged || it.mode == echo }
+
+// isDeleted reports whether the item is a deletion (done or not).
+func (it *item) isDeleted() bool { return it.mode == deleted || it.mode == deleteDone }
 
 func (fr *flowRun) fill(env map[string]any, sd *sideRT, rec connector.Record) {
 	eval.Fill(env, rec, sd.fields)
@@ -121,9 +145,10 @@ func (fr *flowRun) rejectf(it *item, kind RejectKind, field string, rng diag.Ran
 }
 
 func (fr *flowRun) rejectErr(it *item, kind RejectKind, field string, rng diag.Range, err error) {
-	if it.rej != nil {
+	if it.mode == rejected {
 		return
 	}
+	it.mode = rejected
 	it.rej = &RecordError{Sync: fr.rt.p.Name, Flow: fr.f.name, Key: it.rec.Key, Field: field, Range: rng, Kind: kind, Err: err}
 	if it.tgt != nil {
 		it.rej.TargetKey = it.tgt.Key
@@ -171,7 +196,11 @@ func (fr *flowRun) prepare(ctx context.Context, in incoming, seq int) (*batchWor
 			continue
 		}
 		pos[rec.Key] = len(w.items)
-		w.items = append(w.items, &item{rec: rec, force: in.force, deleted: rec.Deleted})
+		it := &item{rec: rec, force: in.force}
+		if rec.Deleted {
+			it.mode = deleted
+		}
+		w.items = append(w.items, it)
 	}
 	// A pass with `rejects retry` reads the rejected records by key first,
 	// then reads the source as usual, which may return the same records
@@ -188,15 +217,15 @@ func (fr *flowRun) prepare(ctx context.Context, in incoming, seq int) (*batchWor
 			continue
 		}
 		if at, ok := fr.retried[it.rec.Key]; ok && !it.rec.Modified.IsZero() && !it.rec.Modified.After(at) {
-			it.unchanged, it.echo = true, true
+			it.mode = echo
 		}
 	}
 	w.counts.Read = len(w.items)
 	fr.sourceRejects(w, in.b.Rejects, pos)
 	if fr.dry {
 		for _, it := range w.items {
-			if fr.r.isPlanned(fr.rt.p.Name, src.st, it.rec.Key) {
-				it.unchanged, it.echo = true, true
+			if fr.r.isPlanned(fr.rt.p.Name, src.st, it.rec.Key) && it.mode != rejected {
+				it.mode = echo
 			}
 		}
 	}
@@ -209,11 +238,8 @@ func (fr *flowRun) prepare(ctx context.Context, in incoming, seq int) (*batchWor
 			fr.rejectf(it, RejectService, "", fr.rt.p.Range, "the %s connector returned a record without a key; it cannot be synced", src.p.Kind)
 			continue
 		}
-		if it.rej != nil {
-			continue
-		}
-		if it.deleted || it.unchanged {
-			continue
+		if it.mode != pending {
+			continue // rejected, deleted or an echo
 		}
 		if it.rec.Fields == nil {
 			it.rec.Fields = map[string]any{}
@@ -221,7 +247,7 @@ func (fr *flowRun) prepare(ctx context.Context, in incoming, seq int) (*batchWor
 		fr.fill(fr.envS, src, it.rec)
 		if fr.f.where != nil {
 			x := fr.f.p.Where
-			v, err := fr.eval(fr.f.where, fr.envS, "")
+			v, err := fr.machine.Run(fr.f.where, fr.envS, "")
 			if err != nil {
 				rng, _, e := exprError(x, err)
 				fr.rejectErr(it, RejectExpression, "", rng, fmt.Errorf("where %s: %w", x.Source, e))
@@ -233,7 +259,7 @@ func (fr *flowRun) prepare(ctx context.Context, in incoming, seq int) (*batchWor
 				continue
 			}
 			if !ok {
-				it.skipped = true
+				it.mode = skipped
 				continue
 			}
 		}
@@ -246,7 +272,7 @@ func (fr *flowRun) prepare(ctx context.Context, in incoming, seq int) (*batchWor
 			it.matchVals = make([]any, n)
 			it.matchErrs = make([]error, n)
 			for i, mk := range fr.rt.matches {
-				v, err := fr.eval(mk.prog[si], fr.envS, "")
+				v, err := fr.machine.Run(mk.prog[si], fr.envS, "")
 				if err != nil {
 					it.matchErrs[i] = err
 					continue
@@ -379,7 +405,7 @@ func (fr *flowRun) pair(ctx context.Context, items []*item) error {
 	var keys []string
 	for _, it := range items {
 		it.resetPairing()
-		if it.rec.Key != "" && !it.skipped && it.rej == nil {
+		if it.rec.Key != "" && it.mode != skipped && it.mode != rejected {
 			keys = append(keys, it.rec.Key)
 		}
 	}
@@ -393,17 +419,17 @@ func (fr *flowRun) pair(ctx context.Context, items []*item) error {
 	var linked []*item
 	for _, it := range items {
 		l, ok := links[it.rec.Key]
-		if !ok || it.skipped || it.rej != nil || it.unchanged {
+		if !ok || (it.mode != pending && it.mode != deleted) {
 			continue
 		}
 		it.link = &l
-		if it.deleted {
+		if it.mode == deleted {
 			continue
 		}
 		if fr.needsWork(it) {
 			linked = append(linked, it)
 		} else {
-			it.unchanged = true
+			it.mode = unchanged
 		}
 	}
 	unpaired := func(among []*item) []*item {
@@ -530,7 +556,7 @@ func (fr *flowRun) checkForeign(it *item) bool {
 		return false
 	}
 	dst := fr.f.dst
-	if it.newPair {
+	if it.newPair() {
 		fr.rejectf(it, RejectForeign, "", fr.pairRange(it), "found %s %s by %s, but it is %s; the record is not synced (it is tried again when it changes)",
 			dst.label, it.tgt.Key, it.by, why)
 		return true
@@ -570,7 +596,7 @@ func (fr *flowRun) checkOrphans(ctx context.Context, items []*item, links map[st
 	}
 	var keys []string
 	for _, it := range items {
-		if _, linked := links[it.rec.Key]; !linked && it.rec.Key != "" && !it.skipped && it.rej == nil && !it.unchanged {
+		if _, linked := links[it.rec.Key]; !linked && it.rec.Key != "" && (it.mode == pending || it.mode == deleted) {
 			keys = append(keys, it.rec.Key)
 		}
 	}
@@ -587,8 +613,8 @@ func (fr *flowRun) checkOrphans(ctx context.Context, items []*item, links map[st
 			continue
 		}
 		it.orphan = h
-		if !it.deleted && !it.force && !fr.changedSince(h, it) {
-			it.unchanged = true
+		if it.mode == pending && !it.force && !fr.changedSince(h, it) {
+			it.mode = unchanged
 		}
 	}
 	return nil
@@ -693,7 +719,7 @@ func (fr *flowRun) applyLinkField(q *lookupReq) {
 		switch len(cands) {
 		case 0:
 		case 1:
-			it.tgt, it.newPair, it.by = &cands[0], true, "link field "+q.field
+			it.tgt, it.found, it.by = &cands[0], byLinkField, "link field "+q.field
 		default:
 			fr.rejectf(it, RejectAmbiguous, "", fr.rt.link.Range, "%d %s records have %s = %s (%s); synclang links one record to one: remove the value from all but one",
 				len(cands), dst.label, q.field, q.vals[i], keyList(cands))
@@ -746,7 +772,7 @@ func (fr *flowRun) applyMatch(i int, q *lookupReq) {
 				t.Fields = map[string]any{}
 			}
 			fr.fill(fr.envT, dst, t)
-			tv, err := fr.eval(mk.prog[di], fr.envT, "")
+			tv, err := fr.machine.Run(mk.prog[di], fr.envT, "")
 			if err == nil && !blank(tv) && connector.Equal(tv, q.vals[j]) {
 				cands = append(cands, t)
 			}
@@ -754,7 +780,7 @@ func (fr *flowRun) applyMatch(i int, q *lookupReq) {
 		switch len(cands) {
 		case 0:
 		case 1:
-			it.tgt, it.newPair, it.by, it.byMatch = &cands[0], true, "match "+mk.desc, true
+			it.tgt, it.found, it.by = &cands[0], byMatch, "match "+mk.desc
 		default:
 			fr.rejectf(it, RejectAmbiguous, "", mk.p.Range, "match %s: %s matches %d %s records (%s); synclang does not guess: link the record by hand or make the match key stricter",
 				mk.desc, describe(q.vals[j]), len(cands), dst.label, keyList(cands))
@@ -782,7 +808,7 @@ func (fr *flowRun) validatePairs(ctx context.Context, items []*item) error {
 	var news []*item
 	var tkeys []string
 	for _, it := range items {
-		if it.newPair && it.rej == nil {
+		if it.newPair() && it.mode != rejected {
 			news = append(news, it)
 			tkeys = append(tkeys, it.tgt.Key)
 		}
@@ -810,7 +836,7 @@ func (fr *flowRun) validatePairs(ctx context.Context, items []*item) error {
 	}
 	byTarget := map[string][]*item{}
 	for _, it := range news {
-		if it.rej == nil {
+		if it.mode != rejected {
 			byTarget[it.tgt.Key] = append(byTarget[it.tgt.Key], it)
 		}
 	}
@@ -831,7 +857,7 @@ func (fr *flowRun) validatePairs(ctx context.Context, items []*item) error {
 }
 
 func (fr *flowRun) pairRange(it *item) diag.Range {
-	if it.byMatch {
+	if it.found == byMatch {
 		for _, mk := range fr.rt.matches {
 			if it.by == "match "+mk.desc {
 				return mk.p.Range
@@ -855,7 +881,7 @@ func (fr *flowRun) checkLinkClaims(ctx context.Context, news []*item) error {
 		var vals []any
 		var who []*item
 		for _, it := range news {
-			if it.rej != nil || !it.byMatch {
+			if it.mode == rejected || it.found != byMatch {
 				continue
 			}
 			v := keyString(it.tgt.Fields[dst.linkField])
@@ -882,7 +908,7 @@ func (fr *flowRun) checkLinkClaims(ctx context.Context, news []*item) error {
 	var vals []any
 	var who []*item
 	for _, it := range news {
-		if it.rej == nil {
+		if it.mode != rejected {
 			vals = append(vals, it.tgt.Key)
 			who = append(who, it)
 		}
@@ -982,7 +1008,7 @@ func (fr *flowRun) checkIntents(ctx context.Context, items []*item) error {
 		want := keyString(q.vals[i])
 		for j := range q.res[i] {
 			if t := q.res[i][j]; sameKey(t.Key, want, dst.keyField.Type) {
-				it.tgt, it.newPair, it.recovered = &t, true, true
+				it.tgt, it.found = &t, byIntent
 				it.by = "the create a run that did not finish made"
 				break
 			}

@@ -211,7 +211,7 @@ func TestLeadQualificationKeepsOnePerson(t *testing.T) {
 
 			// Dynamics qualifies Ana's lead: a contact with her email, the
 			// lead's state Qualified.
-			h.clk.Tick(time.Minute)
+			h.clk.Advance(time.Minute)
 			contactKeys := upsert(t, h.crm, "contact", connector.Record{Fields: F{"firstname": "Ana", "lastname": "Horvat-Kovač",
 				"emailaddress1": "ana@example.com", "statecode": 0, "jobtitle": "CTO"}})
 			upsert(t, h.crm, "lead", connector.Record{Key: leadKeys[0], Fields: F{"statecode": 1}})
@@ -243,7 +243,7 @@ func TestLeadQualificationKeepsOnePerson(t *testing.T) {
 				}
 			}
 			// The qualified lead changing again does not flip the person back.
-			h.clk.Tick(time.Minute)
+			h.clk.Advance(time.Minute)
 			upsert(t, h.crm, "lead", connector.Record{Key: leadKeys[0], Fields: F{"statuscode": 3}})
 			h.run()
 			if p := ppl.all()[0]; p.Fields["type"] != "CUSTOMER" || p.Fields["externalId"] != contactKeys[0] {
@@ -255,7 +255,7 @@ func TestLeadQualificationKeepsOnePerson(t *testing.T) {
 			// Even an edit of a mapped field of the qualified lead: filtered
 			// out by where, or reported without a write, never written over
 			// the contact's person.
-			h.clk.Tick(time.Minute)
+			h.clk.Advance(time.Minute)
 			upsert(t, h.crm, "lead", connector.Record{Key: leadKeys[0], Fields: F{"lastname": "Old-Lead-Name"}})
 			rep = h.run()
 			leads = rep.Syncs[0].Flows[0]
@@ -285,7 +285,7 @@ func TestLeadNeverOverwritesCustomer(t *testing.T) {
 
 	contactKeys := upsert(t, h.crm, "contact", connector.Record{Fields: F{"firstname": "Ana", "lastname": "Horvat", "emailaddress1": "ana@example.com", "statecode": 0}})
 	h.run()
-	h.clk.Tick(time.Minute)
+	h.clk.Advance(time.Minute)
 	leadKeys := upsert(t, h.crm, "lead", connector.Record{Fields: F{"firstname": "Ana", "lastname": "Lead-Name", "emailaddress1": "ANA@example.com", "statecode": 0}},
 		connector.Record{Fields: F{"firstname": "Luka", "lastname": "Novak", "emailaddress1": "luka@example.com", "statecode": 0}})
 	rep := h.run()

@@ -30,7 +30,7 @@ func (it *item) setS(field string, v any) {
 // so it compares equal to, and hashes as, what a read returns after the
 // write.
 func (fr *flowRun) evalMap(it *item, m *mapRT, env map[string]any) (any, bool) {
-	v, err := fr.eval(m.prog, env, m.target.Type)
+	v, err := fr.machine.Run(m.prog, env, m.target.Type)
 	if err != nil {
 		rng, kind, e := exprError(m.fm.Expr, err)
 		if kind == RejectValue {
@@ -69,7 +69,7 @@ func (fr *flowRun) reconcile(it *item) {
 		t.Fields = map[string]any{}
 	}
 	var oldS, oldT state.Hashes
-	if it.link != nil && !it.dropLink && !it.newPair {
+	if it.link != nil && !it.dropLink && !it.newPair() {
 		oldS, oldT = it.link.Hashes(src.st), it.link.Hashes(dst.st)
 	}
 	// A pair without history: every field counts as changed on both sides,
@@ -109,7 +109,7 @@ func (fr *flowRun) reconcile(it *item) {
 	if f.reverse != nil {
 		revOK = true
 		if f.reverse.where != nil {
-			v, err := fr.eval(f.reverse.where, fr.envT, "")
+			v, err := fr.machine.Run(f.reverse.where, fr.envT, "")
 			b, _ := v.(bool)
 			revOK = err == nil && b
 		}

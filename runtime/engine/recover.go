@@ -74,10 +74,10 @@ func (fr *flowRun) recoverCreates(ctx context.Context, items []*item) error {
 	var targets []string
 	var prints []uint64
 	for _, it := range items {
-		if it.rec.Key == "" || it.deleted || it.link != nil || it.tgt != nil {
+		if it.rec.Key == "" || it.link != nil || it.tgt != nil {
 			continue
 		}
-		if !it.active() && !it.skipped && it.rej == nil {
+		if it.mode != pending && it.mode != skipped && it.mode != rejected {
 			continue
 		}
 		it.print = printOf(rev, it.rec.Fields)
@@ -124,26 +124,26 @@ func (fr *flowRun) recoverCreates(ctx context.Context, items []*item) error {
 		}
 	}
 	q := &lookupReq{sd: dst, field: dst.p.Key}
-	var skipped []*item
+	var leftOut []*item
 	for _, it := range cands {
 		in, ok := picked[it]
 		switch {
 		case !ok:
-		case it.skipped || it.rej != nil:
+		case it.mode == skipped || it.mode == rejected:
 			// Left out by where, or rejected before pairing: this direction
 			// writes nothing for it, but the pair the reverse flow made
 			// stands; only the link is kept (the reverse flow writes the
 			// link key when it next visits).
-			skipped = append(skipped, it)
+			leftOut = append(leftOut, it)
 			it.relink = in.Key
 		default:
 			q.add(it, in.Key)
 		}
 	}
-	if len(skipped) > 0 {
+	if len(leftOut) > 0 {
 		// Only when the intent's record is not linked to another.
-		keys := make([]string, len(skipped))
-		for i, it := range skipped {
+		keys := make([]string, len(leftOut))
+		for i, it := range leftOut {
 			keys[i] = it.relink
 		}
 		taken, err := fr.r.env.Store.Links(ctx, fr.rt.p.Name, dst.st, keys)
@@ -151,15 +151,15 @@ func (fr *flowRun) recoverCreates(ctx context.Context, items []*item) error {
 			return err
 		}
 		// Pairing does not look skipped records' links up.
-		srcKeys := make([]string, len(skipped))
-		for i, it := range skipped {
+		srcKeys := make([]string, len(leftOut))
+		for i, it := range leftOut {
 			srcKeys[i] = it.rec.Key
 		}
 		mine, err := fr.r.env.Store.Links(ctx, fr.rt.p.Name, fr.f.src.st, srcKeys)
 		if err != nil {
 			return err
 		}
-		for _, it := range skipped {
+		for _, it := range leftOut {
 			_, linked := mine[it.rec.Key]
 			if _, ok := taken[it.relink]; ok || linked {
 				// It cannot be linked here, so the reverse flow must not
@@ -176,7 +176,7 @@ func (fr *flowRun) recoverCreates(ctx context.Context, items []*item) error {
 		want := keyString(q.vals[i])
 		for j := range q.res[i] {
 			if t := q.res[i][j]; sameKey(t.Key, want, dst.keyField.Type) {
-				it.tgt, it.newPair, it.recovered = &t, true, true
+				it.tgt, it.found = &t, byIntent
 				it.by = fmt.Sprintf("the create a run that did not finish made for %s %s", dst.label, t.Key)
 				break
 			}

@@ -57,8 +57,13 @@ type SyncReport struct {
 	// why), or stopped (Env.Stop ended it early). The counts of a sync that
 	// failed or stopped cover only what it did before.
 	Status Status `json:"status"`
-	// Error is the error that stopped the sync, if any.
+	// Error is the error that stopped the sync, if any; Err is that error
+	// itself, for callers that act on its type (connector.Error,
+	// state.LockedError, ErrStopped). Run also returns these errors joined,
+	// each prefixed with its sync's name; a caller that reports per sync
+	// reads Err instead of taking the joined error apart.
 	Error string `json:"error,omitempty"`
+	Err   error  `json:"-"`
 }
 
 // Status is how a sync or flow ended.

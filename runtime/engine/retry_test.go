@@ -25,13 +25,13 @@ func TestRetryKeepsTheOtherSidesFix(t *testing.T) {
 	h.run()
 	c := h.crm.Records("contact")[0]
 	p := h.ppl.Records("customer")[0]
-	h.clk.Tick(1e9)
+	h.clk.Advance(1e9)
 	upsert(t, h.ppl, "customer", connector.Record{Key: p.Key, Fields: F{"lastName": strings.Repeat("x", 67)}})
 	upsert(t, h.crm, "contact", connector.Record{Key: c.Key, Fields: F{"jobtitle": "CTO"}})
 	if rep := h.run(); rep.Rejected() == 0 {
 		t.Fatalf("the 67-character lastName was not rejected: %+v", rep.Syncs[0].Flows)
 	}
-	h.clk.Tick(1e9)
+	h.clk.Advance(1e9)
 	upsert(t, h.ppl, "customer", connector.Record{Key: p.Key, Fields: F{"lastName": "Horvat-Kos"}})
 	rep := h.run(retry)
 	for _, f := range rep.Syncs[0].Flows {
@@ -174,7 +174,7 @@ func TestPropertyNoWriteUndoesAChange(t *testing.T) {
 					c := contacts[r.IntN(len(contacts))]
 					fp := pairs[r.IntN(len(pairs))]
 					v := pool[r.IntN(len(pool))]
-					h.clk.Tick(1e9)
+					h.clk.Advance(1e9)
 					if r.IntN(2) == 0 {
 						t.Logf("step %d: crm %s %s = %s", step, c, fp[0], v)
 						upsert(t, h.crm, "contact", connector.Record{Key: c, Fields: F{fp[0]: v}})

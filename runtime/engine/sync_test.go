@@ -29,7 +29,7 @@ func seedInitial(t *testing.T, h *harness) (contacts []string, lonely string) {
 	recs[2].Fields["address1_city"] = "Milan"
 	recs[4].Fields["statecode"] = int64(1)
 	contacts = upsert(t, h.crm, "contact", recs...)
-	h.clk.Tick(1e9)
+	h.clk.Advance(1e9)
 	keys := upsert(t, h.ppl, "customer",
 		connector.Record{Fields: F{"firstName": "Lukas", "lastName": "Novak", "email": "luka@example.com", "city": "Zagreb"}},
 		connector.Record{Fields: F{"firstName": "Yuki", "lastName": "Tanaka", "email": "yuki@example.com", "gender": "FEMALE"}},
@@ -117,7 +117,7 @@ func TestIncrementalEditsBothSides(t *testing.T) {
 	h.run()
 
 	// Dynamics: Ana's first name; People: Yuki's city and Mia's last name.
-	h.clk.Tick(5e9)
+	h.clk.Advance(5e9)
 	upsert(t, h.crm, "contact", connector.Record{Key: contacts[0], Fields: F{"firstname": "Anamarija"}})
 	upsert(t, h.ppl, "customer", connector.Record{Key: lonely, Fields: F{"city": "Tokyo"}})
 	mia := byField(t, h.ppl.Records("customer"), "externalId")[contacts[2]]
@@ -145,9 +145,9 @@ func TestEditsSameRecordDifferentFields(t *testing.T) {
 	h.run()
 	h.run()
 	ana := byField(t, h.ppl.Records("customer"), "externalId")[contacts[0]]
-	h.clk.Tick(5e9)
+	h.clk.Advance(5e9)
 	upsert(t, h.crm, "contact", connector.Record{Key: contacts[0], Fields: F{"firstname": "Anja"}})
-	h.clk.Tick(5e9)
+	h.clk.Advance(5e9)
 	upsert(t, h.ppl, "customer", connector.Record{Key: ana.Key, Fields: F{"city": "Split"}})
 	rep := h.run()
 	if c := flow(t, rep, lr).Conflicts + flow(t, rep, rl).Conflicts; c != 0 {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"sort"
-	"strings"
 
 	"github.com/synclang/synclang/connectors/connector"
 	"github.com/synclang/synclang/lang/diag"
@@ -48,6 +47,28 @@ func (fr *flowRun) write(ctx context.Context, w *batchWork) {
 	}
 
 	// Target: creates and updates.
+	tgt := part{sd: dst, call: "writing " + dst.label, hook: "/target-written", maps: fr.f.maps,
+		fields: func(it *item) map[string]any { return it.tWrite },
+		what: func(it *item) (string, string) {
+			if it.tgt == nil {
+				what := "creating " + dst.label
+				return what, fmt.Sprintf("%s for %s %s", what, src.label, it.rec.Key)
+			}
+			what := fmt.Sprintf("updating %s %s", dst.label, it.tgt.Key)
+			return what, fmt.Sprintf("%s for %s %s", what, src.label, it.rec.Key)
+		},
+		done: func(it *item, r connector.WriteResult) error {
+			if r.Op == connector.Created && r.Key == "" {
+				return fmt.Errorf("creating %s for %s %s: the connector reported no key for the new record", dst.label, src.label, it.rec.Key)
+			}
+			it.mode, it.tOp = targetWritten, r.Op
+			if r.Op == connector.Created {
+				it.newKey = r.Key
+			}
+			return nil
+		},
+		refused: func(it *item) { it.refused = it.tgt == nil },
+	}
 	var recs []connector.Record
 	var who []*item
 	for _, it := range w.items {
@@ -61,52 +82,10 @@ func (fr *flowRun) write(ctx context.Context, w *batchWork) {
 			recs = append(recs, connector.Record{Key: it.tgt.Key, Fields: it.tWrite})
 			who = append(who, it)
 		} else {
-			it.tDone = true
+			it.mode = targetWritten
 		}
 	}
-	if len(recs) > 0 {
-		w.counts.WriteCalls++
-		res, err := dst.conn.Upsert(ctx, connector.UpsertRequest{Entity: dst.p.Entity, Records: recs})
-		if err == nil && len(res.Results) != len(recs) {
-			err = fmt.Errorf("the connector answered %d results for %d records", len(res.Results), len(recs))
-		}
-		for i, it := range who {
-			if i >= len(res.Results) {
-				break
-			}
-			r := res.Results[i]
-			switch r.Op {
-			case connector.Created:
-				if r.Key == "" {
-					failBatch(fmt.Errorf("creating %s for %s %s: the connector reported no key for the new record", dst.label, src.label, it.rec.Key))
-					continue
-				}
-				it.tDone, it.tOp, it.newKey = true, r.Op, r.Key
-			case connector.Updated, connector.Unchanged:
-				it.tDone, it.tOp = true, r.Op
-			case connector.Failed:
-				if err != nil {
-					continue // not attempted: the call failed as a whole
-				}
-				what := "creating " + dst.label
-				if it.tgt != nil {
-					what = fmt.Sprintf("updating %s %s", dst.label, it.tgt.Key)
-				}
-				if !connector.RecordLevel(r.Err) {
-					failBatch(fmt.Errorf("%s for %s %s: %w", what, src.label, it.rec.Key, r.Err))
-					continue
-				}
-				it.refused = it.tgt == nil
-				fr.serviceReject(it, r.Err, it.tWrite, fr.f.maps, what)
-			default:
-				failBatch(fmt.Errorf("writing %s: the connector answered %q for record %d", dst.label, r.Op, i))
-			}
-		}
-		if err != nil {
-			failBatch(fmt.Errorf("writing %s: %w", dst.label, err))
-		}
-		hook(fr.f.name + "/target-written")
-	}
+	fr.writePart(ctx, w, tgt, true, recs, who, failBatch)
 	// The keys of the targets created, before anything else can fail.
 	if ts := fr.intentTargets(w); len(ts) > 0 {
 		if err := fr.r.env.Store.Apply(ctx, fr.lease, &state.Changes{Sync: fr.rt.p.Name, RunID: fr.runID, PutIntents: ts}); err != nil {
@@ -117,57 +96,38 @@ func (fr *flowRun) write(ctx context.Context, w *batchWork) {
 	}
 
 	// Source: link keys of new targets, reconciled values.
+	var rev []*mapRT
+	if fr.f.reverse != nil {
+		rev = fr.f.reverse.maps
+	}
+	back := part{sd: src, call: "writing back to " + src.label, hook: "/source-written", maps: rev,
+		fields: func(it *item) map[string]any { return it.sWrite },
+		what: func(it *item) (string, string) {
+			what := fmt.Sprintf("writing back to %s %s", src.label, it.rec.Key)
+			return what, what
+		},
+		done: func(it *item, _ connector.WriteResult) error {
+			it.mode = written
+			return nil
+		},
+	}
 	recs, who = recs[:0], who[:0]
 	for _, it := range w.items {
-		if !it.tDone || it.rej != nil {
+		if it.mode != targetWritten {
 			continue
 		}
 		if it.tOp == connector.Created && fr.rt.link != nil && dst.owner {
 			it.setS(src.linkField, linkValue(src.byName[src.linkField], it.newKey))
 		}
 		if len(it.sWrite) == 0 {
-			it.sDone = true
+			it.mode = written
 			continue
 		}
 		recs = append(recs, connector.Record{Key: it.rec.Key, Fields: it.sWrite})
 		who = append(who, it)
 	}
-	if len(recs) > 0 && w.failed == nil {
-		w.counts.WriteCalls++
-		res, err := src.conn.Upsert(ctx, connector.UpsertRequest{Entity: src.p.Entity, Records: recs})
-		if err == nil && len(res.Results) != len(recs) {
-			err = fmt.Errorf("the connector answered %d results for %d records", len(res.Results), len(recs))
-		}
-		var rev []*mapRT
-		if fr.f.reverse != nil {
-			rev = fr.f.reverse.maps
-		}
-		for i, it := range who {
-			if i >= len(res.Results) {
-				break
-			}
-			r := res.Results[i]
-			switch r.Op {
-			case connector.Updated, connector.Unchanged:
-				it.sDone = true
-			case connector.Failed:
-				if err != nil {
-					continue
-				}
-				what := fmt.Sprintf("writing back to %s %s", src.label, it.rec.Key)
-				if !connector.RecordLevel(r.Err) {
-					failBatch(fmt.Errorf("%s: %w", what, r.Err))
-					continue
-				}
-				fr.serviceReject(it, r.Err, it.sWrite, rev, what)
-			default:
-				failBatch(fmt.Errorf("writing back to %s: the connector answered %q for record %d", src.label, r.Op, i))
-			}
-		}
-		if err != nil {
-			failBatch(fmt.Errorf("writing back to %s: %w", src.label, err))
-		}
-		hook(fr.f.name + "/source-written")
+	if w.failed == nil {
+		fr.writePart(ctx, w, back, false, recs, who, failBatch)
 	}
 
 	// Deletions.
@@ -175,7 +135,7 @@ func (fr *flowRun) write(ctx context.Context, w *batchWork) {
 		var keys []string
 		var dels []*item
 		for _, it := range w.items {
-			if it.deleted && it.rej == nil && it.link != nil {
+			if it.mode == deleted && it.link != nil {
 				keys = append(keys, it.link.Key(dst.st))
 				dels = append(dels, it)
 			}
@@ -193,9 +153,9 @@ func (fr *flowRun) write(ctx context.Context, w *batchWork) {
 				r := res.Results[i]
 				switch {
 				case r.Op == connector.Deleted:
-					it.deleteOK, it.tOp = true, connector.Deleted
+					it.mode, it.tOp = deleteDone, connector.Deleted
 				case r.Op == connector.Failed && err == nil && connector.KindOf(r.Err) == connector.KindNotFound:
-					it.deleteOK = true // already gone
+					it.mode = deleteDone // already gone
 				case r.Op == connector.Failed && err == nil && connector.RecordLevel(r.Err):
 					fr.serviceReject(it, r.Err, nil, nil, fmt.Sprintf("deleting %s %s", dst.label, keys[i]))
 				case err == nil:
@@ -210,25 +170,95 @@ func (fr *flowRun) write(ctx context.Context, w *batchWork) {
 	fr.buildChanges(w)
 }
 
+// part is one of a batch's two Upsert calls: the target's creates and
+// updates, or the write-back to the source.
+type part struct {
+	sd   *sideRT
+	call string // what the call does, for its failure: "writing contact"
+	hook string
+	// maps are the maps whose fields the part writes (a service's rejection
+	// names one); fields gives the fields written for an item.
+	maps   []*mapRT
+	fields func(*item) map[string]any
+	// what describes one record's write: for a reject, and for a failure
+	// that stops the batch.
+	what func(*item) (reject, fail string)
+	// done applies a successful result (created, updated or unchanged).
+	done func(*item, connector.WriteResult) error
+	// refused, when set, is told of a record the service refused alone.
+	refused func(*item)
+}
+
+// writePart sends recs (recs[i] for who[i]) in one Upsert call to p.sd and
+// applies each result: done for a write, a reject for a record-level
+// refusal, and failBatch for anything else (a call that fails as a whole,
+// a result count that does not match, an answer that is no write). Only
+// the target part may create.
+func (fr *flowRun) writePart(ctx context.Context, w *batchWork, p part, creates bool, recs []connector.Record, who []*item, failBatch func(error)) {
+	if len(recs) == 0 {
+		return
+	}
+	w.counts.WriteCalls++
+	res, err := p.sd.conn.Upsert(ctx, connector.UpsertRequest{Entity: p.sd.p.Entity, Records: recs})
+	if err == nil && len(res.Results) != len(recs) {
+		err = fmt.Errorf("the connector answered %d results for %d records", len(res.Results), len(recs))
+	}
+	for i, it := range who {
+		if i >= len(res.Results) {
+			break
+		}
+		r := res.Results[i]
+		switch {
+		case r.Op == connector.Updated || r.Op == connector.Unchanged || (creates && r.Op == connector.Created):
+			if derr := p.done(it, r); derr != nil {
+				failBatch(derr)
+			}
+		case r.Op == connector.Failed:
+			if err != nil {
+				continue // not attempted: the call failed as a whole
+			}
+			what, fail := p.what(it)
+			if !connector.RecordLevel(r.Err) {
+				failBatch(fmt.Errorf("%s: %w", fail, r.Err))
+				continue
+			}
+			if p.refused != nil {
+				p.refused(it)
+			}
+			fr.serviceReject(it, r.Err, p.fields(it), p.maps, what)
+		default:
+			failBatch(fmt.Errorf("%s: the connector answered %q for record %d", p.call, r.Op, i))
+		}
+	}
+	if err != nil {
+		failBatch(fmt.Errorf("%s: %w", p.call, err))
+	}
+	hook(fr.f.name + p.hook)
+}
+
 // serviceReject rejects an item the service refused, attributing it to a
-// mapping line when the message names exactly one written field.
+// mapping line when the service's error names exactly one of the fields
+// written (connector.Error.Fields).
 func (fr *flowRun) serviceReject(it *item, err error, written map[string]any, maps []*mapRT, what string) {
-	field, rng := guessField(err.Error(), written, maps)
+	field, rng := namedField(connector.FieldsOf(err), written, maps)
 	if !rng.IsValid() {
 		rng = fr.rt.p.Range
 	}
 	fr.rejectErr(it, RejectService, field, rng, fmt.Errorf("%s: %w", what, err))
 }
 
-func guessField(msg string, written map[string]any, maps []*mapRT) (string, diag.Range) {
+// namedField returns the one written field among named, and the range of
+// the map that wrote it; nothing when none or several are.
+func namedField(named []string, written map[string]any, maps []*mapRT) (string, diag.Range) {
 	var hit string
-	for name := range written {
-		if mentions(msg, name) || (strings.HasPrefix(name, connector.CustomPrefix) && mentions(msg, strings.TrimPrefix(name, connector.CustomPrefix))) {
-			if hit != "" {
-				return "", diag.Range{}
-			}
-			hit = name
+	for _, name := range named {
+		if _, ok := written[name]; !ok || name == hit {
+			continue
 		}
+		if hit != "" {
+			return "", diag.Range{}
+		}
+		hit = name
 	}
 	if hit == "" {
 		return "", diag.Range{}
@@ -239,28 +269,6 @@ func guessField(msg string, written map[string]any, maps []*mapRT) (string, diag
 		}
 	}
 	return hit, diag.Range{}
-}
-
-// mentions reports whether msg contains name as a whole word.
-func mentions(msg, name string) bool {
-	if name == "" {
-		return false
-	}
-	ident := func(b byte) bool {
-		return b == '_' || b >= '0' && b <= '9' || b >= 'a' && b <= 'z' || b >= 'A' && b <= 'Z'
-	}
-	for i := 0; ; {
-		j := strings.Index(msg[i:], name)
-		if j < 0 {
-			return false
-		}
-		j += i
-		end := j + len(name)
-		if (j == 0 || !ident(msg[j-1])) && (end == len(msg) || !ident(msg[end])) {
-			return true
-		}
-		i = j + 1
-	}
 }
 
 // targetKey is the key of the item's target after the writes ("" when
@@ -292,12 +300,12 @@ func (fr *flowRun) buildChanges(w *batchWork) {
 	}
 	for _, it := range w.items {
 		fr.outcome(it, &c.Outcome)
-		if it.orphan != nil && !it.unchanged {
+		if it.orphan != nil && !it.isUnchanged() {
 			// An orphan that changed (or was deleted) is on its own from now.
 			ch.ClearOrphans = append(ch.ClearOrphans, state.Orphan{Side: src.st, Key: it.rec.Key})
 		}
 		switch {
-		case it.rej != nil:
+		case it.mode == rejected:
 			c.Rejected++
 			ch.PutRejects = append(ch.PutRejects, it.rej.reject())
 			fr.keepRelink(ch, it)
@@ -310,7 +318,7 @@ func (fr *flowRun) buildChanges(w *batchWork) {
 			// rejected); hashes stay as they were (unknown for a new pair) so
 			// the record is processed in full next time.
 			validPair := it.rej.Kind != RejectAmbiguous && it.rej.Kind != RejectUnfinished && it.rej.Kind != RejectForeign
-			if tk := it.targetKey(); tk != "" && validPair && (it.newPair || it.tOp == connector.Created) {
+			if tk := it.targetKey(); tk != "" && validPair && (it.newPair() || it.tOp == connector.Created) {
 				ch.PutLinks = append(ch.PutLinks, fr.makeLink(it.rec.Key, tk, nil, nil))
 				if it.putIntent || it.hadIntent {
 					ch.ClearIntents = append(ch.ClearIntents, state.Intent{Flow: fr.f.name, Key: it.rec.Key})
@@ -320,12 +328,12 @@ func (fr *flowRun) buildChanges(w *batchWork) {
 				// The service refused the create: it did not happen.
 				ch.ClearIntents = append(ch.ClearIntents, state.Intent{Flow: fr.f.name, Key: it.rec.Key})
 			}
-		case it.deleted:
+		case it.isDeleted():
 			clear(it)
 			if it.link == nil {
 				continue
 			}
-			if fr.f.deleter == nil || it.deleteOK {
+			if fr.f.deleter == nil || it.mode == deleteDone {
 				ch.DeleteLinks = append(ch.DeleteLinks, it.link.Left)
 				if it.tOp == connector.Deleted {
 					c.Deleted++
@@ -340,23 +348,23 @@ func (fr *flowRun) buildChanges(w *batchWork) {
 					}
 				}
 			}
-		case it.skipped:
+		case it.mode == skipped:
 			c.Skipped++
 			clear(it)
 			fr.keepRelink(ch, it)
-		case it.unchanged:
+		case it.isUnchanged():
 			c.Unchanged++
-		case !it.tDone:
+		case it.mode == pending:
 			// The target write did not happen (the call failed as a whole).
-		case it.tOp == connector.Created && !it.sDone:
+		case it.tOp == connector.Created && it.mode == targetWritten:
 			// Created, but writing the link key back failed as a whole: keep
 			// the link so the next run pairs the records instead of
 			// creating another target.
 			c.Created++
 			ch.PutLinks = append(ch.PutLinks, fr.makeLink(it.rec.Key, it.newKey, nil, nil))
 			ch.ClearIntents = append(ch.ClearIntents, state.Intent{Flow: fr.f.name, Key: it.rec.Key})
-		case !it.sDone:
-			if it.newPair {
+		case it.mode == targetWritten:
+			if it.newPair() {
 				ch.PutLinks = append(ch.PutLinks, fr.makeLink(it.rec.Key, it.tgt.Key, nil, nil))
 			}
 		default:
@@ -382,9 +390,9 @@ func (fr *flowRun) buildChanges(w *batchWork) {
 			fr.clearReverse(ch, it, tk)
 			ch.Conflicts = append(ch.Conflicts, it.conflicts...)
 			c.Conflicts += len(it.conflicts)
-			if it.newPair {
+			if it.newPair() {
 				c.Linked++
-				if it.byMatch {
+				if it.found == byMatch {
 					c.LinkedByMatch++
 				}
 			}
@@ -397,7 +405,7 @@ func (fr *flowRun) buildChanges(w *batchWork) {
 			if len(it.sWrite) > 0 {
 				c.WrittenBack++
 			}
-			if it.tOp != connector.Created && it.tOp != connector.Updated && len(it.sWrite) == 0 && !it.newPair {
+			if it.tOp != connector.Created && it.tOp != connector.Updated && len(it.sWrite) == 0 && !it.newPair() {
 				c.Unchanged++
 			}
 		}
@@ -407,32 +415,32 @@ func (fr *flowRun) buildChanges(w *batchWork) {
 // outcome classifies an item after its batch was written (see Outcome).
 func (fr *flowRun) outcome(it *item, o *Outcome) {
 	switch {
-	case it.rej != nil:
+	case it.mode == rejected:
 		o.Rejected++
-	case it.deleted:
+	case it.isDeleted():
 		switch {
 		case it.link == nil:
 			o.Unchanged++
-		case fr.f.deleter == nil || it.deleteOK:
+		case fr.f.deleter == nil || it.mode == deleteDone:
 			o.Deleted++
 		default:
 			o.Unwritten++
 		}
-	case it.skipped:
+	case it.mode == skipped:
 		o.Skipped++
-	case it.unchanged:
+	case it.isUnchanged():
 		o.Unchanged++
-	case !it.tDone:
+	case it.mode == pending:
 		o.Unwritten++
 	case it.tOp == connector.Created:
 		o.Created++
 	case it.tOp == connector.Updated:
 		o.Updated++
-	case !it.sDone:
+	case it.mode == targetWritten:
 		o.Unwritten++
 	case len(it.sWrite) > 0:
 		o.Updated++
-	case it.newPair:
+	case it.newPair():
 		o.Linked++
 	default:
 		o.Unchanged++
@@ -442,23 +450,23 @@ func (fr *flowRun) outcome(it *item, o *Outcome) {
 // dryOutcome classifies an item of a dry run by what a run would do.
 func (fr *flowRun) dryOutcome(it *item, o *Outcome) {
 	switch {
-	case it.rej != nil:
+	case it.mode == rejected:
 		o.Rejected++
-	case it.deleted:
+	case it.isDeleted():
 		if it.link == nil {
 			o.Unchanged++
 		} else {
 			o.Deleted++
 		}
-	case it.skipped:
+	case it.mode == skipped:
 		o.Skipped++
-	case it.unchanged:
+	case it.isUnchanged():
 		o.Unchanged++
 	case it.tgt == nil:
 		o.Created++
 	case len(it.tWrite) > 0 || len(it.sWrite) > 0:
 		o.Updated++
-	case it.newPair:
+	case it.newPair():
 		o.Linked++
 	default:
 		o.Unchanged++
@@ -483,11 +491,11 @@ func (fr *flowRun) keepRelink(ch *state.Changes, it *item) {
 // rejected-unfinished-create reject it may have turned into.
 func (fr *flowRun) clearReverse(ch *state.Changes, it *item, tk string) {
 	rev := fr.f.reverse
-	if rev == nil || !(it.newPair || it.tOp == connector.Created) || !fr.needsIntentOf(rev) {
+	if rev == nil || !(it.newPair() || it.tOp == connector.Created) || !fr.needsIntentOf(rev) {
 		return
 	}
 	ch.ClearIntents = append(ch.ClearIntents, state.Intent{Flow: rev.name, Key: tk})
-	if it.recovered {
+	if it.found == byIntent {
 		ch.ClearRejects = append(ch.ClearRejects, state.Intent{Flow: rev.name, Key: tk})
 	}
 }
@@ -505,12 +513,12 @@ func (fr *flowRun) dryRun(w *batchWork) {
 		ch := base
 		ch.Key = it.rec.Key
 		switch {
-		case it.rej != nil:
+		case it.mode == rejected:
 			c.Rejected++
 			w.rejects = append(w.rejects, it.rej)
 			ch.Op, ch.Entity, ch.TargetKey, ch.Reason, ch.Range = OpReject, dst.label, it.rej.TargetKey, it.rej.Error(), it.rej.Range
 			fr.r.change(ch)
-		case it.deleted:
+		case it.isDeleted():
 			if it.link == nil {
 				continue
 			}
@@ -524,9 +532,9 @@ func (fr *flowRun) dryRun(w *batchWork) {
 				c.Unlinked++
 			}
 			fr.r.change(ch)
-		case it.skipped:
+		case it.mode == skipped:
 			c.Skipped++
-		case it.unchanged:
+		case it.isUnchanged():
 			c.Unchanged++
 		default:
 			if it.dropLink {
@@ -551,9 +559,9 @@ func (fr *flowRun) dryRun(w *batchWork) {
 				}
 				continue
 			}
-			if it.newPair {
+			if it.newPair() {
 				c.Linked++
-				if it.byMatch {
+				if it.found == byMatch {
 					c.LinkedByMatch++
 				}
 				l := ch
@@ -575,7 +583,7 @@ func (fr *flowRun) dryRun(w *batchWork) {
 				fr.r.change(u)
 			}
 			c.Conflicts += len(it.conflicts)
-			if len(it.tWrite) == 0 && len(it.sWrite) == 0 && !it.newPair {
+			if len(it.tWrite) == 0 && len(it.sWrite) == 0 && !it.newPair() {
 				c.Unchanged++
 			} else {
 				fr.r.plan(fr.rt.p.Name, src.st, it.rec.Key)

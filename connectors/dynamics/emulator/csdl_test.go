@@ -120,6 +120,7 @@ func getCSDL(t *testing.T, c *client) (csdlDoc, csdlSchema) {
 // does not (each declared operation is probed over HTTP, and so are the
 // operations of the real service the emulator does not declare).
 func TestCSDL(t *testing.T) {
+	t.Parallel()
 	c := newClient(t, Options{Seed: 2})
 	doc, s := getCSDL(t, c)
 	if s.Namespace != "Microsoft.Dynamics.CRM" || s.Alias != "mscrm" || s.Container.Name != "System" {

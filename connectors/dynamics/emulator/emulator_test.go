@@ -95,6 +95,7 @@ func (c *client) want(rec *httptest.ResponseRecorder, status int, code string) m
 }
 
 func TestCaseSensitiveNamesAndErrors(t *testing.T) {
+	t.Parallel()
 	c := newClient(t, Options{Seed: 2})
 	b := c.want(c.do("GET", "/api/data/v9.2/Contacts", ""), 404, codeResourceNotFound)
 	if msg := b["error"].(map[string]any)["message"]; msg != "Resource not found for the segment 'Contacts'." {
@@ -121,6 +122,7 @@ func TestCaseSensitiveNamesAndErrors(t *testing.T) {
 }
 
 func TestWritesAndConditions(t *testing.T) {
+	t.Parallel()
 	c := newClient(t, Options{})
 	// If-None-Match: null is a no-op everywhere.
 	rec := c.do("POST", "/api/data/v9.2/contacts", `{"lastname":"A","emailaddress1":"a@x.com"}`, "If-None-Match: null")
@@ -183,6 +185,7 @@ func TestWritesAndConditions(t *testing.T) {
 }
 
 func TestPagingTopAndCount(t *testing.T) {
+	t.Parallel()
 	c := newClient(t, Options{Seed: 7})
 	b := c.want(c.do("GET", "/api/data/v9.2/contacts?$select=lastname&$top=3", ""), 200, "")
 	if len(b["value"].([]any)) != 3 || b["@odata.nextLink"] != nil {
@@ -205,6 +208,7 @@ func TestPagingTopAndCount(t *testing.T) {
 }
 
 func TestChangeTracking(t *testing.T) {
+	t.Parallel()
 	c := newClient(t, Options{Seed: 3})
 	c.want(c.do("GET", "/api/data/v9.2/contacts?$filter=lastname%20eq%20'x'", "", "Prefer: odata.track-changes"), 400, codeQuerySyntax)
 	rec := c.do("GET", "/api/data/v9.2/contacts?$select=lastname", "", "Prefer: odata.track-changes")
@@ -234,6 +238,7 @@ func TestChangeTracking(t *testing.T) {
 }
 
 func TestBulkActions(t *testing.T) {
+	t.Parallel()
 	c := newClient(t, Options{})
 	b := c.want(c.do("POST", "/api/data/v9.2/contacts/Microsoft.Dynamics.CRM.CreateMultiple",
 		`{"Targets":[{"@odata.type":"Microsoft.Dynamics.CRM.contact","lastname":"A","emailaddress1":"a@x.com"},{"@odata.type":"Microsoft.Dynamics.CRM.contact","lastname":"B"}]}`), 200, "")
@@ -266,6 +271,7 @@ func TestBulkActions(t *testing.T) {
 }
 
 func TestQualifyLeadAction(t *testing.T) {
+	t.Parallel()
 	c := newClient(t, Options{Seed: 4})
 	lead := c.e.Rows("lead")[0]
 	path := "/api/data/v9.2/leads(" + lead["leadid"].(string) + ")/Microsoft.Dynamics.CRM.QualifyLead"
@@ -309,6 +315,7 @@ func httpPart(reqLine, body string, headers ...string) string {
 }
 
 func TestBatch(t *testing.T) {
+	t.Parallel()
 	c := newClient(t, Options{})
 	// Unquoted and quoted boundaries; a change set with a $1 reference.
 	cs := batchBody("changeset_1",
@@ -354,6 +361,7 @@ func TestBatch(t *testing.T) {
 }
 
 func TestServiceProtectionLimits(t *testing.T) {
+	t.Parallel()
 	c := newClient(t, Options{Limits: "real", TimeScale: 30}) // window 10 s
 	var last *httptest.ResponseRecorder
 	for i := 0; i <= 6000; i++ {
@@ -395,6 +403,7 @@ func TestServiceProtectionLimits(t *testing.T) {
 }
 
 func TestIdentity(t *testing.T) {
+	t.Parallel()
 	c := newClient(t, Options{})
 	// Basic client authentication is accepted.
 	req := httptest.NewRequest("POST", "/"+emulatorTenant+"/oauth2/v2.0/token", strings.NewReader(url.Values{"grant_type": {"client_credentials"}, "scope": {base + "/.default"}}.Encode()))
@@ -471,6 +480,7 @@ func TestIdentity(t *testing.T) {
 }
 
 func TestFiltersAndMetadata(t *testing.T) {
+	t.Parallel()
 	c := newClient(t, Options{})
 	for _, n := range []string{"O'Brien", "Obi", "50% off", "5 off"} {
 		c.e.Insert("contact", map[string]any{"lastname": n})
@@ -518,6 +528,7 @@ func TestFiltersAndMetadata(t *testing.T) {
 }
 
 func TestDuplicateDetection(t *testing.T) {
+	t.Parallel()
 	c := newClient(t, Options{})
 	c.want(c.do("POST", "/api/data/v9.2/leads", `{"lastname":"A","emailaddress1":"dup@x.com"}`), 204, "")
 	// Suppressed by default on the Web API (reference §6).

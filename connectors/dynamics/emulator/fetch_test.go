@@ -46,6 +46,7 @@ func lastNames(t *testing.T, body map[string]any) []string {
 // GET [Organization URI]/api/data/v9.2/accounts?fetchXml=%3Cfetch%20...) with
 // each condition operator the emulator implements.
 func TestFetchXMLFilters(t *testing.T) {
+	t.Parallel()
 	c := newClient(t, Options{})
 	fetchSeed(c)
 	q := func(filter string, order string) string {
@@ -98,6 +99,7 @@ func TestFetchXMLFilters(t *testing.T) {
 // columns, each row has @odata.etag, the selected columns, no nulls, and
 // the primary key; lookups read as _<name>_value.
 func TestFetchXMLShape(t *testing.T) {
+	t.Parallel()
 	c := newClient(t, Options{})
 	ids := fetchSeed(c)
 	fetch := `<fetch mapping='logical'><entity name='contact'><attribute name='lastname'/><attribute name='address1_city'/>` +
@@ -144,6 +146,7 @@ func TestFetchXMLShape(t *testing.T) {
 // and "@Microsoft.Dynamics.CRM.morerecords"; the client decodes the inner
 // cookie twice and sends it XML-escaped in paging-cookie with page+1.
 func TestFetchXMLPaging(t *testing.T) {
+	t.Parallel()
 	c := newClient(t, Options{Seed: 23})
 	var got []string
 	cookie := ""
@@ -211,6 +214,7 @@ func itoa(i int) string { return strconv.Itoa(i) }
 // TestFetchXMLAggregateAndLinks: "Aggregate data" (count, countcolumn,
 // distinct) and "Join tables" (link-entity, <alias>.<column>).
 func TestFetchXMLAggregateAndLinks(t *testing.T) {
+	t.Parallel()
 	c := newClient(t, Options{})
 	ids := fetchSeed(c)
 	b := c.want(c.do("GET", fetchPath("contacts", `<fetch aggregate="true"><entity name="contact">`+
@@ -240,6 +244,7 @@ func TestFetchXMLAggregateAndLinks(t *testing.T) {
 // TestFetchXMLRefusals: malformed FetchXML and what the emulator does not
 // implement are refused, never ignored.
 func TestFetchXMLRefusals(t *testing.T) {
+	t.Parallel()
 	c := newClient(t, Options{Seed: 2})
 	for _, tc := range []struct{ fetch, code string }{
 		{`<fetch><entity name="contact">`, codeInvalidXML},

@@ -14,6 +14,7 @@ import (
 //	"_parentcustomerid_value@Microsoft.Dynamics.CRM.associatednavigationproperty": "parentcustomerid_contact",
 //	"_parentcustomerid_value@Microsoft.Dynamics.CRM.lookuplogicalname": "contact",
 func TestCustomerLookupAnnotations(t *testing.T) {
+	t.Parallel()
 	c := newClient(t, Options{})
 	parent := c.e.Insert("contact", map[string]any{"firstname": "Pat", "lastname": "Parent"})
 	accountID := "aaaaaaaa-0000-4000-8000-000000000001"

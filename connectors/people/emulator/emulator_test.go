@@ -118,6 +118,7 @@ func compact(b []byte) string {
 // renders it identically (plus the type the schema has but the example
 // leaves out).
 func TestSamplePersonShape(t *testing.T) {
+	t.Parallel()
 	e, c := newClient(t, Options{})
 	for _, a := range [][2]string{{"Contract Expiry", "DATE"}, {"Company", "STRING"}} {
 		if err := e.DefineAttribute(a[0], a[1]); err != nil {
@@ -159,6 +160,7 @@ func TestSamplePersonShape(t *testing.T) {
 
 // A batch create with a duplicate email answers exactly the spec's example.
 func TestSampleBatchCreateShape(t *testing.T) {
+	t.Parallel()
 	_, c := newClient(t, Options{})
 	c.json("POST", "/people/2/persons", map[string]any{"contactInformation": map[string]any{"email": []any{map[string]any{"address": "janewilliams@acme.com"}}}}, 200)
 	status, got := c.do("POST", "/people/2/persons/batch", map[string]any{"people": []any{
@@ -171,6 +173,7 @@ func TestSampleBatchCreateShape(t *testing.T) {
 }
 
 func TestSampleUnauthorizedShape(t *testing.T) {
+	t.Parallel()
 	_, c := newClient(t, Options{APIKey: "right"})
 	want := readSample(t, "error-401-unauthorized.json")
 	for _, h := range []string{"", "App wrong", "Basic right", "Bearer right", "Appright"} {
@@ -214,6 +217,7 @@ func newPerson(first, email, phone string) map[string]any {
 }
 
 func TestAddressingAndLegacyParameters(t *testing.T) {
+	t.Parallel()
 	e, c := newClient(t, Options{})
 	p := newPerson("Ann", "Ann@Example.com", "41793026727")
 	p["externalId"] = "X-1"
@@ -255,6 +259,7 @@ func TestAddressingAndLegacyParameters(t *testing.T) {
 }
 
 func TestPutClearsPatchAppends(t *testing.T) {
+	t.Parallel()
 	e, c := newClient(t, Options{})
 	if err := e.DefineAttribute("JobTitle", "STRING"); err != nil {
 		t.Fatal(err)
@@ -320,6 +325,7 @@ func addresses(p map[string]any) []string {
 }
 
 func TestContactInformationOperations(t *testing.T) {
+	t.Parallel()
 	e, c := newClient(t, Options{})
 	id := e.Insert(newPerson("Ann", "a1@example.com", "41790000001"))
 	q := fmt.Sprintf("?identifier=%d&type=ID", id)
@@ -354,6 +360,7 @@ func TestContactInformationOperations(t *testing.T) {
 }
 
 func TestUniqueness(t *testing.T) {
+	t.Parallel()
 	e, c := newClient(t, Options{})
 	a := newPerson("Ann", "ann@example.com", "41790000001")
 	a["externalId"] = "X-1"
@@ -376,6 +383,7 @@ func TestUniqueness(t *testing.T) {
 }
 
 func TestBatchMixedResults(t *testing.T) {
+	t.Parallel()
 	e, c := newClient(t, Options{})
 	e.Insert(newPerson("Old", "old@example.com", ""))
 	status, body := c.do("POST", "/people/2/persons/batch", map[string]any{"people": []any{
@@ -441,6 +449,7 @@ func TestBatchMixedResults(t *testing.T) {
 }
 
 func TestMatch(t *testing.T) {
+	t.Parallel()
 	e, c := newClient(t, Options{})
 	a := newPerson("Ann", "ann@example.com", "41790000001")
 	a["externalId"] = "X-1"
@@ -464,6 +473,7 @@ func TestMatch(t *testing.T) {
 }
 
 func TestUpsertV3(t *testing.T) {
+	t.Parallel()
 	e, c := newClient(t, Options{})
 	existing := e.Insert(map[string]any{"externalId": "3", "firstName": "Jane", "city": "London"})
 	body := map[string]any{"persons": []any{
@@ -530,6 +540,7 @@ func TestUpsertV3(t *testing.T) {
 }
 
 func TestCustomAttributes(t *testing.T) {
+	t.Parallel()
 	e, c := newClient(t, Options{})
 	c.json("POST", "/people/2/customAttributes", map[string]any{"name": "Contract Expiry", "dataType": "DATE"}, 200)
 	c.json("POST", "/people/2/customAttributes", map[string]any{"name": "Score", "dataType": "INTEGER"}, 200)
@@ -579,6 +590,7 @@ func TestCustomAttributes(t *testing.T) {
 }
 
 func TestListPagingAndFilters(t *testing.T) {
+	t.Parallel()
 	now := time.Date(2024, 5, 1, 12, 0, 0, 0, time.UTC)
 	var mu sync.Mutex
 	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
@@ -680,6 +692,7 @@ func TestListPagingAndFilters(t *testing.T) {
 }
 
 func TestTimestampsAndModification(t *testing.T) {
+	t.Parallel()
 	now := time.Date(2024, 5, 1, 12, 0, 0, 900_000_000, time.UTC)
 	var mu sync.Mutex
 	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
@@ -714,6 +727,7 @@ func TestTimestampsAndModification(t *testing.T) {
 }
 
 func TestTags(t *testing.T) {
+	t.Parallel()
 	e, c := newClient(t, Options{})
 	a := e.Insert(newPerson("Ann", "ann@example.com", ""))
 	b := e.Insert(newPerson("Bob", "bob@example.com", ""))
@@ -758,6 +772,7 @@ func TestTags(t *testing.T) {
 }
 
 func TestRoutingErrors(t *testing.T) {
+	t.Parallel()
 	_, c := newClient(t, Options{})
 	if status, body := c.do("GET", "/people/9/nothing", nil); status != 404 || !strings.Contains(string(body), "NOT_FOUND") {
 		t.Errorf("unknown path: %d %s", status, body)
@@ -787,6 +802,7 @@ func TestRoutingErrors(t *testing.T) {
 // 0.001 makes the window 1000 s, so the count below cannot straddle two
 // windows however slow the machine.
 func TestRateLimits(t *testing.T) {
+	t.Parallel()
 	_, c := newClient(t, Options{Limits: "real", TimeScale: 0.001})
 	for i := 0; i < 5; i++ {
 		if status, _ := c.do("GET", "/people/2/persons", nil); status != 200 {
@@ -818,6 +834,7 @@ func TestRateLimits(t *testing.T) {
 // one: the sixth GET inside a second is refused (a refused request does not
 // count), and a second after the first five one more goes.
 func TestSlidingWindowLimits(t *testing.T) {
+	t.Parallel()
 	_, c := newClient(t, Options{Limits: "sliding", TimeScale: 0.5}) // a 2 s window
 	start := time.Now()
 	for i := 0; i < 5; i++ {
@@ -843,6 +860,7 @@ func TestSlidingWindowLimits(t *testing.T) {
 }
 
 func TestFaultInjection(t *testing.T) {
+	t.Parallel()
 	e, c := newClient(t, Options{})
 	e.FailNext(2, 503)
 	for i := 0; i < 2; i++ {
@@ -868,6 +886,7 @@ func TestFaultInjection(t *testing.T) {
 }
 
 func TestSeed(t *testing.T) {
+	t.Parallel()
 	now := time.Date(2024, 5, 1, 12, 0, 0, 0, time.UTC)
 	e := New(Options{Seed: 30, Now: func() time.Time { return now }})
 	ps := e.Persons()
@@ -918,6 +937,7 @@ func TestSeed(t *testing.T) {
 }
 
 func TestLibraryInsertRejectsDuplicates(t *testing.T) {
+	t.Parallel()
 	e := New(Options{})
 	e.Insert(newPerson("A", "a@example.com", ""))
 	if _, err := e.Add(newPerson("B", "A@example.com", "")); err == nil || !strings.Contains(err.Error(), "already exists") {
@@ -932,6 +952,7 @@ func TestLibraryInsertRejectsDuplicates(t *testing.T) {
 }
 
 func TestLibraryUpdateReplacesLists(t *testing.T) {
+	t.Parallel()
 	e := New(Options{})
 	id := e.Insert(newPerson("A", "a@example.com", "41790000001"))
 	if err := e.Update(id, map[string]any{"contactInformation": map[string]any{"email": []any{map[string]any{"address": "b@example.com"}}}, "city": "Split"}); err != nil {
@@ -955,6 +976,7 @@ func TestLibraryUpdateReplacesLists(t *testing.T) {
 // A page of the list is the same whether the whole list is sorted or only
 // the pages up to it are selected.
 func TestFirstPersonsIsSortedPrefix(t *testing.T) {
+	t.Parallel()
 	rnd := rand.New(rand.NewPCG(1, 2))
 	base := time.Date(2024, 5, 1, 12, 0, 0, 0, time.UTC)
 	for trial := 0; trial < 200; trial++ {
@@ -985,6 +1007,7 @@ func TestFirstPersonsIsSortedPrefix(t *testing.T) {
 // the matching persons gives, with the same total, while persons change
 // between requests.
 func TestListFromIndexMatchesFullSort(t *testing.T) {
+	t.Parallel()
 	rnd := rand.New(rand.NewPCG(3, 4))
 	base := time.Date(2024, 5, 1, 12, 0, 0, 0, time.UTC)
 	var mu sync.Mutex

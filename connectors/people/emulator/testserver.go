@@ -2,12 +2,19 @@ package emulator
 
 import (
 	"net/http/httptest"
-	"testing"
 )
+
+// TB is the part of testing.TB NewTestServer uses. A local interface keeps
+// package testing (and its flags) out of binaries that link the emulator
+// for `synclang emulate`, as the Dynamics emulator's TB does.
+type TB interface {
+	Helper()
+	Cleanup(func())
+}
 
 // NewTestServer starts an emulator on a loopback httptest server, closed
 // when the test ends. Connect to it with Settings(srv.URL).
-func NewTestServer(t testing.TB, opts Options) (*Emulator, *httptest.Server) {
+func NewTestServer(t TB, opts Options) (*Emulator, *httptest.Server) {
 	t.Helper()
 	e := New(opts)
 	srv := httptest.NewServer(e)
