@@ -83,7 +83,7 @@ func Parse(inputs []Input) ([]*check.File, diag.Diagnostics) {
 	for _, in := range inputs {
 		f, ds := parser.Parse(in.Name, in.Src)
 		diags = diags.Extend(ds)
-		files = append(files, &check.File{Source: diag.NewSource(in.Name, in.Src), AST: f})
+		files = append(files, &check.File{Source: diag.NewSource(in.Name, parser.BlankBOM(in.Src)), AST: f})
 	}
 	return files, diags
 }
@@ -111,7 +111,7 @@ func CompareLive(p *plan.Plan, conn string, live, snap *connector.Schema, snapPa
 func Sources(inputs []Input) map[string]*diag.Source {
 	m := make(map[string]*diag.Source, len(inputs))
 	for _, in := range inputs {
-		m[in.Name] = diag.NewSource(in.Name, in.Src)
+		m[in.Name] = diag.NewSource(in.Name, parser.BlankBOM(in.Src))
 	}
 	return m
 }

@@ -114,6 +114,7 @@ func Grammar() string { return fileParser.String() }
 // or, after an error it cannot recover from, partial), and diagnostics for
 // every syntax error found.
 func Parse(name string, src []byte) (*ast.File, diag.Diagnostics) {
+	src = BlankBOM(src)
 	source := diag.NewSource(name, src)
 	if d := overLimit(source); d != nil {
 		return &ast.File{}, diag.Diagnostics{d}
@@ -128,6 +129,25 @@ func Parse(name string, src []byte) (*ast.File, diag.Diagnostics) {
 	}
 	diags = append(diags, explainBad(source, f, err != nil)...)
 	return f, diags.Sort()
+}
+
+// BOM is the UTF-8 byte-order mark Windows editors and PowerShell write
+// at the start of a file.
+const BOM = "\ufeff"
+
+// BlankBOM returns src with a leading byte-order mark replaced by as many
+// spaces, so a file that starts with one parses as Go's scanner treats it
+// (ignored at the very start, an invalid character anywhere else), and
+// byte offsets, hence positions, stay those of the file on disk. The
+// formatter drops it (see format.Source).
+func BlankBOM(src []byte) []byte {
+	if !bytes.HasPrefix(src, []byte(BOM)) {
+		return src
+	}
+	out := make([]byte, len(src))
+	copy(out, "   ")
+	copy(out[len(BOM):], src[len(BOM):])
+	return out
 }
 
 // Limits of a .sync file. A file beyond them is refused whole with one
