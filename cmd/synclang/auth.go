@@ -28,8 +28,7 @@ var authCmd = &command{
 func runAuth(ctx context.Context, s *Stdio, args []string) int {
 	if len(args) == 0 || args[0] != "login" {
 		if len(args) > 0 && (args[0] == "--help" || args[0] == "-h") {
-			fmt.Fprintln(s.Err, "Usage: synclang auth login CONNECTION [PATHS] [flags]\n\nRun `synclang help auth` or `synclang auth login --help` for the flags.")
-			return exitOK
+			return runAuth(ctx, s, []string{"login", "--help"})
 		}
 		fmt.Fprintln(s.Err, "Usage: synclang auth login CONNECTION [PATHS] [flags]")
 		return exitUsage

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -60,7 +61,7 @@ func runPlan(ctx context.Context, s *Stdio, args []string) int {
 	}
 	defer ss.close()
 
-	var out changeWriter = &textChanges{w: s.Out, p: ss.plan}
+	var out changeWriter = &textChanges{w: s.Out, p: ss.plan, color: s.Terminal && s.Getenv("NO_COLOR") == ""}
 	if o.json {
 		out = &jsonChanges{w: s.Out}
 	}
@@ -117,6 +118,27 @@ type textChanges struct {
 	p    *plan.Plan
 	sync string
 	n    int
+	// color paints each change's first line on a terminal (NO_COLOR unset):
+	// creates green, updates yellow, deletes and rejects red, links cyan.
+	color bool
+}
+
+// ANSI colours of plan's change lines.
+const (
+	ansiGreen  = "\x1b[32m"
+	ansiYellow = "\x1b[33m"
+	ansiRed    = "\x1b[31m"
+	ansiCyan   = "\x1b[36m"
+	ansiReset  = "\x1b[0m"
+)
+
+// head prints a change's first line, in colour when t.color.
+func (t *textChanges) head(color, format string, args ...any) {
+	line := fmt.Sprintf(format, args...)
+	if t.color {
+		line = color + strings.TrimSuffix(line, "\n") + ansiReset + "\n"
+	}
+	fmt.Fprint(t.w, line)
 }
 
 func (t *textChanges) change(c engine.Change) {
@@ -137,28 +159,28 @@ func (t *textChanges) change(c engine.Change) {
 	}
 	switch c.Op {
 	case engine.OpCreate:
-		fmt.Fprintf(t.w, "  + create %s%s\n", c.Entity, from)
+		t.head(ansiGreen, "  + create %s%s\n", c.Entity, from)
 	case engine.OpUpdate:
 		if c.Entity == src {
 			// A write-back into the source record itself.
-			fmt.Fprintf(t.w, "  ~ update %s %s\n", c.Entity, c.Key)
+			t.head(ansiYellow, "  ~ update %s %s\n", c.Entity, c.Key)
 		} else {
-			fmt.Fprintf(t.w, "  ~ update %s %s%s\n", c.Entity, c.TargetKey, from)
+			t.head(ansiYellow, "  ~ update %s %s%s\n", c.Entity, c.TargetKey, from)
 		}
 	case engine.OpLink:
-		fmt.Fprintf(t.w, "  = link %s %s%s (found by %s)\n", c.Entity, c.TargetKey, strings.Replace(from, " from ", " to ", 1), c.By)
+		t.head(ansiCyan, "  = link %s %s%s (found by %s)\n", c.Entity, c.TargetKey, strings.Replace(from, " from ", " to ", 1), c.By)
 	case engine.OpDelete:
-		fmt.Fprintf(t.w, "  - delete %s %s (%s %s was deleted)\n", c.Entity, c.TargetKey, src, c.Key)
+		t.head(ansiRed, "  - delete %s %s (%s %s was deleted)\n", c.Entity, c.TargetKey, src, c.Key)
 	case engine.OpUnlink:
 		reason := c.Reason
 		if reason == "" {
 			reason = fmt.Sprintf("%s %s was deleted; the record stays", src, c.Key)
 		}
-		fmt.Fprintf(t.w, "  - unlink %s %s from %s %s (%s)\n", c.Entity, c.TargetKey, src, c.Key, reason)
+		t.head(ansiRed, "  - unlink %s %s from %s %s (%s)\n", c.Entity, c.TargetKey, src, c.Key, reason)
 	case engine.OpReject:
-		fmt.Fprintf(t.w, "  ! reject %s %s: %s\n", src, c.Key, c.Reason)
+		t.head(ansiRed, "  ! reject %s %s: %s\n", src, c.Key, c.Reason)
 	default:
-		fmt.Fprintf(t.w, "  ? %s %s %s\n", c.Op, c.Entity, c.Key)
+		t.head(ansiYellow, "  ? %s %s %s\n", c.Op, c.Entity, c.Key)
 	}
 	width := 0
 	for _, f := range c.Fields {
@@ -329,9 +351,9 @@ func (j *jsonChanges) change(c engine.Change) {
 		fmt.Fprint(j.w, ",\n")
 	}
 	j.n++
-	b, err := json.Marshal(c)
+	b, err := marshalPlain(c)
 	if err != nil {
-		b, _ = json.Marshal(map[string]string{"sync": c.Sync, "key": c.Key, "error": err.Error()})
+		b, _ = marshalPlain(map[string]string{"sync": c.Sync, "key": c.Key, "error": err.Error()})
 	}
 	j.w.Write(b)
 }
@@ -393,7 +415,7 @@ func (j *jsonChanges) finish(rep *engine.Report, limits map[string][]connector.L
 		r.Total = r.Reads + int64(r.Writes)
 	}
 	field := func(name string, v any, last bool) {
-		b, err := json.Marshal(v)
+		b, err := marshalPlain(v)
 		if err != nil {
 			b = []byte("null")
 		}
@@ -407,4 +429,15 @@ func (j *jsonChanges) finish(rep *engine.Report, limits map[string][]connector.L
 	field("rejected", rep.Rejected(), false)
 	field("syncs", rep.Syncs, false)
 	field("requests", reqs, true)
+}
+
+// marshalPlain is json.Marshal without HTML escaping: "<->" stays readable.
+func marshalPlain(v any) ([]byte, error) {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(b.Bytes(), []byte("\n")), nil
 }

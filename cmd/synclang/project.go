@@ -111,9 +111,9 @@ func plural(n int, word string) string {
 		return "1 " + word
 	}
 	if stem, ok := strings.CutSuffix(word, "y"); ok {
-		return fmt.Sprintf("%d %sies", n, stem)
+		return fmt.Sprintf("%s %sies", num(n), stem)
 	}
-	return fmt.Sprintf("%d %ss", n, word)
+	return fmt.Sprintf("%s %ss", num(n), word)
 }
 
 // settingOverrides name environment variables that supply a connection

@@ -2,9 +2,11 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/synclang/synclang/internal/redact"
 	"github.com/synclang/synclang/lang/diag"
@@ -37,6 +39,7 @@ type rejectsOptions struct {
 	runFlags
 	limit        int
 	allowRejects bool
+	json         bool
 	paths        []string
 }
 
@@ -46,6 +49,7 @@ func runRejects(ctx context.Context, s *Stdio, args []string) int {
 	o.register(fs, "error")
 	fs.IntVar(&o.limit, "limit", 100, "list at most this many rejects (0: all)")
 	fs.BoolVar(&o.allowRejects, "allow-rejects", false, "retry: exit 0 even when records are still rejected")
+	fs.BoolVar(&o.json, "json", false, "list the rejects as one JSON document (see SPEC.md) instead of text")
 	if code, ok := parseFlags(fs, args); !ok {
 		return code
 	}
@@ -79,6 +83,7 @@ func listRejects(ctx context.Context, s *Stdio, o rejectsOptions) int {
 		sources[name] = src
 	}
 	var ds diag.Diagnostics
+	doc := rejectsJSON{Version: 1, Rejects: []rejectJSON{}}
 	shown, total := 0, 0
 	var after *state.Reject
 	for {
@@ -93,6 +98,10 @@ func listRejects(ctx context.Context, s *Stdio, o rejectsOptions) int {
 				continue
 			}
 			shown++
+			if o.json {
+				doc.Rejects = append(doc.Rejects, toRejectJSON(r))
+				continue
+			}
 			ds = append(ds, rejectDiagnostic(r, p))
 			loadSource(sources, r.Range.File)
 		}
@@ -100,6 +109,14 @@ func listRejects(ctx context.Context, s *Stdio, o rejectsOptions) int {
 			break
 		}
 		after = &page[len(page)-1]
+	}
+	if o.json {
+		doc.Total, doc.Omitted = total, total-shown
+		enc := json.NewEncoder(s.Out)
+		enc.SetEscapeHTML(false)
+		enc.SetIndent("", "  ")
+		_ = enc.Encode(doc)
+		return exitOK
 	}
 	if total == 0 {
 		if o.sync != "" {
@@ -113,10 +130,41 @@ func listRejects(ctx context.Context, s *Stdio, o rejectsOptions) int {
 	_ = diag.Write(s.Out, ds, sources, diag.WriteOptions{Color: s.Terminal && s.Getenv("NO_COLOR") == ""})
 	fmt.Fprintf(s.Out, "\n%s", plural(total, "rejected record"))
 	if shown < total {
-		fmt.Fprintf(s.Out, " (%d shown; --limit 0 for all)", shown)
+		fmt.Fprintf(s.Out, " (%s shown; --limit 0 for all)", num(shown))
 	}
 	fmt.Fprintln(s.Out, ". Fix the data or the mapping, then `synclang rejects retry`; a record is also retried when it changes.")
 	return exitOK
+}
+
+// rejectsJSON is `rejects --json`: the rejects listed (--limit of them),
+// how many there are, and how many --limit left out.
+type rejectsJSON struct {
+	Version int          `json:"version"`
+	Total   int          `json:"total"`
+	Omitted int          `json:"omitted"`
+	Rejects []rejectJSON `json:"rejects"`
+}
+
+type rejectJSON struct {
+	Sync      string    `json:"sync"`
+	Flow      string    `json:"flow"`
+	Key       string    `json:"key"`
+	TargetKey string    `json:"targetKey,omitempty"`
+	Field     string    `json:"field,omitempty"`
+	File      string    `json:"file,omitempty"`
+	Line      int       `json:"line,omitempty"`
+	Column    int       `json:"column,omitempty"`
+	Kind      string    `json:"kind"`
+	Reason    string    `json:"reason"`
+	Attempts  int       `json:"attempts"`
+	FirstSeen time.Time `json:"firstSeen"`
+	LastSeen  time.Time `json:"lastSeen"`
+}
+
+func toRejectJSON(r state.Reject) rejectJSON {
+	return rejectJSON{Sync: r.Sync, Flow: r.Flow, Key: r.Key, TargetKey: r.TargetKey, Field: r.Field,
+		File: r.Range.File, Line: r.Range.Line, Column: r.Range.Column, Kind: r.Kind, Reason: r.Reason,
+		Attempts: max(r.Attempts, 1), FirstSeen: r.FirstSeen.UTC(), LastSeen: r.LastSeen.UTC()}
 }
 
 // rejectDiagnostic renders a stored reject as the engine's diagnostic, with
