@@ -53,11 +53,44 @@ func Compile(inputs []Input, opts Options) (*plan.Plan, diag.Diagnostics) {
 // checks them again (a check never changes a tree).
 func CheckParsed(files []*check.File, diags diag.Diagnostics, opts Options) (*plan.Plan, diag.Diagnostics) {
 	p, ds := check.Check(files, opts.check())
-	diags = diags.Extend(ds).Sort()
+	diags = diags.Extend(knockOn(diags, ds)).Sort()
 	if diags.HasErrors() {
 		return nil, diags
 	}
 	return p, diags
+}
+
+// knockOn leaves out the checker's diagnostics that follow from syntax
+// errors rather than from the project: in a file with a block left open,
+// what comes after its brace (the open block swallowed the lines after it),
+// and unused-connection warnings whenever a file has a syntax error (the
+// syncs that use a connection may be in the broken part). Other syntax
+// errors spoil only their own line (the parser's Bad nodes), so the rest
+// of the file is still checked.
+func knockOn(syntax, checked diag.Diagnostics) diag.Diagnostics {
+	if !syntax.HasErrors() {
+		return checked
+	}
+	first := map[string]int{} // file -> first line with a syntax error
+	for _, d := range syntax {
+		if d.Severity != diag.Error || d.Summary != "Unclosed block" {
+			continue
+		}
+		if l, ok := first[d.Subject.Filename]; !ok || d.Subject.Start.Line < l {
+			first[d.Subject.Filename] = d.Subject.Start.Line
+		}
+	}
+	var out diag.Diagnostics
+	for _, d := range checked {
+		if d.Code == "unused-connection" {
+			continue
+		}
+		if l, ok := first[d.Subject.Filename]; ok && d.Subject.Start.Line >= l {
+			continue
+		}
+		out = append(out, d)
+	}
+	return out
 }
 
 // CheckPlan re-checks a plan read from a file against the rules Compile
