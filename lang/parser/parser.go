@@ -193,7 +193,7 @@ func missingClose(src *diag.Source) (*diag.Diagnostic, int) {
 				}
 			}
 			return &diag.Diagnostic{Severity: diag.Error, Code: "syntax", Summary: "Unclosed block",
-				Detail: fmt.Sprintf("the %s opened here has no closing }: add } before line %d (%s %s).", what, tok.Pos.Line, tok.Value, blockName(toks[i+1:], syms)),
+				Detail:  fmt.Sprintf("the %s opened here has no closing }: add } before line %d (%s %s).", what, tok.Pos.Line, tok.Value, blockName(toks[i+1:], syms)),
 				Subject: src.Range(open.Pos.Offset, open.Pos.Offset+1)}, tok.Pos.Line
 		}
 	}
