@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"regexp"
 	"sort"
 	"strings"
 )
@@ -220,6 +221,12 @@ func CheckServiceURL(raw string) error {
 	if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
 		return fmt.Errorf("%q is not an absolute http(s) URL", raw)
 	}
+	if p := APIPath(u.Path); p != "" {
+		// An API endpoint given as the service's address: every request
+		// would go to a doubled path and fail as "not found".
+		return fmt.Errorf("%q ends in the API path %s: give the service's address without it, %s (synclang adds the API paths itself)",
+			raw, p, u.Scheme+"://"+u.Host+strings.TrimSuffix(u.Path, p))
+	}
 	if u.Scheme == "https" {
 		return nil
 	}
@@ -227,6 +234,16 @@ func CheckServiceURL(raw string) error {
 		return nil
 	}
 	return fmt.Errorf("%q must use https (plain http is allowed only for loopback addresses such as emulators)", raw)
+}
+
+// apiPathRE matches the API paths users copy into a service's URL: the
+// Dataverse Web API (/api/data/v9.2) and Infobip People endpoints
+// (/people/2/persons).
+var apiPathRE = regexp.MustCompile(`(?i)(/api/data(/v[0-9.]+)?|/people/[0-9]+(/[A-Za-z/]*)?)/?$`)
+
+// APIPath returns the API path a URL path ends in, or "".
+func APIPath(path string) string {
+	return apiPathRE.FindString(path)
 }
 
 // IsLoopback reports whether host is localhost or a loopback IP.

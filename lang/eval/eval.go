@@ -1,6 +1,7 @@
 package eval
 
 import (
+	"errors"
 	"fmt"
 	"reflect"
 	"sort"
@@ -11,6 +12,7 @@ import (
 	"github.com/expr-lang/expr"
 	"github.com/expr-lang/expr/ast"
 	"github.com/expr-lang/expr/builtin"
+	"github.com/expr-lang/expr/file"
 	"github.com/expr-lang/expr/parser"
 	"github.com/expr-lang/expr/types"
 	"github.com/expr-lang/expr/vm"
@@ -367,13 +369,26 @@ func FunctionNames() []string {
 	return out
 }
 
+// nilHint adds, to an operation that failed on an empty (nil) field such
+// as "+" + phone, how to give it a default: expr-lang says only
+// "string + <nil>".
+func nilHint(err error) error {
+	var ferr *file.Error
+	if !errors.As(err, &ferr) || !strings.Contains(ferr.Message, "<nil>") || !strings.HasPrefix(ferr.Message, "invalid operation") {
+		return err
+	}
+	c := *ferr
+	c.Message += `: a field in it is empty (nil) in this record; give the field a default with ?? (write (field ?? "") for field), or keep empty values empty with a conditional (field == nil ? nil : ...)`
+	return &c
+}
+
 // Run evaluates a compiled expression in env and converts the result to the
 // canonical value of type t (nil stays nil). The error says what went wrong
 // in terms a user can fix.
 func Run(p *vm.Program, env map[string]any, t connector.Type) (any, error) {
 	out, err := expr.Run(p, env)
 	if err != nil {
-		return nil, err
+		return nil, nilHint(err)
 	}
 	if t == "" {
 		return out, nil
