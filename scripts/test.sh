@@ -24,4 +24,8 @@ for project in examples examples/people-to-dynamics; do
   "$bin" test "$project"
   "$bin" compile "$project" | diff -u "$project/plan.json" - || { echo "$project/plan.json is stale: go test ./lang -update"; exit 1; }
 done
+if command -v goreleaser >/dev/null; then
+  echo "== goreleaser check"
+  goreleaser check  # the config only (fast); scripts/release-check.sh builds the archives
+fi
 echo "ok"
