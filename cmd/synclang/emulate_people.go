@@ -81,4 +81,3 @@ func emulatePeople(ctx context.Context, s *Stdio, args []string) int {
 	}
 	return exitOK
 }
-
