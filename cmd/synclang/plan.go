@@ -186,13 +186,52 @@ func (t *textChanges) change(c engine.Change) {
 	for _, f := range c.Fields {
 		width = max(width, len(f.Field))
 	}
+	link := linkFieldOf(t.p, c.Sync, c.Entity)
 	for _, f := range c.Fields {
 		if c.Op == engine.OpCreate {
 			fmt.Fprintf(t.w, "      %-*s  %s\n", width, f.Field, fmtValue(f.After))
 			continue
 		}
-		fmt.Fprintf(t.w, "      %-*s  %s -> %s\n", width, f.Field, fmtValue(f.Before), fmtValue(f.After))
+		note := ""
+		if old, _ := f.Before.(string); f.Field == link && strings.TrimSpace(old) != "" && old != fmt.Sprint(f.After) {
+			// A match pairs this record, and its link field holds a
+			// value another system (or person) wrote.
+			note = "   (replaces a value synclang did not write)"
+			if t.color {
+				note = ansiRed + note + ansiReset
+			}
+		}
+		fmt.Fprintf(t.w, "      %-*s  %s -> %s%s\n", width, f.Field, fmtValue(f.Before), fmtValue(f.After), note)
 	}
+}
+
+// linkFieldOf is the link field of the side of sync whose entity is
+// entity ("infobip.customer"), when that side holds the other's key
+// (People's externalId); "" otherwise.
+func linkFieldOf(p *plan.Plan, sync, entity string) string {
+	sy, ok := p.Sync(sync)
+	if !ok || sy.Link == nil {
+		return ""
+	}
+	for _, n := range []plan.SideName{plan.Left, plan.Right} {
+		sd := sy.Side(n)
+		if sd.Connection+"."+sd.Entity == entity && n != sy.Link.Owner {
+			return sy.Link.Field(n)
+		}
+	}
+	return ""
+}
+
+// replacedLinks counts the pairs of a report whose link field held a
+// value synclang did not write.
+func replacedLinks(rep *engine.Report) int {
+	n := 0
+	for _, sr := range rep.Syncs {
+		for _, f := range sr.Flows {
+			n += f.ReplacedLinks
+		}
+	}
+	return n
 }
 
 // flowLabels names the source and target entities of a sync's flow
@@ -224,6 +263,10 @@ func (t *textChanges) finish(rep *engine.Report, limits map[string][]connector.L
 		fmt.Fprintln(t.w)
 	}
 	writeSummary(t.w, rep, nil)
+	if n := replacedLinks(rep); n > 0 {
+		fmt.Fprintf(t.w, "%s found by a match key would replace a link value synclang did not write (marked above); check that those records are the same.\n",
+			plural(n, "pair"))
+	}
 	writePlanRequests(t.w, rep, limits)
 }
 

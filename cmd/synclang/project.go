@@ -287,7 +287,7 @@ func openConnector(ctx context.Context, s *Stdio, c *plan.Connection, logger *sl
 		logger = slog.New(slog.DiscardHandler)
 	}
 	cfg := connector.Config{Name: c.Name, Settings: settings, HTTPClient: s.HTTPClient, Logger: logger,
-		CacheDir: s.CacheDir, RateScale: s.RateScale, RegisterSecret: s.Secrets.RegisterExpiring}
+		CacheDir: tokenDir(s), RateScale: s.RateScale, RegisterSecret: s.Secrets.RegisterExpiring}
 	conn, err := kind.New(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("connection %s: %w", c.Name, err)

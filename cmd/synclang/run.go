@@ -115,6 +115,13 @@ func (ss *session) runOnce(ctx context.Context, opts engine.Options) (*engine.Re
 		}
 		writeRejects(s, rep, ss.proj.sources, 10)
 	}
+	if n := replacedLinks(rep); rep != nil && n > 0 {
+		// Once per run: a match paired records whose link field (People's
+		// externalId) held a value someone else wrote; it now holds the
+		// Dynamics ID. `synclang plan` lists them before a run.
+		fmt.Fprintf(s.Err, "synclang %s: warning: %s found by a match key replaced a link value synclang did not write (such as another system's externalId); `synclang plan` lists them before a run\n",
+			ss.cmd, plural(n, "pair"))
+	}
 	if err != nil {
 		writeFailures(s.Err, "synclang "+ss.cmd, ss.plan, failures(rep, err))
 		return rep, exitError

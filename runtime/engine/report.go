@@ -113,6 +113,11 @@ type FlowReport struct {
 	// WrittenBack counts source records updated: link keys written back
 	// and values taken from the target in two-way reconciliation.
 	WrittenBack int `json:"writtenBack,omitempty"`
+	// ReplacedLinks counts pairs made by a match key whose link field
+	// (People's externalId) held another value someone else wrote, which
+	// the write replaced (in a dry run: would replace). Not an outcome:
+	// the record is counted as linked and updated too.
+	ReplacedLinks int `json:"replacedLinks,omitempty"`
 	// Deleted counts targets deleted (delete propagate); Unlinked the pairs
 	// forgotten (delete ignore, or a linked target that no longer exists).
 	Deleted  int `json:"deleted"`
