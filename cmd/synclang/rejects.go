@@ -5,11 +5,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/synclang/synclang/internal/redact"
 	"github.com/synclang/synclang/lang/diag"
+	"github.com/synclang/synclang/lang/plan"
 	"github.com/synclang/synclang/runtime/engine"
 	"github.com/synclang/synclang/runtime/state"
 )
@@ -98,11 +100,18 @@ func listRejects(ctx context.Context, s *Stdio, o rejectsOptions) int {
 				continue
 			}
 			shown++
+			note := relocate(&r, p)
 			if o.json {
-				doc.Rejects = append(doc.Rejects, toRejectJSON(r))
+				rj := toRejectJSON(r)
+				rj.Note = note
+				doc.Rejects = append(doc.Rejects, rj)
 				continue
 			}
-			ds = append(ds, rejectDiagnostic(r, p))
+			d := rejectDiagnostic(r, p)
+			if note != "" {
+				d.Detail += "\n" + note
+			}
+			ds = append(ds, d)
 			loadSource(sources, r.Range.File)
 		}
 		if len(page) < 1000 {
@@ -136,6 +145,62 @@ func listRejects(ctx context.Context, s *Stdio, o rejectsOptions) int {
 	return exitOK
 }
 
+// relocate points a stored reject at its mapping line as the files are now.
+// A reject keeps what identifies that line (sync, direction, target
+// field) besides its position, so after an edit above it the line is found
+// again in the project's current plan and the position moved with it; a
+// line that is gone, or a reject of a whole record whose file changed
+// since, is said instead of pointing at whatever is there now. It returns
+// the note to print ("" when nothing moved).
+func relocate(r *state.Reject, p *project) string {
+	file := r.Range.File
+	if file == "" || r.Range.Line == 0 {
+		return ""
+	}
+	changed := false
+	if fi, err := os.Stat(file); err == nil && fi.ModTime().After(r.LastSeen) {
+		changed = true
+	}
+	var fm *plan.FieldMap
+	if p.plan != nil && r.Field != "" {
+		if sy, ok := p.plan.Sync(r.Sync); ok {
+			for _, f := range sy.Flows {
+				if flowName(f) != r.Flow {
+					continue
+				}
+				for _, m := range f.Maps {
+					if m.Target == r.Field {
+						fm = m
+					}
+				}
+			}
+		}
+	}
+	switch {
+	case fm != nil:
+		cur := fm.Range
+		if cur.Start.Line == r.Range.Line && filepath.Clean(cur.Filename) == filepath.Clean(file) {
+			return ""
+		}
+		moved := fmt.Sprintf("(%s changed since this reject: its mapping line, for %s, is now line %d)", file, r.Field, cur.Start.Line)
+		if cur.Start.Line == cur.End.Line && r.Range.Line == r.Range.EndLine && r.Range.Column >= cur.Start.Column && r.Range.EndColumn <= cur.End.Column {
+			// Same line moved: keep the columns (a part of the expression).
+			r.Range.Line, r.Range.EndLine = cur.Start.Line, cur.Start.Line
+		} else {
+			r.Range = state.Range{File: cur.Filename, Line: cur.Start.Line, Column: cur.Start.Column, EndLine: cur.End.Line, EndColumn: cur.End.Column}
+		}
+		r.Range.File = cur.Filename
+		return moved
+	case r.Field != "" && p.plan != nil && changed:
+		note := fmt.Sprintf("(%s changed since this reject, and no line of sync %s writes %s any more; it was line %d)", file, r.Sync, r.Field, r.Range.Line)
+		r.Range = state.Range{File: file}
+		return note
+	case changed:
+		return fmt.Sprintf("(%s changed since this reject: line %d may have moved)", file, r.Range.Line)
+	}
+	return ""
+}
+
 // rejectsJSON is `rejects --json`: the rejects listed (--limit of them),
 // how many there are, and how many --limit left out.
 type rejectsJSON struct {
@@ -159,6 +224,9 @@ type rejectJSON struct {
 	Attempts  int       `json:"attempts"`
 	FirstSeen time.Time `json:"firstSeen"`
 	LastSeen  time.Time `json:"lastSeen"`
+	// Note says the .sync file changed since the reject: where its
+	// mapping line is now, or that it is gone.
+	Note string `json:"note,omitempty"`
 }
 
 func toRejectJSON(r state.Reject) rejectJSON {
