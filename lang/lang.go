@@ -53,11 +53,52 @@ func Compile(inputs []Input, opts Options) (*plan.Plan, diag.Diagnostics) {
 // checks them again (a check never changes a tree).
 func CheckParsed(files []*check.File, diags diag.Diagnostics, opts Options) (*plan.Plan, diag.Diagnostics) {
 	p, ds := check.Check(files, opts.check())
-	diags = diags.Extend(ds).Sort()
+	diags = Combine(diags, ds)
 	if diags.HasErrors() {
 		return nil, diags
 	}
 	return p, diags
+}
+
+// Combine joins the parser's diagnostics and the checker's into what
+// `synclang check` reports: sorted, without the checker's knock-on errors
+// of a syntax error (see knockOn). The language server, which checks with
+// a cache of its own, combines them here too, so the two stay equal.
+func Combine(syntax, checked diag.Diagnostics) diag.Diagnostics {
+	return syntax.Extend(knockOn(syntax, checked)).Sort()
+}
+
+// knockOn leaves out the checker's diagnostics that follow from syntax
+// errors rather than from the project: in a file with a block left open,
+// what comes after its brace (the open block swallowed the lines after it),
+// and unused-connection warnings whenever a file has a syntax error (the
+// syncs that use a connection may be in the broken part). Other syntax
+// errors spoil only their own line (the parser's Bad nodes), so the rest
+// of the file is still checked.
+func knockOn(syntax, checked diag.Diagnostics) diag.Diagnostics {
+	if !syntax.HasErrors() {
+		return checked
+	}
+	first := map[string]int{} // file -> first line with a syntax error
+	for _, d := range syntax {
+		if d.Severity != diag.Error || d.Summary != "Unclosed block" {
+			continue
+		}
+		if l, ok := first[d.Subject.Filename]; !ok || d.Subject.Start.Line < l {
+			first[d.Subject.Filename] = d.Subject.Start.Line
+		}
+	}
+	var out diag.Diagnostics
+	for _, d := range checked {
+		if d.Code == "unused-connection" {
+			continue
+		}
+		if l, ok := first[d.Subject.Filename]; ok && d.Subject.Start.Line >= l {
+			continue
+		}
+		out = append(out, d)
+	}
+	return out
 }
 
 // CheckPlan re-checks a plan read from a file against the rules Compile
@@ -83,7 +124,7 @@ func Parse(inputs []Input) ([]*check.File, diag.Diagnostics) {
 	for _, in := range inputs {
 		f, ds := parser.Parse(in.Name, in.Src)
 		diags = diags.Extend(ds)
-		files = append(files, &check.File{Source: diag.NewSource(in.Name, in.Src), AST: f})
+		files = append(files, &check.File{Source: diag.NewSource(in.Name, parser.BlankBOM(in.Src)), AST: f})
 	}
 	return files, diags
 }
@@ -111,7 +152,7 @@ func CompareLive(p *plan.Plan, conn string, live, snap *connector.Schema, snapPa
 func Sources(inputs []Input) map[string]*diag.Source {
 	m := make(map[string]*diag.Source, len(inputs))
 	for _, in := range inputs {
-		m[in.Name] = diag.NewSource(in.Name, in.Src)
+		m[in.Name] = diag.NewSource(in.Name, parser.BlankBOM(in.Src))
 	}
 	return m
 }

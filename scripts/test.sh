@@ -40,4 +40,8 @@ for project in examples examples/people-to-dynamics; do
 done
 echo "== editors/vscode: grammar tests, synclang lsp driven by VS Code's own protocol client, the .vsix"
 (cd editors/vscode && npm ci --no-audit --no-fund && SYNCLANG="$bin" npm test && npm run package)
+if command -v goreleaser >/dev/null; then
+  echo "== goreleaser check"
+  goreleaser check  # the config only (fast); scripts/release-check.sh builds the archives
+fi
 echo "ok"

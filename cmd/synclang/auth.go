@@ -21,30 +21,42 @@ type authLoginOptions struct {
 
 var authCmd = &command{
 	name:    "auth",
-	summary: "sign in to a service for auth = \"refresh_token\" connections (auth login CONNECTION)",
+	summary: "sign-ins for auth = \"refresh_token\" connections: auth login|status|logout CONNECTION",
 	run:     runAuth,
 }
 
 func runAuth(ctx context.Context, s *Stdio, args []string) int {
-	if len(args) == 0 || args[0] != "login" {
-		if len(args) > 0 && (args[0] == "--help" || args[0] == "-h") {
-			fmt.Fprintln(s.Err, "Usage: synclang auth login CONNECTION [PATHS] [flags]\n\nRun `synclang help auth` or `synclang auth login --help` for the flags.")
-			return exitOK
+	if len(args) > 0 {
+		switch args[0] {
+		case "status":
+			return runAuthStatus(s, args[1:])
+		case "logout":
+			return runAuthLogout(s, args[1:])
 		}
-		fmt.Fprintln(s.Err, "Usage: synclang auth login CONNECTION [PATHS] [flags]")
+	}
+	if len(args) == 0 || args[0] != "login" {
+		usage := "Usage: synclang auth login CONNECTION [PATHS] [flags]   sign in (see below)\n" +
+			"       synclang auth status [PATHS]                       list the stored sign-ins\n" +
+			"       synclang auth logout CONNECTION [PATHS] | --all    remove a stored sign-in\n"
+		if len(args) > 0 && (args[0] == "--help" || args[0] == "-h") {
+			fmt.Fprintln(s.Err, usage)
+			return runAuth(ctx, s, []string{"login", "--help"})
+		}
+		fmt.Fprint(s.Err, usage)
 		return exitUsage
 	}
 	var o authLoginOptions
 	fs := newFlags(s, "auth login", "CONNECTION [PATHS] [flags]",
 		"Sign in to Dynamics 365 as yourself (authorization code with PKCE): print a URL to open in a browser,\n"+
 			"wait for the sign-in to come back to a loopback port, and store the refresh token in your per-user\n"+
-			"token cache (never in the project folder). Connections with auth = \"refresh_token\" then use it.")
+			"configuration directory (never in the project folder). Connections with auth = \"refresh_token\" then use it.\n"+
+			"`synclang auth status` lists stored sign-ins, `synclang auth logout CONNECTION` removes one.")
 	fs.StringVar(&o.url, "url", "", "the environment URL, e.g. https://org0000000.crm4.dynamics.com")
 	fs.StringVar(&o.tenant, "tenant", "", "the Entra ID tenant (GUID or domain name)")
 	fs.StringVar(&o.clientID, "client-id", "", "the app registration's application (client) ID")
 	fs.StringVar(&o.authority, "authority", "", "the identity platform host (default: the connection's authority, $DYNAMICS_AUTHORITY, or "+dynamics.DefaultAuthority+")")
 	fs.StringVar(&o.secretEnv, "client-secret-env", "", "name of an environment variable holding a client secret (web app registrations only)")
-	fs.StringVar(&o.cacheDir, "cache-dir", "", "token cache directory (default: the per-user cache directory)")
+	fs.StringVar(&o.cacheDir, "cache-dir", "", "sign-in directory (default: synclang in the per-user configuration directory)")
 	_ = fs.MarkHidden("cache-dir")
 	if code, ok := parseFlags(fs, args[1:]); !ok {
 		return code
@@ -57,6 +69,9 @@ func runAuth(ctx context.Context, s *Stdio, args []string) int {
 	settings, code := o.settings(s)
 	if code != exitOK {
 		return code
+	}
+	if o.cacheDir == "" {
+		o.cacheDir = tokenDir(s)
 	}
 	err := dynamics.Login(ctx, settings, dynamics.LoginOptions{
 		Name:       o.connection,
@@ -104,6 +119,12 @@ func (o *authLoginOptions) settings(s *Stdio) (map[string]string, int) {
 		case found.Kind != "dynamics":
 			fmt.Fprintf(s.Err, "synclang auth login: connection %s is %s; sign-in is for dynamics connections\n", o.connection, found.Kind)
 			return nil, exitUsage
+		}
+		if mode := authMode(found); mode != dynamics.AuthRefreshToken {
+			if mode == "" {
+				mode = "client_credentials (the default)"
+			}
+			fmt.Fprintf(s.Err, "synclang auth login: warning: connection %s uses auth = %s, so its runs sign in with its client secret and will not use this sign-in; add auth = \"refresh_token\" to its block to use it\n", o.connection, mode)
 		}
 		for _, st := range found.Settings {
 			if st.Name == dynamics.SettingClientSecret && o.secretEnv == "" {

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"sort"
 	"strings"
 	"syscall"
@@ -19,6 +20,7 @@ import (
 	"github.com/synclang/synclang/connectors/dynamics"
 	"github.com/synclang/synclang/connectors/people"
 	"github.com/synclang/synclang/internal/redact"
+	"github.com/synclang/synclang/lang/diag"
 )
 
 // Exit codes. Commands that report changes (plan) use their own, documented
@@ -110,6 +112,7 @@ var commands = []*command{
 	schemaCmd,
 	emulateCmd,
 	authCmd,
+	completionCmd,
 	versionCmd,
 }
 
@@ -128,11 +131,16 @@ func Main(args []string, s Stdio) int {
 		s.Secrets = &redact.Registry{}
 	}
 	s.Out, s.Err = s.Secrets.Writer(s.Out), s.Secrets.Writer(s.Err)
+	if len(args) > 0 && (args[0] == "--version" || args[0] == "-version") {
+		args[0] = "version"
+	}
 	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
 		if len(args) > 1 {
-			if c := lookup(args[1]); c != nil {
-				return c.run(context.Background(), &s, []string{"--help"})
+			c := lookup(args[1])
+			if c == nil {
+				return unknownCommand(&s, args[1])
 			}
+			return c.run(context.Background(), &s, append([]string{"--help"}, args[2:]...))
 		}
 		usage(s.Err)
 		if len(args) == 0 {
@@ -142,9 +150,7 @@ func Main(args []string, s Stdio) int {
 	}
 	c := lookup(args[0])
 	if c == nil {
-		fmt.Fprintf(s.Err, "synclang: unknown command %q\n\n", args[0])
-		usage(s.Err)
-		return exitUsage
+		return unknownCommand(&s, args[0])
 	}
 	if c.graceful {
 		return c.run(context.Background(), &s, args[1:])
@@ -161,6 +167,23 @@ func lookup(name string) *command {
 		}
 	}
 	return nil
+}
+
+// unknownCommand reports a command name that is not one, with the closest
+// command when there is one (go and git do the same).
+func unknownCommand(s *Stdio, name string) int {
+	names := make([]string, len(commands))
+	for i, c := range commands {
+		names[i] = c.name
+	}
+	msg := fmt.Sprintf("synclang: unknown command %q", name)
+	if strings.HasPrefix(name, "-") {
+		msg = fmt.Sprintf("synclang: unknown flag %q: flags come after the command (synclang COMMAND [flags])", name)
+	} else if hint := diag.Closest(name, names); hint != "" {
+		msg += fmt.Sprintf("; did you mean %q?", hint)
+	}
+	fmt.Fprintf(s.Err, "%s\nRun `synclang help` for the list of commands.\n", msg)
+	return exitUsage
 }
 
 func usage(w io.Writer) {
@@ -184,10 +207,54 @@ func newFlags(s *Stdio, name, args, doc string) *pflag.FlagSet {
 	fs.Usage = func() {
 		fmt.Fprintf(s.Err, "Usage: synclang %s %s\n\n%s\n", name, args, doc)
 		if fs.HasFlags() {
-			fmt.Fprintf(s.Err, "\nFlags:\n%s", fs.FlagUsages())
+			fmt.Fprintf(s.Err, "\nFlags:\n%s", flagUsages(fs))
 		}
 	}
 	return fs
+}
+
+// flagUsages lists the visible flags like pflag's FlagUsages, but shows a
+// boolean flag as the switch it is ("-w, --write"), not "--write[=true|false]"
+// as pflag v1.1 prints it.
+func flagUsages(fs *pflag.FlagSet) string {
+	type row struct{ left, usage string }
+	var rows []row
+	width := 0
+	fs.VisitAll(func(f *pflag.Flag) {
+		if f.Hidden {
+			return
+		}
+		left := "      --" + f.Name
+		if f.Shorthand != "" && f.ShorthandDeprecated == "" {
+			left = "  -" + f.Shorthand + ", --" + f.Name
+		}
+		varname, usage := pflag.UnquoteUsage(f)
+		if f.Value.Type() != "bool" && varname != "" {
+			left += " " + varname
+		}
+		if !isZeroDefault(f) {
+			if f.Value.Type() == "string" {
+				usage += fmt.Sprintf(" (default %q)", f.DefValue)
+			} else {
+				usage += fmt.Sprintf(" (default %s)", f.DefValue)
+			}
+		}
+		width = max(width, len(left))
+		rows = append(rows, row{left, usage})
+	})
+	var b strings.Builder
+	for _, r := range rows {
+		fmt.Fprintf(&b, "%-*s   %s\n", width, r.left, strings.ReplaceAll(r.usage, "\n", "\n"+strings.Repeat(" ", width+3)))
+	}
+	return b.String()
+}
+
+func isZeroDefault(f *pflag.Flag) bool {
+	switch f.DefValue {
+	case "", "false", "0", "0s", "[]", "<nil>":
+		return true
+	}
+	return false
 }
 
 // parseFlags parses args; it returns an exit code and false when the command
@@ -225,13 +292,69 @@ func oneOf(s *Stdio, cmd, flag, value string, allowed ...string) bool {
 	return false
 }
 
-var version = "dev"
+// version is set by release builds (-ldflags "-X main.version=v1.2.3",
+// see .goreleaser.yaml); otherwise it comes from the build information.
+var version = ""
 
 var versionCmd = &command{
 	name:    "version",
-	summary: "print the version",
+	summary: "print the version and the source revision it was built from (also --version)",
 	run: func(ctx context.Context, s *Stdio, args []string) int {
-		fmt.Fprintf(s.Out, "synclang %s\n", version)
+		fs := newFlags(s, "version", "", "Print synclang's module version and the version-control revision the binary was built from\n"+
+			"(with \"+modified\" when the checkout had uncommitted changes), and the Go version.")
+		if code, ok := parseFlags(fs, args); !ok {
+			return code
+		}
+		if !noArgs(s, fs) {
+			return exitUsage
+		}
+		bi, _ := debug.ReadBuildInfo()
+		fmt.Fprintln(s.Out, versionLine(bi))
 		return exitOK
 	},
+}
+
+// versionLine is what `synclang version` prints: "synclang VERSION
+// (REVISION[+modified], TIME) GOVERSION", from the build information Go
+// embeds (go build in a checkout records the VCS revision; go install
+// module@version records the module version).
+func versionLine(bi *debug.BuildInfo) string {
+	v := version
+	var parts []string
+	goVersion := ""
+	if bi != nil {
+		goVersion = bi.GoVersion
+		if v == "" && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+			v = bi.Main.Version
+		}
+		settings := map[string]string{}
+		for _, kv := range bi.Settings {
+			settings[kv.Key] = kv.Value
+		}
+		if rev := settings["vcs.revision"]; rev != "" {
+			if len(rev) > 12 {
+				rev = rev[:12]
+			}
+			if settings["vcs.modified"] == "true" {
+				rev += "+modified"
+			}
+			parts = append(parts, rev)
+			if t := settings["vcs.time"]; t != "" {
+				parts = append(parts, t)
+			}
+		}
+	}
+	if v == "" {
+		v = "(devel)"
+	}
+	line := "synclang " + v
+	if len(parts) > 0 {
+		line += " (" + strings.Join(parts, ", ") + ")"
+	} else if v == "(devel)" {
+		line += " (no revision recorded: built outside a checkout, or with -buildvcs=false)"
+	}
+	if goVersion != "" {
+		line += " " + goVersion
+	}
+	return line
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path/filepath"
 )
 
 var compileCmd = &command{
@@ -30,6 +31,13 @@ func runCompile(ctx context.Context, s *Stdio, args []string) int {
 	if p.plan == nil {
 		return exitError
 	}
+	if out != "" {
+		// Record where the project is, relative to the plan, so that
+		// `synclang run PLAN` uses the project's state (SPEC.md "Plans").
+		if rel, err := projectFromPlan(out, p.dir); err == nil {
+			p.plan.Project = rel
+		}
+	}
 	var buf bytes.Buffer
 	if err := p.plan.Encode(&buf); err != nil {
 		fmt.Fprintf(s.Err, "synclang compile: %v\n", err)
@@ -44,4 +52,22 @@ func runCompile(ctx context.Context, s *Stdio, args []string) int {
 		return exitError
 	}
 	return exitOK
+}
+
+// projectFromPlan is the project directory dir as seen from the plan file
+// planFile: relative, slash-separated.
+func projectFromPlan(planFile, dir string) (string, error) {
+	from, err := filepath.Abs(filepath.Dir(planFile))
+	if err != nil {
+		return "", err
+	}
+	to, err := filepath.Abs(dir)
+	if err != nil {
+		return "", err
+	}
+	rel, err := filepath.Rel(from, to)
+	if err != nil {
+		return "", err
+	}
+	return filepath.ToSlash(rel), nil
 }

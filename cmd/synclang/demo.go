@@ -179,7 +179,7 @@ func (d *demo) run(ctx context.Context) error {
 	}
 	d.printf(".\n")
 	if d.failed > 0 {
-		return fmt.Errorf("%d of %d checks failed", d.failed, d.checks)
+		return fmt.Errorf("%s of %s checks failed", num(d.failed), num(d.checks))
 	}
 	d.printf(`
 Next, against your own systems (see README.md):

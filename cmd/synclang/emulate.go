@@ -3,8 +3,11 @@ package main
 import (
 	"context"
 	"fmt"
+	"net"
 	"sort"
 	"strings"
+
+	"github.com/synclang/synclang/connectors/connector"
 )
 
 var emulateCmd = &command{
@@ -40,3 +43,29 @@ func runEmulate(ctx context.Context, s *Stdio, args []string) int {
 	}
 	return run(ctx, s, args[1:])
 }
+
+// emulatorBase is the URL to print for an emulator listening on ln: a
+// wildcard address (0.0.0.0, [::]) is not one a client can dial, so the
+// URL names 127.0.0.1 (this machine) and a warning says what other
+// machines can do. Both emulators print it and their warnings the same way.
+func emulatorBase(s *Stdio, cmd string, ln net.Listener) string {
+	host, port, err := net.SplitHostPort(ln.Addr().String())
+	if err != nil {
+		return "http://" + ln.Addr().String()
+	}
+	ip := net.ParseIP(host)
+	switch {
+	case ip != nil && ip.IsUnspecified():
+		base := "http://" + net.JoinHostPort("127.0.0.1", port)
+		fmt.Fprintf(s.Err, "synclang %s: warning: listening on every interface (%s); on this machine use %s. "+
+			"synclang on other machines will not connect: connectors send credentials over plain http only to loopback addresses, and the emulator serves no https.\n",
+			cmd, ln.Addr(), base)
+		return base
+	case !connector.IsLoopback(host):
+		fmt.Fprintf(s.Err, "synclang %s: warning: %s is not a loopback address; synclang connects to it only over https, which the emulator does not serve.\n", cmd, host)
+	}
+	return "http://" + ln.Addr().String()
+}
+
+// shellQuote quotes s for a POSIX shell.
+func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }

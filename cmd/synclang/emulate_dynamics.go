@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/synclang/synclang/connectors/connector"
 	"github.com/synclang/synclang/connectors/dynamics/emulator"
 )
 
@@ -54,25 +53,33 @@ func runEmulateDynamics(ctx context.Context, s *Stdio, o emulateDynamicsOptions)
 		return exitError
 	}
 	emu := emulator.New(emulator.Options{Seed: o.seed, Limits: o.limits})
-	base := "http://" + ln.Addr().String()
+	base := emulatorBase(s, "emulate dynamics", ln)
 	settings := emu.Settings(base)
 	cr := emu.Credentials()
-	fmt.Fprintf(s.Out, "Dynamics 365 emulator serving on %s\n\n", base)
+	fmt.Fprintf(s.Out, "Dynamics 365 emulator serving on %s (%s contacts, %s leads; limits %s)\n\n", base, num(o.seed), num(len(emu.Rows("lead"))), o.limits)
 	fmt.Fprintf(s.Out, "  Web API        %s/api/data/v9.2/\n", base)
 	fmt.Fprintf(s.Out, "  authority      %s\n", base)
 	fmt.Fprintf(s.Out, "  tenant         %s\n", cr.Tenant)
 	fmt.Fprintf(s.Out, "  client id      %s\n", cr.ClientID)
-	fmt.Fprintf(s.Out, "  client secret  %s\n", cr.ClientSecret)
-	fmt.Fprintf(s.Out, "  data           %d contacts, %d leads; limits %s\n\n", o.seed, o.seed/4, o.limits)
+	fmt.Fprintf(s.Out, "  client secret  %s\n\n", cr.ClientSecret)
 	fmt.Fprintf(s.Out, "For examples/contacts.sync:\n\n")
 	fmt.Fprintf(s.Out, "  export DYNAMICS_URL=%s\n", settings["url"])
 	fmt.Fprintf(s.Out, "  export DYNAMICS_AUTHORITY=%s\n", settings["authority"])
 	fmt.Fprintf(s.Out, "  export AZURE_TENANT_ID=%s\n", cr.Tenant)
 	fmt.Fprintf(s.Out, "  export AZURE_CLIENT_ID=%s\n", cr.ClientID)
 	fmt.Fprintf(s.Out, "  export AZURE_CLIENT_SECRET=%s\n\n", cr.ClientSecret)
-	if host, _, err := net.SplitHostPort(ln.Addr().String()); err == nil && !connector.IsLoopback(host) {
-		fmt.Fprintf(s.Err, "synclang emulate dynamics: warning: %s is not a loopback address; connectors refuse plain http elsewhere\n", host)
+	// An example of editing the data by hand: a token from the emulator's
+	// sign-in endpoint (client credentials), then the Web API.
+	fmt.Fprintf(s.Out, "Edit its data by hand (a token from its sign-in endpoint, then the Web API):\n\n")
+	fmt.Fprintf(s.Out, "  TOKEN=$(curl -s -d grant_type=client_credentials -d client_id=%s -d %s -d %s %s | sed 's/.*\"access_token\":\"\\([^\"]*\\)\".*/\\1/')\n",
+		cr.ClientID, shellQuote("client_secret="+cr.ClientSecret), shellQuote("scope="+base+"/.default"), shellQuote(base+"/"+cr.Tenant+"/oauth2/v2.0/token"))
+	fmt.Fprintf(s.Out, "  curl -s -H \"Authorization: Bearer $TOKEN\" %s\n", shellQuote(base+"/api/data/v9.2/contacts?$select=fullname,jobtitle&$top=3"))
+	if rows := emu.Rows("contact"); len(rows) > 0 {
+		id, _ := rows[0]["contactid"].(string)
+		fmt.Fprintf(s.Out, "  curl -s -X PATCH -H \"Authorization: Bearer $TOKEN\" -H 'Content-Type: application/json' -d '{\"jobtitle\":\"CTO\"}' %s\n",
+			shellQuote(base+"/api/data/v9.2/contacts("+id+")"))
 	}
+	fmt.Fprintln(s.Out)
 	fmt.Fprintln(s.Out, "Press Ctrl+C to stop.")
 
 	srv := &http.Server{Handler: emu, ReadHeaderTimeout: 10 * time.Second}

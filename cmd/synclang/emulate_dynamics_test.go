@@ -122,6 +122,68 @@ func TestAuthLogin(t *testing.T) {
 	if _, err := c.Discover(context.Background()); err != nil {
 		t.Errorf("Discover with the stored sign-in: %v", err)
 	}
+
+	// auth status names the connection the sign-in is for; auth logout
+	// removes it (issue 13 item 11).
+	run := func(args ...string) (int, string, string) {
+		var o, e bytes.Buffer
+		st := Stdio{Out: &o, Err: &e, Getenv: func(k string) string { return env[k] }, CacheDir: cache, Now: time.Now}
+		return Main(args, st), o.String(), e.String()
+	}
+	if code, o, e := run("auth", "status", dir); code != exitOK || !strings.Contains(o, "\n  crm\n") || !strings.Contains(o, "environment  "+srv.URL) ||
+		!strings.Contains(o, "tenant       "+cr.Tenant) || !strings.Contains(o, "if unused") {
+		t.Errorf("auth status: %d\n%s%s", code, o, e)
+	}
+	if code, o, e := run("auth", "logout", "crm", dir); code != exitOK || !strings.Contains(o, "Signed out connection crm") {
+		t.Errorf("auth logout: %d\n%s%s", code, o, e)
+	}
+	// The Discover above left a schema cache beside the sign-in (one
+	// directory serves both here): logout removes the sign-in only, and
+	// auth status does not take the schema cache for one.
+	if files, _ := tokenFiles(cache); len(files) != 0 {
+		t.Errorf("after logout the directory holds %d sign-ins", len(files))
+	}
+	if all, _ := os.ReadDir(cache); len(all) != 1 {
+		t.Errorf("after logout the directory holds %d files, want the schema cache alone", len(all))
+	}
+	if code, o, _ := run("auth", "status", dir); code != exitOK || !strings.Contains(o, "No stored sign-in") {
+		t.Errorf("auth status after logout: %s", o)
+	}
+}
+
+// TestAuthLoginWarnsForClientCredentials: signing in for a connection
+// whose runs use its client secret says the sign-in will not be used.
+func TestAuthLoginWarnsForClientCredentials(t *testing.T) {
+	emu, srv := emulator.NewTestServer(t, emulator.Options{Seed: 1})
+	cr := emu.Credentials()
+	dir := t.TempDir()
+	block := "connection crm dynamics {\n  url = env(\"DYNAMICS_URL\")\n  tenant = env(\"AZURE_TENANT_ID\")\n  client_id = env(\"AZURE_CLIENT_ID\")\n" +
+		"  client_secret = secret(\"AZURE_CLIENT_SECRET\")\n  authority = env(\"DYNAMICS_AUTHORITY\")\n}\n"
+	if err := os.WriteFile(filepath.Join(dir, "crm.sync"), []byte(block), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{"DYNAMICS_URL": srv.URL, "AZURE_TENANT_ID": cr.Tenant, "AZURE_CLIENT_ID": cr.ClientID, "DYNAMICS_AUTHORITY": srv.URL}
+	out, errOut := &syncBuffer{}, &syncBuffer{}
+	s := Stdio{Out: out, Err: errOut, Getenv: func(k string) string { return env[k] }, HTTPClient: srv.Client(), CacheDir: t.TempDir()}
+	code := make(chan int, 1)
+	go func() { code <- Main([]string{"auth", "login", "crm", dir}, s) }()
+	u := waitFor(t, errOut, regexp.MustCompile(`(?m)^  (http://\S+/oauth2/v2\.0/authorize\?\S+)$`))
+	if !strings.Contains(errOut.String(), "warning: connection crm uses auth = client_credentials (the default)") {
+		t.Errorf("no warning:\n%s", errOut)
+	}
+	resp, err := http.Get(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	select {
+	case c := <-code:
+		if c != exitOK {
+			t.Errorf("exit %d: %s", c, errOut)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("auth login did not finish")
+	}
 }
 
 func TestAuthLoginUsage(t *testing.T) {

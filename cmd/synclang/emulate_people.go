@@ -6,9 +6,9 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/url"
 	"time"
 
-	"github.com/synclang/synclang/connectors/connector"
 	"github.com/synclang/synclang/connectors/people/emulator"
 )
 
@@ -45,14 +45,24 @@ func emulatePeople(ctx context.Context, s *Stdio, args []string) int {
 		return exitError
 	}
 	emu := emulator.New(emulator.Options{Seed: *seed, Limits: *limits, APIKey: *apiKey})
-	base := "http://" + ln.Addr().String()
-	if host, _, err := net.SplitHostPort(ln.Addr().String()); err == nil && !connector.IsLoopback(host) {
-		fmt.Fprintf(s.Err, "warning: %s is not a loopback address; synclang connects to it only over https, which the emulator does not serve\n", host)
+	base := emulatorBase(s, "emulate people", ln)
+	fmt.Fprintf(s.Out, "Infobip People emulator serving on %s (%s persons; limits %s)\n\n", base, num(*seed), *limits)
+	fmt.Fprintf(s.Out, "  People API     %s/people/2/\n", base)
+	fmt.Fprintf(s.Out, "  API key        %s\n\n", emu.APIKey())
+	fmt.Fprintf(s.Out, "For examples/contacts.sync:\n\n")
+	fmt.Fprintf(s.Out, "  export INFOBIP_BASE_URL=%s\n", base)
+	fmt.Fprintf(s.Out, "  export INFOBIP_API_KEY=%s\n\n", emu.APIKey())
+	auth := shellQuote("Authorization: App " + emu.APIKey())
+	fmt.Fprintf(s.Out, "Edit its data by hand (People API v2, the API key in the Authorization header):\n\n")
+	fmt.Fprintf(s.Out, "  curl -s -H %s %s\n", auth, shellQuote(base+"/people/2/persons?limit=3"))
+	if ps := emu.Persons(); len(ps) > 0 {
+		if id := personEmail(ps[0]); id != "" {
+			fmt.Fprintf(s.Out, "  curl -s -X PATCH -H %s -H 'Content-Type: application/json' -d '{\"city\":\"Rijeka\"}' %s\n", auth,
+				shellQuote(base+"/people/2/persons?type=EMAIL&identifier="+url.QueryEscape(id)))
+		}
 	}
-	fmt.Fprintf(s.Out, "People API emulator listening on %s (%d persons, limits %s)\n", base, *seed, *limits)
-	fmt.Fprintf(s.Out, "API key: %s\n\n", emu.APIKey())
-	fmt.Fprintf(s.Out, "export INFOBIP_BASE_URL=%s\n", base)
-	fmt.Fprintf(s.Out, "export INFOBIP_API_KEY=%s\n", emu.APIKey())
+	fmt.Fprintln(s.Out)
+	fmt.Fprintln(s.Out, "Press Ctrl+C to stop.")
 
 	srv := &http.Server{Handler: emu, ReadHeaderTimeout: 10 * time.Second}
 	done := make(chan error, 1)

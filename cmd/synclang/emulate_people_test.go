@@ -21,7 +21,7 @@ func TestEmulatePeopleServesUntilCancelled(t *testing.T) {
 		code <- emulatePeople(ctx, s, []string{"--addr", "127.0.0.1:0", "--seed", "12", "--limits", "off"})
 	}()
 
-	rx := regexp.MustCompile(`export INFOBIP_BASE_URL=(\S+)\nexport INFOBIP_API_KEY=(\S+)\n`)
+	rx := regexp.MustCompile(`export INFOBIP_BASE_URL=(\S+)\n  export INFOBIP_API_KEY=(\S+)\n`)
 	var m []string
 	for deadline := time.Now().Add(10 * time.Second); m == nil; {
 		select {
@@ -35,7 +35,7 @@ func TestEmulatePeopleServesUntilCancelled(t *testing.T) {
 		m = rx.FindStringSubmatch(out.String())
 		time.Sleep(5 * time.Millisecond)
 	}
-	if !strings.Contains(out.String(), "(12 persons, limits off)") || !strings.Contains(out.String(), "API key: "+m[2]) {
+	if !strings.Contains(out.String(), "(12 persons; limits off)") || !strings.Contains(out.String(), "API key        "+m[2]) {
 		t.Errorf("output: %q", out.String())
 	}
 

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"os"
 
+	udiff "github.com/rogpeppe/go-internal/diff"
+
 	"github.com/synclang/synclang/lang"
 	"github.com/synclang/synclang/lang/diag"
 	"github.com/synclang/synclang/lang/format"
@@ -18,12 +20,13 @@ var fmtCmd = &command{
 }
 
 func runFmt(ctx context.Context, s *Stdio, args []string) int {
-	var write, check, list bool
-	fs := newFlags(s, "fmt", "[-w | -l | --check] [PATHS]",
+	var write, check, list, diff bool
+	fs := newFlags(s, "fmt", "[-w | -l | -d | --check] [PATHS]",
 		"Format .sync files (or directories of them; default .). Only white space changes; comments are kept.\n"+
 			"Without flags the formatted files are printed.")
 	fs.BoolVarP(&write, "write", "w", false, "rewrite files in place")
 	fs.BoolVarP(&list, "list", "l", false, "list files whose formatting differs")
+	fs.BoolVarP(&diff, "diff", "d", false, "print a unified diff of what formatting would change (writes nothing)")
 	fs.BoolVar(&check, "check", false, "list files that would change and exit 1 if there are any (for CI)")
 	if code, ok := parseFlags(fs, args); !ok {
 		return code
@@ -45,6 +48,10 @@ func runFmt(ctx context.Context, s *Stdio, args []string) int {
 		}
 		same := bytes.Equal(out, in.Src)
 		switch {
+		case diff:
+			if !same {
+				_, _ = s.Out.Write(udiff.Diff(in.Name+".orig", in.Src, in.Name, out))
+			}
 		case check || list:
 			if !same {
 				fmt.Fprintln(s.Out, in.Name)

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -60,7 +61,7 @@ func runPlan(ctx context.Context, s *Stdio, args []string) int {
 	}
 	defer ss.close()
 
-	var out changeWriter = &textChanges{w: s.Out, p: ss.plan}
+	var out changeWriter = &textChanges{w: s.Out, p: ss.plan, color: s.Terminal && s.Getenv("NO_COLOR") == ""}
 	if o.json {
 		out = &jsonChanges{w: s.Out}
 	}
@@ -117,6 +118,27 @@ type textChanges struct {
 	p    *plan.Plan
 	sync string
 	n    int
+	// color paints each change's first line on a terminal (NO_COLOR unset):
+	// creates green, updates yellow, deletes and rejects red, links cyan.
+	color bool
+}
+
+// ANSI colours of plan's change lines.
+const (
+	ansiGreen  = "\x1b[32m"
+	ansiYellow = "\x1b[33m"
+	ansiRed    = "\x1b[31m"
+	ansiCyan   = "\x1b[36m"
+	ansiReset  = "\x1b[0m"
+)
+
+// head prints a change's first line, in colour when t.color.
+func (t *textChanges) head(color, format string, args ...any) {
+	line := fmt.Sprintf(format, args...)
+	if t.color {
+		line = color + strings.TrimSuffix(line, "\n") + ansiReset + "\n"
+	}
+	fmt.Fprint(t.w, line)
 }
 
 func (t *textChanges) change(c engine.Change) {
@@ -137,40 +159,79 @@ func (t *textChanges) change(c engine.Change) {
 	}
 	switch c.Op {
 	case engine.OpCreate:
-		fmt.Fprintf(t.w, "  + create %s%s\n", c.Entity, from)
+		t.head(ansiGreen, "  + create %s%s\n", c.Entity, from)
 	case engine.OpUpdate:
 		if c.Entity == src {
 			// A write-back into the source record itself.
-			fmt.Fprintf(t.w, "  ~ update %s %s\n", c.Entity, c.Key)
+			t.head(ansiYellow, "  ~ update %s %s\n", c.Entity, c.Key)
 		} else {
-			fmt.Fprintf(t.w, "  ~ update %s %s%s\n", c.Entity, c.TargetKey, from)
+			t.head(ansiYellow, "  ~ update %s %s%s\n", c.Entity, c.TargetKey, from)
 		}
 	case engine.OpLink:
-		fmt.Fprintf(t.w, "  = link %s %s%s (found by %s)\n", c.Entity, c.TargetKey, strings.Replace(from, " from ", " to ", 1), c.By)
+		t.head(ansiCyan, "  = link %s %s%s (found by %s)\n", c.Entity, c.TargetKey, strings.Replace(from, " from ", " to ", 1), c.By)
 	case engine.OpDelete:
-		fmt.Fprintf(t.w, "  - delete %s %s (%s %s was deleted)\n", c.Entity, c.TargetKey, src, c.Key)
+		t.head(ansiRed, "  - delete %s %s (%s %s was deleted)\n", c.Entity, c.TargetKey, src, c.Key)
 	case engine.OpUnlink:
 		reason := c.Reason
 		if reason == "" {
 			reason = fmt.Sprintf("%s %s was deleted; the record stays", src, c.Key)
 		}
-		fmt.Fprintf(t.w, "  - unlink %s %s from %s %s (%s)\n", c.Entity, c.TargetKey, src, c.Key, reason)
+		t.head(ansiRed, "  - unlink %s %s from %s %s (%s)\n", c.Entity, c.TargetKey, src, c.Key, reason)
 	case engine.OpReject:
-		fmt.Fprintf(t.w, "  ! reject %s %s: %s\n", src, c.Key, c.Reason)
+		t.head(ansiRed, "  ! reject %s %s: %s\n", src, c.Key, c.Reason)
 	default:
-		fmt.Fprintf(t.w, "  ? %s %s %s\n", c.Op, c.Entity, c.Key)
+		t.head(ansiYellow, "  ? %s %s %s\n", c.Op, c.Entity, c.Key)
 	}
 	width := 0
 	for _, f := range c.Fields {
 		width = max(width, len(f.Field))
 	}
+	link := linkFieldOf(t.p, c.Sync, c.Entity)
 	for _, f := range c.Fields {
 		if c.Op == engine.OpCreate {
 			fmt.Fprintf(t.w, "      %-*s  %s\n", width, f.Field, fmtValue(f.After))
 			continue
 		}
-		fmt.Fprintf(t.w, "      %-*s  %s -> %s\n", width, f.Field, fmtValue(f.Before), fmtValue(f.After))
+		note := ""
+		if old, _ := f.Before.(string); f.Field == link && strings.TrimSpace(old) != "" && old != fmt.Sprint(f.After) {
+			// A match pairs this record, and its link field holds a
+			// value another system (or person) wrote.
+			note = "   (replaces a value synclang did not write)"
+			if t.color {
+				note = ansiRed + note + ansiReset
+			}
+		}
+		fmt.Fprintf(t.w, "      %-*s  %s -> %s%s\n", width, f.Field, fmtValue(f.Before), fmtValue(f.After), note)
 	}
+}
+
+// linkFieldOf is the link field of the side of sync whose entity is
+// entity ("infobip.customer"), when that side holds the other's key
+// (People's externalId); "" otherwise.
+func linkFieldOf(p *plan.Plan, sync, entity string) string {
+	sy, ok := p.Sync(sync)
+	if !ok || sy.Link == nil {
+		return ""
+	}
+	for _, n := range []plan.SideName{plan.Left, plan.Right} {
+		sd := sy.Side(n)
+		if sd.Connection+"."+sd.Entity == entity && n != sy.Link.Owner {
+			return sy.Link.Field(n)
+		}
+	}
+	return ""
+}
+
+// replacedLinks counts the pairs of a report whose link field held a
+// value synclang did not write.
+func replacedLinks(rep *engine.Report) int {
+	n := 0
+	for _, sr := range rep.Syncs {
+		for _, f := range sr.Flows {
+			n += f.ReplacedLinks
+		}
+	}
+	return n
 }
 
 // flowLabels names the source and target entities of a sync's flow
@@ -202,6 +263,10 @@ func (t *textChanges) finish(rep *engine.Report, limits map[string][]connector.L
 		fmt.Fprintln(t.w)
 	}
 	writeSummary(t.w, rep, nil)
+	if n := replacedLinks(rep); n > 0 {
+		fmt.Fprintf(t.w, "%s found by a match key would replace a link value synclang did not write (marked above); check that those records are the same.\n",
+			plural(n, "pair"))
+	}
 	writePlanRequests(t.w, rep, limits)
 }
 
@@ -329,9 +394,9 @@ func (j *jsonChanges) change(c engine.Change) {
 		fmt.Fprint(j.w, ",\n")
 	}
 	j.n++
-	b, err := json.Marshal(c)
+	b, err := marshalPlain(c)
 	if err != nil {
-		b, _ = json.Marshal(map[string]string{"sync": c.Sync, "key": c.Key, "error": err.Error()})
+		b, _ = marshalPlain(map[string]string{"sync": c.Sync, "key": c.Key, "error": err.Error()})
 	}
 	j.w.Write(b)
 }
@@ -393,7 +458,7 @@ func (j *jsonChanges) finish(rep *engine.Report, limits map[string][]connector.L
 		r.Total = r.Reads + int64(r.Writes)
 	}
 	field := func(name string, v any, last bool) {
-		b, err := json.Marshal(v)
+		b, err := marshalPlain(v)
 		if err != nil {
 			b = []byte("null")
 		}
@@ -407,4 +472,15 @@ func (j *jsonChanges) finish(rep *engine.Report, limits map[string][]connector.L
 	field("rejected", rep.Rejected(), false)
 	field("syncs", rep.Syncs, false)
 	field("requests", reqs, true)
+}
+
+// marshalPlain is json.Marshal without HTML escaping: "<->" stays readable.
+func marshalPlain(v any) ([]byte, error) {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(b.Bytes(), []byte("\n")), nil
 }

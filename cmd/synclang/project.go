@@ -75,7 +75,7 @@ func loadProjectFiles(ctx context.Context, s *Stdio, paths []string, load func(c
 		if diags.HasErrors() {
 			p = nil
 		}
-		return &project{plan: p, diags: diags, dir: filepath.Dir(paths[0])}, nil
+		return &project{plan: p, diags: diags, dir: planProjectDir(s, paths[0], p)}, nil
 	}
 	inputs, err := load(ctx, paths)
 	if err != nil {
@@ -111,9 +111,9 @@ func plural(n int, word string) string {
 		return "1 " + word
 	}
 	if stem, ok := strings.CutSuffix(word, "y"); ok {
-		return fmt.Sprintf("%d %sies", n, stem)
+		return fmt.Sprintf("%s %sies", num(n), stem)
 	}
-	return fmt.Sprintf("%d %ss", n, word)
+	return fmt.Sprintf("%s %ss", num(n), word)
 }
 
 // settingOverrides name environment variables that supply a connection
@@ -287,10 +287,30 @@ func openConnector(ctx context.Context, s *Stdio, c *plan.Connection, logger *sl
 		logger = slog.New(slog.DiscardHandler)
 	}
 	cfg := connector.Config{Name: c.Name, Settings: settings, HTTPClient: s.HTTPClient, Logger: logger,
-		CacheDir: s.CacheDir, RateScale: s.RateScale, RegisterSecret: s.Secrets.RegisterExpiring}
+		CacheDir: s.CacheDir, SignInDir: tokenDir(s), RateScale: s.RateScale, RegisterSecret: s.Secrets.RegisterExpiring}
 	conn, err := kind.New(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("connection %s: %w", c.Name, err)
 	}
 	return conn, nil
+}
+
+// planProjectDir is the directory whose state a plan file runs with: the
+// project it was compiled from (recorded by `compile -o`, relative to the
+// plan) when that directory still holds its .sync files, so one project
+// has one state and one lock however it is run; otherwise the plan's own
+// directory, with a warning when the plan names a project that is not
+// there (a plan copied elsewhere keeps its state next to it).
+func planProjectDir(s *Stdio, planFile string, p *plan.Plan) string {
+	here := filepath.Dir(planFile)
+	if p == nil || p.Project == "" {
+		return here
+	}
+	dir := filepath.Join(here, filepath.FromSlash(p.Project))
+	if files, _ := filepath.Glob(filepath.Join(dir, "*.sync")); len(files) > 0 {
+		return dir
+	}
+	fmt.Fprintf(s.Err, "synclang: warning: %s was compiled from %s, which holds no .sync files here; using the state next to the plan (%s), not the project's (pass --state to choose)\n",
+		planFile, filepath.Join(here, filepath.FromSlash(p.Project)), filepath.Join(here, stateDir))
+	return here
 }

@@ -2,12 +2,16 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/synclang/synclang/internal/redact"
 	"github.com/synclang/synclang/lang/diag"
+	"github.com/synclang/synclang/lang/plan"
 	"github.com/synclang/synclang/runtime/engine"
 	"github.com/synclang/synclang/runtime/state"
 )
@@ -37,6 +41,7 @@ type rejectsOptions struct {
 	runFlags
 	limit        int
 	allowRejects bool
+	json         bool
 	paths        []string
 }
 
@@ -46,6 +51,7 @@ func runRejects(ctx context.Context, s *Stdio, args []string) int {
 	o.register(fs, "error")
 	fs.IntVar(&o.limit, "limit", 100, "list at most this many rejects (0: all)")
 	fs.BoolVar(&o.allowRejects, "allow-rejects", false, "retry: exit 0 even when records are still rejected")
+	fs.BoolVar(&o.json, "json", false, "list the rejects as one JSON document (see SPEC.md) instead of text")
 	if code, ok := parseFlags(fs, args); !ok {
 		return code
 	}
@@ -79,6 +85,7 @@ func listRejects(ctx context.Context, s *Stdio, o rejectsOptions) int {
 		sources[name] = src
 	}
 	var ds diag.Diagnostics
+	doc := rejectsJSON{Version: 1, Rejects: []rejectJSON{}}
 	shown, total := 0, 0
 	var after *state.Reject
 	for {
@@ -93,13 +100,32 @@ func listRejects(ctx context.Context, s *Stdio, o rejectsOptions) int {
 				continue
 			}
 			shown++
-			ds = append(ds, rejectDiagnostic(r, p))
+			note := relocate(&r, p)
+			if o.json {
+				rj := toRejectJSON(r)
+				rj.Note = note
+				doc.Rejects = append(doc.Rejects, rj)
+				continue
+			}
+			d := rejectDiagnostic(r, p)
+			if note != "" {
+				d.Detail += "\n" + note
+			}
+			ds = append(ds, d)
 			loadSource(sources, r.Range.File)
 		}
 		if len(page) < 1000 {
 			break
 		}
 		after = &page[len(page)-1]
+	}
+	if o.json {
+		doc.Total, doc.Omitted = total, total-shown
+		enc := json.NewEncoder(s.Out)
+		enc.SetEscapeHTML(false)
+		enc.SetIndent("", "  ")
+		_ = enc.Encode(doc)
+		return exitOK
 	}
 	if total == 0 {
 		if o.sync != "" {
@@ -113,10 +139,100 @@ func listRejects(ctx context.Context, s *Stdio, o rejectsOptions) int {
 	_ = diag.Write(s.Out, ds, sources, diag.WriteOptions{Color: s.Terminal && s.Getenv("NO_COLOR") == ""})
 	fmt.Fprintf(s.Out, "\n%s", plural(total, "rejected record"))
 	if shown < total {
-		fmt.Fprintf(s.Out, " (%d shown; --limit 0 for all)", shown)
+		fmt.Fprintf(s.Out, " (%s shown; --limit 0 for all)", num(shown))
 	}
 	fmt.Fprintln(s.Out, ". Fix the data or the mapping, then `synclang rejects retry`; a record is also retried when it changes.")
 	return exitOK
+}
+
+// relocate points a stored reject at its mapping line as the files are now.
+// A reject keeps what identifies that line (sync, direction, target
+// field) besides its position, so after an edit above it the line is found
+// again in the project's current plan and the position moved with it; a
+// line that is gone, or a reject of a whole record whose file changed
+// since, is said instead of pointing at whatever is there now. It returns
+// the note to print ("" when nothing moved).
+func relocate(r *state.Reject, p *project) string {
+	file := r.Range.File
+	if file == "" || r.Range.Line == 0 {
+		return ""
+	}
+	changed := false
+	if fi, err := os.Stat(file); err == nil && fi.ModTime().After(r.LastSeen) {
+		changed = true
+	}
+	var fm *plan.FieldMap
+	if p.plan != nil && r.Field != "" {
+		if sy, ok := p.plan.Sync(r.Sync); ok {
+			for _, f := range sy.Flows {
+				if flowName(f) != r.Flow {
+					continue
+				}
+				for _, m := range f.Maps {
+					if m.Target == r.Field {
+						fm = m
+					}
+				}
+			}
+		}
+	}
+	switch {
+	case fm != nil:
+		cur := fm.Range
+		if cur.Start.Line == r.Range.Line && filepath.Clean(cur.Filename) == filepath.Clean(file) {
+			return ""
+		}
+		moved := fmt.Sprintf("(%s changed since this reject: its mapping line, for %s, is now line %d)", file, r.Field, cur.Start.Line)
+		if cur.Start.Line == cur.End.Line && r.Range.Line == r.Range.EndLine && r.Range.Column >= cur.Start.Column && r.Range.EndColumn <= cur.End.Column {
+			// Same line moved: keep the columns (a part of the expression).
+			r.Range.Line, r.Range.EndLine = cur.Start.Line, cur.Start.Line
+		} else {
+			r.Range = state.Range{File: cur.Filename, Line: cur.Start.Line, Column: cur.Start.Column, EndLine: cur.End.Line, EndColumn: cur.End.Column}
+		}
+		r.Range.File = cur.Filename
+		return moved
+	case r.Field != "" && p.plan != nil && changed:
+		note := fmt.Sprintf("(%s changed since this reject, and no line of sync %s writes %s any more; it was line %d)", file, r.Sync, r.Field, r.Range.Line)
+		r.Range = state.Range{File: file}
+		return note
+	case changed:
+		return fmt.Sprintf("(%s changed since this reject: line %d may have moved)", file, r.Range.Line)
+	}
+	return ""
+}
+
+// rejectsJSON is `rejects --json`: the rejects listed (--limit of them),
+// how many there are, and how many --limit left out.
+type rejectsJSON struct {
+	Version int          `json:"version"`
+	Total   int          `json:"total"`
+	Omitted int          `json:"omitted"`
+	Rejects []rejectJSON `json:"rejects"`
+}
+
+type rejectJSON struct {
+	Sync      string    `json:"sync"`
+	Flow      string    `json:"flow"`
+	Key       string    `json:"key"`
+	TargetKey string    `json:"targetKey,omitempty"`
+	Field     string    `json:"field,omitempty"`
+	File      string    `json:"file,omitempty"`
+	Line      int       `json:"line,omitempty"`
+	Column    int       `json:"column,omitempty"`
+	Kind      string    `json:"kind"`
+	Reason    string    `json:"reason"`
+	Attempts  int       `json:"attempts"`
+	FirstSeen time.Time `json:"firstSeen"`
+	LastSeen  time.Time `json:"lastSeen"`
+	// Note says the .sync file changed since the reject: where its
+	// mapping line is now, or that it is gone.
+	Note string `json:"note,omitempty"`
+}
+
+func toRejectJSON(r state.Reject) rejectJSON {
+	return rejectJSON{Sync: r.Sync, Flow: r.Flow, Key: r.Key, TargetKey: r.TargetKey, Field: r.Field,
+		File: r.Range.File, Line: r.Range.Line, Column: r.Range.Column, Kind: r.Kind, Reason: r.Reason,
+		Attempts: max(r.Attempts, 1), FirstSeen: r.FirstSeen.UTC(), LastSeen: r.LastSeen.UTC()}
 }
 
 // rejectDiagnostic renders a stored reject as the engine's diagnostic, with

@@ -49,6 +49,7 @@ func runRun(ctx context.Context, s *Stdio, args []string) int {
 	var o runOptions
 	fs := newFlags(s, "run", "[flags] [PATHS]", runDoc)
 	o.register(fs, "error")
+	fs.BoolVarP(&o.quiet, "quiet", "q", false, "print only warnings and errors: no progress and no summary")
 	fs.BoolVar(&o.full, "full", false, "read every source record, not just the changes since the saved cursors")
 	fs.BoolVar(&o.allowRejects, "allow-rejects", false, "exit 0 even when records were rejected")
 	fs.BoolVar(&o.watch, "watch", false, "keep running every sync at its `every` interval, as `synclang serve` does")
@@ -92,9 +93,13 @@ func (ss *session) runOnce(ctx context.Context, opts engine.Options) (*engine.Re
 		fmt.Fprintf(s.Err, "\nsynclang %s: stopping after the batches in flight (interrupt again to abort)\n", ss.cmd)
 	})
 	defer release()
-	prog := newProgress(s.Err, s.ErrTerminal, s.Now, 15*time.Second)
+	progOut, progTerm := s.Err, s.ErrTerminal
+	if ss.quiet {
+		progOut, progTerm = io.Discard, false
+	}
+	prog := newProgress(progOut, progTerm, s.Now, 15*time.Second)
 	prog.label = ss.flowLabel
-	if s.ErrTerminal {
+	if progTerm {
 		cctx, cancel := context.WithCancel(ctx)
 		defer cancel()
 		prog.count = ss.counter(cctx, opts)
@@ -105,8 +110,17 @@ func (ss *session) runOnce(ctx context.Context, opts engine.Options) (*engine.Re
 	ss.addConnectRequests(rep)
 	prog.done()
 	if rep != nil && worthSummary(rep) {
-		writeSummary(s.Out, rep, nil)
+		if !ss.quiet {
+			writeSummary(s.Out, rep, nil)
+		}
 		writeRejects(s, rep, ss.proj.sources, 10)
+	}
+	if n := replacedLinks(rep); rep != nil && n > 0 {
+		// Once per run: a match paired records whose link field (People's
+		// externalId) held a value someone else wrote; it now holds the
+		// Dynamics ID. `synclang plan` lists them before a run.
+		fmt.Fprintf(s.Err, "synclang %s: warning: %s found by a match key replaced a link value synclang did not write (such as another system's externalId); `synclang plan` lists them before a run\n",
+			ss.cmd, plural(n, "pair"))
 	}
 	if err != nil {
 		writeFailures(s.Err, "synclang "+ss.cmd, ss.plan, failures(rep, err))

@@ -52,6 +52,7 @@ type runFlags struct {
 	sync     string
 	state    string
 	logLevel string
+	quiet    bool // run: no progress, no summary (warnings and errors only)
 }
 
 func (f *runFlags) register(fs *pflag.FlagSet, logDefault string) {
@@ -77,6 +78,8 @@ type session struct {
 	// that has no state yet), removed on close.
 	temp string
 	log  *slog.Logger
+	// quiet leaves out progress and the summary (--quiet).
+	quiet bool
 	// connectStats are the requests compareLive sent, per connection,
 	// until addConnectRequests puts them in a report.
 	connectStats map[string]connector.Stats
@@ -98,7 +101,7 @@ type sessionOptions struct {
 // and the connectors. On failure it has printed why and returns the exit
 // code.
 func openSession(ctx context.Context, s *Stdio, cmd string, o sessionOptions) (*session, int) {
-	ss := &session{s: s, cmd: cmd}
+	ss := &session{s: s, cmd: cmd, quiet: o.flags.quiet}
 	log, err := newLogger(s.Err, s.ErrTerminal, o.flags.logLevel, s.Secrets)
 	if err != nil {
 		fmt.Fprintf(s.Err, "synclang %s: %v\n", cmd, err)
@@ -353,12 +356,21 @@ func newLogger(w io.Writer, terminal bool, level string, secrets *redact.Registr
 	default:
 		return nil, fmt.Errorf("--log-level must be one of debug, info, warn, error, off, not %q", level)
 	}
-	opts := &slog.HandlerOptions{Level: l}
+	opts := &slog.HandlerOptions{Level: l, ReplaceAttr: durationString}
 	var h slog.Handler = slog.NewJSONHandler(w, opts)
 	if terminal {
 		h = slog.NewTextHandler(w, opts)
 	}
 	return slog.New(secrets.Handler(h)), nil
+}
+
+// durationString logs a duration as "1.5s", as the text handler and
+// every other JSON document synclang prints do, not as integer nanoseconds.
+func durationString(_ []string, a slog.Attr) slog.Attr {
+	if a.Value.Kind() == slog.KindDuration {
+		return slog.String(a.Key, a.Value.Duration().String())
+	}
+	return a
 }
 
 // graceful returns a context and a stop channel for a command that stops
@@ -463,7 +475,7 @@ func describeRaw(p *plan.Plan, f syncFailure) string {
 		}
 		return connectionOf(p, f.sync, ce.Service) + ": " + msg
 	case errors.Is(err, context.Canceled):
-		return "aborted; the next run continues from the last committed batch"
+		return "stopped at once by a second interrupt; the next run continues from the last committed batch"
 	}
 	return err.Error()
 }

@@ -464,7 +464,7 @@ func TestDescribe(t *testing.T) {
 		{&connector.Error{Kind: connector.KindThrottled, Service: "dynamics", Message: "too many"}, "run again later"},
 		{&state.LockedError{Sync: "contacts", Holder: state.Holder{Host: "h", PID: 7}, Expires: time.Unix(0, 0)}, "another synclang process is running it (h pid 7, lock valid until 1970-01-01T00:00:00Z); wait for it to finish"},
 		{engine.ErrStopped, "stopped before the pass finished"},
-		{context.Canceled, "aborted; the next run continues"},
+		{context.Canceled, "stopped at once by a second interrupt; the next run continues"},
 		{errors.New("reading crm.contact: boom"), "reading crm.contact: boom"},
 	} {
 		got := describe(p, syncFailure{sync: "contacts", err: tc.err})

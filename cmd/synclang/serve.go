@@ -150,7 +150,7 @@ func runServe(ctx context.Context, s *Stdio, o serveOptions) int {
 		_ = srv.Shutdown(shutdown)
 	}
 	if ctx.Err() != nil {
-		log.Warn("aborted; the next start continues from the last committed batch")
+		log.Warn("stopped at once by a second interrupt; the next start continues from the last committed batch")
 		return exitError
 	}
 	log.Info("stopped")

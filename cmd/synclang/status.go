@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/synclang/synclang/internal/redact"
+	"github.com/synclang/synclang/lang/diag"
 	"github.com/synclang/synclang/lang/plan"
 	"github.com/synclang/synclang/runtime/engine"
 	"github.com/synclang/synclang/runtime/state"
@@ -31,6 +32,7 @@ any service and needs no credentials.`
 type statusOptions struct {
 	state string
 	json  bool
+	sync  string
 	paths []string
 }
 
@@ -39,6 +41,7 @@ func runStatus(ctx context.Context, s *Stdio, args []string) int {
 	fs := newFlags(s, "status", "[flags] [PATHS]", statusDoc)
 	fs.StringVar(&o.state, "state", "", stateFlagHelp)
 	fs.BoolVar(&o.json, "json", false, "print JSON (see SPEC.md) instead of text")
+	fs.StringVar(&o.sync, "sync", "", "only the sync with this name")
 	if code, ok := parseFlags(fs, args); !ok {
 		return code
 	}
@@ -53,8 +56,15 @@ func runStatus(ctx context.Context, s *Stdio, args []string) int {
 		fmt.Fprintf(s.Err, "synclang status: %v\n", err)
 		return exitError
 	}
+	if o.sync != "" {
+		if rep.Syncs, err = onlySync(rep.Syncs, o.sync); err != nil {
+			fmt.Fprintf(s.Err, "synclang status: %v\n", err)
+			return exitUsage
+		}
+	}
 	if o.json {
 		enc := json.NewEncoder(s.Out)
+		enc.SetEscapeHTML(false) // "<->" stays readable
 		enc.SetIndent("", "  ")
 		_ = enc.Encode(rep)
 		return exitOK
@@ -189,6 +199,11 @@ func collectStatus(ctx context.Context, st state.Store, p *project, path string,
 			var sr engine.SyncReport
 			if json.Unmarshal([]byte(r.Report), &sr) == nil {
 				rs.Report = &sr
+				if r.Status == state.RunFailed && sr.Status == engine.StatusStopped {
+					// An interrupted pass is recorded as failed; say
+					// stopped, as run, serve and /healthz do.
+					rs.Status = string(engine.StatusStopped)
+				}
 			}
 		}
 		ss.LastRun = rs
@@ -219,6 +234,22 @@ func collectStatus(ctx context.Context, st state.Store, p *project, path string,
 		return rep.Syncs[i].Name < rep.Syncs[j].Name
 	})
 	return rep, nil
+}
+
+// onlySync keeps the named sync, or says which syncs there are.
+func onlySync(syncs []*syncStatus, name string) ([]*syncStatus, error) {
+	var names []string
+	for _, ss := range syncs {
+		if ss.Name == name {
+			return []*syncStatus{ss}, nil
+		}
+		names = append(names, ss.Name)
+	}
+	hint := diag.DidYouMean(name, names)
+	if len(names) == 0 {
+		return nil, fmt.Errorf("no sync named %q: the project declares none and the state knows none", name)
+	}
+	return nil, fmt.Errorf("no sync named %q (syncs: %s).%s", name, strings.Join(names, ", "), hint)
 }
 
 // pairLabel is a sync's pair line: "crm.contact <-> infobip.customer".

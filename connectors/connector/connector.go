@@ -298,9 +298,9 @@ type Estimator interface {
 
 // Stats counts the requests a connector sent.
 type Stats struct {
-	Requests  int64 // HTTP requests sent, retries included
-	Retries   int64 // requests re-sent after a 429, 5xx or network error
-	Throttled int64 // 429 responses received
+	Requests  int64 `json:"requests"`  // HTTP requests sent, retries included
+	Retries   int64 `json:"retries"`   // requests re-sent after a 429, 5xx or network error
+	Throttled int64 `json:"throttled"` // 429 responses received
 }
 
 // Revalidator is implemented by connectors that keep a discovered schema

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"regexp"
 	"sort"
 	"strings"
 )
@@ -139,9 +140,13 @@ type Config struct {
 	// wraps (tests pass one bound to an httptest server).
 	HTTPClient *http.Client
 	Logger     *slog.Logger
-	// CacheDir is the per-user directory for token caches; "" means the
-	// default (os.UserCacheDir()/synclang).
+	// CacheDir is the per-user directory for what a connector may lose
+	// without harm (the schema cache); "" means the default
+	// (os.UserCacheDir()/synclang).
 	CacheDir string
+	// SignInDir is the per-user directory of stored sign-ins (refresh
+	// tokens), which must outlive a wiped cache; "" means CacheDir.
+	SignInDir string
 	// RateScale multiplies the documented rate limits the client paces
 	// itself to; 0 means 1. Tests against an emulator whose limits are
 	// scaled up (or off) raise it so they run fast.
@@ -220,6 +225,12 @@ func CheckServiceURL(raw string) error {
 	if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
 		return fmt.Errorf("%q is not an absolute http(s) URL", raw)
 	}
+	if p := APIPath(u.Path); p != "" {
+		// An API endpoint given as the service's address: every request
+		// would go to a doubled path and fail as "not found".
+		return fmt.Errorf("%q ends in the API path %s: give the service's address without it, %s (synclang adds the API paths itself)",
+			raw, p, u.Scheme+"://"+u.Host+strings.TrimSuffix(u.Path, p))
+	}
 	if u.Scheme == "https" {
 		return nil
 	}
@@ -227,6 +238,16 @@ func CheckServiceURL(raw string) error {
 		return nil
 	}
 	return fmt.Errorf("%q must use https (plain http is allowed only for loopback addresses such as emulators)", raw)
+}
+
+// apiPathRE matches the API paths users copy into a service's URL: the
+// Dataverse Web API (/api/data/v9.2) and Infobip People endpoints
+// (/people/2/persons).
+var apiPathRE = regexp.MustCompile(`(?i)(/api/data(/v[0-9.]+)?|/people/[0-9]+(/[A-Za-z/]*)?)/?$`)
+
+// APIPath returns the API path a URL path ends in, or "".
+func APIPath(path string) string {
+	return apiPathRE.FindString(path)
 }
 
 // IsLoopback reports whether host is localhost or a loopback IP.

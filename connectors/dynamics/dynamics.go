@@ -2,6 +2,7 @@ package dynamics
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -147,7 +148,7 @@ func resolveAuthSettings(cfg connector.Config) (authSettings, error) {
 	get := func(n string) string { return strings.TrimSpace(cfg.Setting(k, n)) }
 	set := authSettings{name: cfg.Name, url: strings.TrimRight(get(SettingURL), "/"), tenant: get(SettingTenant),
 		clientID: get(SettingClientID), clientSecret: cfg.Settings[SettingClientSecret],
-		authority: strings.TrimRight(get(SettingAuthority), "/"), mode: get(SettingAuth), cacheDir: cfg.CacheDir,
+		authority: strings.TrimRight(get(SettingAuthority), "/"), mode: get(SettingAuth), cacheDir: cmp.Or(cfg.SignInDir, cfg.CacheDir),
 		register: cfg.RegisterSecret}
 	if set.name == "" {
 		set.name = "CONNECTION"

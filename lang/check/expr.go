@@ -3,6 +3,7 @@ package check
 import (
 	"errors"
 	"fmt"
+	"regexp"
 	"sort"
 	"strings"
 
@@ -73,7 +74,7 @@ func (c *checker) expression(f *File, e *ast.Expr, s *exprSide) *plan.Expr {
 		if r.Call {
 			if !eval.IsFunction(r.Name) {
 				c.add(diag.Errorf(subRange(f, e, r.From, r.To), "unknown-function", "Unknown function",
-					"There is no function %s().%s", r.Name, didYouMean(r.Name, eval.FunctionNames())))
+					"There is no function %s().%s", r.Name, functionHint(r.Name)))
 				ok = false
 			}
 			continue
@@ -107,12 +108,25 @@ func (c *checker) expression(f *File, e *ast.Expr, s *exprSide) *plan.Expr {
 // unknownField explains a name that is not a field of the side an
 // expression reads, with a suggestion and a hint when the other side has it.
 func unknownField(rng diag.Range, name string, s *exprSide) *diag.Diagnostic {
+	return unknownFieldOf(rng, name, s, "")
+}
+
+// unknownFieldOf is unknownField for a field written from a value of type
+// from ("" when unknown), which the hint to declare a missing custom
+// attribute then uses.
+func unknownFieldOf(rng diag.Range, name string, s *exprSide, from connector.Type) *diag.Diagnostic {
 	names := s.entity.FieldNames()
 	detail := fmt.Sprintf("%s has no field %q.", s.label, name)
 	if attr, ok := strings.CutPrefix(name, connector.CustomPrefix); ok {
-		detail = fmt.Sprintf("%s has no custom attribute %q: declare it in the connection block (attribute %q string) or pull the account's schema with `synclang schema pull`.", s.label, attr, attr)
+		decl := fmt.Sprintf("attribute %q %s", attr, attributeType(from))
+		if from == "" {
+			decl = fmt.Sprintf("attribute %q TYPE, TYPE one of string, int, decimal, bool, date, datetime, object", attr)
+		}
+		detail = fmt.Sprintf("%s has no custom attribute %q: declare it in the connection block (%s) or pull the account's schema with `synclang schema pull`.", s.label, attr, decl)
 	}
-	hint := didYouMean(name, names)
+	// A custom attribute whose name is not an identifier is suggested as
+	// it is written: custom["Loyalty Tier"].
+	hint := diag.Hint{Name: fieldRef(diag.Closest(name, names))}
 	if hint.Name == "" && s.other != nil && s.other.entity != nil {
 		if _, ok := s.other.entity.Field(name); ok {
 			detail += fmt.Sprintf(" %q is a field of %s, the other side of this line.", name, s.other.label)
@@ -120,6 +134,78 @@ func unknownField(rng diag.Range, name string, s *exprSide) *diag.Diagnostic {
 	}
 	return diag.Errorf(rng, "unknown-field", "Unknown field", "%s", detail).Suggest(hint)
 }
+
+// fieldRef is how a field is written in an expression: custom.Tier, or
+// custom["Loyalty Tier"] when the attribute's name is not an identifier.
+func fieldRef(name string) string {
+	attr, ok := strings.CutPrefix(name, connector.CustomPrefix)
+	if !ok || identRE.MatchString(attr) {
+		return name
+	}
+	return fmt.Sprintf("custom[%q]", attr)
+}
+
+var identRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+
+// attributeType is the declaration type for a custom attribute written
+// from a value of type t.
+func attributeType(t connector.Type) string {
+	switch t {
+	case connector.ID, connector.String, "":
+		return "string"
+	case connector.Choice:
+		return "int"
+	}
+	return string(t)
+}
+
+// functionAliases are names other languages give to synclang's functions;
+// the checker suggests the function instead of the closest spelling
+// (phone() is closest to isPhone, but means e164).
+var functionAliases = map[string]string{
+	"email": "normEmail", "normalizeEmail": "normEmail", "normaliseEmail": "normEmail", "emailNorm": "normEmail",
+	"phone": "e164", "normPhone": "e164", "normalizePhone": "e164", "normalisePhone": "e164", "E164": "e164", "toE164": "e164",
+	"upcase": "upper", "uppercase": "upper", "toUpper": "upper", "toupper": "upper", "toUpperCase": "upper", "ucase": "upper",
+	"downcase": "lower", "lowercase": "lower", "toLower": "lower", "tolower": "lower", "toLowerCase": "lower", "lcase": "lower",
+	"strip": "trim", "trimSpace": "trim", "nvl": "coalesce", "ifnull": "coalesce", "ifNull": "coalesce",
+}
+
+// functionHint is the " Did you mean ...?" sentence for an unknown
+// function (last, so it reads as the fix), after the signature of the
+// function an alias names; it carries the name as data (diag.Hint).
+func functionHint(name string) funcHint {
+	want, ok := functionAliases[name]
+	if !ok {
+		return funcHint{Hint: didYouMean(name, eval.FunctionNames())}
+	}
+	h := funcHint{Hint: diag.Hint{Name: want}}
+	if sig := signatureOf(want); sig != "" {
+		h.pre = " The function for that is " + sig + "."
+	}
+	return h
+}
+
+// funcHint is a Hint with a sentence before it.
+type funcHint struct {
+	pre string
+	diag.Hint
+}
+
+func (h funcHint) String() string { return h.pre + h.Hint.String() }
+
+// signatureOf is a domain function's signature, or "".
+func signatureOf(name string) string {
+	for _, f := range eval.Funcs {
+		if f.Name == name {
+			return f.Signature
+		}
+	}
+	return ""
+}
+
+// arityRE matches expr-lang's messages for a call with the wrong number of
+// arguments.
+var arityRE = regexp.MustCompile(`^(?:not enough|too many) arguments to call (\w+)$`)
 
 // exprError maps an expr-lang error into the file's coordinates.
 func (c *checker) exprError(f *File, e *ast.Expr, text string, err error) {
@@ -135,6 +221,16 @@ func (c *checker) exprError(f *File, e *ast.Expr, text string, err error) {
 	msg = strings.TrimSuffix(msg, ".")
 	if msg == "unexpected token EOF" {
 		msg = "the expression ends too early"
+	}
+	if m := arityRE.FindStringSubmatch(msg); m != nil {
+		if sig := signatureOf(m[1]); sig != "" {
+			msg += "; it is " + sig
+			for _, f := range eval.Funcs {
+				if f.Name == m[1] && f.Example != "" {
+					msg += ", e.g. " + f.Example
+				}
+			}
+		}
 	}
 	c.add(diag.Errorf(rng, "expr-error", "Invalid expression", "%s.", msg))
 }

@@ -2,6 +2,7 @@ package check
 
 import (
 	"fmt"
+	"path/filepath"
 	"sort"
 	"strings"
 	"time"
@@ -131,6 +132,15 @@ func (c *checker) sync(f *File, n *ast.Sync) *plan.Sync {
 	return sc.ps
 }
 
+// dirOf is the directory of a file, for commands to suggest ("." for a
+// file in the working directory).
+func dirOf(name string) string {
+	if dir := filepath.Dir(name); dir != "" {
+		return filepath.ToSlash(dir)
+	}
+	return "."
+}
+
 // resolve checks one entity of the pair line.
 func (sc *syncCheck) resolve(name plan.SideName, ref *ast.EntityRef) *side {
 	s := &side{name: name, label: ref.Conn.Name + "." + ref.Entity.Name, used: map[string]bool{}}
@@ -141,8 +151,15 @@ func (sc *syncCheck) resolve(name plan.SideName, ref *ast.EntityRef) *side {
 			names = append(names, n)
 		}
 		sort.Strings(names)
-		sc.errorf(sc.f, ref.Conn, "unknown-connection", "Unknown connection",
-			"No connection is named %q; declared connections: %s.%s", ref.Conn.Name, quoteList(names), didYouMean(ref.Conn.Name, names))
+		if len(names) == 0 {
+			// Typically one file of a project checked alone.
+			sc.errorf(sc.f, ref.Conn, "unknown-connection", "Unknown connection",
+				"No connection is named %q: the files checked declare no connection. If its connection block is in another file, check the whole project (`synclang check %s`); otherwise declare `connection %s KIND { ... }`.",
+				ref.Conn.Name, dirOf(sc.f.Source.Name), ref.Conn.Name)
+		} else {
+			sc.errorf(sc.f, ref.Conn, "unknown-connection", "Unknown connection",
+				"No connection is named %q; declared connections: %s.%s", ref.Conn.Name, quoteList(names), didYouMean(ref.Conn.Name, names))
+		}
 		sc.failed = true
 		return s
 	}
@@ -355,10 +372,14 @@ func (sc *syncCheck) conflict(st *ast.Conflict) {
 		sc.ps.Conflict = plan.ConflictLeft
 	case sc.right.ok() && (p == sc.right.conn.name || p == sc.right.label) && p != sc.left.conn.name:
 		sc.ps.Conflict = plan.ConflictRight
+	case !sc.left.ok() || !sc.right.ok():
+		// The pair line is wrong and reported: which sides there are is
+		// not known, so say nothing more here.
+		sc.failed = true
 	default:
-		cands := []string{"newest"}
-		if sc.left.ok() && sc.right.ok() {
-			cands = append(cands, sc.left.conn.name, sc.right.conn.name)
+		cands := []string{"newest", sc.left.conn.name, sc.right.conn.name}
+		if sc.left.conn.name == sc.right.conn.name {
+			cands = []string{"newest", sc.left.label, sc.right.label}
 		}
 		sc.errorf(sc.f, st.Policy, "bad-policy", "Unknown conflict policy",
 			"conflict is `newest` (the most recent change wins) or the name of the side that always wins (%s).%s", strings.Join(cands[1:], " or "), didYouMean(p, cands))
@@ -432,10 +453,10 @@ func (sc *syncCheck) mapLine(st *ast.Map) {
 		lf, ok1 := sc.left.entity.Field(lname)
 		rf, ok2 := sc.right.entity.Field(rname)
 		if !ok1 {
-			sc.add(unknownField(nodeRange(f, st.Left), lname, sc.left.expr))
+			sc.add(unknownFieldOf(nodeRange(f, st.Left), lname, sc.left.expr, rf.Type))
 		}
 		if !ok2 {
-			sc.add(unknownField(nodeRange(f, st.Right), rname, sc.right.expr))
+			sc.add(unknownFieldOf(nodeRange(f, st.Right), rname, sc.right.expr, lf.Type))
 		}
 		if !ok1 || !ok2 {
 			sc.failed = true
@@ -477,7 +498,13 @@ func (sc *syncCheck) addMap(st *ast.Map, target plan.SideName, targetExpr *ast.E
 	field, ok := tgt.entity.Field(targetName)
 	if !ok {
 		if !twoWay { // two-way lines reported unknown fields already
-			sc.add(unknownField(nodeRange(f, targetExpr), targetName, tgt.expr))
+			var from connector.Type
+			if name, ok := asPath(exprText(f, srcExpr)); ok {
+				if sf, ok := src.entity.Field(name); ok {
+					from = sf.Type
+				}
+			}
+			sc.add(unknownFieldOf(nodeRange(f, targetExpr), targetName, tgt.expr, from))
 		}
 		sc.failed = true
 		return
@@ -489,11 +516,13 @@ func (sc *syncCheck) addMap(st *ast.Map, target plan.SideName, targetExpr *ast.E
 		}
 		detail := fmt.Sprintf("%s.%s %s and cannot be written.", tgt.label, field.Name, what)
 		if twoWay {
-			arrow := "->"
+			// Copy it one way only: from the read-only side (the target
+			// here) to the other, so the arrow points away from it.
+			arrow, from, to := "<-", tgt, sc.side(plan.Left)
 			if target == plan.Left {
-				arrow = "<-"
+				arrow, to = "->", sc.side(plan.Right)
 			}
-			detail += fmt.Sprintf(" To copy it one way only, write the line with %s.", arrow)
+			detail += fmt.Sprintf(" To copy it one way only, from %s to %s, write the line with %s.", from.label, to.label, arrow)
 		}
 		sc.errorf(f, targetExpr, "readonly-field", "Read-only field", "%s", detail)
 		sc.failed = true

@@ -471,7 +471,7 @@ func (tc *testCheck) value(e *ast.Expr, field *connector.Field, label string) *p
 		switch {
 		case r.Call && !eval.IsFunction(r.Name):
 			tc.checker.add(diag.Errorf(subRange(f, e, r.From, r.To), "unknown-function", "Unknown function",
-				"There is no function %s().%s", r.Name, didYouMean(r.Name, eval.FunctionNames())))
+				"There is no function %s().%s", r.Name, functionHint(r.Name)))
 			return nil
 		case !r.Call && !tc.names[r.Name]:
 			tc.checker.add(diag.Errorf(subRange(f, e, r.From, r.To), "bad-test", "Unknown record",

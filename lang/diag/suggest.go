@@ -1,7 +1,7 @@
 package diag
 
 import (
-	"fmt"
+	"strconv"
 	"strings"
 )
 
@@ -39,7 +39,12 @@ func (h Hint) String() string {
 	if h.Name == "" {
 		return ""
 	}
-	return fmt.Sprintf(" Did you mean %q?", h.Name)
+	// A name holding quotes (custom["Loyalty Tier"]) reads better
+	// backquoted than escaped.
+	if q := strconv.Quote(h.Name); !strings.Contains(q, `\"`) || strings.Contains(h.Name, "`") {
+		return " Did you mean " + q + "?"
+	}
+	return " Did you mean `" + h.Name + "`?"
 }
 
 // DidYouMean returns the Hint for Closest's answer (empty when none).
@@ -56,12 +61,16 @@ func (d *Diagnostic) Suggest(h Hint) *Diagnostic {
 	return d
 }
 
-// suggested is the name of the last non-empty Hint among args.
+// Suggestion is the name h suggests ("" for none). A value that wraps a
+// Hint (a sentence before it, say) keeps it by embedding Hint.
+func (h Hint) Suggestion() string { return h.Name }
+
+// suggested is the name the last non-empty Hint among args suggests.
 func suggested(args []any) string {
 	name := ""
 	for _, a := range args {
-		if h, ok := a.(Hint); ok && h.Name != "" {
-			name = h.Name
+		if h, ok := a.(interface{ Suggestion() string }); ok && h.Suggestion() != "" {
+			name = h.Suggestion()
 		}
 	}
 	return name

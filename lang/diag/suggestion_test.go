@@ -16,7 +16,7 @@ func TestHintIsRecorded(t *testing.T) {
 		t.Errorf("empty hint: detail %q, suggested %q", d.Detail, d.Suggested)
 	}
 	d = (&Diagnostic{Detail: "A sentence."}).Suggest(Hint{Name: `say "hi"`})
-	if d.Detail != `A sentence. Did you mean "say \"hi\""?` || d.Suggested != `say "hi"` {
+	if d.Detail != "A sentence. Did you mean `say \"hi\"`?" || d.Suggested != `say "hi"` {
 		t.Errorf("Suggest: detail %q, suggested %q", d.Detail, d.Suggested)
 	}
 }

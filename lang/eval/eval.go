@@ -444,6 +444,19 @@ func FunctionNames() []string {
 	return out
 }
 
+// nilHint adds, to an operation that failed on an empty (nil) field such
+// as "+" + phone, how to give it a default: expr-lang says only
+// "string + <nil>".
+func nilHint(err error) error {
+	var ferr *file.Error
+	if !errors.As(err, &ferr) || !strings.Contains(ferr.Message, "<nil>") || !strings.HasPrefix(ferr.Message, "invalid operation") {
+		return err
+	}
+	c := *ferr
+	c.Message += `: a field in it is empty (nil) in this record; give the field a default with ?? (write (field ?? "") for field), or keep empty values empty with a conditional (field == nil ? nil : ...)`
+	return &c
+}
+
 // Run evaluates a compiled expression in env and converts the result to the
 // canonical value of type t (nil stays nil), as [Machine.Run] does with a
 // VM of its own. The error says what went wrong in terms a user can fix.

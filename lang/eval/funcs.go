@@ -174,12 +174,41 @@ func parsePhone(args []any) (*phonenumbers.PhoneNumber, string, error) {
 	}
 	num, err := phonenumbers.Parse(s, region)
 	if err != nil {
-		return nil, s, err
+		if region == "ZZ" && errors.Is(err, phonenumbers.ErrInvalidCountryCode) {
+			return nil, s, errors.New("is not a phone number with a country code (+...): give e164 the region to read national numbers in, e.g. e164(x, \"GB\")")
+		}
+		return nil, s, fmt.Errorf("is not a phone number (%v)", err)
 	}
 	if !phonenumbers.IsValidNumber(num) {
-		return nil, s, errors.New("not a valid number")
+		return nil, s, invalidPhone(num)
 	}
 	return num, s, nil
+}
+
+// invalidPhone says why a number that parsed is not valid, as the phone
+// library (libphonenumber's metadata) sees it.
+func invalidPhone(num *phonenumbers.PhoneNumber) error {
+	region := phonenumbers.GetRegionCodeForCountryCode(int(num.GetCountryCode()))
+	switch phonenumbers.IsPossibleNumberWithReason(num) {
+	case phonenumbers.TOO_SHORT:
+		return fmt.Errorf("is not a valid phone number: too short for +%d (%s)", num.GetCountryCode(), region)
+	case phonenumbers.TOO_LONG:
+		return fmt.Errorf("is not a valid phone number: too long for +%d (%s)", num.GetCountryCode(), region)
+	case phonenumbers.INVALID_COUNTRY_CODE:
+		return fmt.Errorf("is not a valid phone number: +%d is not a country code", num.GetCountryCode())
+	}
+	nsn := phonenumbers.GetNationalSignificantNumber(num)
+	msg := fmt.Sprintf("is not a valid phone number: no number of +%d (%s) is assigned in that range", num.GetCountryCode(), region)
+	if num.GetCountryCode() == 44 && strings.HasPrefix(nsn, "7700900") {
+		// Ofcom reserves 07700 900000-900999 for drama. libphonenumber, the
+		// library synclang validates with, holds them invalid on purpose:
+		// they are never assigned (google/libphonenumber#1768, #341).
+		msg = "is not a valid phone number: +44 7700 900xxx is Ofcom's range for drama, never assigned, so the phone library (libphonenumber) does not accept it"
+	}
+	if ex := phonenumbers.GetExampleNumberForType(region, phonenumbers.MOBILE); ex != nil {
+		msg += fmt.Sprintf("; for test data use a valid number such as %s", phonenumbers.Format(ex, phonenumbers.E164))
+	}
+	return errors.New(msg)
 }
 
 func normPhone(noPlus bool) func(...any) (any, error) {
@@ -192,7 +221,7 @@ func normPhone(noPlus bool) func(...any) (any, error) {
 			if s == "" {
 				return nil, err
 			}
-			return nil, fmt.Errorf("%q is not a valid phone number (%v)", args[0], err)
+			return nil, fmt.Errorf("%q %v", args[0], err)
 		}
 		out := phonenumbers.Format(num, phonenumbers.E164)
 		if noPlus {

@@ -22,7 +22,7 @@ type Machine struct {
 func (m *Machine) Run(p *vm.Program, env map[string]any, t connector.Type) (any, error) {
 	out, err := m.vm.Run(p, env)
 	if err != nil {
-		return nil, err
+		return nil, nilHint(err)
 	}
 	if t == "" {
 		return out, nil

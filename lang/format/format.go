@@ -31,8 +31,10 @@ const CommentColumn = 47
 const indentUnit = "  "
 
 // Source formats a file. A file with syntax errors is not formatted: the
-// diagnostics are returned instead.
+// diagnostics are returned instead. A leading byte-order mark is dropped
+// so `fmt -w` repairs files Windows editors saved.
 func Source(name string, src []byte) ([]byte, diag.Diagnostics) {
+	src = bytes.TrimPrefix(src, []byte(parser.BOM))
 	if _, diags := parser.Parse(name, src); diags.HasErrors() {
 		return nil, diags
 	}

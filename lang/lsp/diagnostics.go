@@ -122,7 +122,7 @@ func (s *server) hasOpenDocsLocked(dir string) bool {
 func (s *server) diagnose(inputs []lang.Input, opts check.Options) map[string][]Diagnostic {
 	files, diags := s.cache.parse(inputs)
 	_, ds := check.Check(files, opts)
-	diags = diags.Extend(ds).Sort()
+	diags = lang.Combine(diags, ds)
 	texts := map[string]*text{}
 	for _, in := range inputs {
 		texts[in.Name] = newText(string(in.Src), s.utf8)

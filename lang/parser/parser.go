@@ -114,6 +114,7 @@ func Grammar() string { return fileParser.String() }
 // or, after an error it cannot recover from, partial), and diagnostics for
 // every syntax error found.
 func Parse(name string, src []byte) (*ast.File, diag.Diagnostics) {
+	src = BlankBOM(src)
 	source := diag.NewSource(name, src)
 	if d := overLimit(source); d != nil {
 		return &ast.File{}, diag.Diagnostics{d}
@@ -127,7 +128,108 @@ func Parse(name string, src []byte) (*ast.File, diag.Diagnostics) {
 		}
 	}
 	diags = append(diags, explainBad(source, f, err != nil)...)
+	if len(diags) > 0 {
+		if d, line := missingClose(source); d != nil {
+			// A block left open before the next top-level block: one
+			// error at the brace, not a knock-on error per line after it.
+			kept := diag.Diagnostics{d}
+			for _, x := range diags {
+				if x.Subject.Start.Line < line && x.Summary != "Unclosed block" {
+					kept = append(kept, x)
+				}
+			}
+			diags = kept
+		}
+	}
 	return f, diags.Sort()
+}
+
+// missingClose finds a connection, sync or test block that starts (its
+// keyword at column 1, a { on its line) while another block is still
+// open: the } of that block is missing. It returns the diagnostic, at the
+// { left open, and the line of the block after it; or nil.
+func missingClose(src *diag.Source) (*diag.Diagnostic, int) {
+	lex, err := Lexer.LexString(src.Name, string(src.Text))
+	if err != nil {
+		return nil, 0
+	}
+	var toks []lexer.Token
+	for {
+		tok, err := lex.Next()
+		if err != nil || tok.EOF() {
+			break
+		}
+		toks = append(toks, tok)
+	}
+	syms := lexer.SymbolsByRune(Lexer)
+	var stack []int // offsets of open {
+	for i, tok := range toks {
+		switch {
+		case tok.Value == "{":
+			stack = append(stack, i)
+		case tok.Value == "}":
+			if len(stack) > 0 {
+				stack = stack[:len(stack)-1]
+			}
+		case len(stack) > 0 && tok.Pos.Column == 1 && syms[tok.Type] == "Ident" &&
+			(tok.Value == "connection" || tok.Value == "sync" || tok.Value == "test"):
+			opensBlock := false
+			for _, t := range toks[i+1:] {
+				if syms[t.Type] == "Newline" {
+					break
+				}
+				if t.Value == "{" {
+					opensBlock = true
+				}
+			}
+			if !opensBlock {
+				continue
+			}
+			open := toks[stack[0]]
+			what := "block"
+			for j := stack[0] - 1; j >= 0 && toks[j].Pos.Line == open.Pos.Line; j-- {
+				if toks[j].Pos.Column == 1 {
+					what = toks[j].Value + " block"
+				}
+			}
+			return &diag.Diagnostic{Severity: diag.Error, Code: "syntax", Summary: "Unclosed block",
+				Detail:  fmt.Sprintf("the %s opened here has no closing }: add } before line %d (%s %s).", what, tok.Pos.Line, tok.Value, blockName(toks[i+1:], syms)),
+				Subject: src.Range(open.Pos.Offset, open.Pos.Offset+1)}, tok.Pos.Line
+		}
+	}
+	return nil, 0
+}
+
+// blockName is the first identifier after a block keyword, or "...".
+func blockName(toks []lexer.Token, syms map[lexer.TokenType]string) string {
+	for _, t := range toks {
+		if syms[t.Type] == "Ident" {
+			return t.Value
+		}
+		if syms[t.Type] == "Newline" {
+			break
+		}
+	}
+	return "..."
+}
+
+// BOM is the UTF-8 byte-order mark Windows editors and PowerShell write
+// at the start of a file.
+const BOM = "\ufeff"
+
+// BlankBOM returns src with a leading byte-order mark replaced by as many
+// spaces, so a file that starts with one parses as Go's scanner treats it
+// (ignored at the very start, an invalid character anywhere else), and
+// byte offsets, hence positions, stay those of the file on disk. The
+// formatter drops it (see format.Source).
+func BlankBOM(src []byte) []byte {
+	if !bytes.HasPrefix(src, []byte(BOM)) {
+		return src
+	}
+	out := make([]byte, len(src))
+	copy(out, "   ")
+	copy(out[len(BOM):], src[len(BOM):])
+	return out
 }
 
 // Limits of a .sync file. A file beyond them is refused whole with one

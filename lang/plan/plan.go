@@ -17,7 +17,13 @@ const FormatVersion = 1
 // Plan is a checked project: its connections and syncs. It is plain data,
 // deterministic (everything sorted), and JSON-printable.
 type Plan struct {
-	Version     int           `json:"version"`
+	Version int `json:"version"`
+	// Project is the directory of the .sync files the plan was compiled
+	// from, relative to the plan file (slash-separated), so that running
+	// the plan uses that project's state, the one `synclang run DIR` uses;
+	// "" when unknown (a plan printed to standard output). Set by
+	// `synclang compile -o FILE`, not by the checker.
+	Project     string        `json:"project,omitempty"`
 	Connections []*Connection `json:"connections"`
 	Syncs       []*Sync       `json:"syncs"`
 	// Tests are the checked test blocks of *_test.sync files (test.go).

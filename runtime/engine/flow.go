@@ -395,6 +395,7 @@ func (fr *flowRun) account(w *batchWork) {
 	r.Linked += c.Linked
 	r.LinkedByMatch += c.LinkedByMatch
 	r.WrittenBack += c.WrittenBack
+	r.ReplacedLinks += c.ReplacedLinks
 	r.Deleted += c.Deleted
 	r.Unlinked += c.Unlinked
 	r.Rejected += c.Rejected

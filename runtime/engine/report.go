@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -117,6 +118,11 @@ type FlowReport struct {
 	// WrittenBack counts source records updated: link keys written back
 	// and values taken from the target in two-way reconciliation.
 	WrittenBack int `json:"writtenBack,omitempty"`
+	// ReplacedLinks counts pairs made by a match key whose link field
+	// (People's externalId) held another value someone else wrote, which
+	// the write replaced (in a dry run: would replace). Not an outcome:
+	// the record is counted as linked and updated too.
+	ReplacedLinks int `json:"replacedLinks,omitempty"`
 	// Deleted counts targets deleted (delete propagate); Unlinked the pairs
 	// forgotten (delete ignore, or a linked target that no longer exists).
 	Deleted  int `json:"deleted"`
@@ -246,4 +252,90 @@ type Progress struct {
 	Read     int
 	Written  int
 	Rejected int
+}
+
+// Durations in a report's JSON are Go duration strings ("1.5s"), as in
+// every document synclang prints, not integer nanoseconds; reading accepts
+// both (reports stored by earlier versions hold nanoseconds).
+
+func (r Report) MarshalJSON() ([]byte, error) {
+	type plain Report
+	return json.Marshal(struct {
+		plain
+		Duration string `json:"duration"`
+	}{plain(r), r.Duration.String()})
+}
+
+func (r *Report) UnmarshalJSON(b []byte) error {
+	type plain Report
+	aux := struct {
+		*plain
+		Duration json.RawMessage `json:"duration"`
+	}{plain: (*plain)(r)}
+	if err := json.Unmarshal(b, &aux); err != nil {
+		return err
+	}
+	return decodeDuration(aux.Duration, &r.Duration)
+}
+
+func (r SyncReport) MarshalJSON() ([]byte, error) {
+	type plain SyncReport
+	return json.Marshal(struct {
+		plain
+		Duration string `json:"duration"`
+	}{plain(r), r.Duration.String()})
+}
+
+func (r *SyncReport) UnmarshalJSON(b []byte) error {
+	type plain SyncReport
+	aux := struct {
+		*plain
+		Duration json.RawMessage `json:"duration"`
+	}{plain: (*plain)(r)}
+	if err := json.Unmarshal(b, &aux); err != nil {
+		return err
+	}
+	return decodeDuration(aux.Duration, &r.Duration)
+}
+
+func (f FlowReport) MarshalJSON() ([]byte, error) {
+	type plain FlowReport
+	return json.Marshal(struct {
+		plain
+		Duration string `json:"duration"`
+	}{plain(f), f.Duration.String()})
+}
+
+func (f *FlowReport) UnmarshalJSON(b []byte) error {
+	type plain FlowReport
+	aux := struct {
+		*plain
+		Duration json.RawMessage `json:"duration"`
+	}{plain: (*plain)(f)}
+	if err := json.Unmarshal(b, &aux); err != nil {
+		return err
+	}
+	return decodeDuration(aux.Duration, &f.Duration)
+}
+
+// decodeDuration reads "1.5s" or integer nanoseconds; absent is zero.
+func decodeDuration(raw json.RawMessage, d *time.Duration) error {
+	if len(raw) == 0 || string(raw) == "null" {
+		return nil
+	}
+	var s string
+	if json.Unmarshal(raw, &s) == nil {
+		v, err := time.ParseDuration(s)
+		if err != nil {
+			return fmt.Errorf("duration %q: %w", s, err)
+		}
+		*d = v
+		return nil
+	}
+	var ns int64
+	if err := json.Unmarshal(raw, &ns); err != nil {
+		return fmt.Errorf("duration %s: want a string such as \"1.5s\" or nanoseconds", raw)
+	}
+	*d = time.Duration(ns)
+	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sort"
+	"strings"
 
 	"github.com/synclang/synclang/connectors/connector"
 	"github.com/synclang/synclang/lang/diag"
@@ -405,6 +406,9 @@ func (fr *flowRun) buildChanges(w *batchWork) {
 			if len(it.sWrite) > 0 {
 				c.WrittenBack++
 			}
+			if it.newPair() && (replacesLink(dst, tFields, it.tWrite) || replacesLink(src, it.rec.Fields, it.sWrite)) {
+				c.ReplacedLinks++
+			}
 			if it.tOp != connector.Created && it.tOp != connector.Updated && len(it.sWrite) == 0 && !it.newPair() {
 				c.Unchanged++
 			}
@@ -559,6 +563,9 @@ func (fr *flowRun) dryRun(w *batchWork) {
 				}
 				continue
 			}
+			if it.newPair() && (replacesLink(dst, it.tgt.Fields, it.tWrite) || replacesLink(src, it.rec.Fields, it.sWrite)) {
+				c.ReplacedLinks++
+			}
 			if it.newPair() {
 				c.Linked++
 				if it.found == byMatch {
@@ -629,4 +636,20 @@ func fieldChanges(before, after map[string]any) []FieldChange {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Field < out[j].Field })
 	return out
+}
+
+// replacesLink reports whether writing write into a record of side sd whose
+// fields are before replaces a value of its link field (People's
+// externalId) that is not blank: a value someone else wrote, which the
+// pair made now overwrites.
+func replacesLink(sd *sideRT, before, write map[string]any) bool {
+	if sd.linkField == "" || sd.owner || before == nil {
+		return false
+	}
+	nv, ok := write[sd.linkField]
+	if !ok {
+		return false
+	}
+	old, _ := before[sd.linkField].(string)
+	return strings.TrimSpace(old) != "" && old != fmt.Sprint(nv)
 }
