@@ -168,7 +168,8 @@ func TestConformance(t *testing.T) {
 		},
 		Served: func(c connector.Connector) int64 {
 			hv, _ := harnesses.Load(c)
-			return hv.(*harness).emu.Requests()
+			emu := hv.(*harness).emu
+			return emu.Requests() - emu.Throttled()
 		},
 		EstimateSizes: []int{1, 4, 10},
 		// Writes whose cost differs: persons without an identity (created

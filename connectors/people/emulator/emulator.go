@@ -55,12 +55,13 @@ type Options struct {
 // person, batch, match, v3 upsert, custom attribute and tag endpoints on
 // their real paths. It is safe for concurrent use.
 type Emulator struct {
-	opts     Options
-	key      string
-	now      func() time.Time
-	scale    float64
-	epoch    time.Time
-	requests atomic.Int64
+	opts      Options
+	key       string
+	now       func() time.Time
+	scale     float64
+	epoch     time.Time
+	requests  atomic.Int64
+	throttled atomic.Int64
 
 	mu       sync.Mutex
 	persons  map[int64]*person
@@ -135,6 +136,12 @@ func (e *Emulator) Settings(baseURL string) map[string]string {
 // Requests returns how many requests the emulator has received, rejected
 // ones included.
 func (e *Emulator) Requests() int64 { return e.requests.Load() }
+
+// Throttled returns how many requests the rate limits answered 429 (not
+// counting Throttle's and FailNext's injected answers): a test counting the
+// requests a client chose to send subtracts them, since how the client's
+// pacing and the emulator's windows meet depends on the machine's load.
+func (e *Emulator) Throttled() int64 { return e.throttled.Load() }
 
 // FailNext makes the next n authenticated requests fail with status (and
 // the legacy error body the API sends with it: 429 TOO_MANY_REQUESTS, 5xx
@@ -272,6 +279,7 @@ func (e *Emulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !e.admit(rt.op, rt.limit) {
+		e.throttled.Add(1)
 		writeStatus(w, http.StatusTooManyRequests)
 		return
 	}
