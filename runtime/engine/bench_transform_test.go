@@ -80,7 +80,7 @@ func compiledMapper(tb testing.TB) (*flowRun, func(rec connector.Record, out map
 	}
 	fr := newFlowRun(&runner{env: Env{Logger: slog.New(slog.DiscardHandler)}}, rt, rt.flows[0], nil, 0)
 	return fr, func(rec connector.Record, out map[string]any) error {
-		fr.fill(fr.envS, fr.f.src, rec)
+		fr.fill(&fr.envS, fr.f.src, rec)
 		it := &item{rec: rec}
 		for _, m := range fr.f.maps {
 			v, ok := fr.evalMap(it, m, fr.envS)

@@ -3,6 +3,7 @@ package engine
 import (
 	"fmt"
 	"sort"
+	"strings"
 
 	"github.com/expr-lang/expr/vm"
 
@@ -32,12 +33,15 @@ func idx(n plan.SideName) int {
 
 // sideRT is one side of a running sync.
 type sideRT struct {
-	name     plan.SideName
-	st       state.Side
-	p        *plan.Side
-	conn     connector.Connector
-	label    string // "crm.contact"
-	fields   []*connector.Field
+	name   plan.SideName
+	st     state.Side
+	p      *plan.Side
+	conn   connector.Connector
+	label  string // "crm.contact"
+	fields []*connector.Field
+	// custom is set when a field is a custom attribute, which expressions
+	// read through env["custom"] (see flowRun.fill).
+	custom   bool
 	names    []string
 	byName   map[string]*connector.Field
 	keyField *connector.Field
@@ -118,6 +122,9 @@ func compileSync(s *plan.Sync, conns map[string]connector.Connector) (*syncRT, e
 		for _, f := range ps.Fields {
 			sd.byName[f.Name] = f
 			sd.names = append(sd.names, f.Name)
+			if strings.HasPrefix(f.Name, connector.CustomPrefix) {
+				sd.custom = true
+			}
 		}
 		if ps.Key == "" {
 			return nil, fmt.Errorf("%s: sync %s: %s has no primary key", s.Range, s.Name, sd.label)

@@ -72,7 +72,10 @@ type flowRun struct {
 
 	// Owned by the prepare goroutine.
 	machine    eval.Machine
-	envS, envT map[string]any
+	envS, envT map[string]any // what the expressions read (see fill)
+	// scratchS and scratchT are the environments fill builds for sides
+	// with custom attributes.
+	scratchS, scratchT map[string]any
 	// retried holds the modification time of each record read for
 	// `rejects retry` in this pass (see prepare).
 	retried map[string]time.Time
@@ -89,8 +92,8 @@ func newFlowRun(r *runner, rt *syncRT, f *flowRT, lease *state.Lease, runID int6
 		r: r, rt: rt, f: f, lease: lease, runID: runID, dry: r.opts.DryRun,
 		rep:      &FlowReport{Flow: f.name, From: f.src.label, To: f.dst.label},
 		log:      r.env.Logger.With("sync", rt.p.Name, "flow", f.name),
-		envS:     map[string]any{},
-		envT:     map[string]any{},
+		scratchS: map[string]any{},
+		scratchT: map[string]any{},
 		inflight: map[int]bool{},
 		claimed:  map[string]int{},
 		changed:  make(chan struct{}),

@@ -103,8 +103,8 @@ func (fr *flowRun) reconcile(it *item) {
 		}
 		return false
 	}
-	fr.fill(fr.envS, src, s)
-	fr.fill(fr.envT, dst, *t)
+	fr.fill(&fr.envS, src, s)
+	fr.fill(&fr.envT, dst, *t)
 	revOK := false
 	if f.reverse != nil {
 		revOK = true
@@ -217,7 +217,7 @@ func linkValue(f *connector.Field, key string) any {
 // contactid); otherwise the new key is written back after the create.
 func (fr *flowRun) planCreate(it *item) {
 	src, dst := fr.f.src, fr.f.dst
-	fr.fill(fr.envS, src, it.rec)
+	fr.fill(&fr.envS, src, it.rec)
 	vals := make(map[string]any, len(fr.f.maps)+1)
 	for _, m := range fr.f.maps {
 		v, ok := fr.evalMap(it, m, fr.envS)
