@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -59,15 +60,27 @@ func (ProjectArgs) InsertOpts() river.InsertOpts {
 
 // Runner runs the syncs of the projects this replica serves.
 type Runner interface {
-	// Hold runs a pass of every sync of project that is due, side by
-	// side, and returns when the next pass of the project is due (a zero
-	// time or one in the past: at once). When stop closes, the passes
-	// finish the batches in flight and Hold returns at once (the passes
-	// stopped continue at once, wherever the project is held next).
-	// Cancelling ctx abandons the passes (River's timeout, or
-	// StopAndCancel). An error means the project cannot run here (it is
-	// not served by this replica); it is tried again a lease later.
-	Hold(ctx context.Context, project string, stop <-chan struct{}) (next time.Time, err error)
+	// Hold runs a pass of every sync of h.Project whose time has come
+	// (h.Due, absent meaning now), side by side, and sets each one's next
+	// due time in h.Due: its start plus its interval when it ran, now
+	// when it stopped before it finished. When h.Stop closes, the passes
+	// finish the batches in flight and Hold returns. Cancelling ctx
+	// abandons the passes (River's timeout, or StopAndCancel). An error
+	// means the project cannot run here (this replica does not serve it);
+	// it is tried again a lease later.
+	Hold(ctx context.Context, h *Hold) error
+}
+
+// Hold is one holding of a project by a replica.
+type Hold struct {
+	Project string
+	// Due is when each sync's next pass is due, kept in the queue's
+	// database (table synclang_schedule) between holdings, whichever
+	// replica holds the project.
+	Due map[string]time.Time
+	// Stop closes when the replica must hand the project back: half a
+	// lease passed, or the replica is stopping.
+	Stop <-chan struct{}
 }
 
 // Options configure a [Cluster].
@@ -138,7 +151,61 @@ func Migrate(ctx context.Context, pool *pgxpool.Pool, schema string, log *slog.L
 	if _, err := m.Migrate(ctx, rivermigrate.DirectionUp, nil); err != nil {
 		return fmt.Errorf("applying River's migrations to the queue database: %w", err)
 	}
+	if _, err := pool.Exec(ctx, `CREATE TABLE IF NOT EXISTS `+table(schema, scheduleTable)+` (
+		project text NOT NULL,
+		sync text NOT NULL,
+		due timestamptz NOT NULL,
+		PRIMARY KEY (project, sync))`); err != nil {
+		return fmt.Errorf("creating the schedule table in the queue database: %w", err)
+	}
 	return nil
+}
+
+// scheduleTable holds each sync's next due time, so that whichever
+// replica holds a project next keeps its syncs' intervals.
+const scheduleTable = "synclang_schedule"
+
+// table is name in schema ("" for the search_path), quoted.
+func table(schema, name string) string {
+	if schema == "" {
+		return pgx.Identifier{name}.Sanitize()
+	}
+	return pgx.Identifier{schema, name}.Sanitize()
+}
+
+// loadDue reads a project's due times.
+func (c *Cluster) loadDue(ctx context.Context, project string) (map[string]time.Time, error) {
+	rows, err := c.pool.Query(ctx, "SELECT sync, due FROM "+table(c.opts.Schema, scheduleTable)+" WHERE project = $1", project)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	due := map[string]time.Time{}
+	for rows.Next() {
+		var sync string
+		var t time.Time
+		if err := rows.Scan(&sync, &t); err != nil {
+			return nil, err
+		}
+		due[sync] = t
+	}
+	return due, rows.Err()
+}
+
+// saveDue writes the due times that changed.
+func (c *Cluster) saveDue(ctx context.Context, project string, before, after map[string]time.Time) error {
+	b := &pgx.Batch{}
+	for sync, t := range after {
+		if old, ok := before[sync]; ok && old.Equal(t) {
+			continue
+		}
+		b.Queue("INSERT INTO "+table(c.opts.Schema, scheduleTable)+" (project, sync, due) VALUES ($1, $2, $3) ON CONFLICT (project, sync) DO UPDATE SET due = excluded.due",
+			project, sync, t)
+	}
+	if b.Len() == 0 {
+		return nil
+	}
+	return c.pool.SendBatch(ctx, b).Close()
 }
 
 // Open prepares a replica: it applies River's migrations and builds the
@@ -274,11 +341,7 @@ func (c *Cluster) Stats() Stats {
 // JobStates counts River's jobs of this queue by state (available,
 // running, scheduled, retryable, ...), for /metrics.
 func (c *Cluster) JobStates(ctx context.Context) (map[string]int64, error) {
-	table := "river_job"
-	if c.opts.Schema != "" {
-		table = pgx.Identifier{c.opts.Schema, "river_job"}.Sanitize()
-	}
-	rows, err := c.pool.Query(ctx, "SELECT state::text, count(*) FROM "+table+" WHERE queue = $1 GROUP BY state", Queue)
+	rows, err := c.pool.Query(ctx, "SELECT state::text, count(*) FROM "+table(c.opts.Schema, "river_job")+" WHERE queue = $1 GROUP BY state", Queue)
 	if err != nil {
 		return nil, err
 	}
@@ -357,12 +420,33 @@ func (w *projectWorker) Work(ctx context.Context, job *river.Job[ProjectArgs]) e
 		return river.JobSnooze(0)
 	default:
 	}
-	next, err := c.runner.Hold(ctx, job.Args.Project, stop)
+	due, err := c.loadDue(ctx, job.Args.Project)
 	if err != nil {
+		// The queue's database failed: try again soon.
+		c.log.Warn("cannot read the project's schedule", "project", job.Args.Project, "error", err)
+		return river.JobSnooze(time.Second)
+	}
+	h := &Hold{Project: job.Args.Project, Due: maps.Clone(due), Stop: stop}
+	if err := c.runner.Hold(ctx, h); err != nil {
 		c.log.Warn("cannot hold the project here; it is tried again a lease later", "project", job.Args.Project, "error", err)
 		return river.JobSnooze(c.opts.Lease)
 	}
-	wait := next.Sub(c.opts.Now())
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	if err := c.saveDue(sctx, job.Args.Project, due, h.Due); err != nil {
+		c.log.Warn("cannot save the project's schedule; its syncs run again at once", "project", job.Args.Project, "error", err)
+	}
+	now := c.opts.Now()
+	if len(h.Due) == 0 {
+		return river.JobSnooze(c.opts.Lease)
+	}
+	var next time.Time
+	for _, t := range h.Due {
+		if next.IsZero() || t.Before(next) {
+			next = t
+		}
+	}
+	wait := next.Sub(now)
 	if wait <= 0 {
 		select {
 		case <-stop:

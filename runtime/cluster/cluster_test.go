@@ -63,8 +63,11 @@ type replicaRunner struct {
 	name string
 }
 
-func (rr replicaRunner) Hold(ctx context.Context, project string, stop <-chan struct{}) (time.Time, error) {
-	r := rr.r
+func (rr replicaRunner) Hold(ctx context.Context, h *cluster.Hold) error {
+	r, project, stop := rr.r, h.Project, h.Stop
+	if due, ok := h.Due["s"]; ok && time.Now().Add(50*time.Millisecond).Before(due) {
+		r.t.Errorf("project %s held before its sync was due (%s)", project, time.Until(due))
+	}
 	r.mu.Lock()
 	if other, ok := r.holding[project]; ok {
 		r.t.Errorf("project %s held by %s and %s at once", project, other, rr.name)
@@ -80,13 +83,14 @@ func (rr replicaRunner) Hold(ctx context.Context, project string, stop <-chan st
 	select {
 	case <-time.After(r.work):
 	case <-stop:
-		next = time.Time{} // stopped: continue at once
+		next = time.Now() // stopped: continue at once
 	case <-ctx.Done():
 	}
 	r.mu.Lock()
 	delete(r.holding, project)
 	r.mu.Unlock()
-	return next, nil
+	h.Due["s"] = next
+	return nil
 }
 
 func (r *recorder) count(project string) int {
