@@ -70,6 +70,9 @@ type session struct {
 	conns     map[string]connector.Connector
 	store     state.Store
 	statePath string
+	// project names the project among several that one state database
+	// holds (serve --queue); "" for a command over one project.
+	project string
 	// temp is the directory of a throwaway store (a dry run of a project
 	// that has no state yet), removed on close.
 	temp string
@@ -89,13 +92,15 @@ type sessionOptions struct {
 	// project, when set, is the project to run instead of loading paths
 	// (the demo's embedded examples).
 	project *project
+	// name is the project's name among several (serve --queue).
+	name string
 }
 
 // openSession loads the project, selects the syncs, opens the state store
 // and the connectors. On failure it has printed why and returns the exit
 // code.
 func openSession(ctx context.Context, s *Stdio, cmd string, o sessionOptions) (*session, int) {
-	ss := &session{s: s, cmd: cmd}
+	ss := &session{s: s, cmd: cmd, project: o.name}
 	log, err := newLogger(s.Err, s.ErrTerminal, o.flags.logLevel, s.Secrets)
 	if err != nil {
 		fmt.Fprintf(s.Err, "synclang %s: %v\n", cmd, err)
@@ -255,7 +260,13 @@ func (ss *session) openStore(ctx context.Context, dry bool) int {
 			path = filepath.Join(dir, stateFile)
 		}
 	}
-	st, err := state.Open(ctx, path, state.Options{Now: ss.s.Now})
+	var st state.Store
+	var err error
+	if isPostgresURL(path) {
+		st, err = openPostgresState(ctx, ss.s, path, ss.project)
+	} else {
+		st, err = state.Open(ctx, path, state.Options{Now: ss.s.Now})
+	}
 	if err != nil {
 		fmt.Fprintf(ss.s.Err, "synclang %s: %v\n", ss.cmd, err)
 		ss.close()

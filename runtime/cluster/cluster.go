@@ -102,6 +102,9 @@ type Options struct {
 	Logger *slog.Logger
 	// Now is the clock (default time.Now).
 	Now func() time.Time
+	// ObserveLag, when set, is called with each job's queue lag: how
+	// long after its due time it started here.
+	ObserveLag func(time.Duration)
 }
 
 // Stats are what a replica did through the cluster, for /metrics.
@@ -139,6 +142,8 @@ type Cluster struct {
 	lagCount               int64
 	lagMax                 time.Duration
 	lagMaxAt               time.Time
+	events                 map[string]int64
+	unsubscribe            func()
 }
 
 // Migrate applies River's migrations to the database of pool (in
@@ -148,10 +153,23 @@ func Migrate(ctx context.Context, pool *pgxpool.Pool, schema string, log *slog.L
 	if err != nil {
 		return err
 	}
+	// Replicas start together: one at a time migrates, under a session
+	// advisory lock held on a connection of its own (River's migrations
+	// run one transaction each), and the others find it done.
+	conn, err := pool.Acquire(ctx)
+	if err != nil {
+		return fmt.Errorf("migrating the queue database: %w", err)
+	}
+	defer conn.Release()
+	const key = "SELECT hashtext('synclang migrate ' || $1)"
+	if _, err := conn.Exec(ctx, "SELECT pg_advisory_lock(("+key+"))", schema); err != nil {
+		return fmt.Errorf("migrating the queue database: %w", err)
+	}
+	defer func() { _, _ = conn.Exec(context.WithoutCancel(ctx), "SELECT pg_advisory_unlock(("+key+"))", schema) }()
 	if _, err := m.Migrate(ctx, rivermigrate.DirectionUp, nil); err != nil {
 		return fmt.Errorf("applying River's migrations to the queue database: %w", err)
 	}
-	if _, err := pool.Exec(ctx, `CREATE TABLE IF NOT EXISTS `+table(schema, scheduleTable)+` (
+	if _, err := conn.Exec(ctx, `CREATE TABLE IF NOT EXISTS `+table(schema, scheduleTable)+` (
 		project text NOT NULL,
 		sync text NOT NULL,
 		due timestamptz NOT NULL,
@@ -262,6 +280,19 @@ func (c *Cluster) Start(ctx context.Context) error {
 	if err := c.ensure(ctx); err != nil {
 		return err
 	}
+	events, unsubscribe := c.client.Subscribe(river.EventKindJobCompleted, river.EventKindJobFailed,
+		river.EventKindJobSnoozed, river.EventKindJobCancelled)
+	c.unsubscribe = unsubscribe
+	go func() {
+		for e := range events {
+			c.mu.Lock()
+			if c.events == nil {
+				c.events = map[string]int64{}
+			}
+			c.events[string(e.Kind)]++
+			c.mu.Unlock()
+		}
+	}()
 	if err := c.client.Start(ctx); err != nil {
 		return err
 	}
@@ -308,14 +339,29 @@ func (c *Cluster) ensure(ctx context.Context) error {
 // ends.
 func (c *Cluster) Stop(ctx context.Context) error {
 	c.beginStop()
-	return c.client.Stop(ctx)
+	err := c.client.Stop(ctx)
+	if err == nil {
+		c.endEvents()
+	}
+	return err
+}
+
+func (c *Cluster) endEvents() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.unsubscribe != nil {
+		c.unsubscribe()
+		c.unsubscribe = nil
+	}
 }
 
 // StopAndCancel stops River and cancels the passes running (River's
 // Client.StopAndCancel).
 func (c *Cluster) StopAndCancel(ctx context.Context) error {
 	c.beginStop()
-	return c.client.StopAndCancel(ctx)
+	err := c.client.StopAndCancel(ctx)
+	c.endEvents()
+	return err
 }
 
 func (c *Cluster) beginStop() {
@@ -336,6 +382,14 @@ func (c *Cluster) Stats() Stats {
 		st.LagMax = c.lagMax
 	}
 	return st
+}
+
+// Events counts the River job events of this replica by kind
+// (job_snoozed, job_failed, job_cancelled, job_completed).
+func (c *Cluster) Events() map[string]int64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return maps.Clone(c.events)
 }
 
 // JobStates counts River's jobs of this queue by state (available,
@@ -360,6 +414,9 @@ func (c *Cluster) JobStates(ctx context.Context) (map[string]int64, error) {
 
 func (c *Cluster) observeLag(d time.Duration) {
 	d = max(d, 0)
+	if c.opts.ObserveLag != nil {
+		c.opts.ObserveLag(d)
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.lagSum += d.Seconds()

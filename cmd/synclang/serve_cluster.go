@@ -1,0 +1,395 @@
+package main
+
+// serve_cluster.go is `synclang serve --queue postgres://... PROJECT_DIR...`:
+// several projects, shared with the other replicas through River
+// (runtime/cluster).
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/synclang/synclang/runtime/cluster"
+	"github.com/synclang/synclang/runtime/engine"
+	"github.com/synclang/synclang/runtime/state"
+)
+
+// clusterOptions are serve's flags for running with other replicas.
+type clusterOptions struct {
+	queue   string
+	lease   time.Duration
+	workers int
+}
+
+// queueURL is the queue's database: --queue, else --state when it is a
+// PostgreSQL URL.
+func (o serveOptions) queueURL() string {
+	if o.queue != "" {
+		return o.queue
+	}
+	if isPostgresURL(o.state) {
+		return o.state
+	}
+	return ""
+}
+
+// projectRun is one project a cluster replica serves.
+type projectRun struct {
+	name   string
+	ss     *session
+	m      *metrics
+	health *healthState
+}
+
+// clusterRunner runs the projects of this replica when River hands them
+// over (cluster.Runner).
+type clusterRunner struct {
+	projects map[string]*projectRun
+	lease    time.Duration
+}
+
+func runServeCluster(ctx context.Context, s *Stdio, o serveOptions) int {
+	dsn := o.queueURL()
+	s.Secrets.RegisterURL(dsn)
+	if !isPostgresURL(dsn) {
+		fmt.Fprintf(s.Err, "synclang serve: --queue must be a PostgreSQL URL (postgres://user@host:5432/db), not %q\n", redactDSN(dsn))
+		return exitUsage
+	}
+	if o.state != "" && !isPostgresURL(o.state) {
+		fmt.Fprintf(s.Err, "synclang serve: --state %s is one SQLite file, and --queue serves several projects: leave --state out (each project keeps %s/%s next to its .sync files) or give a postgres:// URL\n", o.state, stateDir, stateFile)
+		return exitUsage
+	}
+	dirs := defaultPaths(o.paths)
+	names, err := projectNames(dirs)
+	if err != nil {
+		fmt.Fprintf(s.Err, "synclang serve: %v\n", err)
+		return exitUsage
+	}
+	log, err := newLogger(s.Err, s.ErrTerminal, o.logLevel, s.Secrets)
+	if err != nil {
+		fmt.Fprintf(s.Err, "synclang serve: %v\n", err)
+		return exitUsage
+	}
+
+	poolCtx, cancelPool := context.WithTimeout(ctx, 30*time.Second)
+	pool, err := pgxpool.New(poolCtx, dsn)
+	if err == nil {
+		err = pool.Ping(poolCtx)
+	}
+	cancelPool()
+	if err != nil {
+		fmt.Fprintf(s.Err, "synclang serve: cannot reach the queue database %s: %s (check the URL, that PostgreSQL runs and accepts this user; the password comes from the URL, PGPASSWORD or ~/.pgpass)\n",
+			redactDSN(dsn), s.Secrets.String(err.Error()))
+		if pool != nil {
+			pool.Close()
+		}
+		return exitError
+	}
+	defer pool.Close()
+
+	set := newMetricSet(true)
+	r := &clusterRunner{projects: map[string]*projectRun{}, lease: o.lease}
+	defer func() {
+		for _, pr := range r.projects {
+			pr.ss.close()
+		}
+	}()
+	for i, dir := range dirs {
+		flags := o.runFlags
+		if !isPostgresURL(flags.state) {
+			flags.state = ""
+		}
+		ss, code := openSession(ctx, s, "serve", sessionOptions{flags: flags, paths: []string{dir}, name: names[i]})
+		if code != exitOK {
+			fmt.Fprintf(s.Err, "synclang serve: project %s (%s) cannot be served; nothing was started\n", names[i], dir)
+			return code
+		}
+		ss.log = ss.log.With("project", names[i])
+		pr := &projectRun{name: names[i], ss: ss, m: set.attach(ss, names[i]), health: &healthState{syncs: map[string]*syncHealth{}}}
+		for _, sy := range ss.syncs {
+			pr.health.syncs[sy.Name] = &syncHealth{Every: fmtDuration(every(sy))}
+		}
+		r.projects[names[i]] = pr
+	}
+
+	host, _ := os.Hostname()
+	replica := state.Holder{Host: host, PID: os.Getpid()}
+	lagHist := prometheus.NewHistogram(prometheus.HistogramOpts{Name: "synclang_queue_lag_seconds",
+		Help: "How late project jobs started after they were due (queue lag).", Buckets: prometheus.ExponentialBuckets(0.01, 2, 16)})
+	cl, err := cluster.Open(ctx, pool, r, names, cluster.Options{Lease: o.lease, Workers: o.workers,
+		ID: fmt.Sprintf("%s/%d", host, replica.PID), Logger: log, ObserveLag: func(d time.Duration) { lagHist.Observe(d.Seconds()) }})
+	if err != nil {
+		fmt.Fprintf(s.Err, "synclang serve: the queue database %s: %s\n", redactDSN(dsn), s.Secrets.String(err.Error()))
+		return exitError
+	}
+	registerClusterMetrics(set.reg, cl, lagHist)
+	ch := &clusterHealth{replica: replica, cl: cl, projects: r.projects}
+
+	ctx, stop, release := graceful(ctx, s, func() {
+		ch.setStopping()
+		log.Info("stopping: finishing the batches in flight, then handing the projects back (interrupt again to abort)")
+	})
+	defer release()
+
+	var srv *http.Server
+	if o.listen != "" {
+		ln, err := net.Listen("tcp", o.listen)
+		if err != nil {
+			fmt.Fprintf(s.Err, "synclang serve: cannot listen on %s: %v (choose another --listen, or \"\" for no HTTP)\n", o.listen, err)
+			return exitError
+		}
+		mux := http.NewServeMux()
+		mux.Handle("/metrics", promhttp.HandlerFor(set.reg, promhttp.HandlerOpts{Registry: set.reg}))
+		mux.Handle("/healthz", ch)
+		srv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+		go func() {
+			if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				log.Error("the metrics server stopped; the syncs go on without /metrics and /healthz", "error", err)
+			}
+		}()
+		log.Info("serving metrics", "addr", "http://"+ln.Addr().String(), "paths", "/metrics /healthz")
+	}
+	if err := cl.Start(ctx); err != nil {
+		fmt.Fprintf(s.Err, "synclang serve: cannot start working the queue: %s\n", s.Secrets.String(err.Error()))
+		return exitError
+	}
+	log.Info("serving projects with the other replicas", "projects", strings.Join(names, " "), "replica", replica.String(),
+		"lease", o.lease.String(), "queue", redactDSN(dsn))
+
+	aborted := false
+	select {
+	case <-stop:
+		// SIGTERM: the passes finish their batches in flight and the
+		// projects go back to the queue; a second signal cancels them.
+		if err := cl.Stop(ctx); err != nil {
+			aborted = true
+			cctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			_ = cl.StopAndCancel(cctx)
+			cancel()
+		}
+	case <-ctx.Done():
+		aborted = true
+		cctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		_ = cl.StopAndCancel(cctx)
+		cancel()
+	}
+	ch.setStopping()
+	if srv != nil {
+		shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(shutdown)
+	}
+	if aborted {
+		log.Warn("aborted; the projects continue from their last committed batch on the other replicas")
+		return exitError
+	}
+	log.Info("stopped; the projects were handed back")
+	return exitOK
+}
+
+// projectNames names each project by its directory's name, which every
+// replica must use for the same project; two with one name are refused.
+func projectNames(dirs []string) ([]string, error) {
+	names := make([]string, len(dirs))
+	seen := map[string]string{}
+	for i, d := range dirs {
+		abs, err := filepath.Abs(d)
+		if err != nil {
+			return nil, err
+		}
+		fi, err := os.Stat(abs)
+		if err != nil {
+			return nil, fmt.Errorf("project %s: %v", d, err)
+		}
+		if !fi.IsDir() {
+			return nil, fmt.Errorf("%s is not a directory: with --queue each PATH is a project directory (its .sync files, connections and variables)", d)
+		}
+		name := filepath.Base(abs)
+		if prev, ok := seen[name]; ok {
+			return nil, fmt.Errorf("projects %s and %s have the same name %q: a project is named by its directory, the same on every replica; rename one", prev, d, name)
+		}
+		seen[name] = d
+		names[i] = name
+	}
+	return names, nil
+}
+
+// redactDSN is a PostgreSQL URL without its password, for messages.
+func redactDSN(dsn string) string {
+	at := strings.LastIndex(dsn, "@")
+	scheme := strings.Index(dsn, "://")
+	if at < 0 || scheme < 0 || at < scheme {
+		return dsn
+	}
+	user := dsn[scheme+3 : at]
+	if i := strings.Index(user, ":"); i >= 0 {
+		user = user[:i] + ":xxxxx"
+	}
+	return dsn[:scheme+3] + user + dsn[at:]
+}
+
+// Hold runs the due syncs of a project (cluster.Runner).
+func (r *clusterRunner) Hold(ctx context.Context, h *cluster.Hold) error {
+	pr := r.projects[h.Project]
+	if pr == nil {
+		names := make([]string, 0, len(r.projects))
+		for n := range r.projects {
+			names = append(names, n)
+		}
+		sort.Strings(names)
+		return fmt.Errorf("this replica does not serve project %q (it serves %s); give every replica the same project directories", h.Project, joinAnd(names))
+	}
+	ss := pr.ss
+	now := time.Now()
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for _, sy := range ss.syncs {
+		if due, ok := h.Due[sy.Name]; ok && due.After(now) {
+			continue
+		}
+		select {
+		case <-h.Stop:
+			h.Due[sy.Name] = now
+			continue
+		default:
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			log := ss.log.With("sync", sy.Name)
+			start := time.Now()
+			pr.m.running.WithLabelValues(sy.Name).Set(1)
+			env := ss.env()
+			env.Stop = h.Stop
+			rep, err := engine.Run(ctx, ss.plan, env, engine.Options{Sync: sy.Name, LockTTL: r.lease})
+			pr.m.running.WithLabelValues(sy.Name).Set(0)
+			status := pr.m.observe(ctx, sy.Name, rep, err, time.Since(start))
+			pr.health.record(sy.Name, status, rep, err, ss.plan, ss.s.Now(), ss.s.Secrets)
+			next := start.Add(every(sy))
+			var locked *state.LockedError
+			switch {
+			case ss.logPass(ctx, log, rep, err):
+				// Stopped after the batches in flight (the slice ended,
+				// or SIGTERM): continue at once, here or elsewhere.
+				log.Debug("pass handed back after the batches in flight; it continues from the last committed batch")
+				next = time.Now()
+			case errors.As(err, &locked) && locked.Expires.After(time.Now()):
+				// Another replica holds the sync (a dead one's lease not
+				// yet expired): try when its lease ends.
+				next = locked.Expires
+			}
+			mu.Lock()
+			h.Due[sy.Name] = next
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	return nil
+}
+
+// registerClusterMetrics adds the replica's queue metrics: jobs run,
+// hand-backs, projects held, queue lag and River's jobs by state.
+func registerClusterMetrics(reg *prometheus.Registry, cl *cluster.Cluster, lag prometheus.Histogram) {
+	reg.MustRegister(lag,
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "synclang_jobs_total",
+			Help: "Project jobs this replica ran (each a holding of a project: its due passes, at most half a lease)."},
+			func() float64 { return float64(cl.Stats().Holds) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "synclang_job_handbacks_total",
+			Help: "Project jobs this replica handed back before their passes finished (the half lease ended, or SIGTERM)."},
+			func() float64 { return float64(cl.Stats().Handbacks) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "synclang_jobs_running",
+			Help: "Projects this replica holds now."}, func() float64 { return float64(cl.Stats().Held) }),
+		&riverCollector{cl: cl},
+	)
+}
+
+// riverCollector reads River's counters at scrape time: the jobs of the
+// queue by state, and River's events seen by this replica.
+type riverCollector struct{ cl *cluster.Cluster }
+
+var (
+	riverJobsDesc = prometheus.NewDesc("synclang_river_jobs", "River's jobs of the synclang queue, by state (all replicas).", []string{"state"}, nil)
+	riverEvtDesc  = prometheus.NewDesc("synclang_river_events_total", "River job events this replica saw, by kind (job_snoozed, job_failed, job_cancelled, ...).", []string{"kind"}, nil)
+)
+
+func (c *riverCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- riverJobsDesc
+	ch <- riverEvtDesc
+}
+
+func (c *riverCollector) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if states, err := c.cl.JobStates(ctx); err == nil {
+		for _, st := range []string{"available", "pending", "running", "retryable", "scheduled", "completed", "cancelled", "discarded"} {
+			ch <- prometheus.MustNewConstMetric(riverJobsDesc, prometheus.GaugeValue, float64(states[st]), st)
+		}
+	}
+	for kind, n := range c.cl.Events() {
+		ch <- prometheus.MustNewConstMetric(riverEvtDesc, prometheus.CounterValue, float64(n), kind)
+	}
+}
+
+// clusterHealth is /healthz of a replica: its projects' syncs and what it
+// holds.
+type clusterHealth struct {
+	replica  state.Holder
+	cl       *cluster.Cluster
+	projects map[string]*projectRun
+	mu       sync.Mutex
+	stopping bool
+}
+
+func (h *clusterHealth) setStopping() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.stopping = true
+}
+
+func (h *clusterHealth) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	h.mu.Lock()
+	status, code := "ok", http.StatusOK
+	if h.stopping {
+		status, code = "stopping", http.StatusServiceUnavailable
+	}
+	h.mu.Unlock()
+	st := h.cl.Stats()
+	projects := map[string]map[string]*syncHealth{}
+	for name, pr := range h.projects {
+		pr.health.mu.Lock()
+		syncs := map[string]*syncHealth{}
+		for s, sh := range pr.health.syncs {
+			c := *sh
+			syncs[s] = &c
+		}
+		pr.health.mu.Unlock()
+		projects[name] = syncs
+	}
+	body, err := json.Marshal(struct {
+		Status   string                            `json:"status"`
+		Replica  state.Holder                      `json:"replica"`
+		Jobs     int64                             `json:"jobs"`
+		Held     int64                             `json:"held"`
+		Projects map[string]map[string]*syncHealth `json:"projects"`
+	}{status, h.replica, st.Holds, st.Held, projects})
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	_, _ = w.Write(append(body, '\n'))
+}
