@@ -49,7 +49,14 @@ requests per connection) and /healthz (200 with each sync's last pass as
 JSON while serving, 503 while stopping; a failing sync does not make the
 process unhealthy, since restarting it would not fix a remote service).
 Logs go to stderr: text on a terminal, JSON lines otherwise, with record keys
-but never record values or credentials.`
+but never record values or credentials.
+
+With --queue postgres://... (or --state postgres://...), each PATH is a
+project directory and the replicas given the same queue share the projects
+through River: a project is held by one replica at a time (so one account's
+rate limit is never spent twice), for at most half of --lease, and a killed
+replica's projects run elsewhere within --lease + 36s (SPEC.md, "serve on
+several replicas").`
 
 // defaultListen serves metrics on loopback only; containers pass
 // --listen :9464.
