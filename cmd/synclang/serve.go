@@ -291,6 +291,7 @@ type metrics struct {
 	lastSuccess *prometheus.GaugeVec
 	links       *prometheus.GaugeVec
 	running     *prometheus.GaugeVec
+	interval    *prometheus.GaugeVec
 }
 
 // metricSet is the registry and the metric vectors of every project a
@@ -305,6 +306,7 @@ type metricSet struct {
 	lastSuccess *prometheus.GaugeVec
 	links       *prometheus.GaugeVec
 	running     *prometheus.GaugeVec
+	interval    *prometheus.GaugeVec
 }
 
 // newMetricSet builds the registry; perProject adds a project label to
@@ -332,7 +334,9 @@ func newMetricSet(perProject bool) *metricSet {
 		Help: "Linked pairs a sync keeps in its state."}, labels("sync"))
 	m.running = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "synclang_pass_running",
 		Help: "1 while a pass of the sync runs."}, labels("sync"))
-	m.reg.MustRegister(m.passes, m.records, m.duration, m.lastPass, m.lastSuccess, m.links, m.running,
+	m.interval = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "synclang_sync_interval_seconds",
+		Help: "A sync's every interval; alert when time() - synclang_last_success_timestamp_seconds passes a multiple of it."}, labels("sync"))
+	m.reg.MustRegister(m.passes, m.records, m.duration, m.lastPass, m.lastSuccess, m.links, m.running, m.interval,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -345,12 +349,12 @@ func newMetrics(ss *session) *metrics { return newMetricSet(false).attach(ss, ""
 // counters.
 func (set *metricSet) attach(ss *session, project string) *metrics {
 	m := &metrics{ss: ss, reg: set.reg, passes: set.passes, records: set.records, duration: set.duration,
-		lastPass: set.lastPass, lastSuccess: set.lastSuccess, links: set.links, running: set.running}
+		lastPass: set.lastPass, lastSuccess: set.lastSuccess, links: set.links, running: set.running, interval: set.interval}
 	if set.perProject {
 		l := prometheus.Labels{"project": project}
 		m.passes, m.records, m.duration = set.passes.MustCurryWith(l), set.records.MustCurryWith(l), set.duration.MustCurryWith(l)
 		m.lastPass, m.lastSuccess = set.lastPass.MustCurryWith(l), set.lastSuccess.MustCurryWith(l)
-		m.links, m.running = set.links.MustCurryWith(l), set.running.MustCurryWith(l)
+		m.links, m.running, m.interval = set.links.MustCurryWith(l), set.running.MustCurryWith(l), set.interval.MustCurryWith(l)
 	}
 	for name, c := range ss.conns {
 		met, ok := c.(connector.Metered)
@@ -379,6 +383,7 @@ func (set *metricSet) attach(ss *session, project string) *metrics {
 			m.passes.WithLabelValues(sy.Name, o)
 		}
 		m.running.WithLabelValues(sy.Name).Set(0)
+		m.interval.WithLabelValues(sy.Name).Set(every(sy).Seconds())
 	}
 	return m
 }

@@ -302,7 +302,7 @@ func (r *clusterRunner) Hold(ctx context.Context, h *cluster.Hold) error {
 
 // registerClusterMetrics adds the replica's queue metrics: jobs run,
 // hand-backs, projects held, queue lag and River's jobs by state.
-func registerClusterMetrics(reg *prometheus.Registry, cl *cluster.Cluster, lag prometheus.Histogram) {
+func registerClusterMetrics(reg *prometheus.Registry, cl clusterStats, lag prometheus.Histogram) {
 	reg.MustRegister(lag,
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "synclang_jobs_total",
 			Help: "Project jobs this replica ran (each a holding of a project: its due passes, at most half a lease)."},
@@ -318,7 +318,14 @@ func registerClusterMetrics(reg *prometheus.Registry, cl *cluster.Cluster, lag p
 
 // riverCollector reads River's counters at scrape time: the jobs of the
 // queue by state, and River's events seen by this replica.
-type riverCollector struct{ cl *cluster.Cluster }
+type riverCollector struct{ cl clusterStats }
+
+// clusterStats is what the metrics read of a *cluster.Cluster.
+type clusterStats interface {
+	Stats() cluster.Stats
+	Events() map[string]int64
+	JobStates(ctx context.Context) (map[string]int64, error)
+}
 
 var (
 	riverJobsDesc = prometheus.NewDesc("synclang_river_jobs", "River's jobs of the synclang queue, by state (all replicas).", []string{"state"}, nil)
