@@ -446,3 +446,99 @@ func (cw *clusterWorld) runs() map[string][]state.Run {
 	}
 	return out
 }
+
+// TestClusterBench measures the scheduling figures of issue 15: 200 small
+// projects through 1, 2 and 3 replicas with the emulators' limits off
+// (passes per second, and its scaling), then the time from a replica's
+// SIGKILL to its projects running elsewhere (p50 and max). It is a
+// measurement, not a test (nothing here fails on a figure): run it with
+// SYNCLANG_BENCH_CLUSTER=1 and SYNCLANG_TEST_POSTGRES set.
+func TestClusterBench(t *testing.T) {
+	if os.Getenv("SYNCLANG_BENCH_CLUSTER") == "" {
+		t.Skip("set SYNCLANG_BENCH_CLUSTER=1 (and SYNCLANG_TEST_POSTGRES) to measure the scale-out")
+	}
+	const projects, lease = 200, "10s"
+	cw := newClusterWorld(t, projects, 2, 1, 0)
+	flags := []string{"--lease", lease, "--workers", "100", "--log-level", "warn"}
+	total := func() (n int) {
+		for _, runs := range cw.runs() {
+			n += len(runs)
+		}
+		return n
+	}
+	window := 20 * time.Second
+	rate := func() float64 {
+		time.Sleep(5 * time.Second) // settle after a replica joined
+		a, t0 := total(), time.Now()
+		time.Sleep(window)
+		b := total()
+		return float64(b-a) / time.Since(t0).Seconds()
+	}
+	cw.start(flags...)
+	cw.waitLog(cw.reps[0], "serving projects with the other replicas")
+	// The first passes (the initial loads) before measuring.
+	deadline := time.Now().Add(5 * time.Minute)
+	for total() < 2*projects && time.Now().Before(deadline) {
+		time.Sleep(time.Second)
+	}
+	var rates []float64
+	for n := 1; n <= 3; n++ {
+		if n > 1 {
+			cw.start(flags...)
+		}
+		rates = append(rates, rate())
+		t.Logf("%d replica(s): %.1f passes/s (every 1s over %d projects: at most %d/s)", n, rates[n-1], projects, projects)
+	}
+	t.Logf("scaling: 2/1 = %.2f, 3/1 = %.2f", rates[1]/rates[0], rates[2]/rates[0])
+
+	// SIGKILL one replica; for each project whose latest run was its, the
+	// time until a run by another replica starts.
+	victim := cw.reps[1]
+	pid := victim.cmd.Process.Pid
+	killedAt := time.Now()
+	_ = victim.cmd.Process.Signal(syscall.SIGKILL)
+	<-victim.done
+	theirs := map[string]bool{}
+	for name, runs := range cw.runs() {
+		for i := len(runs) - 1; i >= 0; i-- {
+			if runs[i].Started.Before(killedAt) {
+				theirs[name] = runs[i].Holder.PID == pid
+				break
+			}
+		}
+	}
+	var waits []time.Duration
+	deadline = time.Now().Add(3 * time.Minute)
+	for len(waits) < count(theirs) && time.Now().Before(deadline) {
+		time.Sleep(time.Second)
+		waits = waits[:0]
+		for name, runs := range cw.runs() {
+			if !theirs[name] {
+				continue
+			}
+			for _, r := range runs {
+				if r.Started.After(killedAt) && r.Holder.PID != pid {
+					waits = append(waits, r.Started.Sub(killedAt))
+					break
+				}
+			}
+		}
+	}
+	sort.Slice(waits, func(i, j int) bool { return waits[i] < waits[j] })
+	if len(waits) == 0 {
+		t.Fatalf("none of the %d projects of the killed replica ran again", count(theirs))
+	}
+	l, _ := time.ParseDuration(lease)
+	p50, mx := waits[len(waits)/2], waits[len(waits)-1]
+	t.Logf("SIGKILL to resumption, %d projects (of %d the replica held): p50 %s (%.2f x lease), max %s (%.2f x lease); stated bound lease + 36s = %s",
+		len(waits), count(theirs), p50.Round(100*time.Millisecond), p50.Seconds()/l.Seconds(), mx.Round(100*time.Millisecond), mx.Seconds()/l.Seconds(), l+36*time.Second)
+}
+
+func count(m map[string]bool) (n int) {
+	for _, v := range m {
+		if v {
+			n++
+		}
+	}
+	return n
+}
