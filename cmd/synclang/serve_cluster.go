@@ -390,8 +390,10 @@ func (h *clusterHealth) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		Replica  state.Holder                      `json:"replica"`
 		Jobs     int64                             `json:"jobs"`
 		Held     int64                             `json:"held"`
+		Handed   int64                             `json:"handbacks"`
+		LagMax   float64                           `json:"queueLagMaxSeconds"`
 		Projects map[string]map[string]*syncHealth `json:"projects"`
-	}{status, h.replica, st.Holds, st.Held, projects})
+	}{status, h.replica, st.Holds, st.Held, st.Handbacks, st.LagMax.Seconds(), projects})
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusInternalServerError)
 		return
