@@ -34,7 +34,8 @@ func TestRunTiny(t *testing.T) {
 	defer cancel()
 	var progress bytes.Buffer
 	res, err := Run(ctx, Options{
-		Records: 300, Changes: 10, Limits: "off", Scale: 1000,
+		Records: 300, Changes: 10, Populated: 360, Limits: "off", Scale: 1000,
+		Freshness: []time.Duration{200 * time.Millisecond}, FreshnessEdits: 6,
 		Memory:   []memoryRun{{Records: 200, Scale: 1000}, {Records: 400, Scale: 1000}},
 		Engine:   engine.Options{BatchSize: 50},
 		Examples: "../examples", Dir: t.TempDir(), Progress: &progress,
@@ -71,10 +72,23 @@ func TestRunTiny(t *testing.T) {
 		t.Errorf("the load sent %d batch creates and %d matches, want 6 and 18", batch, match)
 	}
 
-	if len(res.Incremental) != 4 {
+	// The populated load: 360 contacts, 140 persons sharing an email, 260
+	// People-only; checkPopulated and the counts afterwards already failed
+	// the run if anything was duplicated or lost.
+	if p := res.Populated; p == nil || p.Contacts != 360+260 || p.Persons != 400+220 || p.QuietWrites != 0 {
+		t.Errorf("populated load: %+v", p)
+	}
+
+	// Freshness at a short interval: every edit arrives (how fast is not
+	// asserted).
+	if len(res.Freshness) != 1 || res.Freshness[0].Lost != 0 || len(res.Freshness[0].ToPeople)+len(res.Freshness[0].ToDynamics) != 12 {
+		t.Errorf("freshness: %+v", res.Freshness)
+	}
+
+	if len(res.Incremental) != 5 {
 		t.Fatalf("incremental passes: %d", len(res.Incremental))
 	}
-	for _, quiet := range res.Incremental[:2] {
+	for _, quiet := range res.Incremental[:3] {
 		for _, s := range quiet.Syncs {
 			for _, f := range s.Flows {
 				if f.Created+f.Updated+f.WrittenBack+f.Rejected != 0 {
@@ -86,10 +100,10 @@ func TestRunTiny(t *testing.T) {
 			}
 		}
 	}
-	if got := updated(res.Incremental[2], "contacts", 0); got != 10 {
+	if got := updated(res.Incremental[3], "contacts", 0); got != 10 {
 		t.Errorf("10 changes in Dynamics: %d persons updated", got)
 	}
-	if got := updated(res.Incremental[3], "contacts", 1); got != 10 {
+	if got := updated(res.Incremental[4], "contacts", 1); got != 10 {
 		t.Errorf("10 changes in People: %d contacts updated", got)
 	}
 

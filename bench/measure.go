@@ -22,6 +22,14 @@ type Options struct {
 	// Changes is the number of records changed on each side before the
 	// incremental passes with changes.
 	Changes int
+	// Freshness lists the intervals at which edit-to-arrival latency and
+	// idle cost are measured (see freshness.go), with FreshnessEdits edits
+	// on each side.
+	Freshness      []time.Duration
+	FreshnessEdits int
+	// Populated is the number of Dynamics contacts of the two-way initial
+	// load with both sides populated (see populated.go); 0 skips it.
+	Populated int
 	// Limits is "real" (the services' documented limits) or "off" (tests).
 	Limits string
 	// Scale shrinks the emulators' rate-limit windows and raises the
@@ -41,6 +49,13 @@ type Options struct {
 	Progress io.Writer
 	// Logger receives the engine's and the connectors' logs.
 	Logger *slog.Logger
+	// StatePostgres, when set, is a PostgreSQL database (a postgres://
+	// URL) to compare the initial load with the state there against the
+	// state in SQLite, over StateRecords contacts.
+	StatePostgres string
+	StateRecords  int
+	// StateRounds is how many pairs of loads (one per backend) run.
+	StateRounds int
 	// HeapProfile, when set, is the path prefix of heap profiles written
 	// near each memory run's peak (PATH.RECORDS).
 	HeapProfile string
@@ -58,9 +73,12 @@ type Results struct {
 	Machine     Machine
 	Options     Options
 	Load        []*LoadResult // contacts, then leads
+	Populated   *PopulatedResult
+	Freshness   []*FreshnessResult
 	Incremental []*PassResult
 	Transform   *TransformResult
 	Memory      []*MemoryResult
+	State       *StateResult
 	Wall        time.Duration
 }
 
@@ -181,6 +199,20 @@ func Run(ctx context.Context, o Options) (res *Results, err error) {
 			return res, err
 		}
 	}
+	if o.Populated > 0 {
+		if err := measurePopulated(ctx, o, p, res); err != nil {
+			return res, err
+		}
+	}
+	for _, every := range o.Freshness {
+		fr, err := measureFreshness(ctx, o, p, every, max(o.FreshnessEdits, 1))
+		if fr != nil {
+			res.Freshness = append(res.Freshness, fr)
+		}
+		if err != nil {
+			return res, fmt.Errorf("freshness at every %v: %w", every, err)
+		}
+	}
 	if o.Transform {
 		progress(o, "transform: go test -bench Transform ./runtime/engine")
 		t, err := measureTransform(ctx, o.Examples)
@@ -188,6 +220,13 @@ func Run(ctx context.Context, o Options) (res *Results, err error) {
 			return res, fmt.Errorf("transform: %w", err)
 		}
 		res.Transform = t
+	}
+	if o.StatePostgres != "" {
+		st, err := measureState(ctx, o, p, o.StatePostgres)
+		if err != nil {
+			return res, fmt.Errorf("state: %w", err)
+		}
+		res.State = st
 	}
 	for i, m := range o.Memory {
 		progress(o, "memory: initial load of %d contacts (scale %g), emulators in a child process", m.Records, m.Scale)
@@ -222,7 +261,7 @@ func measureLoadAndPasses(ctx context.Context, o Options, p *plan.Plan, res *Res
 	if err != nil {
 		return err
 	}
-	defer pr.close()
+	defer func() { pr.close() }() // the project open at the end
 	pr.progress = func(format string, args ...any) { progress(o, format, args...) }
 
 	for _, s := range p.Syncs {
@@ -266,6 +305,18 @@ func measureLoadAndPasses(ctx context.Context, o Options, p *plan.Plan, res *Res
 	}
 	time.Sleep(time.Duration(float64(2*time.Second) / o.Scale))
 	if _, err := pass(passQuiet); err != nil {
+		return err
+	}
+	// A quiet pass of a new process, as `synclang run` from cron makes
+	// one: new connectors with the same cache directory (the Dynamics
+	// schema and the People attribute definitions cached by the first) and
+	// the same state.
+	pr.close()
+	if pr, err = openProject(ctx, p, svc, o.Scale, dir, o.Logger); err != nil {
+		return err
+	}
+	pr.progress = func(format string, args ...any) { progress(o, format, args...) }
+	if _, err := pass(passNewProcess); err != nil {
 		return err
 	}
 	if o.Changes == 0 {
@@ -320,6 +371,7 @@ func measureLoadAndPasses(ctx context.Context, o Options, p *plan.Plan, res *Res
 const (
 	passQuietFirst = "no changes, right after the loads"
 	passQuiet      = "no changes, steady state"
+	passNewProcess = "no changes, a new process"
 )
 
 // updated returns the records flow i of sync updated.

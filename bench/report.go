@@ -24,11 +24,20 @@ func writeReport(w io.Writer, r *Results) {
 	if len(r.Incremental) > 0 {
 		writePasses(w, r)
 	}
+	if r.Populated != nil {
+		writePopulated(w, r)
+	}
+	if len(r.Freshness) > 0 {
+		writeFreshness(w, r)
+	}
 	if r.Transform != nil {
 		writeTransform(w, r.Transform)
 	}
 	if len(r.Memory) > 0 {
 		writeMemory(w, r)
+	}
+	if r.State != nil {
+		writeState(w, r.State)
 	}
 	fmt.Fprintf(w, "\nwall time of the whole run: %v\n", r.Wall.Round(time.Second))
 }
@@ -159,7 +168,7 @@ func writePasses(w io.Writer, r *Results) {
 				upd += f.Updated + f.Created + f.WrittenBack
 			}
 			goal := ""
-			if p.Name == passQuiet {
+			if p.Name == passQuiet || p.Name == passNewProcess {
 				goal = "<= 2"
 			}
 			fmt.Fprintf(tw, "%s\t%s\t%d\t(%s)\t%d\t%d\t%v\t%s\n", p.Name, s.Sync, p.Requests(s.Sync), strings.Join(parts, " + "), read, upd, s.Duration.Round(time.Millisecond), goal)
@@ -254,4 +263,73 @@ func trimFields(s string, n int) string {
 		f = f[:n]
 	}
 	return strings.Join(f, " ")
+}
+
+func writePopulated(w io.Writer, r *Results) {
+	p := r.Populated
+	sh := p.Shape
+	fmt.Fprintf(w, "\nTWO-WAY INITIAL LOAD, BOTH SIDES POPULATED (%d contacts; %d persons: %d share a contact's email, %d People-only)\n",
+		sh.Contacts, sh.Persons(), sh.Shared, sh.PeopleOnly)
+	tw := table(w)
+	fmt.Fprintf(tw, "figure\tduration\tbound\tratio\tgoal\n")
+	for i, f := range p.Pass.Flows {
+		fmt.Fprintf(tw, "%s -> %s\t%v\t%v\t%.3f\t\n", f.From, f.To, f.Duration.Round(time.Millisecond), p.Bound[i].Round(time.Millisecond), p.Bound[i].Seconds()/f.Duration.Seconds())
+	}
+	fmt.Fprintf(tw, "whole pass (flows one after the other)\t%v\t%v\t%.3f\t>= 0.9\n", p.Pass.Duration.Round(time.Millisecond), (p.Bound[0] + p.Bound[1]).Round(time.Millisecond), p.Ratio())
+	tw.Flush()
+	fmt.Fprintf(w, "  bound: per flow, the slowest endpoint for the requests it must send (1000 records each), endpoints in parallel:\n")
+	tw = table(w)
+	fmt.Fprintf(tw, "    flow\tendpoint\trequests needed\tlimit\tleast time\n")
+	for i, ts := range p.Terms {
+		for _, t := range ts {
+			fmt.Fprintf(tw, "    %d\t%s\t%d\t%s/s\t%.1f s\n", i+1, t.Endpoint, t.Requests, trimFloat(t.Rate), t.least().Seconds())
+		}
+	}
+	tw.Flush()
+	fmt.Fprintf(w, "  requests the pass sent, by endpoint (retries included):\n")
+	tw = table(w)
+	for _, e := range p.Endpoints {
+		fmt.Fprintf(tw, "    %s\t%s\t%d\n", e.Connection, e.Endpoint, e.Requests)
+	}
+	tw.Flush()
+	for i, f := range p.Pass.Flows {
+		fmt.Fprintf(w, "  flow %d: read %d, created %d, updated %d, paired by match %d, written back %d, unchanged %d, rejected %d; requests:",
+			i+1, f.Read, f.Created, f.Updated, f.LinkedByMatch, f.WrittenBack, f.Unchanged, f.Rejected)
+		for _, conn := range sortedKeys(f.Requests) {
+			fmt.Fprintf(w, " %s %d", conn, f.Requests[conn].Requests)
+		}
+		fmt.Fprintln(w)
+	}
+	st := statsTotal(p.Pass.Requests)
+	fmt.Fprintf(w, "  afterwards: %d contacts, %d persons (no duplicates); a pass right after wrote %d records\n", p.Contacts, p.Persons, p.QuietWrites)
+	fmt.Fprintf(w, "  throttled (429): %d, retries: %d; CPU %.1f s in %.1f s\n", st.Throttled, st.Retries, p.CPU, p.Pass.Duration.Seconds())
+}
+
+func writeFreshness(w io.Writer, r *Results) {
+	fmt.Fprintf(w, "\nFRESHNESS (edit to arrival while the syncs run as serve runs them; idle polling cost)\n")
+	tw := table(w)
+	fmt.Fprintf(tw, "every\tdirection\tedits\tp50\tp99\tmax\tlost\tgoal (p99)\n")
+	for _, f := range r.Freshness {
+		goal := "<= 10 s"
+		if f.Every >= time.Minute {
+			goal = "<= 65 s"
+		}
+		for _, d := range []struct {
+			name string
+			ds   []time.Duration
+		}{{"Dynamics -> People", f.ToPeople}, {"People -> Dynamics", f.ToDynamics}} {
+			fmt.Fprintf(tw, "%v\t%s\t%d\t%.1f s\t%.1f s\t%.1f s\t%d\t%s\n", f.Every, d.name, len(d.ds),
+				percentile(d.ds, 0.5).Seconds(), percentile(d.ds, 0.99).Seconds(), percentile(d.ds, 1).Seconds(), f.Lost, goal)
+		}
+	}
+	tw.Flush()
+	fmt.Fprintf(w, "  idle: requests per sync per interval (goal: at most 1 per side), and per minute for the project's syncs:\n")
+	tw = table(w)
+	for _, f := range r.Freshness {
+		for _, conn := range sortedKeys(f.Idle) {
+			perMin := f.Idle[conn] * float64(f.Syncs) * float64(time.Minute) / float64(f.Every)
+			fmt.Fprintf(tw, "    every %v\t%s\t%.2f per sync per interval\t%.1f per minute\tover %d intervals\n", f.Every, conn, f.Idle[conn], perMin, f.IdleIntervals)
+		}
+	}
+	tw.Flush()
 }

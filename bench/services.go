@@ -40,7 +40,7 @@ type serviceOptions struct {
 	// Contacts is the number of Dynamics contacts seeded (plus about a
 	// quarter as many leads; see the Dynamics emulator's Seed).
 	Contacts int
-	// Limits is "real" or "off"; Scale shrinks the limits' time windows.
+	// Limits is "real", "sliding" or "off"; Scale shrinks the limits' time windows.
 	Limits string
 	Scale  float64
 }
@@ -52,7 +52,13 @@ const jobTitle = "JobTitle"
 // startInProcess serves both emulators from this process on loopback
 // listeners.
 func startInProcess(o serviceOptions) (*services, error) {
-	dyn := dynemu.New(dynemu.Options{Seed: o.Contacts, Limits: o.Limits, TimeScale: o.Scale})
+	// Dataverse documents a sliding window already (service protection:
+	// "within the 5 minute sliding window"); "sliding" changes People only.
+	dynLimits := o.Limits
+	if dynLimits == "sliding" {
+		dynLimits = "real"
+	}
+	dyn := dynemu.New(dynemu.Options{Seed: o.Contacts, Limits: dynLimits, TimeScale: o.Scale})
 	ppl := pplemu.New(pplemu.Options{Limits: o.Limits, TimeScale: o.Scale})
 	if err := ppl.DefineAttribute(jobTitle, "STRING"); err != nil {
 		return nil, err

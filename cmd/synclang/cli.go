@@ -105,6 +105,7 @@ var commands = []*command{
 	serveCmd,
 	statusCmd,
 	rejectsCmd,
+	stateCmd,
 	demoCmd,
 	schemaCmd,
 	emulateCmd,

@@ -27,6 +27,7 @@ import (
 	dynemu "github.com/synclang/synclang/connectors/dynamics/emulator"
 	pplemu "github.com/synclang/synclang/connectors/people/emulator"
 	"github.com/synclang/synclang/runtime/state"
+	"github.com/synclang/synclang/runtime/state/postgres"
 )
 
 // The scale-out test runs three `synclang serve --queue` replicas (this
@@ -58,7 +59,14 @@ func queueDSN(t *testing.T) string {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		_, _ = pool.Exec(context.Background(), "DROP SCHEMA "+pgx.Identifier{schema}.Sanitize()+" CASCADE")
+		// The projects' states are in schemas named after this one.
+		rows, err := pool.Query(context.Background(), `SELECT nspname FROM pg_namespace WHERE nspname = $1 OR starts_with(nspname, $1 || '_')`, schema)
+		if err == nil {
+			names, _ := pgx.CollectRows(rows, pgx.RowTo[string])
+			for _, n := range names {
+				_, _ = pool.Exec(context.Background(), "DROP SCHEMA "+pgx.Identifier{n}.Sanitize()+" CASCADE")
+			}
+		}
 		pool.Close()
 	})
 	u, err := url.Parse(dsn)
@@ -69,6 +77,13 @@ func queueDSN(t *testing.T) string {
 	q.Set("search_path", schema)
 	u.RawQuery = q.Encode()
 	return u.String()
+}
+
+// projectState opens a project's state, read-only, in its schema of the
+// shared database (projectSchema), on the test's pool (Close leaves it
+// open).
+func (cw *clusterWorld) projectState(name string) (state.Store, error) {
+	return postgres.OpenPoolSchema(context.Background(), cw.pool, projectSchema(cw.dsn, name), state.Options{ReadOnly: true})
 }
 
 const clusterSync = `connection crm dynamics {
@@ -121,11 +136,10 @@ func TestServeScalesOutOverReplicas(t *testing.T) {
 		t.Skip("multi-process test")
 	}
 	cw := newClusterWorld(t, 10, 4, 2, 20*time.Millisecond)
-	dyn, ppl, root, names := cw.dyn, cw.ppl, cw.root, cw.names
-	// The first replica creates each project's SQLite state before the
-	// others open it (two processes creating one SQLite database at once
-	// may race in its first migration; a PostgreSQL state has no such
-	// step per project).
+	dyn, ppl, names := cw.dyn, cw.ppl, cw.names
+	// The first replica migrates the queue and each project's schema
+	// before the others start, as a rolling start would; the others then
+	// find them current.
 	cw.start("--lease", "6s", "--workers", "4")
 	cw.waitLog(cw.reps[0], "serving projects with the other replicas")
 	cw.start("--lease", "6s", "--workers", "4")
@@ -243,7 +257,7 @@ func TestServeScalesOutOverReplicas(t *testing.T) {
 	pids := map[int]int{}
 	unfinished := 0
 	for _, name := range names {
-		st, err := state.Open(context.Background(), filepath.Join(root, name, stateDir, stateFile), state.Options{ReadOnly: true})
+		st, err := cw.projectState(name)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -292,7 +306,7 @@ func TestServeScalesOutOverReplicas(t *testing.T) {
 	runsNow := func() int {
 		n := 0
 		for _, name := range names {
-			st, err := state.Open(context.Background(), filepath.Join(root, name, stateDir, stateFile), state.Options{ReadOnly: true})
+			st, err := cw.projectState(name)
 			if err != nil {
 				continue
 			}
@@ -355,6 +369,7 @@ func tail(s string, n int) string {
 type clusterWorld struct {
 	t           *testing.T
 	dsn, bin    string
+	pool        *pgxpool.Pool
 	dyn         *dynemu.Emulator
 	ppl         *pplemu.Emulator
 	root        string
@@ -369,6 +384,10 @@ func newClusterWorld(t *testing.T, n, contacts, persons int, delay time.Duration
 	t.Helper()
 	cw := &clusterWorld{t: t, dsn: queueDSN(t), root: t.TempDir()}
 	var err error
+	if cw.pool, err = pgxpool.New(context.Background(), cw.dsn); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cw.pool.Close)
 	if cw.bin, err = exec.LookPath("synclang"); err != nil {
 		t.Fatal(err)
 	}
@@ -416,7 +435,7 @@ func newClusterWorld(t *testing.T, n, contacts, persons int, delay time.Duration
 // start starts a replica serving every project with flags.
 func (cw *clusterWorld) start(flags ...string) *replica {
 	t := cw.t
-	args := append(append([]string{"serve", "--queue", cw.dsn, "--listen", "", "--log-level", "info"}, flags...), cw.dirs...)
+	args := append(append([]string{"serve", "--state", cw.dsn, "--listen", "", "--log-level", "info"}, flags...), cw.dirs...)
 	cmd := exec.Command(cw.bin, args...)
 	cmd.Env = cw.env
 	logPath := filepath.Join(cw.root, fmt.Sprintf("replica%d.log", len(cw.reps)))
@@ -460,7 +479,7 @@ func (cw *clusterWorld) waitLog(r *replica, what string) {
 func (cw *clusterWorld) runs() map[string][]state.Run {
 	out := map[string][]state.Run{}
 	for _, name := range cw.names {
-		st, err := state.Open(context.Background(), filepath.Join(cw.root, name, stateDir, stateFile), state.Options{ReadOnly: true})
+		st, err := cw.projectState(name)
 		if err != nil {
 			continue
 		}

@@ -175,7 +175,7 @@ func (d *demo) run(ctx context.Context) error {
 
 	d.printf("\nThe demo took %s", roundDur(time.Since(d.start)))
 	if d.o.keep != "" {
-		d.printf("; its state is in %s (`synclang status --state %s`)", d.ss.statePath, d.ss.statePath)
+		d.printf("; its state is in %s (`synclang status --state %s`)", stateName(d.ss.statePath), stateName(d.ss.statePath))
 	}
 	d.printf(".\n")
 	if d.failed > 0 {
@@ -369,6 +369,9 @@ func (d *demo) open(ctx context.Context) error {
 		}
 		dir = d.temp
 	}
+	// The connectors' schema caches go with the state, not into the
+	// user's cache directory: the demo leaves nothing behind.
+	ds.CacheDir = filepath.Join(dir, "cache")
 	ss, code := openSession(ctx, &ds, "demo", sessionOptions{project: p,
 		flags: runFlags{logLevel: "off", state: filepath.Join(dir, stateFile)}})
 	if code != exitOK {

@@ -24,7 +24,7 @@ func emulatePeople(ctx context.Context, s *Stdio, args []string) int {
 	fs := newFlags(s, "emulate people", "[--addr HOST:PORT] [--seed N] [--limits real|off] [--api-key KEY]", emulatePeopleDoc)
 	addr := fs.String("addr", "127.0.0.1:8082", "address to listen on (clients accept plain http only on loopback)")
 	seed := fs.Int("seed", 100, "number of sample persons to create (0: none, and no custom attributes)")
-	limits := fs.String("limits", "real", "rate limits: real (429 past each endpoint's documented rate) or off")
+	limits := fs.String("limits", "real", "rate limits: real (429 past each endpoint's documented rate, in fixed one-second windows), sliding (the same, in the second before each request) or off")
 	apiKey := fs.String("api-key", "", "API key clients must send (default: a random one)")
 	if code, ok := parseFlags(fs, args); !ok {
 		return code
@@ -32,7 +32,7 @@ func emulatePeople(ctx context.Context, s *Stdio, args []string) int {
 	if !noArgs(s, fs) {
 		return exitUsage
 	}
-	if !oneOf(s, "emulate people", "limits", *limits, "real", "off") {
+	if !oneOf(s, "emulate people", "limits", *limits, "real", "sliding", "off") {
 		return exitUsage
 	}
 	if *seed < 0 {

@@ -39,7 +39,7 @@ func TestEmulatePeopleServesUntilCancelled(t *testing.T) {
 		t.Errorf("output: %q", out.String())
 	}
 
-	c, err := people.New(ctx, connector.Config{Name: "cdp", Settings: map[string]string{"url": m[1], "api_key": m[2]}})
+	c, err := people.New(ctx, connector.Config{Name: "cdp", Settings: map[string]string{"url": m[1], "api_key": m[2]}, CacheDir: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -82,5 +83,45 @@ func TestE2EMalformedRowIsRejected(t *testing.T) {
 	r = w.pass(exitOK, "--allow-rejects")
 	if !regexp.MustCompile(`contacts\s+crm\.contact -> infobip\.customer\s+0\s`).MatchString(r.out) && strings.Contains(r.out, "crm.contact -> infobip.customer") {
 		t.Errorf("second run read contacts again:\n%s", r)
+	}
+}
+
+// An attribute defined in People just before the project declares it is
+// found although the connectors cached the schema a minute before (a new
+// process within the cache's 5 minutes): the declaration check asks the
+// service again before refusing the run.
+func TestNewDeclarationSeesPastTheSchemaCache(t *testing.T) {
+	w := newWorld(t, worldOptions{contacts: 3})
+	w.pass(exitOK)
+	if err := w.ppl.DefineAttribute("Loyalty Tier", "STRING"); err != nil {
+		t.Fatal(err)
+	}
+	src := strings.Replace(readExample(t, "contacts.sync"), `  attribute "JobTitle" string                  # a custom attribute defined in People`,
+		`  attribute "JobTitle" string
+  attribute "Loyalty Tier" string`, 1)
+	src = strings.Replace(src, "  jobtitle -> custom.JobTitle\n", "  jobtitle -> custom.JobTitle\n  lastname -> custom[\"Loyalty Tier\"]\n", 1)
+	if err := os.WriteFile(filepath.Join(w.dir, "contacts.sync"), []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r := w.pass(exitOK)
+	if strings.Contains(r.err, "[declaration-live]") {
+		t.Errorf("the cached schema refused a new declaration:\n%s", r)
+	}
+}
+
+// A quiet `synclang run` of a new process (each Main is one, with the
+// world's cache directory, as cron starts them) sends one request per
+// entity it reads to each service: no schema discovery. The project reads
+// contact and lead from Dynamics, customers from People.
+func TestQuietRunOfANewProcessSkipsDiscovery(t *testing.T) {
+	w := newWorld(t, worldOptions{contacts: 6})
+	w.pass(exitOK)
+	w.pass(exitOK) // the first quiet pass re-reads the load's last second
+	dyn, ppl := w.dyn.Requests(), w.ppl.Requests()
+	w.pass(exitOK)
+	dyn, ppl = w.dyn.Requests()-dyn, w.ppl.Requests()-ppl
+	t.Logf("a quiet run of a new process: %d Dynamics requests, %d People requests", dyn, ppl)
+	if dyn != 2 || ppl != 1 {
+		t.Errorf("a quiet run of a new process sent %d Dynamics requests (want 2: contact and lead) and %d People requests (want 1: customers)", dyn, ppl)
 	}
 }

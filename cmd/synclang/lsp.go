@@ -39,7 +39,7 @@ func runLSP(ctx context.Context, s *Stdio, args []string) int {
 			return exitUsage
 		}
 	}
-	rwc := stdioConn{Reader: s.In, Writer: s.Out}
+	rwc := stdioConn{Reader: closableStdin(s.In), Writer: s.Out}
 	if err := lsp.Serve(ctx, rwc, lsp.Options{Registry: s.Registry, Dir: opts.dir, Log: s.Err}); err != nil {
 		fmt.Fprintf(s.Err, "synclang lsp: %v\n", err)
 		return exitError

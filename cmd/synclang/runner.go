@@ -32,6 +32,7 @@ import (
 	"github.com/synclang/synclang/lang/plan"
 	"github.com/synclang/synclang/runtime/engine"
 	"github.com/synclang/synclang/runtime/state"
+	"github.com/synclang/synclang/runtime/state/postgres"
 )
 
 // exitRejects is run's (and rejects retry's) exit code when every sync
@@ -55,24 +56,23 @@ type runFlags struct {
 
 func (f *runFlags) register(fs *pflag.FlagSet, logDefault string) {
 	fs.StringVar(&f.sync, "sync", "", "only the sync with this name (default: every sync, in the project's order)")
-	fs.StringVar(&f.state, "state", "", "the state database (default: "+stateDir+"/"+stateFile+" next to the .sync files)")
+	fs.StringVar(&f.state, "state", "", stateFlagHelp)
 	fs.StringVar(&f.logLevel, "log-level", logDefault, "log on stderr at this level: debug, info, warn, error or off (text on a terminal, JSON lines otherwise)")
 }
 
 // session is a project ready to run: the plan and the syncs selected, the
 // connectors of their connections, and the state store.
 type session struct {
-	s         *Stdio
-	cmd       string
-	proj      *project
-	plan      *plan.Plan
-	syncs     []*plan.Sync
-	conns     map[string]connector.Connector
-	store     state.Store
+	s     *Stdio
+	cmd   string
+	proj  *project
+	plan  *plan.Plan
+	syncs []*plan.Sync
+	conns map[string]connector.Connector
+	store state.Store
+	// statePath is where the state is: a file, or a postgres:// URL
+	// (stateName gives it without the password).
 	statePath string
-	// project names the project among several that one state database
-	// holds (serve --queue); "" for a command over one project.
-	project string
 	// temp is the directory of a throwaway store (a dry run of a project
 	// that has no state yet), removed on close.
 	temp string
@@ -92,15 +92,17 @@ type sessionOptions struct {
 	// project, when set, is the project to run instead of loading paths
 	// (the demo's embedded examples).
 	project *project
-	// name is the project's name among several (serve --queue).
-	name string
+	// openState, when set, opens the state instead of --state (serve
+	// --queue: each project's schema on the pool the replica shares); it
+	// returns the store and how messages name it.
+	openState func(ctx context.Context) (state.Store, string, error)
 }
 
 // openSession loads the project, selects the syncs, opens the state store
 // and the connectors. On failure it has printed why and returns the exit
 // code.
 func openSession(ctx context.Context, s *Stdio, cmd string, o sessionOptions) (*session, int) {
-	ss := &session{s: s, cmd: cmd, project: o.name}
+	ss := &session{s: s, cmd: cmd}
 	log, err := newLogger(s.Err, s.ErrTerminal, o.flags.logLevel, s.Secrets)
 	if err != nil {
 		fmt.Fprintf(s.Err, "synclang %s: %v\n", cmd, err)
@@ -128,9 +130,18 @@ func openSession(ctx context.Context, s *Stdio, cmd string, o sessionOptions) (*
 		fmt.Fprintf(s.Err, "synclang %s: %v\n", cmd, err)
 		return nil, exitUsage
 	}
-	ss.statePath = statePath(p, o.flags.state)
-	if code := ss.openStore(ctx, o.dry); code != exitOK {
-		return nil, code
+	if o.openState != nil {
+		st, name, err := o.openState(ctx)
+		if err != nil {
+			fmt.Fprintf(s.Err, "synclang %s: %v\n", cmd, s.Secrets.String(err.Error()))
+			return nil, exitError
+		}
+		ss.statePath, ss.store = name, redactingStore{Store: st, secrets: s.Secrets}
+	} else {
+		ss.statePath = stateLocation(s, p, o.flags.state)
+		if code := ss.openStore(ctx, o.dry); code != exitOK {
+			return nil, code
+		}
 	}
 	if code := ss.openConnectors(ctx); code != exitOK {
 		ss.close()
@@ -193,6 +204,18 @@ func (ss *session) compareLive(ctx context.Context) int {
 			before = m.Stats()
 		}
 		live, err := conn.Discover(ctx)
+		var found diag.Diagnostics
+		if err == nil {
+			found = lang.CompareLive(ss.plan, c.Name, live, snap, filepath.Base(snapPath))
+			// A schema the connector cached may predate a column the
+			// project declares: check it with the service before
+			// refusing the run.
+			if rv, ok := conn.(connector.Revalidator); ok && found.HasErrors() {
+				if fresh, rerr := rv.Revalidate(ctx); rerr == nil {
+					found = lang.CompareLive(ss.plan, c.Name, fresh, snap, filepath.Base(snapPath))
+				}
+			}
+		}
 		if metered {
 			after := m.Stats()
 			if ss.connectStats == nil {
@@ -207,7 +230,7 @@ func (ss *session) compareLive(ctx context.Context) int {
 			ss.log.Warn("could not read the service's schema to compare the declarations with it", "connection", c.Name, "error", err)
 			continue
 		}
-		diags = append(diags, lang.CompareLive(ss.plan, c.Name, live, snap, filepath.Base(snapPath))...)
+		diags = append(diags, found...)
 	}
 	if len(diags) == 0 {
 		return exitOK
@@ -239,17 +262,14 @@ func syncNames(p *plan.Plan) []string {
 	return names
 }
 
-// statePath is --state, or .synclang/state.db in the project's directory.
-func statePath(p *project, flag string) string {
-	if flag != "" {
-		return flag
-	}
-	return filepath.Join(p.dir, stateDir, stateFile)
-}
-
 func (ss *session) openStore(ctx context.Context, dry bool) int {
 	path := ss.statePath
-	if dry {
+	opts := state.Options{Now: ss.s.Now}
+	if dry && postgres.IsDSN(path) {
+		// A dry run reads the database and writes nothing; one that has
+		// no state yet is a run from scratch, against an empty store.
+		opts.ReadOnly = true
+	} else if dry {
 		if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
 			dir, err := os.MkdirTemp("", "synclang-plan-")
 			if err != nil {
@@ -260,12 +280,9 @@ func (ss *session) openStore(ctx context.Context, dry bool) int {
 			path = filepath.Join(dir, stateFile)
 		}
 	}
-	var st state.Store
-	var err error
-	if isPostgresURL(path) {
-		st, err = openPostgresState(ctx, ss.s, path, ss.project)
-	} else {
-		st, err = state.Open(ctx, path, state.Options{Now: ss.s.Now})
+	st, err := openState(ctx, ss.s, path, opts)
+	if errors.Is(err, errNoState) {
+		st, err = state.NewMemory(ss.s.Now), nil
 	}
 	if err != nil {
 		fmt.Fprintf(ss.s.Err, "synclang %s: %v\n", ss.cmd, err)

@@ -55,7 +55,12 @@ func runSchema(ctx context.Context, s *Stdio, args []string) int {
 			return exitError
 		}
 		defer conn.Close()
-		schema, err := conn.Discover(ctx)
+		// A pull asks the service now, not a schema the connector cached.
+		discover := conn.Discover
+		if rv, ok := conn.(connector.Revalidator); ok {
+			discover = rv.Revalidate
+		}
+		schema, err := discover(ctx)
 		if err != nil {
 			// The service's answer, escaped.
 			fmt.Fprintf(s.Err, "synclang schema pull: %s: %s\n", name, redact.Line(err.Error()))

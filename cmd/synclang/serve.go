@@ -143,7 +143,7 @@ func runServe(ctx context.Context, s *Stdio, o serveOptions) int {
 		go func() { srvDone <- srv.Serve(ln) }()
 		log.Info("serving metrics", "addr", "http://"+ln.Addr().String(), "paths", "/metrics /healthz")
 	}
-	log.Info("serving syncs", "syncs", syncNames(&plan.Plan{Syncs: ss.syncs}), "state", ss.statePath)
+	log.Info("serving syncs", "syncs", syncNames(&plan.Plan{Syncs: ss.syncs}), "state", stateName(ss.statePath))
 
 	var wg sync.WaitGroup
 	for _, sy := range ss.syncs {

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"sort"
@@ -25,6 +26,7 @@ import (
 	"github.com/synclang/synclang/runtime/cluster"
 	"github.com/synclang/synclang/runtime/engine"
 	"github.com/synclang/synclang/runtime/state"
+	"github.com/synclang/synclang/runtime/state/postgres"
 )
 
 // clusterOptions are serve's flags for running with other replicas.
@@ -40,10 +42,24 @@ func (o serveOptions) queueURL() string {
 	if o.queue != "" {
 		return o.queue
 	}
-	if isPostgresURL(o.state) {
+	if postgres.IsDSN(o.state) {
 		return o.state
 	}
 	return ""
+}
+
+// projectSchema is the PostgreSQL schema that holds project's state when
+// replicas share it (serve --queue): the first schema of the state URL's
+// search_path, else "synclang", then "_" and the project's name, so that
+// several deployments can share one database.
+func projectSchema(dsn, project string) string {
+	prefix := "synclang"
+	if u, err := url.Parse(dsn); err == nil {
+		if sp := strings.TrimSpace(strings.Split(u.Query().Get("search_path"), ",")[0]); sp != "" {
+			prefix = strings.Trim(sp, `"`)
+		}
+	}
+	return prefix + "_" + project
 }
 
 // projectRun is one project a cluster replica serves.
@@ -63,15 +79,25 @@ type clusterRunner struct {
 
 func runServeCluster(ctx context.Context, s *Stdio, o serveOptions) int {
 	dsn := o.queueURL()
-	s.Secrets.RegisterURL(dsn)
-	if !isPostgresURL(dsn) {
-		fmt.Fprintf(s.Err, "synclang serve: --queue must be a PostgreSQL URL (postgres://user@host:5432/db), not %q\n", redactDSN(dsn))
+	registerStateSecrets(s, dsn)
+	if !postgres.IsDSN(dsn) {
+		fmt.Fprintf(s.Err, "synclang serve: --queue must be a PostgreSQL URL (postgres://user@host:5432/db), not %q\n", postgres.Redact(dsn))
 		return exitUsage
 	}
-	if o.state != "" && !isPostgresURL(o.state) {
-		fmt.Fprintf(s.Err, "synclang serve: --state %s is one SQLite file, and --queue serves several projects: leave --state out (each project keeps %s/%s next to its .sync files) or give a postgres:// URL\n", o.state, stateDir, stateFile)
+	// The state is shared by the replicas, so it is in PostgreSQL: --state
+	// or $SYNCLANG_STATE, else the queue's database.
+	stateDSN := o.state
+	if stateDSN == "" {
+		stateDSN = s.Getenv(stateEnv)
+	}
+	if stateDSN != "" && !postgres.IsDSN(stateDSN) {
+		fmt.Fprintf(s.Err, "synclang serve: the state %s is an SQLite file, and replicas share their projects' state: give --state postgres://... (each project gets a schema of its own) or leave --state and $%s out to keep the state in the queue's database\n", stateDSN, stateEnv)
 		return exitUsage
 	}
+	if stateDSN == "" {
+		stateDSN = dsn
+	}
+	registerStateSecrets(s, stateDSN)
 	dirs := defaultPaths(o.paths)
 	names, err := projectNames(dirs)
 	if err != nil {
@@ -84,18 +110,9 @@ func runServeCluster(ctx context.Context, s *Stdio, o serveOptions) int {
 		return exitUsage
 	}
 
-	poolCtx, cancelPool := context.WithTimeout(ctx, 30*time.Second)
-	pool, err := pgxpool.New(poolCtx, dsn)
-	if err == nil {
-		err = pool.Ping(poolCtx)
-	}
-	cancelPool()
+	pool, err := connectPool(ctx, s, dsn, "queue")
 	if err != nil {
-		fmt.Fprintf(s.Err, "synclang serve: cannot reach the queue database %s: %s (check the URL, that PostgreSQL runs and accepts this user; the password comes from the URL, PGPASSWORD or ~/.pgpass)\n",
-			redactDSN(dsn), s.Secrets.String(err.Error()))
-		if pool != nil {
-			pool.Close()
-		}
+		fmt.Fprintln(s.Err, err)
 		return exitError
 	}
 	defer pool.Close()
@@ -107,12 +124,28 @@ func runServeCluster(ctx context.Context, s *Stdio, o serveOptions) int {
 			pr.ss.close()
 		}
 	}()
-	for i, dir := range dirs {
-		flags := o.runFlags
-		if !isPostgresURL(flags.state) {
-			flags.state = ""
+	statePool := pool
+	if stateDSN != dsn {
+		if statePool, err = connectPool(ctx, s, stateDSN, "state"); err != nil {
+			fmt.Fprintln(s.Err, err)
+			return exitError
 		}
-		ss, code := openSession(ctx, s, "serve", sessionOptions{flags: flags, paths: []string{dir}, name: names[i]})
+		defer statePool.Close()
+	}
+	for i, dir := range dirs {
+		schema := projectSchema(stateDSN, names[i])
+		if len(schema) > 63 {
+			fmt.Fprintf(s.Err, "synclang serve: project %s: its state schema %q is longer than PostgreSQL's 63 bytes; shorten the directory's name\n", dir, schema)
+			return exitUsage
+		}
+		open := func(ctx context.Context) (state.Store, string, error) {
+			st, err := postgres.OpenPoolSchema(ctx, statePool, schema, state.Options{Now: s.Now})
+			if err != nil {
+				return nil, "", err
+			}
+			return st, st.Name(), nil
+		}
+		ss, code := openSession(ctx, s, "serve", sessionOptions{flags: o.runFlags, paths: []string{dir}, openState: open})
 		if code != exitOK {
 			fmt.Fprintf(s.Err, "synclang serve: project %s (%s) cannot be served; nothing was started\n", names[i], dir)
 			return code
@@ -132,7 +165,7 @@ func runServeCluster(ctx context.Context, s *Stdio, o serveOptions) int {
 	cl, err := cluster.Open(ctx, pool, r, names, cluster.Options{Lease: o.lease, Workers: o.workers,
 		ID: fmt.Sprintf("%s/%d", host, replica.PID), Logger: log, ObserveLag: func(d time.Duration) { lagHist.Observe(d.Seconds()) }})
 	if err != nil {
-		fmt.Fprintf(s.Err, "synclang serve: the queue database %s: %s\n", redactDSN(dsn), s.Secrets.String(err.Error()))
+		fmt.Fprintf(s.Err, "synclang serve: the queue database %s: %s\n", postgres.Redact(dsn), s.Secrets.String(err.Error()))
 		return exitError
 	}
 	registerClusterMetrics(set.reg, cl, lagHist)
@@ -167,7 +200,7 @@ func runServeCluster(ctx context.Context, s *Stdio, o serveOptions) int {
 		return exitError
 	}
 	log.Info("serving projects with the other replicas", "projects", strings.Join(names, " "), "replica", replica.String(),
-		"lease", o.lease.String(), "queue", redactDSN(dsn))
+		"lease", o.lease.String(), "queue", postgres.Redact(dsn))
 
 	aborted := false
 	select {
@@ -227,18 +260,34 @@ func projectNames(dirs []string) ([]string, error) {
 	return names, nil
 }
 
-// redactDSN is a PostgreSQL URL without its password, for messages.
-func redactDSN(dsn string) string {
-	at := strings.LastIndex(dsn, "@")
-	scheme := strings.Index(dsn, "://")
-	if at < 0 || scheme < 0 || at < scheme {
-		return dsn
+// connectPool connects to the queue's or the state's database (what),
+// failing with a message that names it without its password.
+func connectPool(ctx context.Context, s *Stdio, dsn, what string) (*pgxpool.Pool, error) {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	cfg, err := pgxpool.ParseConfig(dsn)
+	if err != nil {
+		return nil, fmt.Errorf("synclang serve: the %s database %s is not a valid PostgreSQL URL: %s", what, postgres.Redact(dsn), s.Secrets.String(err.Error()))
 	}
-	user := dsn[scheme+3 : at]
-	if i := strings.Index(user, ":"); i >= 0 {
-		user = user[:i] + ":xxxxx"
+	// River and every project's passes share the pool; pgxpool's default
+	// (the CPUs, at least 4) would queue the passes of a small machine
+	// behind each other. pool_max_conns in the URL still rules.
+	if !strings.Contains(dsn, "pool_max_conns") && cfg.MaxConns < 16 {
+		cfg.MaxConns = 16
 	}
-	return dsn[:scheme+3] + user + dsn[at:]
+	var pool *pgxpool.Pool
+	pool, err = pgxpool.NewWithConfig(ctx, cfg)
+	if err == nil {
+		err = pool.Ping(ctx)
+	}
+	if err != nil {
+		if pool != nil {
+			pool.Close()
+		}
+		return nil, fmt.Errorf("synclang serve: cannot reach the %s database %s: %s (check the URL, that PostgreSQL runs and accepts this user; the password comes from the URL, PGPASSWORD or ~/.pgpass)",
+			what, postgres.Redact(dsn), s.Secrets.String(err.Error()))
+	}
+	return pool, nil
 }
 
 // Hold runs the due syncs of a project (cluster.Runner).

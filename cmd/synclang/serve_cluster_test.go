@@ -38,8 +38,33 @@ func TestServeQueueRefusesOneSQLiteFileForSeveralProjects(t *testing.T) {
 	var out, errb syncBuffer
 	s := Stdio{Out: &out, Err: &errb, Getenv: func(string) string { return "" }}
 	code := Main([]string{"serve", "--queue", "postgres://u@127.0.0.1:1/db", "--state", "one.db", t.TempDir(), t.TempDir()}, s)
-	if code != exitUsage || !strings.Contains(errb.String(), "is one SQLite file") {
+	if code != exitUsage || !strings.Contains(errb.String(), "one.db is an SQLite file") {
 		t.Errorf("exit %d, want %d with a message about --state:\n%s", code, exitUsage, errb.String())
+	}
+	// $SYNCLANG_STATE naming a file is refused the same way.
+	var errEnv syncBuffer
+	s.Err = &errEnv
+	s.Getenv = func(k string) string {
+		if k == stateEnv {
+			return "env.db"
+		}
+		return ""
+	}
+	code = Main([]string{"serve", "--queue", "postgres://u@127.0.0.1:1/db", t.TempDir()}, s)
+	if code != exitUsage || !strings.Contains(errEnv.String(), "env.db is an SQLite file") {
+		t.Errorf("exit %d, want %d with a message about $%s:\n%s", code, exitUsage, stateEnv, errEnv.String())
+	}
+}
+
+func TestProjectSchema(t *testing.T) {
+	for _, c := range []struct{ dsn, want string }{
+		{"postgres://u@h/db", "synclang_acme"},
+		{"postgres://u@h/db?search_path=tenants", "tenants_acme"},
+		{"postgres://u@h/db?search_path=%22t1%22,public", "t1_acme"},
+	} {
+		if got := projectSchema(c.dsn, "acme"); got != c.want {
+			t.Errorf("projectSchema(%s) = %s, want %s", c.dsn, got, c.want)
+		}
 	}
 }
 

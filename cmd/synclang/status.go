@@ -6,9 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
-	"os"
-	"path/filepath"
 	"sort"
 	"strings"
 	"time"
@@ -40,7 +37,7 @@ type statusOptions struct {
 func runStatus(ctx context.Context, s *Stdio, args []string) int {
 	var o statusOptions
 	fs := newFlags(s, "status", "[flags] [PATHS]", statusDoc)
-	fs.StringVar(&o.state, "state", "", "the state database (default: "+stateDir+"/"+stateFile+" next to the .sync files)")
+	fs.StringVar(&o.state, "state", "", stateFlagHelp)
 	fs.BoolVar(&o.json, "json", false, "print JSON (see SPEC.md) instead of text")
 	if code, ok := parseFlags(fs, args); !ok {
 		return code
@@ -73,7 +70,7 @@ func runStatus(ctx context.Context, s *Stdio, args []string) int {
 // When the state file does not exist, it says so and returns a nil store.
 func openStateOnly(ctx context.Context, s *Stdio, cmd, flag string, paths []string) (state.Store, *project, string, int) {
 	p, err := loadProject(ctx, s, paths)
-	if err != nil && flag == "" {
+	if err != nil && flag == "" && s.Getenv(stateEnv) == "" {
 		fmt.Fprintf(s.Err, "synclang %s: %v (or pass --state)\n", cmd, err)
 		return nil, nil, "", exitError
 	}
@@ -81,17 +78,15 @@ func openStateOnly(ctx context.Context, s *Stdio, cmd, flag string, paths []stri
 		p = &project{}
 	}
 	registerSecrets(s, p)
-	path := flag
-	if path == "" {
-		path = statePath(p, "")
-	}
-	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
-		fmt.Fprintf(s.Out, "No state at %s: no sync of this project has run yet (`synclang run`).\n", filepath.ToSlash(path))
+	path := stateLocation(s, p, flag)
+	// Read-only: status and rejects work on a state they may not write
+	// (a read-only mount, a copy owned by another user, a CI artifact, a
+	// database role that may only read).
+	st, err := openState(ctx, s, path, state.Options{Now: s.Now, ReadOnly: true})
+	if errors.Is(err, errNoState) {
+		fmt.Fprintf(s.Out, "No state at %s: no sync of this project has run yet (`synclang run`).\n", stateName(path))
 		return nil, p, path, exitOK
 	}
-	// Read-only: status and rejects work on a state they may not write
-	// (a read-only mount, a copy owned by another user, a CI artifact).
-	st, err := state.Open(ctx, path, state.Options{Now: s.Now, ReadOnly: true})
 	if err != nil {
 		fmt.Fprintf(s.Err, "synclang %s: %v\n", cmd, err)
 		return nil, p, path, exitError
@@ -153,7 +148,7 @@ type cursorStatus struct {
 }
 
 func collectStatus(ctx context.Context, st state.Store, p *project, path string, now time.Time) (*statusReport, error) {
-	rep := &statusReport{Version: 1, State: filepath.ToSlash(path)}
+	rep := &statusReport{Version: 1, State: stateName(path)}
 	bySync := map[string]*syncStatus{}
 	get := func(name string) *syncStatus {
 		if ss := bySync[name]; ss != nil {

@@ -303,6 +303,17 @@ type Stats struct {
 	Throttled int64 // 429 responses received
 }
 
+// Revalidator is implemented by connectors that keep a discovered schema
+// (on disk, across processes) and use it for a while before checking it
+// with the service again, so Discover may answer from that cache.
+// Revalidate checks it now, whatever its age (a cheap request when nothing
+// changed), and returns the schema as Discover would. `synclang schema
+// pull` uses it, and so does a run whose declarations the cached schema
+// contradicts (the column may have been added since the last check).
+type Revalidator interface {
+	Revalidate(ctx context.Context) (*Schema, error)
+}
+
 // Metered is implemented by connectors that count their requests.
 type Metered interface {
 	Stats() Stats

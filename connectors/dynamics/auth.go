@@ -507,7 +507,17 @@ func Login(ctx context.Context, settings map[string]string, opts LoginOptions) e
 		}
 	})}
 	go func() { _ = srv.Serve(ln) }()
-	defer srv.Close()
+	// Shut down gracefully: the browser's request that delivered the
+	// answer must get its page. Close would cut that connection while the
+	// handler's response is still on its way (the browser shows "connection
+	// reset" instead of "Signed in" or the reason it failed).
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if srv.Shutdown(sctx) != nil {
+			_ = srv.Close()
+		}
+	}()
 
 	if opts.OpenURL != nil {
 		opts.OpenURL(authURL)

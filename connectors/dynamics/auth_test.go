@@ -2,9 +2,11 @@ package dynamics
 
 import (
 	"context"
+	"io"
 	"net/http"
 	"os"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/synclang/synclang/connectors/connector"
@@ -77,16 +79,27 @@ func TestSettingsErrors(t *testing.T) {
 }
 
 // scriptedBrowser follows the authorize URL as a browser would: the
-// emulator redirects to the loopback listener with the code.
+// emulator redirects to the loopback listener with the code. The browser
+// must be shown the outcome page, whether sign-in worked or not: Login
+// may not cut the connection that delivered the answer. The test waits
+// for the browser before it ends.
 func scriptedBrowser(t *testing.T) func(string) {
+	var wg sync.WaitGroup
+	t.Cleanup(wg.Wait)
 	return func(u string) {
+		wg.Add(1)
 		go func() {
+			defer wg.Done()
 			resp, err := http.Get(u)
 			if err != nil {
 				t.Errorf("browser: %v", err)
 				return
 			}
-			resp.Body.Close()
+			defer resp.Body.Close()
+			body, err := io.ReadAll(resp.Body)
+			if err != nil || !strings.Contains(string(body), "You can close this window") {
+				t.Errorf("browser was shown %q (%v), want the outcome page", body, err)
+			}
 		}()
 	}
 }

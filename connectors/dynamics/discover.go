@@ -69,15 +69,35 @@ func (c *Conn) getJSON(ctx context.Context, op, path string, out any) error {
 }
 
 // Discover returns contact, lead and the custom tables with their columns.
+// The schema comes from the schema cache while it is valid (see
+// schemacache.go): within schemaTTL of its last validation, else
+// revalidated with one request, else discovered.
 func (c *Conn) Discover(ctx context.Context) (*connector.Schema, error) {
-	infos, err := c.discover(ctx)
+	return c.schema(ctx, false)
+}
+
+// Revalidate checks the schema with the service now (one
+// RetrieveMetadataChanges when nothing changed) and returns it.
+func (c *Conn) Revalidate(ctx context.Context) (*connector.Schema, error) {
+	return c.schema(ctx, true)
+}
+
+func (c *Conn) schema(ctx context.Context, now bool) (*connector.Schema, error) {
+	c.discoverMu.Lock()
+	if now {
+		c.markSchemaStale()
+	}
+	err := c.ensureSchema(ctx)
+	c.discoverMu.Unlock()
 	if err != nil {
 		return nil, err
 	}
 	s := &connector.Schema{Version: connector.SchemaVersion, Kind: "dynamics"}
-	for _, ti := range infos {
+	c.mu.Lock()
+	for _, ti := range c.discovered {
 		s.Entities = append(s.Entities, ti.ent.Clone())
 	}
+	c.mu.Unlock()
 	s.Normalize()
 	return s, nil
 }
@@ -268,27 +288,22 @@ func fieldType(a attrDef) (connector.Type, bool) {
 
 // table returns what the connector knows about an entity, discovering the
 // environment's tables the first time (the entity set name and change
-// tracking come from there).
+// tracking come from there) and revalidating them after schemaTTL.
 func (c *Conn) table(ctx context.Context, entity string) (*tableInfo, error) {
 	c.mu.Lock()
 	ti, ok := c.tables[entity]
-	known := c.known
+	fresh := c.known && c.now().Sub(c.validated) < c.ttl
 	c.mu.Unlock()
-	if ok && known {
+	if ok && fresh {
 		return ti, nil
 	}
-	// One discovery at a time: concurrent first calls wait for it.
+	// One discovery at a time: concurrent calls wait for it.
 	c.discoverMu.Lock()
-	c.mu.Lock()
-	known = c.known
-	c.mu.Unlock()
-	if !known {
-		if _, err := c.discover(ctx); err != nil {
-			c.discoverMu.Unlock()
-			return nil, err
-		}
-	}
+	err := c.ensureSchema(ctx)
 	c.discoverMu.Unlock()
+	if err != nil {
+		return nil, err
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if ti, ok := c.tables[entity]; ok {

@@ -3,7 +3,13 @@
 // identity platform with golang.org/x/oauth2. [Kind] describes the
 // connection kind (settings, standard schema of contact and lead, `column`
 // declarations); its factory [New] builds a [Conn], which implements
-// connector.Connector, Deleter, Limited and Metered.
+// connector.Connector, Deleter, Limited, Metered and Revalidator.
+//
+// Discovery reads EntityDefinitions (discover.go) and keeps the result in
+// a per-user cache file with RetrieveMetadataChanges' version stamp
+// (schemacache.go): a new process uses it for schemaTTL after its last
+// validation, then revalidates it with one request; [Conn.Revalidate]
+// checks at once.
 //
 // Reads select only the mapped columns, page with Prefer:
 // odata.maxpagesize and follow @odata.nextLink unchanged; incremental reads

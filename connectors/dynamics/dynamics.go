@@ -18,6 +18,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/synclang/synclang/connectors/connector"
+	"github.com/synclang/synclang/connectors/internal/diskcache"
 	"github.com/synclang/synclang/connectors/internal/httpx"
 )
 
@@ -49,8 +50,22 @@ type Conn struct {
 
 	mu     sync.Mutex
 	tables map[string]*tableInfo // by entity (logical) name
-	known  bool                  // tables holds a discovery
-	// discoverMu serializes the discovery table() runs on first use.
+	known  bool                  // tables holds a discovery (live or cached)
+	// discovered are the tables of the last discovery (what Discover
+	// returns and the schema cache keeps).
+	discovered map[string]*tableInfo
+	// The schema cache (schemacache.go): where it is kept and under which
+	// key, the RetrieveMetadataChanges stamp and MetadataIds of the
+	// discovery, and when it was last validated against the service.
+	apiVersion string
+	schemaPath string
+	schemaKey  string
+	stamp      string
+	metaIDs    map[string]bool
+	validated  time.Time
+	ttl        time.Duration
+	now        func() time.Time
+	// discoverMu serializes discovery and revalidation.
 	discoverMu sync.Mutex
 
 	// bulkSize is the adaptive number of records per bulk request.
@@ -96,7 +111,11 @@ func New(ctx context.Context, cfg connector.Config) (connector.Connector, error)
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	c := &Conn{name: cfg.Name, set: set, apiURL: set.url + "/api/data/" + version + "/", log: logger, tables: map[string]*tableInfo{}, caps: defaultCaps}
+	c := &Conn{name: cfg.Name, set: set, apiURL: set.url + "/api/data/" + version + "/", log: logger, tables: map[string]*tableInfo{}, caps: defaultCaps,
+		apiVersion: version, schemaKey: schemaKey(set.url, version), ttl: schemaTTL, now: time.Now}
+	if path, err := diskcache.Path(cfg.CacheDir, "dynamics-schema", c.schemaKey); err == nil {
+		c.schemaPath = path
+	}
 	c.bulkSize.Store(maxBulk)
 	c.pacer = httpx.NewPacer(nil, []httpx.Scope{{Name: "", Rate: httpx.Rate{N: paceRequests, Per: limitWindow}, Burst: paceBurst}}, cfg.RateScale, maxInFlight)
 	c.tr = httpx.New(httpx.Options{Service: "dynamics", Base: &sniffer{base: base, c: c}, Pacer: c.pacer, Logger: logger, Budget: budget})
@@ -113,6 +132,7 @@ func New(ctx context.Context, cfg connector.Config) (connector.Connector, error)
 	for _, e := range StandardSchema().Entities {
 		c.tables[e.Name] = &tableInfo{ent: e, set: e.Name + "s", changeTracking: e.Incremental}
 	}
+	c.loadSchemaCache()
 	return c, nil
 }
 
@@ -172,12 +192,13 @@ func (c *Conn) Limits() []connector.Limit {
 }
 
 var (
-	_ connector.Connector = (*Conn)(nil)
-	_ connector.Deleter   = (*Conn)(nil)
-	_ connector.Limited   = (*Conn)(nil)
-	_ connector.Metered   = (*Conn)(nil)
-	_ connector.Counter   = (*Conn)(nil)
-	_ connector.Estimator = (*Conn)(nil)
+	_ connector.Connector   = (*Conn)(nil)
+	_ connector.Deleter     = (*Conn)(nil)
+	_ connector.Limited     = (*Conn)(nil)
+	_ connector.Metered     = (*Conn)(nil)
+	_ connector.Counter     = (*Conn)(nil)
+	_ connector.Estimator   = (*Conn)(nil)
+	_ connector.Revalidator = (*Conn)(nil)
 )
 
 // ---- HTTP ----
@@ -338,6 +359,7 @@ func (c *Conn) apiError(op string, status int, header http.Header, body []byte, 
 	case status == http.StatusBadRequest && e.Code == "0x0" && strings.Contains(e.Message, "Could not find a property named"):
 		e.Kind = connector.KindConfig
 		e.Hint = "a column in the mapping does not exist in this environment (names are case-sensitive): check it, or run `synclang schema pull`"
+		c.markSchemaStale() // the cached schema may still list a removed column
 	case status >= 400:
 		e.Kind = connector.KindInvalid
 		switch e.Code {

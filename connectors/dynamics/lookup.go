@@ -141,8 +141,9 @@ func (c *Conn) Lookup(ctx context.Context, req connector.LookupRequest) (connect
 // and the engine rejects the record looked for with the reason.
 func (r *reader) lookupRecords(p page) []connector.Record {
 	recs := make([]connector.Record, 0, len(p.Value))
+	fields := resolveFields(r.ti.ent, r.outFields())
 	for _, row := range p.Value {
-		rec, err := recordFrom(r.ti.ent, row, r.outFields())
+		rec, err := recordOf(r.ti.ent, row, fields)
 		if err != nil {
 			rec.Foreign = "a record synclang cannot read: " + err.Error()
 		}

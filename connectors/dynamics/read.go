@@ -181,7 +181,7 @@ func (r *reader) get(ctx context.Context, u string, track bool) (page, http.Head
 		return page{}, nil, err
 	}
 	var p page
-	if err := decodeJSON(data, &p); err != nil {
+	if err := decodePage(data, &p); err != nil {
 		return page{}, nil, &connector.Error{Kind: connector.KindTransient, Service: "dynamics", Op: r.op(), Message: "the answer is not the JSON expected: " + err.Error()}
 	}
 	return p, resp.Header, nil
@@ -203,6 +203,7 @@ func (r *reader) recordsVersions(p page) ([]connector.Record, []int64, []connect
 	recs := make([]connector.Record, 0, len(p.Value))
 	versions := make([]int64, 0, len(p.Value))
 	var rejects []connector.RecordError
+	fields := resolveFields(r.ti.ent, r.outFields())
 	for _, row := range p.Value {
 		ctxURL, _ := row["@odata.context"].(string)
 		_, hasKey := row[r.ti.ent.Key]
@@ -215,7 +216,7 @@ func (r *reader) recordsVersions(p page) ([]connector.Record, []int64, []connect
 			versions = append(versions, 0)
 			continue
 		}
-		rec, err := recordFrom(r.ti.ent, row, r.outFields())
+		rec, err := recordOf(r.ti.ent, row, fields)
 		if ce, ok := err.(*columnError); ok && rec.Key != "" {
 			rejects = append(rejects, connector.RecordError{Key: rec.Key, Field: ce.column, Modified: rec.Modified,
 				Err: &connector.Error{Kind: connector.KindInvalid, Service: "dynamics", Op: r.op(), Message: err.Error(),

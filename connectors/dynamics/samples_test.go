@@ -12,6 +12,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/synclang/synclang/connectors/connector"
 	"github.com/synclang/synclang/connectors/dynamics/emulator"
@@ -49,6 +50,7 @@ func stubService(t *testing.T, api http.HandlerFunc) (*Conn, *httptest.Server) {
 	// Skip discovery: the stub only knows the sample's answers.
 	conn.mu.Lock()
 	conn.known = true
+	conn.validated = time.Now()
 	conn.tables["contact"].changeTracking = false
 	conn.mu.Unlock()
 	return conn, srv

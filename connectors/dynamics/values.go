@@ -69,14 +69,36 @@ func optionList(opts []connector.Option) string {
 	return strings.Join(parts, ", ")
 }
 
-// recordFrom converts a row of a response to a Record, keeping the fields
-// asked for (all fields of the entity when fields is nil). The first column
-// whose value does not fit its type fails the row with a *columnError naming the
-// column and the value's JSON type (never the value: it may be personal
-// data); the caller rejects that record alone.
-func recordFrom(ent *connector.Entity, row map[string]any, fields []string) (connector.Record, error) {
+// resolveFields returns the entity's fields of the given names, in that
+// order (unknown names left out), or all its fields sorted by name when
+// names is nil: what recordOf converts, worked out once a page rather than
+// sorted and searched for again in every row.
+func resolveFields(ent *connector.Entity, names []string) []*connector.Field {
+	if names == nil {
+		names = ent.FieldNames()
+	}
+	byName := make(map[string]*connector.Field, len(ent.Fields))
+	for _, f := range ent.Fields {
+		byName[f.Name] = f
+	}
+	out := make([]*connector.Field, 0, len(names))
+	for _, n := range names {
+		if f, ok := byName[n]; ok {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+// recordOf converts a row of a response to a Record, keeping the given
+// fields (see resolveFields; the caller asks for the key and modification
+// time too). The first column whose value does not fit its type fails the
+// row with a *columnError naming the column and the value's JSON type
+// (never the value: it may be personal data); the caller rejects that
+// record alone.
+func recordOf(ent *connector.Entity, row map[string]any, fields []*connector.Field) (connector.Record, error) {
 	key, _ := row[ent.Key].(string)
-	rec := connector.Record{Key: strings.ToLower(key), Fields: make(map[string]any, len(fields)+2)}
+	rec := connector.Record{Key: strings.ToLower(key), Fields: make(map[string]any, len(fields))}
 	if ent.Modified != "" {
 		if s, ok := row[ent.Modified].(string); ok {
 			if t, err := connector.ParseDateTime(s); err == nil {
@@ -84,28 +106,20 @@ func recordFrom(ent *connector.Entity, row map[string]any, fields []string) (con
 			}
 		}
 	}
-	names := fields
-	if names == nil {
-		names = ent.FieldNames()
-	}
 	var bad *columnError
-	for _, name := range names {
-		f, ok := ent.Field(name)
-		if !ok {
-			continue
-		}
-		v, present := row[name]
+	for _, f := range fields {
+		v, present := row[f.Name]
 		if !present {
 			continue
 		}
 		cv, err := fromWire(f, v)
 		if err != nil {
 			if bad == nil {
-				bad = &columnError{column: name, jsonType: connector.JSONType(v), want: f.Type}
+				bad = &columnError{column: f.Name, jsonType: connector.JSONType(v), want: f.Type}
 			}
 			continue
 		}
-		rec.Fields[name] = cv
+		rec.Fields[f.Name] = cv
 	}
 	if bad != nil {
 		// The other columns are converted: a lookup can still find it.

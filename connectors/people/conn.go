@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/synclang/synclang/connectors/connector"
+	"github.com/synclang/synclang/connectors/internal/diskcache"
 	"github.com/synclang/synclang/connectors/internal/httpx"
 )
 
@@ -58,7 +59,15 @@ type Conn struct {
 
 	mu    sync.Mutex
 	attrs map[string]string // custom attribute name → dataType; nil until loaded
-	tags  map[string]bool   // tag names known to exist
+	// attrsAt is when attrs was read from the service (here or by an
+	// earlier process, through the attribute cache); attrs older than
+	// attrTTL are read again.
+	attrsAt  time.Time
+	attrTTL  time.Duration
+	attrPath string // the attribute cache file; "" = none
+	attrKey  string
+	now      func() time.Time
+	tags     map[string]bool // tag names known to exist
 
 	// Capabilities of the account's list filter that the reference marks
 	// UNCERTAIN, switched off the first time the service refuses or
@@ -184,7 +193,13 @@ func newConn(cfg connector.Config, tune tuning) (*Conn, error) {
 	if cfg.HTTPClient != nil {
 		client.Jar = cfg.HTTPClient.Jar
 	}
-	return &Conn{name: cfg.Name, base: base, key: key, client: client, tr: tr, baseRT: baseRT, logger: logger, tune: tune}, nil
+	c := &Conn{name: cfg.Name, base: base, key: key, client: client, tr: tr, baseRT: baseRT, logger: logger, tune: tune,
+		attrTTL: attrTTL, now: time.Now, attrKey: attrCacheKey(base)}
+	if path, err := diskcache.Path(cfg.CacheDir, "people-attributes", c.attrKey); err == nil {
+		c.attrPath = path
+		c.loadAttrCache()
+	}
+	return c, nil
 }
 
 // keyTransport sets `Authorization: App <key>` on requests for the
@@ -223,10 +238,14 @@ var endpointLimits = []struct {
 	{"DELETE /people/2/tags/{name}/persons", 5},
 }
 
+// pacerScopes paces each endpoint for a sliding one-second window:
+// Infobip documents requests per second without saying whether it counts
+// them in fixed or sliding windows, and traffic that never puts more than
+// N requests into any second passes either.
 func pacerScopes() []httpx.Scope {
 	scopes := make([]httpx.Scope, len(endpointLimits))
 	for i, l := range endpointLimits {
-		scopes[i] = httpx.Scope{Name: l.scope, Rate: httpx.Rate{N: l.perSecond, Per: time.Second}}
+		scopes[i] = httpx.Scope{Name: l.scope, Rate: httpx.Rate{N: l.perSecond, Per: time.Second}, Sliding: true}
 	}
 	return scopes
 }
@@ -267,9 +286,24 @@ func (c *Conn) Close() error {
 }
 
 // Discover returns the standard person schema with the account's custom
-// attributes as custom.NAME fields on both entities.
+// attributes as custom.NAME fields on both entities (the definitions as
+// attributes returns them: read within attrTTL, here or by an earlier
+// process, or read again).
 func (c *Conn) Discover(ctx context.Context) (*connector.Schema, error) {
+	defs, err := c.attributes(ctx)
+	return c.schema(defs, err)
+}
+
+// Revalidate reads the attribute definitions again now and returns the
+// schema.
+func (c *Conn) Revalidate(ctx context.Context) (*connector.Schema, error) {
+	c.loadMu.Lock()
 	defs, err := c.loadAttributes(ctx)
+	c.loadMu.Unlock()
+	return c.schema(defs, err)
+}
+
+func (c *Conn) schema(defs map[string]string, err error) (*connector.Schema, error) {
 	if err != nil {
 		return nil, err
 	}
@@ -326,36 +360,42 @@ func (c *Conn) loadAttributes(ctx context.Context) (map[string]string, error) {
 		}
 	}
 	c.mu.Lock()
-	c.attrs = defs
+	c.attrs, c.attrsAt = defs, c.now()
 	c.mu.Unlock()
+	c.saveAttrCache(defs)
 	return defs, nil
 }
 
-// attributes returns the cached definitions, loading them the first time.
+// attributes returns the cached definitions, loading them the first time
+// and when they are attrTTL old.
 func (c *Conn) attributes(ctx context.Context) (map[string]string, error) {
-	c.mu.Lock()
-	defs := c.attrs
-	c.mu.Unlock()
-	if defs != nil {
+	if defs := c.freshAttrs(); defs != nil {
 		return defs, nil
 	}
 	c.loadMu.Lock()
 	defer c.loadMu.Unlock()
-	c.mu.Lock()
-	defs = c.attrs
-	c.mu.Unlock()
-	if defs != nil {
+	if defs := c.freshAttrs(); defs != nil {
 		return defs, nil // loaded by another caller meanwhile
 	}
 	return c.loadAttributes(ctx)
 }
 
+func (c *Conn) freshAttrs() map[string]string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.attrs != nil && c.now().Sub(c.attrsAt) < c.attrTTL {
+		return c.attrs
+	}
+	return nil
+}
+
 var (
-	_ connector.Connector  = (*Conn)(nil)
-	_ connector.Deleter    = (*Conn)(nil)
-	_ connector.Limited    = (*Conn)(nil)
-	_ connector.Metered    = (*Conn)(nil)
-	_ connector.Normalizer = (*Conn)(nil)
-	_ connector.Counter    = (*Conn)(nil)
-	_ connector.Estimator  = (*Conn)(nil)
+	_ connector.Connector   = (*Conn)(nil)
+	_ connector.Deleter     = (*Conn)(nil)
+	_ connector.Limited     = (*Conn)(nil)
+	_ connector.Metered     = (*Conn)(nil)
+	_ connector.Normalizer  = (*Conn)(nil)
+	_ connector.Counter     = (*Conn)(nil)
+	_ connector.Estimator   = (*Conn)(nil)
+	_ connector.Revalidator = (*Conn)(nil)
 )

@@ -11,6 +11,10 @@
 // second), Upsert (which endpoint writes what, and at what request cost),
 // and Lookup (match and id filters for many keys).
 //
+// The custom attribute definitions are kept in a per-user cache file and
+// read again once attrTTL old (attrcache.go), so a new process's quiet run
+// costs the persons read alone; [Conn.Revalidate] reads them at once.
+//
 // Every request is paced to the endpoint's documented per-account rate
 // (5/s for most, 10/s single create, 15/s match; scaled by
 // Config.RateScale) and retried on 429 (People sends no Retry-After),

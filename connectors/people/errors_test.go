@@ -130,7 +130,7 @@ func TestAuthErrorsKeepTheKeySecret(t *testing.T) {
 	settings := emu.Settings(srv.URL)
 	wrong := "0123456789abcdef0123456789abcdef-deadbeef-0000-4000-8000-000000000000"
 	settings["api_key"] = wrong
-	c, err := newConn(connector.Config{Name: "cdp", Settings: settings, HTTPClient: srv.Client(), RateScale: testScale,
+	c, err := newConn(connector.Config{Name: "cdp", Settings: settings, HTTPClient: srv.Client(), RateScale: testScale, CacheDir: t.TempDir(),
 		Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))}, tuning{minBackoff: time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
@@ -143,7 +143,7 @@ func TestAuthErrorsKeepTheKeySecret(t *testing.T) {
 	noSecret(t, wrong, logs.String())
 
 	// Retries are logged without the key or the query (an email).
-	right, err := newConn(connector.Config{Name: "cdp", Settings: emu.Settings(srv.URL), HTTPClient: srv.Client(), RateScale: testScale,
+	right, err := newConn(connector.Config{Name: "cdp", Settings: emu.Settings(srv.URL), HTTPClient: srv.Client(), RateScale: testScale, CacheDir: t.TempDir(),
 		Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))}, tuning{minBackoff: time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
@@ -164,7 +164,7 @@ func TestNetworkErrors(t *testing.T) {
 	emu, srv := emulator.NewTestServer(t, emulator.Options{Limits: "off"})
 	settings := emu.Settings(srv.URL)
 	srv.Close()
-	c, err := newConn(connector.Config{Name: "cdp", Settings: settings, RateScale: testScale}, tuning{minBackoff: time.Millisecond, maxBackoff: 2 * time.Millisecond})
+	c, err := newConn(connector.Config{Name: "cdp", Settings: settings, RateScale: testScale, CacheDir: t.TempDir()}, tuning{minBackoff: time.Millisecond, maxBackoff: 2 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}

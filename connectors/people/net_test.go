@@ -31,7 +31,7 @@ func fakePeople(t *testing.T, srv *httptest.Server, tune tuning, extra map[strin
 	if srv.TLS != nil {
 		client = srv.Client()
 	}
-	c, err := newConn(connector.Config{Name: "cdp", Settings: settings, HTTPClient: client}, tune)
+	c, err := newConn(connector.Config{Name: "cdp", Settings: settings, HTTPClient: client, CacheDir: t.TempDir()}, tune)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -179,7 +179,7 @@ func TestUnfixableFailuresFailAtOnce(t *testing.T) {
 	srv.Config.ErrorLog = log.New(io.Discard, "", 0) // the handshake error is expected
 	srv.StartTLS()
 	t.Cleanup(srv.Close)
-	c, err = newConn(connector.Config{Name: "cdp", Settings: map[string]string{SettingURL: srv.URL, SettingAPIKey: testKey}}, tuning{})
+	c, err = newConn(connector.Config{Name: "cdp", Settings: map[string]string{SettingURL: srv.URL, SettingAPIKey: testKey}, CacheDir: t.TempDir()}, tuning{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -29,6 +29,8 @@ type harness struct {
 	emu   *emulator.Emulator
 	rec   *recorder
 	clock *fakeClock
+	cfg   connector.Config // what c was built from (a new process uses it again)
+	tune  tuning
 }
 
 func newHarness(t testing.TB, opts emulator.Options, tune tuning) *harness {
@@ -45,13 +47,14 @@ func newHarness(t testing.TB, opts emulator.Options, tune tuning) *harness {
 	}
 	emu, srv := emulator.NewTestServer(t, opts)
 	rec := &recorder{base: srv.Client().Transport}
-	c, err := newConn(connector.Config{Name: "cdp", Settings: emu.Settings(srv.URL), RateScale: opts.TimeScale,
-		HTTPClient: &http.Client{Transport: rec}}, tune)
+	cfg := connector.Config{Name: "cdp", Settings: emu.Settings(srv.URL), RateScale: opts.TimeScale, CacheDir: t.TempDir(),
+		HTTPClient: &http.Client{Transport: rec}}
+	c, err := newConn(cfg, tune)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = c.Close() })
-	return &harness{c: c, emu: emu, rec: rec, clock: clock}
+	return &harness{c: c, emu: emu, rec: rec, clock: clock, cfg: cfg, tune: tune}
 }
 
 type fakeClock struct {
@@ -92,6 +95,17 @@ func (r *recorder) RoundTrip(req *http.Request) (*http.Response, error) {
 		hook(n, req)
 	}
 	resp, err := r.base.RoundTrip(req)
+	if err == nil && resp.StatusCode == http.StatusTooManyRequests {
+		// A throttled request did nothing: it is logged apart, so that
+		// counts of the requests the connector chose to send stay exact
+		// however the pacing and the emulator's windows meet on a busy
+		// machine.
+		r.mu.Lock()
+		if n-1 < len(r.log) && r.log[n-1] == req.Method+" "+req.URL.Path {
+			r.log[n-1] += " (429)"
+		}
+		r.mu.Unlock()
+	}
 	if err != nil || rewrite == nil {
 		return resp, err
 	}

@@ -1,6 +1,7 @@
 package check
 
 import (
+	"crypto/sha256"
 	"fmt"
 	"sort"
 	"strings"
@@ -30,6 +31,9 @@ type Options struct {
 	// setting's known hosts (SettingSpec.Hosts), in the same patterns;
 	// commands fill it from AllowHostsVar.
 	AllowHosts []string
+	// Cache, when set, keeps each sync's result for the next Check of the
+	// same project (see Cache); nil checks everything.
+	Cache *Cache
 }
 
 // AllowHostsVar is the environment variable that lists more hosts a
@@ -51,6 +55,11 @@ func Check(files []*File, opts Options) (*plan.Plan, diag.Diagnostics) {
 		}
 	}
 	p := &plan.Plan{Version: plan.FormatVersion}
+	var conns [sha256.Size]byte
+	if opts.Cache != nil {
+		conns = c.connsKey()
+		defer opts.Cache.sweep()
+	}
 	type declared struct {
 		f  *File
 		id *ast.Ident
@@ -68,7 +77,7 @@ func Check(files []*File, opts Options) (*plan.Plan, diag.Diagnostics) {
 				continue
 			}
 			syncs[s.Name.Name] = declared{f, s.Name}
-			if ps := c.sync(f, s); ps != nil {
+			if ps := c.cachedSync(f, s, conns); ps != nil {
 				p.Syncs = append(p.Syncs, ps)
 			}
 		}

@@ -94,7 +94,14 @@ func TestCases(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			_, rendered, planJSON := runCase(t, ar)
+			diags, rendered, planJSON := runCase(t, ar)
+			// A suggestion travels as data: every "Did you mean" sentence
+			// is the diagnostic's Suggested, which editors offer as a fix.
+			for _, d := range diags {
+				if strings.Contains(d.Detail, " Did you mean ") && (d.Suggested == "" || !strings.HasSuffix(d.Detail, diag.Hint{Name: d.Suggested}.String())) {
+					t.Errorf("%s: the detail suggests a name but Suggested is %q: %s", d.Code, d.Suggested, d.Detail)
+				}
+			}
 			want := map[string]string{"out/diagnostics": rendered, "out/plan.json": planJSON}
 			if *update {
 				var kept []txtar.File

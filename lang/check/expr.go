@@ -89,7 +89,7 @@ func (c *checker) expression(f *File, e *ast.Expr, s *exprSide) *plan.Expr {
 		return nil
 	}
 	if s.compiler == nil {
-		s.compiler = eval.NewCompiler(s.entity.Fields)
+		s.compiler = eval.CompilerFor(s.entity.Fields)
 	}
 	prog, err := s.compiler.Compile(text)
 	if err != nil {
@@ -112,14 +112,13 @@ func unknownField(rng diag.Range, name string, s *exprSide) *diag.Diagnostic {
 	if attr, ok := strings.CutPrefix(name, connector.CustomPrefix); ok {
 		detail = fmt.Sprintf("%s has no custom attribute %q: declare it in the connection block (attribute %q string) or pull the account's schema with `synclang schema pull`.", s.label, attr, attr)
 	}
-	if hint := didYouMean(name, names); hint != "" {
-		detail += hint
-	} else if s.other != nil && s.other.entity != nil {
+	hint := didYouMean(name, names)
+	if hint.Name == "" && s.other != nil && s.other.entity != nil {
 		if _, ok := s.other.entity.Field(name); ok {
 			detail += fmt.Sprintf(" %q is a field of %s, the other side of this line.", name, s.other.label)
 		}
 	}
-	return diag.Errorf(rng, "unknown-field", "Unknown field", "%s", detail)
+	return diag.Errorf(rng, "unknown-field", "Unknown field", "%s", detail).Suggest(hint)
 }
 
 // exprError maps an expr-lang error into the file's coordinates.

@@ -204,7 +204,7 @@ func (tc *testCheck) step(s *ast.TestStep) {
 		tc.expect(s, rng)
 	default:
 		d := tc.errorf(tc.f, s.Keyword, "bad-test", "Unknown test step", "%q is not a test step; %s", s.Keyword.Name, stepUsage)
-		d.Detail += didYouMean(s.Keyword.Name, []string{"sync", "given", "update", "delete", "run", "expect"})
+		d.Suggest(didYouMean(s.Keyword.Name, []string{"sync", "given", "update", "delete", "run", "expect"}))
 	}
 }
 

@@ -134,6 +134,10 @@ type Diagnostic struct {
 	// written as a literal): renderers print it as * so the secret does not
 	// reach a terminal or a CI log a second time.
 	Masked bool `json:"masked,omitempty"`
+	// Suggested is the name the detail's "Did you mean" proposes for the
+	// subject (see Hint): the fix an editor offers replaces the subject's
+	// name with it.
+	Suggested string `json:"suggested,omitempty"`
 }
 
 // Error makes a single diagnostic usable as an error.
@@ -159,12 +163,12 @@ func (d *Diagnostic) Error() string {
 
 // Errorf builds an error-severity diagnostic.
 func Errorf(rng Range, code, summary, detailFormat string, args ...any) *Diagnostic {
-	return &Diagnostic{Severity: Error, Code: code, Summary: summary, Detail: fmt.Sprintf(detailFormat, args...), Subject: rng}
+	return &Diagnostic{Severity: Error, Code: code, Summary: summary, Detail: fmt.Sprintf(detailFormat, args...), Subject: rng, Suggested: suggested(args)}
 }
 
 // Warningf builds a warning-severity diagnostic.
 func Warningf(rng Range, code, summary, detailFormat string, args ...any) *Diagnostic {
-	return &Diagnostic{Severity: Warning, Code: code, Summary: summary, Detail: fmt.Sprintf(detailFormat, args...), Subject: rng}
+	return &Diagnostic{Severity: Warning, Code: code, Summary: summary, Detail: fmt.Sprintf(detailFormat, args...), Subject: rng, Suggested: suggested(args)}
 }
 
 // Diagnostics is a list of diagnostics. Every phase of the language returns

@@ -145,7 +145,7 @@ func TestClosest(t *testing.T) {
 			t.Errorf("Closest(%q) = %q, want %q", word, got, want)
 		}
 	}
-	if DidYouMean("lastnme", names) != ` Did you mean "lastname"?` || DidYouMean("qqqq", names) != "" {
+	if DidYouMean("lastnme", names).String() != ` Did you mean "lastname"?` || DidYouMean("qqqq", names).String() != "" {
 		t.Error("DidYouMean")
 	}
 }

@@ -2,7 +2,6 @@ package diag
 
 import (
 	"fmt"
-	"strconv"
 	"strings"
 )
 
@@ -29,12 +28,43 @@ func Closest(word string, candidates []string) string {
 	return best
 }
 
-// DidYouMean returns ` Did you mean "x"?` for Closest's answer, or "".
-func DidYouMean(word string, candidates []string) string {
-	if s := Closest(word, candidates); s != "" {
-		return fmt.Sprintf(" Did you mean %q?", s)
+// Hint is a name a diagnostic suggests instead of the one written. It
+// prints as the sentence ` Did you mean "x"?` (nothing when Name is ""),
+// and Errorf and Warningf record a Hint among their arguments as the
+// diagnostic's Suggested, so an editor's quick fix reads the name as data
+// rather than from the message.
+type Hint struct{ Name string }
+
+func (h Hint) String() string {
+	if h.Name == "" {
+		return ""
 	}
-	return ""
+	return fmt.Sprintf(" Did you mean %q?", h.Name)
+}
+
+// DidYouMean returns the Hint for Closest's answer (empty when none).
+func DidYouMean(word string, candidates []string) Hint {
+	return Hint{Name: Closest(word, candidates)}
+}
+
+// Suggest appends h's sentence to the detail and records its name.
+func (d *Diagnostic) Suggest(h Hint) *Diagnostic {
+	if h.Name != "" {
+		d.Detail += h.String()
+		d.Suggested = h.Name
+	}
+	return d
+}
+
+// suggested is the name of the last non-empty Hint among args.
+func suggested(args []any) string {
+	name := ""
+	for _, a := range args {
+		if h, ok := a.(Hint); ok && h.Name != "" {
+			name = h.Name
+		}
+	}
+	return name
 }
 
 func levenshtein(a, b string) int {
@@ -56,29 +86,4 @@ func levenshtein(a, b string) int {
 		prev, cur = cur, prev
 	}
 	return prev[len(rb)]
-}
-
-// Suggestion returns the name a detail ending in DidYouMean's sentence
-// suggests, or "": the language server offers it as a quick fix.
-func Suggestion(detail string) string {
-	_, rest, ok := strings.Cut(detail, " Did you mean ")
-	if !ok {
-		return ""
-	}
-	for {
-		_, more, again := strings.Cut(rest, " Did you mean ")
-		if !again {
-			break
-		}
-		rest = more
-	}
-	quoted, ok := strings.CutSuffix(rest, "?")
-	if !ok {
-		return ""
-	}
-	s, err := strconv.Unquote(quoted)
-	if err != nil {
-		return ""
-	}
-	return s
 }

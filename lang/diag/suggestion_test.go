@@ -2,18 +2,21 @@ package diag
 
 import "testing"
 
-// TestSuggestionInvertsDidYouMean: what DidYouMean appends, Suggestion
-// reads back, quotes and all; a detail without it suggests nothing.
-func TestSuggestionInvertsDidYouMean(t *testing.T) {
-	for _, word := range []string{"emailaddress1", `custom.Contract "Expiry"`, "MALE"} {
-		detail := `crm.contact has no field "x". Did you mean "y"?` + DidYouMean(word+"x", []string{word})
-		if got := Suggestion(detail); got != word {
-			t.Errorf("Suggestion(%q) = %q, want %q", detail, got, word)
-		}
+// A Hint among Errorf's arguments prints as the sentence and is recorded
+// as the diagnostic's Suggested; an empty one adds neither. Suggest does
+// the same for a detail built by hand.
+func TestHintIsRecorded(t *testing.T) {
+	names := []string{"firstname", "lastname"}
+	d := Errorf(Range{}, "unknown-field", "Unknown field", "no field %q.%s", "lastnme", DidYouMean("lastnme", names))
+	if d.Detail != `no field "lastnme". Did you mean "lastname"?` || d.Suggested != "lastname" {
+		t.Errorf("detail %q, suggested %q", d.Detail, d.Suggested)
 	}
-	for _, detail := range []string{"", "No field.", `Did you mean "x"`, ` Did you mean x?`} {
-		if got := Suggestion(detail); got != "" {
-			t.Errorf("Suggestion(%q) = %q, want none", detail, got)
-		}
+	d = Warningf(Range{}, "x", "X", "none here.%s", DidYouMean("qqqq", names))
+	if d.Detail != "none here." || d.Suggested != "" {
+		t.Errorf("empty hint: detail %q, suggested %q", d.Detail, d.Suggested)
+	}
+	d = (&Diagnostic{Detail: "A sentence."}).Suggest(Hint{Name: `say "hi"`})
+	if d.Detail != `A sentence. Did you mean "say \"hi\""?` || d.Suggested != `say "hi"` {
+		t.Errorf("Suggest: detail %q, suggested %q", d.Detail, d.Suggested)
 	}
 }

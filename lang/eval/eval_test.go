@@ -3,8 +3,11 @@ package eval
 import (
 	"reflect"
 	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/expr-lang/expr"
 
 	"github.com/synclang/synclang/connectors/connector"
 )
@@ -192,4 +195,70 @@ func TestNestingLimit(t *testing.T) {
 	if _, err := Compile(`"`+strings.Repeat("(", 200)+`" + '\'' + `+"`"+`\`+"`", nil); err != nil {
 		t.Errorf("brackets in strings counted: %v", err)
 	}
+}
+
+// TestCompilerMatchesExprCompile: a Compiler reused for many expressions
+// gives the programs and the errors expr.Compile gives with a configuration
+// of its own per expression, whatever was compiled before, also from
+// several goroutines at once (run with -race).
+func TestCompilerMatchesExprCompile(t *testing.T) {
+	srcs := []string{
+		`lower(firstname) + "x"`,
+		`gendercode == 1 ? "MALE" : gendercode == 2 ? "FEMALE" : nil`,
+		`custom.JobTitle ?? custom["Contract Expiry"]`,
+		`firstname + 1`,
+		`nosuchfield`,
+		`birthdate`,
+		`trim(firstname) == "" ? nil : upper(firstname)`,
+		`filter([1, 2, 3], # > 1)`,
+	}
+	c := NewCompiler(testFields)
+	var wg sync.WaitGroup
+	for g := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range srcs {
+				src := srcs[(i+g)%len(srcs)]
+				want, wantErr := expr.Compile(src, Options(testFields)...)
+				got, err := c.Compile(src)
+				if (err == nil) != (wantErr == nil) || (err != nil && err.Error() != wantErr.Error()) {
+					t.Errorf("%s: error %v, expr.Compile says %v", src, err, wantErr)
+					continue
+				}
+				if err != nil {
+					continue
+				}
+				nilSafeEquality(want)
+				if got.Disassemble() != want.Disassemble() {
+					t.Errorf("%s: program\n%s\nexpr.Compile's\n%s", src, got.Disassemble(), want.Disassemble())
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if CompilerFor(testFields) != CompilerFor(append([]*connector.Field(nil), testFields...)) {
+		t.Error("CompilerFor made two compilers for the same fields")
+	}
+}
+
+// BenchmarkCompile compares compiling with a reused Compiler and with
+// expr.Compile's per-call configuration; report the ratio of the two.
+func BenchmarkCompile(b *testing.B) {
+	const src = `gendercode == 1 ? "MALE" : gendercode == 2 ? "FEMALE" : nil`
+	b.Run("expr.Compile", func(b *testing.B) {
+		for range b.N {
+			if _, err := expr.Compile(src, Options(testFields)...); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("Compiler", func(b *testing.B) {
+		c := NewCompiler(testFields)
+		for range b.N {
+			if _, err := c.Compile(src); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 }

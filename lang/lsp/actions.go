@@ -94,7 +94,7 @@ func (v *view) fix(d *diag.Diagnostic, path string) (title, newText string, ok b
 		text := "secret(" + strconv.Quote(name) + ")"
 		return "Read it with " + text, text, true
 	}
-	suggested := diag.Suggestion(d.Detail)
+	suggested := d.Suggested
 	if suggested == "" {
 		return "", "", false
 	}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/synclang/synclang/lang"
+	"github.com/synclang/synclang/lang/check"
 	"github.com/synclang/synclang/lang/diag"
 )
 
@@ -51,6 +52,7 @@ func (s *server) diagnoseLoop(ctx context.Context) {
 		projects := maps.Clone(s.published)
 		s.mu.Unlock()
 		s.cache.forget(func(path string) bool { return projects[filepath.Dir(path)][path] })
+		s.checks.forget(func(dir string) bool { _, ok := projects[dir]; return ok })
 	}
 }
 
@@ -59,7 +61,7 @@ func (s *server) diagnoseLoop(ctx context.Context) {
 // clears what an earlier check said about it).
 func (s *server) publishProject(ctx context.Context, dir string) {
 	inputs, versions := s.snapshot(dir)
-	byFile := s.diagnose(inputs, lang.Options{Registry: s.opts.Registry})
+	byFile := s.diagnose(inputs, s.checks.options(dir, lang.Options{Registry: s.opts.Registry}))
 	s.mu.Lock()
 	prev := s.published[dir]
 	now := map[string]bool{}
@@ -114,11 +116,13 @@ func (s *server) hasOpenDocsLocked(dir string) bool {
 	return false
 }
 
-// diagnose compiles the project as `synclang check` does and converts its
-// diagnostics to LSP ones, grouped by file.
-func (s *server) diagnose(inputs []lang.Input, opts lang.Options) map[string][]Diagnostic {
+// diagnose checks the project as `synclang check` does (lang.CheckParsed,
+// here with the project's check cache) and converts its diagnostics to LSP
+// ones, grouped by file.
+func (s *server) diagnose(inputs []lang.Input, opts check.Options) map[string][]Diagnostic {
 	files, diags := s.cache.parse(inputs)
-	_, diags = lang.CheckParsed(files, diags, opts)
+	_, ds := check.Check(files, opts)
+	diags = diags.Extend(ds).Sort()
 	texts := map[string]*text{}
 	for _, in := range inputs {
 		texts[in.Name] = newText(string(in.Src), s.utf8)

@@ -116,6 +116,7 @@ type server struct {
 	dirty       map[string]bool      // project directories to check
 	published   map[string]map[string]bool
 	cache       parseCache
+	checks      checkCaches
 }
 
 // document is an open editor buffer; it takes precedence over the file on

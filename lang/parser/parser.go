@@ -307,11 +307,8 @@ func explainBad(src *diag.Source, f *ast.File, fileErr bool) diag.Diagnostics {
 				continue
 			}
 			detail := fmt.Sprintf("A file holds `connection NAME KIND { ... }` and `sync NAME { ... }` blocks, not %q.", word)
-			if s := suggest(word, "connection", "sync", "test"); s != "" {
-				detail += fmt.Sprintf(" Did you mean %q?", s)
-			}
-			diags = append(diags, &diag.Diagnostic{Severity: diag.Error, Code: "syntax", Summary: "Unknown declaration",
-				Detail: detail, Subject: src.Range(d.Pos.Offset, d.Pos.Offset+len(word))})
+			diags = append(diags, (&diag.Diagnostic{Severity: diag.Error, Code: "syntax", Summary: "Unknown declaration",
+				Detail: detail, Subject: src.Range(d.Pos.Offset, d.Pos.Offset+len(word))}).Suggest(diag.Hint{Name: suggest(word, "connection", "sync", "test")}))
 		case *ast.Connection:
 			for _, it := range d.Items {
 				if bad, ok := it.(*ast.BadItem); ok {
@@ -382,9 +379,7 @@ func reparse(src *diag.Source, start, end int, parse func(name, line string) err
 	d.Subject = src.Range(start+d.Subject.Start.Offset, start+d.Subject.End.Offset)
 	d.Detail += "; " + hint + "."
 	if first := strings.Fields(text); len(first) > 0 && keywordLine[first[0]] == nil {
-		if s := suggest(first[0], "link", "match", "where", "conflict", "delete", "every"); s != "" {
-			d.Detail += fmt.Sprintf(" Did you mean %q?", s)
-		}
+		d.Suggest(diag.Hint{Name: suggest(first[0], "link", "match", "where", "conflict", "delete", "every")})
 	}
 	return d
 }

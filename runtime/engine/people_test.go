@@ -35,7 +35,7 @@ func TestExamplePlanAgainstPeopleEmulator(t *testing.T) {
 		t.Fatalf("creating the custom attribute: %v %v", err, resp)
 	}
 	resp.Body.Close()
-	ppl, err := people.New(ctx, connector.Config{Name: "infobip", Settings: emu.Settings(srv.URL), RateScale: 50, HTTPClient: srv.Client()})
+	ppl, err := people.New(ctx, connector.Config{Name: "infobip", Settings: emu.Settings(srv.URL), RateScale: 50, HTTPClient: srv.Client(), CacheDir: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
 	}

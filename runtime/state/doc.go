@@ -7,8 +7,10 @@
 // the lock that keeps two processes from running one sync at once.
 //
 // [Store] is the interface the engine (runtime/engine) and the CLI use; [Open]
-// returns the embedded SQLite implementation (modernc.org/sqlite, pure Go).
-// A PostgreSQL store can implement the same interface later.
+// returns the embedded SQLite implementation (modernc.org/sqlite, pure Go),
+// [NewMemory] an in-memory one (synclang test), and runtime/state/postgres
+// the PostgreSQL one. All three pass the conformance suite in
+// runtime/state/statetest.
 //
 // # Transactions
 //
@@ -38,5 +40,6 @@
 //
 // The database schema is versioned with PRAGMA user_version and migrated
 // forward on Open, one transaction per step. A database written by a newer
-// synclang is refused rather than guessed at.
+// synclang is refused rather than guessed at. The PostgreSQL schema has the
+// same versions, tables and column names ([CopiedTables]).
 package state

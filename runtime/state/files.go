@@ -88,3 +88,14 @@ func dirWritable(dir string) bool {
 	f.Close()
 	return os.Remove(name) == nil
 }
+
+// syncDir makes a new directory entry durable (best effort: some
+// platforms cannot open a directory for syncing).
+func syncDir(dir string) {
+	d, err := os.Open(dir)
+	if err != nil {
+		return
+	}
+	_ = d.Sync()
+	_ = d.Close()
+}

@@ -147,7 +147,7 @@ func checkVersion(ctx context.Context, db *sql.DB, path string, steps []migratio
 	case have > len(steps):
 		return fmt.Errorf("state %s has schema version %d, but this synclang knows only up to %d: it was written by a newer synclang; upgrade synclang (or use another --state file)", path, have, len(steps))
 	case have < len(steps):
-		return fmt.Errorf("state %s has schema version %d and this synclang reads version %d: it must be migrated, which a read-only open cannot do; run `synclang run` (or any command that writes the state) once with write access", path, have, len(steps))
+		return fmt.Errorf("state %s has schema version %d and this synclang reads version %d: it must be migrated, which a read-only open cannot do; run `synclang run` (or any command that writes the state) once with write access (if one is running now, it is migrating the state: try again when it has started)", path, have, len(steps))
 	}
 	return nil
 }

@@ -7,12 +7,14 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 	"time"
 
-	_ "modernc.org/sqlite" // registers the "sqlite" driver
+	"modernc.org/sqlite" // registers the "sqlite" driver
 )
 
 // DefaultPath is where the CLI keeps the state, relative to the directory
@@ -67,25 +69,17 @@ func openWith(ctx context.Context, path string, opts Options, steps []migration)
 			return nil, err
 		}
 	} else {
+		if err := createMigrated(ctx, path, steps); err != nil {
+			return nil, err
+		}
 		if err := createPrivate(path); err != nil {
 			return nil, err
 		}
-		// WAL lets readers (status, plan) run while a sync writes;
-		// synchronous FULL makes a committed batch survive power loss, not
-		// just a crash of the process; _txlock=immediate takes the write
-		// lock at BEGIN so two writers queue on busy_timeout instead of
-		// failing to upgrade a read lock.
-		dsn = path + "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_pragma=foreign_keys(1)&_txlock=immediate"
+		dsn = writeDSN(path)
 	}
-	db, err := sql.Open("sqlite", dsn)
+	db, err := openDB(ctx, path, dsn)
 	if err != nil {
-		return nil, fmt.Errorf("state %s: %w", path, err)
-	}
-	db.SetMaxOpenConns(4)
-	db.SetConnMaxIdleTime(time.Minute)
-	if err := db.PingContext(ctx); err != nil {
-		db.Close()
-		return nil, fmt.Errorf("state %s: cannot open the database: %w", path, err)
+		return nil, err
 	}
 	if opts.ReadOnly {
 		err = checkVersion(ctx, db, path, steps)
@@ -94,7 +88,7 @@ func openWith(ctx context.Context, path string, opts Options, steps []migration)
 	}
 	if err != nil {
 		db.Close()
-		return nil, err
+		return nil, damaged(path, err)
 	}
 	s := &SQLite{db: db, path: path, now: opts.Now, self: opts.Holder, alive: opts.Alive}
 	if s.now == nil {
@@ -110,6 +104,108 @@ func openWith(ctx context.Context, path string, opts Options, steps []migration)
 		s.alive = processAlive
 	}
 	return s, nil
+}
+
+// writeDSN opens path for reading and writing. WAL lets readers (status,
+// plan) run while a sync writes; synchronous FULL makes a committed batch
+// survive power loss, not just a crash of the process; _txlock=immediate
+// takes the write lock at BEGIN so two writers queue on busy_timeout
+// instead of failing to upgrade a read lock.
+func writeDSN(path string) string {
+	return path + "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_pragma=foreign_keys(1)&_txlock=immediate"
+}
+
+func openDB(ctx context.Context, path, dsn string) (*sql.DB, error) {
+	db, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		return nil, fmt.Errorf("state %s: %w", path, err)
+	}
+	db.SetMaxOpenConns(4)
+	db.SetConnMaxIdleTime(time.Minute)
+	if err := db.PingContext(ctx); err != nil {
+		db.Close()
+		return nil, damaged(path, fmt.Errorf("state %s: cannot open the database: %w", path, err))
+	}
+	return db, nil
+}
+
+// DamagedError is a state file SQLite cannot read as a database: not one
+// at all (another file at its path, a truncated copy) or a damaged one.
+type DamagedError struct {
+	Path string
+	Err  error
+}
+
+func (e *DamagedError) Error() string {
+	return fmt.Sprintf("%v\nthe state file is damaged or is not a synclang state: move it aside (mv %s %s.damaged) and run again;"+
+		" the next run pairs the records again by the link (People's externalId) and the match keys, so it creates no duplicates,"+
+		" but rejects, conflicts and the run history start over", e.Err, e.Path, e.Path)
+}
+
+func (e *DamagedError) Unwrap() error { return e.Err }
+
+// damaged turns SQLite's "file is not a database" (26) and "database disk
+// image is malformed" (11) into a DamagedError that says what to do.
+func damaged(path string, err error) error {
+	var se *sqlite.Error
+	if !errors.As(err, &se) {
+		return err
+	}
+	switch se.Code() & 0xff {
+	case 11, 26: // SQLITE_CORRUPT, SQLITE_NOTADB
+		return &DamagedError{Path: path, Err: err}
+	}
+	return err
+}
+
+// createMigrated creates the database at path, if there is none, whole:
+// built and migrated under a private temporary name in the same directory,
+// in WAL mode, then linked into place, so no other process ever opens a
+// database that is still being created. A reader (`synclang status` while
+// the first `run` creates the state) would otherwise find schema version
+// 0, and a second writer would meet the first one's journal-mode switch,
+// which SQLite answers with SQLITE_BUSY without waiting (the switch needs
+// an exclusive lock, and a waiting reader could deadlock it). Two
+// processes creating at once both build one; the first link wins and the
+// other opens the winner's.
+func createMigrated(ctx context.Context, path string, steps []migration) error {
+	if _, err := os.Lstat(path); err == nil || !errors.Is(err, fs.ErrNotExist) {
+		return nil // there is one (or Stat fails, and opening it will say why)
+	}
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, dirMode); err != nil {
+		return fmt.Errorf("state: creating %s: %w", dir, err)
+	}
+	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".new-*")
+	if err != nil {
+		return fmt.Errorf("state: creating %s: %w", path, err)
+	}
+	tmp := f.Name()
+	f.Close()
+	defer func() {
+		for _, p := range []string{tmp, tmp + "-wal", tmp + "-shm", tmp + "-journal"} {
+			_ = os.Remove(p)
+		}
+	}()
+	// CreateTemp makes the file 0600.
+	db, err := openDB(ctx, path, writeDSN(tmp))
+	if err != nil {
+		return err
+	}
+	if err := migrate(ctx, db, path, steps); err != nil {
+		db.Close()
+		return err
+	}
+	// Closing the last connection checkpoints the WAL into the file (and
+	// syncs it: synchronous FULL); the file stays in WAL mode.
+	if err := db.Close(); err != nil {
+		return fmt.Errorf("state %s: creating the database: %w", path, err)
+	}
+	if err := os.Link(tmp, path); err != nil && !errors.Is(err, fs.ErrExist) {
+		return fmt.Errorf("state: creating %s: %w", path, err)
+	}
+	syncDir(dir)
+	return nil
 }
 
 // Path returns the database file's path.
@@ -340,8 +436,16 @@ func (s *SQLite) IntentsFor(ctx context.Context, sync, flow string, targets []st
 			out = append(out, in)
 		}
 	}
-	for start := 0; start < len(targets); start += chunk {
-		part := targets[start:min(start+chunk, len(targets))]
+	// An empty target is an intent whose create has not answered yet: it
+	// names no record (as in the other stores).
+	var ts []string
+	for _, t := range targets {
+		if t != "" {
+			ts = append(ts, t)
+		}
+	}
+	for start := 0; start < len(ts); start += chunk {
+		part := ts[start:min(start+chunk, len(ts))]
 		args := []any{sync, flow}
 		for _, k := range part {
 			args = append(args, k)

@@ -210,7 +210,9 @@ func writePart(out *bytes.Buffer, boundary string, rec *recorder, contentID stri
 }
 
 // parseBatch splits a batch body into requests. Boundaries may be quoted or
-// not (mime.ParseMediaType handles both); line endings must be CRLF.
+// not (mime.ParseMediaType handles both); line endings must be CRLF. What
+// follows the close-delimiter is optional (RFC 2046 §5.1.1: transport
+// padding, then "[CRLF epilogue]"), and mime/multipart reads it so.
 func parseBatch(data []byte, boundary string, outer *http.Request, top bool) ([]batchPart, *apiError) {
 	if !bytes.Contains(data, []byte("\r\n")) && bytes.Contains(data, []byte("\n")) {
 		// reference §7: LF-only bodies fail with "Stream was not readable".

@@ -120,7 +120,7 @@ var csdlEnumTypes = []struct {
 	{"MemoFormat", false, []string{"Text=0", "TextArea=1", "Email=2", "Json=3", "RichText=4"}},
 	{"DateTimeFormat", false, []string{"DateOnly=0", "DateAndTime=1"}},
 	{"EntityKeyIndexStatus", false, []string{"Pending=0", "InProgress=1", "Active=2", "Failed=3"}},
-	{"DeletedMetadataFilters", true, []string{"Entity=1", "Default=1", "Attribute=2", "Relationship=4", "Label=8", "OptionSet=16", "All=31"}},
+	{"DeletedMetadataFilters", true, []string{"Default=1", "Attribute=2", "Relationship=4", "Label=8", "OptionSet=16", "All=31"}},
 	{"LogicalOperator", false, []string{"And=0", "Or=1"}},
 	{"MetadataConditionOperator", false, []string{"Equals=0", "NotEquals=1", "In=2", "NotIn=3", "GreaterThan=4", "LessThan=5"}},
 }

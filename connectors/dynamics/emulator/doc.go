@@ -14,7 +14,13 @@
 // QualifyLead action, FetchXML queries (GET <set>?fetchXml=, see fetch.go:
 // filters, order, link-entity, paging cookies, count aggregates; the rest
 // of the schema is refused), lookup annotations naming the table a
-// Customer lookup actually refers to, the {"error":{"code","message"}} bodies and the
+// Customer lookup actually refers to, $metadata as the service's CSDL and
+// EntityDefinitions generated from the same table definitions (csdl.go,
+// metadata.go), RetrieveMetadataChanges with ClientVersionStamp,
+// DeletedMetadataFilters and ExpiredVersionStamp (metachanges.go, as
+// "Query schema definitions" and "Cache schema data" describe it), a
+// $batch close-delimiter with or without a CRLF after it (RFC 2046),
+// the {"error":{"code","message"}} bodies and the
 // service protection limits (429 with an integer Retry-After), scalable with
 // Options.TimeScale. Any well-behaved Dataverse client should work against
 // it unchanged; where the emulator does not implement something the real
@@ -22,6 +28,8 @@
 // says so in its error rather than answering wrongly.
 //
 // Tests seed and inspect it through Insert, Update, Delete, Get, Rows and
-// QualifyLead, and inject faults with FailNext, Throttle, ExpireDeltaTokens,
-// ExpireAccessTokens, ExpireRefreshTokens and ExpireClientSecret.
+// QualifyLead, customize it with AddColumn, RemoveColumn and
+// SetChangeTracking, and inject faults with FailNext, Throttle,
+// ExpireDeltaTokens, ExpireMetadataVersionStamps, ExpireAccessTokens,
+// ExpireRefreshTokens and ExpireClientSecret.
 package emulator

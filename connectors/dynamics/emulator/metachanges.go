@@ -28,15 +28,20 @@ import (
 // changed since, with HasChanged true), ServerVersionStamp
 // ("<version>!<MM/dd/yyyy HH:mm:ss>", the form of the service's stamps) and
 // DeletedMetadata (a DeletedMetadataCollection: Count, IsReadOnly, Keys,
-// Values of GuidCollection{Items}) when both ClientVersionStamp and
-// DeletedMetadataFilters are given. A stamp the emulator did not issue, or
+// Values of GuidCollection{Items}; empty unless both ClientVersionStamp
+// and DeletedMetadataFilters are given). A stamp the emulator did not issue, or
 // one older than the retention of deleted metadata, answers
 // ExpiredVersionStamp 0x80044352 ("Cache schema data": the client then
 // retrieves everything again).
 
 // metaStampDays is how long deleted metadata is kept, so how long a
-// version stamp stays valid. UNCERTAIN: the service's retention is an
-// organization setting (ExpireSubscriptionsInDays, default 90 days).
+// version stamp stays valid: "Information about changes is stored for 90
+// days by default ... Organization.ExpireSubscriptionsInDays. If you send
+// a request with a ClientVersionStamp value that is older than the setting
+// value, Dataverse returns an ExpiredVersionStamp error (0x80044352)", and
+// the same for any server change that invalidates stamps ("Cache schema
+// data", Manage expired cache,
+// https://learn.microsoft.com/power-apps/developer/data-platform/cache-schema-data).
 const metaStampDays = 90
 
 func metaStamp(version int64, now time.Time) string {
@@ -289,8 +294,17 @@ func metaEqual(have, want any) bool {
 		w, ok := want.(string)
 		return ok && strings.EqualFold(h, w)
 	case bool:
-		w, ok := want.(bool)
-		return ok && h == w
+		switch w := want.(type) {
+		case bool:
+			return h == w
+		case string:
+			// The Web API's Object complex type carries every value as a
+			// string: {"Type":"System.Boolean","Value":"True"} ("Query
+			// schema definitions", the sample with IsValidForCreate).
+			b, err := strconv.ParseBool(strings.ToLower(w))
+			return err == nil && h == b
+		}
+		return false
 	}
 	a, ok1 := toFloat(have)
 	b, ok2 := metaNumber(want)
@@ -298,8 +312,12 @@ func metaEqual(have, want any) bool {
 }
 
 func metaNumber(v any) (float64, bool) {
-	if n, ok := v.(json.Number); ok {
+	switch n := v.(type) {
+	case json.Number:
 		f, err := n.Float64()
+		return f, err == nil
+	case string: // {"Type":"System.Int32","Value":"100"}
+		f, err := strconv.ParseFloat(n, 64)
 		return f, err == nil
 	}
 	return toFloat(v)
@@ -402,19 +420,22 @@ func parseMetaQuery(raw string, defs []*tableDef) (*metaQuery, *apiError) {
 
 // parseDeletedFilters parses a DeletedMetadataFilters value:
 // Microsoft.Dynamics.CRM.DeletedMetadataFilters'Attribute,OptionSet', a
-// quoted member list, or the integer flags.
+// quoted member list, or the integer flags. The Web API's enum has no
+// Entity member: deleted tables are under Default ("Cache schema data",
+// Remove deleted items: "The Web API DeletedMetadataFilters EnumType
+// doesn't have the Entity member. You must use Default instead."), so
+// 'Entity' is refused as the service refuses a name its enum lacks.
 func parseDeletedFilters(v string) ([]string, *apiError) {
 	v = strings.TrimPrefix(strings.TrimSpace(v), "Microsoft.Dynamics.CRM.DeletedMetadataFilters")
 	v = strings.Trim(v, "'\"")
-	flags := map[string]int{"Entity": 1, "Default": 1, "Attribute": 2, "Relationship": 4, "Label": 8, "OptionSet": 16, "All": 31}
 	n := 0
 	if i, err := strconv.Atoi(v); err == nil {
 		n = i
 	} else {
 		for _, p := range strings.Split(v, ",") {
-			f, ok := flags[strings.TrimSpace(p)]
+			f, ok := deletedFlags[strings.TrimSpace(p)]
 			if !ok {
-				return nil, badMetaQuery("'%s' is not a DeletedMetadataFilters value.", p)
+				return nil, badMetaQuery("'%s' is not a DeletedMetadataFilters value (Default, Attribute, Relationship, Label, OptionSet, All).", strings.TrimSpace(p))
 			}
 			n |= f
 		}
@@ -423,12 +444,43 @@ func parseDeletedFilters(v string) ([]string, *apiError) {
 		return nil, badMetaQuery("%d is not a DeletedMetadataFilters value.", n)
 	}
 	var kinds []string
-	for _, k := range []string{"Entity", "Attribute", "Relationship", "Label", "OptionSet"} {
-		if n&flags[k] != 0 {
+	for _, k := range deletedKinds {
+		if n&deletedFlags[k] != 0 {
 			kinds = append(kinds, k)
 		}
 	}
 	return kinds, nil
+}
+
+// deletedKinds are the DeletedMetadataFilters members, in flag order, that
+// key a DeletedMetadataCollection.
+var deletedKinds = []string{"Default", "Attribute", "Relationship", "Label", "OptionSet"}
+
+var deletedFlags = map[string]int{"Default": 1, "Attribute": 2, "Relationship": 4, "Label": 8, "OptionSet": 16, "All": 31}
+
+// deletedCollection is a DeletedMetadataCollection. Empty (nothing
+// deleted, or no ClientVersionStamp and DeletedMetadataFilters), the
+// documented first answer ("Query schema definitions", Request/Response
+// sample) carries it as {"Count":0,"IsReadOnly":false,"Keys":[],"Values":[]},
+// not null.
+func deletedCollection(keys []string, vals []jobj) jobj {
+	if vals == nil {
+		vals, keys = []jobj{}, []string{}
+	}
+	var dm jobj
+	dm.add("Count", len(keys))
+	dm.add("IsReadOnly", false)
+	dm.add("Keys", keys)
+	dm.add("Values", vals)
+	return dm
+}
+
+// wanted is v when the property was asked for, else null.
+func wanted(asked bool, v any) any {
+	if asked {
+		return v
+	}
+	return nil
 }
 
 func project(o jobj, p *metaProps, always ...string) jobj {
@@ -510,12 +562,20 @@ func (e *Emulator) retrieveMetadataChanges(w http.ResponseWriter, r *http.Reques
 		o := jobj{}
 		o.add("MetadataId", metaID("entity:"+d.logical))
 		o.add("HasChanged", hasChanged)
+		// MetadataId, LogicalName and HasChanged always come ("Query
+		// schema definitions", EntityQueryExpression: "These properties
+		// will always be included"); the others are there, null unless
+		// asked for (the note under its sample: "All properties are
+		// returned ... Properties other than the MetadataId that are not
+		// requested will have null values").
 		for i, k := range em.keys {
-			if k != "MetadataId" && q.props.wants(k) {
-				o.add(k, em.vals[i])
+			if k != "MetadataId" {
+				o.add(k, wanted(k == "LogicalName" || q.props.wants(k), em.vals[i]))
 			}
 		}
-		if q.props.wants("Attributes") {
+		if !q.props.wants("Attributes") {
+			o.add("Attributes", nil)
+		} else {
 			attrs := []jobj{}
 			for i, c := range d.columns {
 				if since >= 0 && c.changedAt <= since {
@@ -526,7 +586,12 @@ func (e *Emulator) retrieveMetadataChanges(w http.ResponseWriter, r *http.Reques
 					continue
 				}
 				a := jobj{}
-				a.add("@odata.type", complexAttrType(c))
+				if c.typ != tGUID {
+					// The documented answer gives contactid no
+					// @odata.type: a Uniqueidentifier column is the
+					// declared ComplexAttributeMetadata itself.
+					a.add("@odata.type", complexAttrType(c))
+				}
 				a.add("MetadataId", attrMetaID(d, c))
 				if since >= 0 {
 					a.add("HasChanged", true)
@@ -534,8 +599,8 @@ func (e *Emulator) retrieveMetadataChanges(w http.ResponseWriter, r *http.Reques
 					a.add("HasChanged", nil)
 				}
 				for j, k := range am.keys {
-					if k != "@odata.type" && k != "MetadataId" && q.attrProps.wants(k) {
-						a.add(k, am.vals[j])
+					if k != "@odata.type" && k != "MetadataId" {
+						a.add(k, wanted(k == "LogicalName" || q.attrProps.wants(k), am.vals[j]))
 					}
 				}
 				attrs = append(attrs, a)
@@ -551,6 +616,8 @@ func (e *Emulator) retrieveMetadataChanges(w http.ResponseWriter, r *http.Reques
 				keys = append(keys, keyMeta(d, k))
 			}
 			o.add("Keys", keys)
+		} else {
+			o.add("Keys", nil)
 		}
 		if changed {
 			ents = append(ents, o)
@@ -560,10 +627,9 @@ func (e *Emulator) retrieveMetadataChanges(w http.ResponseWriter, r *http.Reques
 	out.add("@odata.context", rc.apiRoot()+"$metadata#Microsoft.Dynamics.CRM.RetrieveMetadataChangesResponse")
 	out.add("EntityMetadata", ents)
 	out.add("ServerVersionStamp", metaStamp(e.st.metaVersion, e.opts.Now()))
-	if since >= 0 && kinds != nil {
-		dm := jobj{}
-		var keys []string
-		var vals []jobj
+	var delKeys []string
+	var delVals []jobj
+	if since >= 0 {
 		for _, k := range kinds {
 			var ids []string
 			for _, x := range e.st.metaDeleted {
@@ -572,21 +638,12 @@ func (e *Emulator) retrieveMetadataChanges(w http.ResponseWriter, r *http.Reques
 				}
 			}
 			if len(ids) > 0 {
-				keys = append(keys, k)
-				vals = append(vals, jobj{keys: []string{"Items"}, vals: []any{ids}})
+				delKeys = append(delKeys, k)
+				delVals = append(delVals, jobj{keys: []string{"Items"}, vals: []any{ids}})
 			}
 		}
-		if vals == nil {
-			vals, keys = []jobj{}, []string{}
-		}
-		dm.add("Count", len(keys))
-		dm.add("IsReadOnly", false)
-		dm.add("Keys", keys)
-		dm.add("Values", vals)
-		out.add("DeletedMetadata", dm)
-	} else {
-		out.add("DeletedMetadata", nil)
 	}
+	out.add("DeletedMetadata", deletedCollection(delKeys, delVals))
 	writeBody(w, http.StatusOK, out)
 	return nil
 }

@@ -77,7 +77,7 @@ type store struct {
 // removed at.
 type deletedMeta struct {
 	id      string
-	kind    string // "Entity", "Attribute", "OptionSet"
+	kind    string // a DeletedMetadataFilters member: "Default" (a table), "Attribute", "OptionSet"
 	version int64
 }
 

@@ -35,6 +35,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"net/http/httptrace"
 	"net/url"
 	"regexp"
 	"strconv"
@@ -294,18 +295,18 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 				req.Body = body
 			}
 		}
-		release := func() {}
+		pass := ticket{sent: noop, release: noop}
 		if t.opts.Pacer != nil {
-			rel, err := t.opts.Pacer.wait(ctx, scope)
+			tk, err := t.opts.Pacer.wait(ctx, scope)
 			if err != nil {
 				return nil, err
 			}
-			release = rel
+			pass = tk
 		}
 		t.requests.Add(1)
 		limit := min(t.opts.Timeout, deadline.Sub(t.opts.now()))
-		resp, err := t.attempt(req, limit)
-		release()
+		resp, err := t.attempt(req, limit, pass.sent)
+		pass.release()
 		t.noteRefused(req.URL.Host, err)
 		decision := t.opts.Classify(req, resp, err)
 		if decision == Retry && err != nil && t.hostDown(req.URL.Host) {
@@ -403,11 +404,15 @@ func (t *Transport) giveUp(ctx context.Context, req *http.Request, resp *http.Re
 
 // attempt sends req once under a deadline of limit, which the returned
 // body carries on.
-func (t *Transport) attempt(req *http.Request, limit time.Duration) (*http.Response, error) {
+func (t *Transport) attempt(req *http.Request, limit time.Duration, sent func()) (*http.Response, error) {
 	if limit <= 0 {
 		return nil, &TimeoutError{Service: t.opts.Service, What: "the retry budget", Limit: t.opts.Budget}
 	}
 	ctx, cancel := context.WithCancelCause(req.Context())
+	// The pacer's window counts a request from when it was written, which
+	// a dial or a wait for an idle connection can put well after the
+	// pacer let it go.
+	ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{WroteHeaders: sent})
 	overall := &TimeoutError{Service: t.opts.Service, What: "an answer", Limit: limit}
 	timer := time.AfterFunc(limit, func() { cancel(overall) })
 	resp, err := t.opts.Base.RoundTrip(req.WithContext(ctx))

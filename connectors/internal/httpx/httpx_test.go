@@ -3,8 +3,10 @@ package httpx
 import (
 	"context"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -199,15 +201,67 @@ func TestPacerSpacesAndCaps(t *testing.T) {
 	}
 }
 
+// A sliding-window scope lets at most N requests reach the service in any
+// window of Per, counted where the service counts them: on arrival. The
+// first request's dial is slow (a TLS handshake to a far service), so it
+// arrives well after the pacer let it go; spacing tokens 200 ms apart then
+// puts six or seven arrivals into one second at five per second.
+func TestSlidingWindowCountsArrivals(t *testing.T) {
+	var mu sync.Mutex
+	var arrivals []time.Time
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		arrivals = append(arrivals, time.Now())
+		mu.Unlock()
+	}))
+	defer srv.Close()
+	var dials atomic.Int64
+	base := &http.Transport{DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+		if dials.Add(1) == 1 {
+			time.Sleep(450 * time.Millisecond)
+		}
+		return (&net.Dialer{}).DialContext(ctx, network, addr)
+	}, MaxConnsPerHost: 1}
+	defer base.CloseIdleConnections()
+	const n, per = 5, 500 * time.Millisecond
+	p := NewPacer(nil, []Scope{{Name: "", Rate: Rate{N: n, Per: per}, Sliding: true}}, 1, 1)
+	c := &http.Client{Transport: New(Options{Pacer: p, Base: base})}
+	var wg sync.WaitGroup
+	for range 3 * n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			resp, err := c.Get(srv.URL)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			resp.Body.Close()
+		}()
+	}
+	wg.Wait()
+	mu.Lock()
+	defer mu.Unlock()
+	slices.SortFunc(arrivals, func(a, b time.Time) int { return a.Compare(b) })
+	// A request may reach the handler late on a busy machine, which only
+	// spreads arrivals; the check allows 10% of the window for a request
+	// that was let go on time but counted late against the one before it.
+	for i := n; i < len(arrivals); i++ {
+		if gap := arrivals[i].Sub(arrivals[i-n]); gap < per*9/10 {
+			t.Fatalf("requests %d and %d arrived %v apart: %d requests in less than %v", i-n, i, gap, n+1, per)
+		}
+	}
+}
+
 func TestPausedScopeWaits(t *testing.T) {
 	p := NewPacer(nil, nil, 1, 0)
 	p.Pause("", 60*time.Millisecond)
 	start := time.Now()
-	release, err := p.wait(context.Background(), "")
+	tk, err := p.wait(context.Background(), "")
 	if err != nil {
 		t.Fatal(err)
 	}
-	release()
+	tk.release()
 	if time.Since(start) < 50*time.Millisecond {
 		t.Error("a paused scope did not wait")
 	}

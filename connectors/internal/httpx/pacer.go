@@ -30,8 +30,17 @@ type Scope struct {
 	Rate Rate
 	// Burst is how many requests may go at once after a quiet spell;
 	// default 1 (strictly spaced). Keep it at or under what the service
-	// tolerates inside its window.
+	// tolerates inside its window. A Sliding scope ignores it.
 	Burst int
+	// Sliding paces for a service that counts requests in any window of
+	// length Rate.Per ending now (a sliding window), the strictest reading
+	// of "N requests per Per": at most Rate.N requests leave in any such
+	// window, measured when each request's headers were written to the
+	// connection, not when the pacer let it go. Spacing tokens does not
+	// give that: a request that waited for a connection slot or a dial
+	// after its token arrives late and shares a window with those after it
+	// (six requests in one second at five per second).
+	Sliding bool
 }
 
 // Pacer spaces requests so each scope stays under its rate, caps requests in
@@ -42,8 +51,30 @@ type Pacer struct {
 
 	mu       sync.Mutex
 	limiters map[string]*rate.Limiter
+	windows  map[string]*window
 	until    map[string]time.Time // paused until (after a 429)
 }
+
+// window is a sliding-window scope: N slots, each held by one request
+// from the moment it is let go until Per (plus a margin) after it was
+// written to the connection. A request may go only when a slot is free,
+// so any Per-long span holds at most N writes.
+type window struct {
+	per    time.Duration // the window, plus the margin
+	slots  []slot
+	change chan struct{} // closed (and replaced) when a slot's time becomes known
+}
+
+type slot struct {
+	pending bool      // let go, not yet written: holds the slot
+	sent    time.Time // when it was written (or let go, or answered)
+}
+
+// slidingMargin widens the window by 1/slidingMargin of Per (about 31 ms
+// of a second): the request's way from the written headers to the
+// service's counter varies a little from one request to the next, and the
+// margin absorbs that at 3% of the throughput.
+const slidingMargin = 32
 
 // NewPacer builds a pacer. scopeOf names the scope of a request ("" for
 // requests without a limit of their own, which then share Default if one is
@@ -53,11 +84,16 @@ func NewPacer(scopeOf func(*http.Request) string, scopes []Scope, scale float64,
 	if scale <= 0 {
 		scale = 1
 	}
-	p := &Pacer{scopeOf: scopeOf, limiters: map[string]*rate.Limiter{}, until: map[string]time.Time{}}
+	p := &Pacer{scopeOf: scopeOf, limiters: map[string]*rate.Limiter{}, windows: map[string]*window{}, until: map[string]time.Time{}}
 	if p.scopeOf == nil {
 		p.scopeOf = func(*http.Request) string { return "" }
 	}
 	for _, s := range scopes {
+		if s.Sliding && s.Rate.N > 0 && s.Rate.Per > 0 {
+			per := time.Duration(float64(s.Rate.Per) / scale)
+			p.windows[s.Name] = &window{per: per + per/slidingMargin, slots: make([]slot, s.Rate.N), change: make(chan struct{})}
+			continue
+		}
 		burst := s.Burst
 		if burst <= 0 {
 			burst = 1
@@ -74,9 +110,18 @@ func NewPacer(scopeOf func(*http.Request) string, scopes []Scope, scale float64,
 	return p
 }
 
-// wait blocks until a request of scope may go; release must be called when
-// its response has arrived.
-func (p *Pacer) wait(ctx context.Context, scope string) (release func(), err error) {
+// ticket is a request the pacer let go. sent must be called when its
+// headers were written (the Transport hooks it to httptrace's
+// WroteHeaders), release when its answer has arrived or it failed.
+type ticket struct {
+	sent    func()
+	release func()
+}
+
+func noop() {}
+
+// wait blocks until a request of scope may go.
+func (p *Pacer) wait(ctx context.Context, scope string) (ticket, error) {
 	for {
 		p.mu.Lock()
 		until := p.until[scope]
@@ -86,25 +131,98 @@ func (p *Pacer) wait(ctx context.Context, scope string) (release func(), err err
 			break
 		}
 		if err := sleepCtx(ctx, d); err != nil {
-			return nil, err
+			return ticket{}, err
 		}
 	}
+	t := ticket{sent: noop, release: noop}
 	if lim := p.limiters[scope]; lim != nil {
 		if err := lim.Wait(ctx); err != nil {
 			if ctx.Err() != nil {
-				return nil, ctx.Err()
+				return ticket{}, ctx.Err()
 			}
-			return nil, err
+			return ticket{}, err
 		}
 	}
+	// The window's slot is taken before the connection slot: a request
+	// waiting for one of the connections holds its place in the window,
+	// and its time there starts only when it is written.
+	if w := p.windows[scope]; w != nil {
+		sent, done, err := p.take(ctx, w)
+		if err != nil {
+			return ticket{}, err
+		}
+		t.sent, t.release = sent, done
+	}
 	if p.sem == nil {
-		return func() {}, nil
+		return t, nil
 	}
 	select {
 	case p.sem <- struct{}{}:
-		return func() { <-p.sem }, nil
+		done := t.release
+		t.release = func() { <-p.sem; done() }
+		return t, nil
 	case <-ctx.Done():
-		return nil, ctx.Err()
+		t.release()
+		return ticket{}, ctx.Err()
+	}
+}
+
+// take waits for a free slot of w and holds it; sent records when the
+// request was written, done ends its wait for that (if it was never
+// written, as when the dial failed, the slot counts from now: it may have
+// reached the service).
+func (p *Pacer) take(ctx context.Context, w *window) (sent, done func(), err error) {
+	for {
+		p.mu.Lock()
+		now := time.Now()
+		free, next := -1, time.Time{}
+		for i, sl := range w.slots {
+			if sl.pending {
+				continue
+			}
+			at := sl.sent.Add(w.per)
+			if sl.sent.IsZero() || !at.After(now) {
+				free = i
+				break
+			}
+			if next.IsZero() || at.Before(next) {
+				next = at
+			}
+		}
+		if free >= 0 {
+			w.slots[free] = slot{pending: true}
+			p.mu.Unlock()
+			var once sync.Once
+			mark := func() {
+				once.Do(func() {
+					p.mu.Lock()
+					w.slots[free] = slot{sent: time.Now()}
+					close(w.change)
+					w.change = make(chan struct{})
+					p.mu.Unlock()
+				})
+			}
+			return mark, mark, nil
+		}
+		change := w.change
+		p.mu.Unlock()
+		var timer *time.Timer
+		var fire <-chan time.Time
+		if !next.IsZero() {
+			timer = time.NewTimer(next.Sub(now))
+			fire = timer.C
+		}
+		select {
+		case <-ctx.Done():
+		case <-change:
+		case <-fire:
+		}
+		if timer != nil {
+			timer.Stop()
+		}
+		if ctx.Err() != nil {
+			return nil, nil, ctx.Err()
+		}
 	}
 }
 

@@ -23,7 +23,11 @@ type Options struct {
 	// for who they are); 0 starts empty, with no custom attributes.
 	Seed int
 	// Limits is "real" (the default: each operation answers 429 past its
-	// documented per-second rate) or "off".
+	// documented per-second rate, counted in fixed one-second windows),
+	// "sliding" (the same rates, counted in the one second before each
+	// request: Infobip documents requests per second without saying which
+	// window it counts in, and a client paced for a sliding window passes
+	// both) or "off".
 	Limits string
 	// TimeScale speeds up the rate-limit windows: with 10, each operation
 	// allows its documented number of requests per 100 ms. 0 means 1.
@@ -81,6 +85,8 @@ type Emulator struct {
 type window struct {
 	index int64
 	count int
+	// admitted holds the last admissions, oldest first, for "sliding".
+	admitted []time.Time
 }
 
 // New returns an emulator, seeded as opts.Seed says.
@@ -314,7 +320,8 @@ func (e *Emulator) injectedFault() int {
 // admit counts a request against its operation's limit in the current
 // window (one second divided by TimeScale). The spec's throttling type is
 // "time" with a number of requests per second; the emulator uses fixed
-// windows. Rejected requests do not count.
+// windows, or sliding ones when Limits is "sliding". Rejected requests do
+// not count.
 func (e *Emulator) admit(op string, limit int) bool {
 	if e.opts.Limits == "off" || limit <= 0 {
 		return true
@@ -326,6 +333,18 @@ func (e *Emulator) admit(op string, limit int) bool {
 	if w == nil {
 		w = &window{index: idx}
 		e.windows[op] = w
+	}
+	if e.opts.Limits == "sliding" {
+		now := time.Now()
+		span := time.Duration(float64(time.Second) / e.scale)
+		if len(w.admitted) >= limit {
+			if now.Sub(w.admitted[len(w.admitted)-limit]) < span {
+				return false
+			}
+			w.admitted = append(w.admitted[:0], w.admitted[len(w.admitted)-limit+1:]...)
+		}
+		w.admitted = append(w.admitted, now)
+		return true
 	}
 	if w.index != idx {
 		w.index, w.count = idx, 0

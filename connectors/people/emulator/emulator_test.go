@@ -814,6 +814,34 @@ func TestRateLimits(t *testing.T) {
 	}
 }
 
+// "sliding" counts each operation's requests in the window before each
+// one: the sixth GET inside a second is refused (a refused request does not
+// count), and a second after the first five one more goes.
+func TestSlidingWindowLimits(t *testing.T) {
+	_, c := newClient(t, Options{Limits: "sliding", TimeScale: 0.5}) // a 2 s window
+	start := time.Now()
+	for i := 0; i < 5; i++ {
+		if status, _ := c.do("GET", "/people/2/persons", nil); status != 200 {
+			t.Fatalf("request %d: %d", i+1, status)
+		}
+	}
+	if time.Since(start) > 1500*time.Millisecond {
+		t.Skip("the machine is too busy to put five requests into the window")
+	}
+	for i := 0; i < 2; i++ {
+		if status, _ := c.do("GET", "/people/2/persons", nil); status != 429 {
+			t.Errorf("request %d in the window: %d, want 429", 6+i, status)
+		}
+	}
+	if status, _ := c.do("POST", "/people/2/persons/match", map[string]any{}); status == 429 {
+		t.Error("another operation was throttled")
+	}
+	time.Sleep(time.Until(start.Add(2100 * time.Millisecond)))
+	if status, _ := c.do("GET", "/people/2/persons", nil); status != 200 {
+		t.Errorf("after the window: %d, want 200", status)
+	}
+}
+
 func TestFaultInjection(t *testing.T) {
 	e, c := newClient(t, Options{})
 	e.FailNext(2, 503)
