@@ -151,8 +151,8 @@ func TestDeployFilesNameExportedMetrics(t *testing.T) {
 	for name, svc := range compose.Services {
 		if strings.HasPrefix(name, "synclang") {
 			replicas++
-			if !strings.Contains(strings.Join(svc.Command, " "), "--queue postgres://") {
-				t.Errorf("compose service %s does not serve with --queue: %v", name, svc.Command)
+			if cmd := strings.Join(svc.Command, " "); !strings.Contains(cmd, "--state postgres://") && !strings.Contains(cmd, "--queue postgres://") {
+				t.Errorf("compose service %s does not serve with --state postgres://: %v", name, svc.Command)
 			}
 		}
 	}
@@ -161,6 +161,13 @@ func TestDeployFilesNameExportedMetrics(t *testing.T) {
 	}
 	if _, ok := compose.Services["prometheus"]; !ok {
 		t.Error("compose.yaml has no prometheus")
+	}
+	unit, err := os.ReadFile(filepath.Join(dir, "synclang.service"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(unit), "ExecStart=/usr/local/bin/synclang serve --state ") {
+		t.Error("synclang.service does not run serve with --state")
 	}
 	var prom map[string]any
 	readYAML(t, filepath.Join(dir, "prometheus.yml"), &prom)
