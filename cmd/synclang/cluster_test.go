@@ -435,7 +435,7 @@ func newClusterWorld(t *testing.T, n, contacts, persons int, delay time.Duration
 // start starts a replica serving every project with flags.
 func (cw *clusterWorld) start(flags ...string) *replica {
 	t := cw.t
-	args := append(append([]string{"serve", "--state", cw.dsn, "--listen", "", "--log-level", "info"}, flags...), cw.dirs...)
+	args := append(append([]string{"serve", "--queue", cw.dsn, "--state", cw.dsn, "--listen", "", "--log-level", "info"}, flags...), cw.dirs...)
 	cmd := exec.Command(cw.bin, args...)
 	cmd.Env = cw.env
 	logPath := filepath.Join(cw.root, fmt.Sprintf("replica%d.log", len(cw.reps)))

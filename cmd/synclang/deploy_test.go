@@ -151,8 +151,8 @@ func TestDeployFilesNameExportedMetrics(t *testing.T) {
 	for name, svc := range compose.Services {
 		if strings.HasPrefix(name, "synclang") {
 			replicas++
-			if cmd := strings.Join(svc.Command, " "); !strings.Contains(cmd, "--state postgres://") && !strings.Contains(cmd, "--queue postgres://") {
-				t.Errorf("compose service %s does not serve with --state postgres://: %v", name, svc.Command)
+			if cmd := strings.Join(svc.Command, " "); !strings.Contains(cmd, "--queue postgres://") {
+				t.Errorf("compose service %s does not serve with --queue postgres://: %v", name, svc.Command)
 			}
 		}
 	}
@@ -166,8 +166,8 @@ func TestDeployFilesNameExportedMetrics(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(string(unit), "ExecStart=/usr/local/bin/synclang serve --state ") {
-		t.Error("synclang.service does not run serve with --state")
+	if !strings.Contains(string(unit), "ExecStart=/usr/local/bin/synclang serve --queue ") {
+		t.Error("synclang.service does not run serve with --queue")
 	}
 	var prom map[string]any
 	readYAML(t, filepath.Join(dir, "prometheus.yml"), &prom)

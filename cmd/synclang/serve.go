@@ -51,7 +51,8 @@ process unhealthy, since restarting it would not fix a remote service).
 Logs go to stderr: text on a terminal, JSON lines otherwise, with record keys
 but never record values or credentials.
 
-With --queue postgres://... (or --state postgres://...), each PATH is a
+With --queue postgres://... (the state there too, unless --state names
+another PostgreSQL database), each PATH is a
 project directory and the replicas given the same queue share the projects
 through River: a project is held by one replica at a time (so one account's
 rate limit is never spent twice), for at most half of --lease, and a killed
@@ -89,7 +90,7 @@ func runServeCmd(ctx context.Context, s *Stdio, args []string) int {
 	o.register(fs, "info")
 	fs.StringVar(&o.listen, "listen", defaultListen, "address of /metrics and /healthz (\"\" for none; :9464 for every interface)")
 	fs.DurationVar(&o.passTimeout, "pass-timeout", defaultPassTimeout, "stop a pass that runs longer than this (it fails, releases its lock, and the next interval tries again)")
-	fs.StringVar(&o.queue, "queue", "", "share the projects (each PATH a project directory) with the other replicas through River in this PostgreSQL database (default: --state when it is a postgres:// URL)")
+	fs.StringVar(&o.queue, "queue", "", "share the projects (each PATH a project directory) with the other replicas through River in this PostgreSQL database (the projects' state too, one schema each, unless --state gives another postgres:// URL)")
 	fs.DurationVar(&o.lease, "lease", cluster.DefaultLease, "with --queue: how long a replica holds a project before handing it back, and the bound on taking over a dead replica's (see SPEC.md)")
 	fs.IntVar(&o.workers, "workers", cluster.DefaultWorkers, "with --queue: how many projects this replica holds at once")
 	if code, ok := parseFlags(fs, args); !ok {

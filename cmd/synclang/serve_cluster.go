@@ -36,17 +36,11 @@ type clusterOptions struct {
 	workers int
 }
 
-// queueURL is the queue's database: --queue, else --state when it is a
-// PostgreSQL URL.
-func (o serveOptions) queueURL() string {
-	if o.queue != "" {
-		return o.queue
-	}
-	if postgres.IsDSN(o.state) {
-		return o.state
-	}
-	return ""
-}
+// queueURL is the queue's database, --queue: serving several projects
+// with other replicas is asked for explicitly, since `serve --state
+// postgres://...` alone serves one project whose state is that database's
+// (its search_path schema), as every other command reads it.
+func (o serveOptions) queueURL() string { return o.queue }
 
 // projectSchema is the PostgreSQL schema that holds project's state when
 // replicas share it (serve --queue): the first schema of the state URL's
