@@ -95,6 +95,10 @@ type sessionOptions struct {
 	// project, when set, is the project to run instead of loading paths
 	// (the demo's embedded examples).
 	project *project
+	// openState, when set, opens the state instead of --state (serve
+	// --queue: each project's schema on the pool the replica shares); it
+	// returns the store and how messages name it.
+	openState func(ctx context.Context) (state.Store, string, error)
 }
 
 // openSession loads the project, selects the syncs, opens the state store
@@ -129,9 +133,18 @@ func openSession(ctx context.Context, s *Stdio, cmd string, o sessionOptions) (*
 		fmt.Fprintf(s.Err, "synclang %s: %v\n", cmd, err)
 		return nil, exitUsage
 	}
-	ss.statePath = stateLocation(s, p, o.flags.state)
-	if code := ss.openStore(ctx, o.dry); code != exitOK {
-		return nil, code
+	if o.openState != nil {
+		st, name, err := o.openState(ctx)
+		if err != nil {
+			fmt.Fprintf(s.Err, "synclang %s: %v\n", cmd, s.Secrets.String(err.Error()))
+			return nil, exitError
+		}
+		ss.statePath, ss.store = name, redactingStore{Store: st, secrets: s.Secrets}
+	} else {
+		ss.statePath = stateLocation(s, p, o.flags.state)
+		if code := ss.openStore(ctx, o.dry); code != exitOK {
+			return nil, code
+		}
 	}
 	if code := ss.openConnectors(ctx); code != exitOK {
 		ss.close()

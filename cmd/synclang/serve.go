@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"sync"
@@ -18,6 +19,7 @@ import (
 	"github.com/synclang/synclang/connectors/connector"
 	"github.com/synclang/synclang/internal/redact"
 	"github.com/synclang/synclang/lang/plan"
+	"github.com/synclang/synclang/runtime/cluster"
 	"github.com/synclang/synclang/runtime/engine"
 	"github.com/synclang/synclang/runtime/state"
 )
@@ -47,7 +49,15 @@ requests per connection) and /healthz (200 with each sync's last pass as
 JSON while serving, 503 while stopping; a failing sync does not make the
 process unhealthy, since restarting it would not fix a remote service).
 Logs go to stderr: text on a terminal, JSON lines otherwise, with record keys
-but never record values or credentials.`
+but never record values or credentials.
+
+With --queue postgres://... (the state there too, unless --state names
+another PostgreSQL database), each PATH is a
+project directory and the replicas given the same queue share the projects
+through River: a project is held by one replica at a time (so one account's
+rate limit is never spent twice), for at most half of --lease, and a killed
+replica's projects run elsewhere within --lease + 36s (SPEC.md, "serve on
+several replicas").`
 
 // defaultListen serves metrics on loopback only; containers pass
 // --listen :9464.
@@ -71,6 +81,7 @@ type serveOptions struct {
 	passTimeout time.Duration // 0: defaultPassTimeout
 	paths       []string
 	cmd         string
+	clusterOptions
 }
 
 func runServeCmd(ctx context.Context, s *Stdio, args []string) int {
@@ -79,6 +90,9 @@ func runServeCmd(ctx context.Context, s *Stdio, args []string) int {
 	o.register(fs, "info")
 	fs.StringVar(&o.listen, "listen", defaultListen, "address of /metrics and /healthz (\"\" for none; :9464 for every interface)")
 	fs.DurationVar(&o.passTimeout, "pass-timeout", defaultPassTimeout, "stop a pass that runs longer than this (it fails, releases its lock, and the next interval tries again)")
+	fs.StringVar(&o.queue, "queue", "", "share the projects (each PATH a project directory) with the other replicas through River in this PostgreSQL database (the projects' state too, one schema each, unless --state gives another postgres:// URL)")
+	fs.DurationVar(&o.lease, "lease", cluster.DefaultLease, "with --queue: how long a replica holds a project before handing it back, and the bound on taking over a dead replica's (see SPEC.md)")
+	fs.IntVar(&o.workers, "workers", cluster.DefaultWorkers, "with --queue: how many projects this replica holds at once")
 	if code, ok := parseFlags(fs, args); !ok {
 		return code
 	}
@@ -87,6 +101,13 @@ func runServeCmd(ctx context.Context, s *Stdio, args []string) int {
 		return exitUsage
 	}
 	o.paths = fs.Args()
+	if o.queueURL() != "" {
+		if o.lease < 2*time.Second || o.workers <= 0 {
+			fmt.Fprintf(s.Err, "synclang serve: --lease must be at least 2s and --workers positive (not %s and %d)\n", o.lease, o.workers)
+			return exitUsage
+		}
+		return runServeCluster(ctx, s, o)
+	}
 	return runServe(ctx, s, o)
 }
 
@@ -178,22 +199,9 @@ func (ss *session) loop(ctx context.Context, stop <-chan struct{}, sy *plan.Sync
 		m.running.WithLabelValues(sy.Name).Set(0)
 		status := m.observe(ctx, sy.Name, rep, err, time.Since(start))
 		h.record(sy.Name, status, rep, err, ss.plan, ss.s.Now(), ss.s.Secrets)
-		switch {
-		case err == nil:
-			log.Info("pass finished", passAttrs(rep)...)
-		case errors.Is(err, engine.ErrStopped) || ctx.Err() != nil:
+		if stopped := ss.logPass(ctx, log, rep, err); stopped {
 			log.Info("pass stopped before it finished; the next start continues from the last committed batch")
 			return
-		default:
-			var locked *state.LockedError
-			msg := "pass failed; trying again at the next interval"
-			for _, f := range failures(rep, err) {
-				if errors.As(err, &locked) {
-					log.Warn(msg, "error", describe(ss.plan, f))
-				} else {
-					log.Error(msg, "error", describe(ss.plan, f))
-				}
-			}
 		}
 		wait := time.Until(start.Add(every(sy)))
 		if wait < 0 {
@@ -210,6 +218,28 @@ func (ss *session) loop(ctx context.Context, stop <-chan struct{}, sy *plan.Sync
 			return
 		}
 	}
+}
+
+// logPass logs a pass's outcome, except a stop, which it reports
+// (stopped) for the caller to say what happens next.
+func (ss *session) logPass(ctx context.Context, log *slog.Logger, rep *engine.Report, err error) (stopped bool) {
+	switch {
+	case err == nil:
+		log.Info("pass finished", passAttrs(rep)...)
+	case errors.Is(err, engine.ErrStopped) || ctx.Err() != nil:
+		return true
+	default:
+		var locked *state.LockedError
+		msg := "pass failed; trying again at the next interval"
+		for _, f := range failures(rep, err) {
+			if errors.As(err, &locked) {
+				log.Warn(msg, "error", describe(ss.plan, f))
+			} else {
+				log.Error(msg, "error", describe(ss.plan, f))
+			}
+		}
+	}
+	return false
 }
 
 // errPassTimeout is the cause of a pass's context when its time budget
@@ -257,10 +287,27 @@ func passAttrs(rep *engine.Report) []any {
 
 // ---- metrics ----
 
-// metrics are serve's Prometheus metrics, in a registry of their own.
+// metrics are serve's Prometheus metrics of one project, in a registry
+// that may hold several projects' (serve --queue), told apart by a
+// project label.
 type metrics struct {
 	ss          *session
 	reg         *prometheus.Registry
+	passes      *prometheus.CounterVec
+	records     *prometheus.CounterVec
+	duration    prometheus.ObserverVec
+	lastPass    *prometheus.GaugeVec
+	lastSuccess *prometheus.GaugeVec
+	links       *prometheus.GaugeVec
+	running     *prometheus.GaugeVec
+	interval    *prometheus.GaugeVec
+}
+
+// metricSet is the registry and the metric vectors of every project a
+// serve process runs.
+type metricSet struct {
+	reg         *prometheus.Registry
+	perProject  bool
 	passes      *prometheus.CounterVec
 	records     *prometheus.CounterVec
 	duration    *prometheus.HistogramVec
@@ -268,27 +315,56 @@ type metrics struct {
 	lastSuccess *prometheus.GaugeVec
 	links       *prometheus.GaugeVec
 	running     *prometheus.GaugeVec
+	interval    *prometheus.GaugeVec
 }
 
-func newMetrics(ss *session) *metrics {
-	m := &metrics{ss: ss, reg: prometheus.NewRegistry()}
+// newMetricSet builds the registry; perProject adds a project label to
+// every per-sync and per-connection metric (serve over several projects).
+func newMetricSet(perProject bool) *metricSet {
+	labels := func(names ...string) []string {
+		if perProject {
+			return append([]string{"project"}, names...)
+		}
+		return names
+	}
+	m := &metricSet{reg: prometheus.NewRegistry(), perProject: perProject}
 	m.passes = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "synclang_passes_total",
-		Help: "Passes run, by sync and outcome: ok, rejects (finished with rejected records), failed, stopped."}, []string{"sync", "outcome"})
+		Help: "Passes run, by sync and outcome: ok, rejects (finished with rejected records), failed, stopped."}, labels("sync", "outcome"))
 	m.records = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "synclang_records_total",
 		Help: "Records handled, by sync, direction (flow) and what happened to them: read, skipped, created, updated, unchanged, linked, linked_by_match, written_back, deleted, unlinked, rejected, conflicts."},
-		[]string{"sync", "flow", "outcome"})
+		labels("sync", "flow", "outcome"))
 	m.duration = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "synclang_pass_duration_seconds",
-		Help: "Duration of passes, by sync.", Buckets: prometheus.ExponentialBuckets(0.05, 2, 14)}, []string{"sync"})
+		Help: "Duration of passes, by sync.", Buckets: prometheus.ExponentialBuckets(0.05, 2, 14)}, labels("sync"))
 	m.lastPass = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "synclang_last_pass_timestamp_seconds",
-		Help: "When the last pass of a sync ended (Unix time)."}, []string{"sync"})
+		Help: "When the last pass of a sync ended (Unix time)."}, labels("sync"))
 	m.lastSuccess = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "synclang_last_success_timestamp_seconds",
-		Help: "When the last pass of a sync that finished ended (Unix time); alert when it falls behind."}, []string{"sync"})
+		Help: "When the last pass of a sync that finished ended (Unix time); alert when it falls behind."}, labels("sync"))
 	m.links = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "synclang_links",
-		Help: "Linked pairs a sync keeps in its state."}, []string{"sync"})
+		Help: "Linked pairs a sync keeps in its state."}, labels("sync"))
 	m.running = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "synclang_pass_running",
-		Help: "1 while a pass of the sync runs."}, []string{"sync"})
-	m.reg.MustRegister(m.passes, m.records, m.duration, m.lastPass, m.lastSuccess, m.links, m.running,
+		Help: "1 while a pass of the sync runs."}, labels("sync"))
+	m.interval = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "synclang_sync_interval_seconds",
+		Help: "A sync's every interval; alert when time() - synclang_last_success_timestamp_seconds passes a multiple of it."}, labels("sync"))
+	m.reg.MustRegister(m.passes, m.records, m.duration, m.lastPass, m.lastSuccess, m.links, m.running, m.interval,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return m
+}
+
+// newMetrics is the metrics of a one-project serve.
+func newMetrics(ss *session) *metrics { return newMetricSet(false).attach(ss, "") }
+
+// attach returns the metrics of one project's session (project "" when
+// the set has no project label) and registers its connections' request
+// counters.
+func (set *metricSet) attach(ss *session, project string) *metrics {
+	m := &metrics{ss: ss, reg: set.reg, passes: set.passes, records: set.records, duration: set.duration,
+		lastPass: set.lastPass, lastSuccess: set.lastSuccess, links: set.links, running: set.running, interval: set.interval}
+	if set.perProject {
+		l := prometheus.Labels{"project": project}
+		m.passes, m.records, m.duration = set.passes.MustCurryWith(l), set.records.MustCurryWith(l), set.duration.MustCurryWith(l)
+		m.lastPass, m.lastSuccess = set.lastPass.MustCurryWith(l), set.lastSuccess.MustCurryWith(l)
+		m.links, m.running, m.interval = set.links.MustCurryWith(l), set.running.MustCurryWith(l), set.interval.MustCurryWith(l)
+	}
 	for name, c := range ss.conns {
 		met, ok := c.(connector.Metered)
 		if !ok {
@@ -299,6 +375,9 @@ func newMetrics(ss *session) *metrics {
 			kind = pc.Kind
 		}
 		labels := prometheus.Labels{"connection": name, "kind": kind}
+		if set.perProject {
+			labels["project"] = project
+		}
 		m.reg.MustRegister(
 			prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "synclang_requests_total", ConstLabels: labels,
 				Help: "HTTP requests a connection sent (retries included)."}, func() float64 { return float64(met.Stats().Requests) }),
@@ -313,6 +392,7 @@ func newMetrics(ss *session) *metrics {
 			m.passes.WithLabelValues(sy.Name, o)
 		}
 		m.running.WithLabelValues(sy.Name).Set(0)
+		m.interval.WithLabelValues(sy.Name).Set(every(sy).Seconds())
 	}
 	return m
 }

@@ -307,7 +307,7 @@ func writeStatus(w io.Writer, rep *statusReport, now time.Time) {
 			}
 			line := fmt.Sprintf("  last run   %s, %s", r.Status, ago(when, now))
 			if !r.Finished.IsZero() {
-				line += ", took " + roundDur(r.Finished.Sub(r.Started))
+				line += ", took " + roundDur(r.Finished.Sub(r.Started)) + ", by " + r.Holder
 			} else {
 				line += fmt.Sprintf(" (not finished: running in %s, or it stopped without recording its end)", r.Holder)
 			}
