@@ -31,8 +31,9 @@ type progress struct {
 	current *flowProgress
 	drawn   time.Time
 	width   int
-	// count, when set, counts the records a flow is going to read (0 and
-	// false when it cannot tell, or the flow does not read in full). It is
+	// count, when set, counts the records a flow is going to read, and
+	// says whether the count is exact (0 when it cannot tell, or the flow
+	// does not read in full; an approximate one prints as ~N). It is
 	// called once per flow, on its first report, in a goroutine of its own:
 	// by then the flows before it have written what they create, so the
 	// count includes it.
@@ -45,6 +46,7 @@ type flowProgress struct {
 	ev      engine.Progress
 	printed time.Time
 	total   int
+	approx  bool // total is the service's approximation (Dataverse past 5000)
 }
 
 func newProgress(w io.Writer, terminal bool, now func() time.Time, interval time.Duration) *progress {
@@ -66,9 +68,9 @@ func (p *progress) update(ev engine.Progress) {
 		p.flows[key] = f
 		if p.count != nil {
 			go func() {
-				if n, ok := p.count(ev.Sync, ev.Flow); ok {
+				if n, exact := p.count(ev.Sync, ev.Flow); n > 0 {
 					p.mu.Lock()
-					f.total = n
+					f.total, f.approx = n, !exact
 					p.mu.Unlock()
 				}
 			}()
@@ -94,8 +96,12 @@ func (p *progress) update(ev engine.Progress) {
 func (f *flowProgress) line(now time.Time) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s: read %s", f.label, num(f.ev.Read))
+	tilde := ""
+	if f.approx {
+		tilde = "~"
+	}
 	if f.total >= f.ev.Read {
-		fmt.Fprintf(&b, " of %s", num(f.total))
+		fmt.Fprintf(&b, " of %s%s", tilde, num(f.total))
 	}
 	fmt.Fprintf(&b, ", written %s", num(f.ev.Written))
 	if f.ev.Rejected > 0 {
@@ -106,7 +112,7 @@ func (f *flowProgress) line(now time.Time) string {
 		fmt.Fprintf(&b, ", %s records/s", num(int(rate+0.5)))
 		if f.total > f.ev.Read && rate > 0 {
 			eta := time.Duration(float64(f.total-f.ev.Read) / rate * float64(time.Second))
-			fmt.Fprintf(&b, ", ETA %s", roundDur(eta.Round(time.Second)))
+			fmt.Fprintf(&b, ", ETA %s%s", tilde, roundDur(eta.Round(time.Second)))
 		}
 	}
 	return b.String()

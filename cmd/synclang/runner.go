@@ -846,8 +846,8 @@ func flowName(f *plan.Flow) string {
 // counter returns progress's count function: for a flow that reads its
 // source in full on this pass (the first pass, --full, a source without
 // change tracking), the source's record count (connector.Counter), for an
-// ETA. Sources that cannot count, or only up to a cap, give none. Counting
-// costs one request per such flow; later passes send none.
+// ETA, and whether it is exact. Sources that cannot count give 0. Counting
+// costs a request or two per such flow; later passes send none.
 func (ss *session) counter(ctx context.Context, opts engine.Options) func(sync, flow string) (int, bool) {
 	full := map[[2]string]bool{}
 	for _, sy := range ss.syncs {

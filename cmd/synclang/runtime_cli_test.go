@@ -436,6 +436,23 @@ func TestProgress(t *testing.T) {
 		t.Errorf("got  %q\nwant %q", out.String(), want)
 	}
 
+	// An approximate total (Dataverse past 5000 rows, from
+	// RetrieveTotalRecordCount) prints with ~, its ETA too.
+	var approx syncBuffer
+	p = newProgress(&approx, false, clk.Now, 10*time.Second)
+	p.label = func(sync, flow string) string { return sync + " a -> b" }
+	counted = make(chan struct{})
+	p.count = func(sync, flow string) (int, bool) { defer close(counted); return 120_000, false }
+	clk.Advance(2 * time.Second)
+	p.update(engine.Progress{Sync: "contacts", Flow: "left-to-right", Read: 5000})
+	<-counted
+	clk.Advance(10 * time.Second)
+	p.update(engine.Progress{Sync: "contacts", Flow: "left-to-right", Read: 60_000, Written: 60_000})
+	want = "progress: contacts a -> b: read 60,000 of ~120,000, written 60,000, 5,000 records/s, ETA ~12s\n"
+	if approx.String() != want {
+		t.Errorf("approximate total: got  %q\nwant %q", approx.String(), want)
+	}
+
 	var term syncBuffer
 	p = newProgress(&term, true, clk.Now, 0)
 	clk.Advance(time.Second)

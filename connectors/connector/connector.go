@@ -278,9 +278,10 @@ type Normalizer interface {
 }
 
 // Counter is implemented by connectors that can count an entity's records
-// in one request; the CLI shows an ETA for initial loads with it. When the
-// service caps its count (Dataverse's $count stops at 5000), exact is false
-// and n is a lower bound.
+// in a request or two; the CLI shows a total and an ETA for initial loads
+// with it. When exact is false, n is an approximation (Dataverse counts
+// exactly only up to 5000, and beyond that from a snapshot of the last 24
+// hours), or 0 when the service can tell only a lower bound.
 type Counter interface {
 	Count(ctx context.Context, entity string) (n int, exact bool, err error)
 }

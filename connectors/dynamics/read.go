@@ -529,8 +529,12 @@ func (c *Conn) sameService(link string) error {
 const countCap = 5000
 
 // Count returns the number of rows of an entity's table with GET
-// {set}/$count (connector.Counter). Dataverse caps the answer at 5000, so a
-// count of 5000 is a lower bound (exact is false).
+// {set}/$count (connector.Counter). Dataverse caps that answer at 5000; a
+// table at the cap is counted again with the RetrieveTotalRecordCount
+// function, which answers from a snapshot "from within the last 24 hours"
+// (RetrieveTotalRecordCountRequest): an approximation (exact is false),
+// at least the 5000 $count saw. When that function fails the count is 0,
+// not exact: the service told a lower bound only.
 func (c *Conn) Count(ctx context.Context, entity string) (int, bool, error) {
 	ti, err := c.table(ctx, entity)
 	if err != nil {
@@ -545,5 +549,29 @@ func (c *Conn) Count(ctx context.Context, entity string) (int, bool, error) {
 	if err != nil || n < 0 {
 		return 0, false, &connector.Error{Kind: connector.KindTransient, Service: "dynamics", Op: op, Message: fmt.Sprintf("the answer %.40q is not a count", body)}
 	}
-	return n, n < countCap, nil
+	if n < countCap {
+		return n, true, nil
+	}
+	u := c.apiURL + "RetrieveTotalRecordCount(EntityNames=@p1)?@p1=" + url.QueryEscape(`["`+strings.ToLower(entity)+`"]`)
+	_, body, err = c.call(ctx, op+" (RetrieveTotalRecordCount)", http.MethodGet, u, nil, nil)
+	if err != nil {
+		c.log.Debug("dynamics: RetrieveTotalRecordCount failed; no total for the progress line", "entity", entity, "error", err)
+		return 0, false, nil
+	}
+	var resp struct {
+		EntityRecordCountCollection struct {
+			Keys   []string `json:"Keys"`
+			Values []int64  `json:"Values"`
+		} `json:"EntityRecordCountCollection"`
+	}
+	if json.Unmarshal(body, &resp) != nil {
+		return 0, false, nil
+	}
+	rc := resp.EntityRecordCountCollection
+	for i, k := range rc.Keys {
+		if strings.EqualFold(k, entity) && i < len(rc.Values) {
+			return max(int(rc.Values[i]), countCap), false, nil
+		}
+	}
+	return 0, false, nil
 }

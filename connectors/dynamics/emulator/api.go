@@ -128,6 +128,8 @@ func (e *Emulator) route(w http.ResponseWriter, r *http.Request, rc *requestCont
 		return nil
 	case first == "RetrieveMetadataChanges" || strings.HasPrefix(first, "RetrieveMetadataChanges("):
 		return e.retrieveMetadataChanges(w, r, rc, first)
+	case strings.HasPrefix(first, "RetrieveTotalRecordCount("):
+		return e.retrieveTotalRecordCount(w, r, rc, first)
 	case strings.HasPrefix(first, "EntityDefinitions"):
 		return e.serveMetadata(w, r, rc, segs)
 	}

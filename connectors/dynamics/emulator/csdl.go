@@ -41,7 +41,7 @@ type csdlOperation struct {
 
 // csdlFunctions and csdlActions are the operations the emulator implements
 // (signatures from the Web API reference: WhoAmI function, RetrieveMetadataChanges
-// function, CreateMultiple / UpdateMultiple / UpsertMultiple / DeleteMultiple
+// function, RetrieveTotalRecordCount function, CreateMultiple / UpdateMultiple / UpsertMultiple / DeleteMultiple
 // actions, QualifyLead action;
 // https://learn.microsoft.com/power-apps/developer/data-platform/webapi/reference/).
 var csdlFunctions = []csdlOperation{
@@ -49,6 +49,8 @@ var csdlFunctions = []csdlOperation{
 	{name: "RetrieveMetadataChanges", function: true, returns: "mscrm.RetrieveMetadataChangesResponse", params: []csdlParam{
 		{"Query", "mscrm.EntityQueryExpression"}, {"DeletedMetadataFilters", "mscrm.DeletedMetadataFilters"},
 		{"ClientVersionStamp", "Edm.String"}, {"AppModuleId", "Edm.Guid"}, {"RetrieveAllSettings", "Edm.Boolean"}}},
+	{name: "RetrieveTotalRecordCount", function: true, returns: "mscrm.RetrieveTotalRecordCountResponse", params: []csdlParam{
+		{"EntityNames", "Collection(Edm.String)"}}},
 }
 
 var csdlActions = []csdlOperation{
@@ -90,6 +92,9 @@ var csdlComplexTypes = []struct {
 	{"DeletedMetadataCollection", []csdlParam{{"Count", "Edm.Int32"}, {"IsReadOnly", "Edm.Boolean"},
 		{"Keys", "Collection(mscrm.DeletedMetadataFilters)"}, {"Values", "Collection(mscrm.GuidCollection)"}}},
 	{"GuidCollection", []csdlParam{{"Items", "Collection(Edm.Guid)"}}},
+	{"RetrieveTotalRecordCountResponse", []csdlParam{{"EntityRecordCountCollection", "mscrm.EntityRecordCountCollection"}}},
+	{"EntityRecordCountCollection", []csdlParam{{"Count", "Edm.Int32"}, {"IsReadOnly", "Edm.Boolean"},
+		{"Keys", "Collection(Edm.String)"}, {"Values", "Collection(Edm.Int64)"}}},
 	{"ComplexOptionSetMetadata", []csdlParam{{"MetadataId", "Edm.Guid"}, {"HasChanged", "Edm.Boolean"}, {"Name", "Edm.String"},
 		{"IsGlobal", "Edm.Boolean"}, {"OptionSetType", "mscrm.OptionSetType"}, {"Options", "Collection(mscrm.OptionMetadata)"}}},
 	{"EntityQueryExpression", []csdlParam{{"Criteria", "mscrm.MetadataFilterExpression"}, {"Properties", "mscrm.MetadataPropertiesExpression"},

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -301,4 +302,42 @@ func mustJSON(v any) string {
 		panic(err)
 	}
 	return string(b)
+}
+
+// RetrieveTotalRecordCount answers the Web API reference's shape
+// (RetrieveTotalRecordCountResponse.EntityRecordCountCollection: Count,
+// IsReadOnly, Keys, Values) for the tables asked, and refuses an unknown
+// table and an unknown parameter.
+func TestRetrieveTotalRecordCount(t *testing.T) {
+	c := newClient(t, Options{Seed: 8})
+	e := c.e
+	api := "/api/data/v9.2/"
+	rec := c.do("GET", api+"RetrieveTotalRecordCount(EntityNames=@p1)?@p1="+url.QueryEscape(`["contact","lead"]`), "")
+	status, body := rec.Code, rec.Body.Bytes()
+	if status != 200 {
+		t.Fatalf("%d %s", status, body)
+	}
+	var resp struct {
+		Context string `json:"@odata.context"`
+		C       struct {
+			Count      int
+			IsReadOnly bool
+			Keys       []string
+			Values     []int64
+		} `json:"EntityRecordCountCollection"`
+	}
+	if err := json.Unmarshal(body, &resp); err != nil {
+		t.Fatal(err)
+	}
+	contacts, leads := len(e.Rows("contact")), len(e.Rows("lead"))
+	if !strings.HasSuffix(resp.Context, "$metadata#Microsoft.Dynamics.CRM.RetrieveTotalRecordCountResponse") || resp.C.Count != 2 || resp.C.IsReadOnly ||
+		!slices.Equal(resp.C.Keys, []string{"contact", "lead"}) || !slices.Equal(resp.C.Values, []int64{int64(contacts), int64(leads)}) {
+		t.Errorf("answer %s; want counts %d, %d", body, contacts, leads)
+	}
+	if rec := c.do("GET", api+"RetrieveTotalRecordCount(EntityNames=@p1)?@p1="+url.QueryEscape(`["nosuch"]`), ""); rec.Code != 404 {
+		t.Errorf("unknown table: %d %s", rec.Code, rec.Body)
+	}
+	if rec := c.do("GET", api+"RetrieveTotalRecordCount(Other=@p1)?@p1=1", ""); rec.Code != 400 {
+		t.Errorf("unknown parameter: %d %s", rec.Code, rec.Body)
+	}
 }
