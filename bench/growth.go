@@ -31,15 +31,9 @@ type GrowthResult struct {
 }
 
 func measureGrowth(ctx context.Context, o Options, p *plan.Plan, sizes []int) ([]*GrowthResult, error) {
-	var s *plan.Sync
-	for _, c := range p.Syncs {
-		if c.Direction == plan.Both {
-			s = c
-			break
-		}
-	}
-	if s == nil {
-		return nil, fmt.Errorf("the project has no two-way sync")
+	s, err := twoWaySync(p)
+	if err != nil {
+		return nil, err
 	}
 	const loaded = 1000
 	progress(o, "growth: loading %d contacts, then growing the link table to %v links", loaded, sizes)

@@ -94,15 +94,9 @@ func ceilDiv(a, b int) int { return (a + b - 1) / b }
 // measurePopulated runs the contacts sync's initial load with both sides
 // populated, then a quiet pass, and checks that nothing was duplicated.
 func measurePopulated(ctx context.Context, o Options, p *plan.Plan, res *Results) error {
-	var s *plan.Sync
-	for _, c := range p.Syncs {
-		if c.Direction == plan.Both {
-			s = c
-			break
-		}
-	}
-	if s == nil {
-		return fmt.Errorf("the project has no two-way sync to load")
+	s, err := twoWaySync(p)
+	if err != nil {
+		return err
 	}
 	shape := shapeFor(o.Populated)
 	progress(o, "populated load: %d Dynamics contacts, %d People persons (%d share a contact's email, %d People-only)",
@@ -249,4 +243,15 @@ func populatedBound(pr *project, s *plan.Sync, sh populatedShape, scale float64)
 		}
 	}
 	return terms, bound
+}
+
+// twoWaySync is the project's first two-way sync, which the populated
+// load and the growth measurement run.
+func twoWaySync(p *plan.Plan) (*plan.Sync, error) {
+	for _, s := range p.Syncs {
+		if s.Direction == plan.Both {
+			return s, nil
+		}
+	}
+	return nil, fmt.Errorf("the project has no two-way sync")
 }

@@ -497,22 +497,33 @@ func project(o jobj, p *metaProps, always ...string) jobj {
 // RetrieveMetadataChanges answer (the Complex* types of the CSDL).
 func complexAttrType(c *column) string { return "#Microsoft.Dynamics.CRM.Complex" + derivedType[c.typ] }
 
-func (e *Emulator) retrieveMetadataChanges(w http.ResponseWriter, r *http.Request, rc *requestContext, seg string) *apiError {
+// functionCall reads the parameters of an unbound function call (GET
+// Name(P=@p1,...)?@p1=...), refusing another method and a parameter the
+// function does not take (with unknown's error).
+func functionCall(r *http.Request, seg string, allowed []string, unknown func(format string, args ...any) *apiError) (map[string]string, *apiError) {
 	if r.Method != http.MethodGet {
-		return methodNotAllowed(r)
+		return nil, methodNotAllowed(r)
 	}
 	_, text, _, err := splitKey(seg)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	params, err := functionParams(text, r.URL.Query())
 	if err != nil {
-		return err
+		return nil, err
 	}
 	for k := range params {
-		if !has([]string{"Query", "ClientVersionStamp", "DeletedMetadataFilters", "AppModuleId", "RetrieveAllSettings"}, k) {
-			return badMetaQuery("The parameter '%s' is not a parameter of RetrieveMetadataChanges.", k)
+		if !has(allowed, k) {
+			return nil, unknown("The parameter '%s' is not a parameter of %s.", k, strings.SplitN(seg, "(", 2)[0])
 		}
+	}
+	return params, nil
+}
+
+func (e *Emulator) retrieveMetadataChanges(w http.ResponseWriter, r *http.Request, rc *requestContext, seg string) *apiError {
+	params, err := functionCall(r, seg, []string{"Query", "ClientVersionStamp", "DeletedMetadataFilters", "AppModuleId", "RetrieveAllSettings"}, badMetaQuery)
+	if err != nil {
+		return err
 	}
 	rc.lock()
 	defer rc.unlock()

@@ -19,21 +19,9 @@ import (
 // emulator's snapshot is the table as it is now. An unknown table is
 // refused as the service refuses an unknown entity name.
 func (e *Emulator) retrieveTotalRecordCount(w http.ResponseWriter, r *http.Request, rc *requestContext, seg string) *apiError {
-	if r.Method != http.MethodGet {
-		return methodNotAllowed(r)
-	}
-	_, text, _, err := splitKey(seg)
+	params, err := functionCall(r, seg, []string{"EntityNames"}, badMetaQuery)
 	if err != nil {
 		return err
-	}
-	params, err := functionParams(text, r.URL.Query())
-	if err != nil {
-		return err
-	}
-	for k := range params {
-		if k != "EntityNames" {
-			return errf(http.StatusBadRequest, codeInvalidArgument, "The parameter '%s' is not a parameter of RetrieveTotalRecordCount.", k)
-		}
 	}
 	raw, ok := params["EntityNames"]
 	if !ok {
