@@ -62,6 +62,13 @@ func TestWriteJSON(t *testing.T) {
 	if d.Severity != Error || d.Code != "unknown-field" || d.Range.File != "a.sync" || d.Range.Start.Line != 3 || d.Range.Start.Column != 3 || d.Range.End.Column != 11 {
 		t.Errorf("diagnostic %+v", d)
 	}
+	// Arrows print as written, and a suggestion travels as data.
+	b.Reset()
+	arrow := Errorf(Range{}, "direction-mismatch", "Wrong arrow", "write the line with <- not <->.%s", DidYouMean("emailadress1", []string{"emailaddress1"}))
+	_ = WriteJSON(&b, Diagnostics{arrow})
+	if !strings.Contains(b.String(), "<- not <->") || !strings.Contains(b.String(), `"suggested": "emailaddress1"`) {
+		t.Errorf("JSON escapes the arrows or drops the suggestion: %s", b.String())
+	}
 	b.Reset()
 	_ = WriteJSON(&b, nil)
 	if !strings.Contains(b.String(), `"diagnostics": []`) {

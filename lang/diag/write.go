@@ -283,6 +283,9 @@ type JSONDiagnostic struct {
 	Detail   string        `json:"detail,omitempty"`
 	Range    JSONRange     `json:"range"`
 	Related  []JSONRelated `json:"related,omitempty"`
+	// Suggested is the name the detail's "Did you mean" proposes (see
+	// Hint), for tools that offer the fix.
+	Suggested string `json:"suggested,omitempty"`
 }
 
 // JSONRange is a range with structured positions (lines and columns
@@ -307,7 +310,8 @@ func WriteJSON(w io.Writer, ds Diagnostics) error {
 	shown, rest := limit(ds)
 	rep := JSONReport{Version: JSONVersion, Errors: errs, Warnings: warns, Diagnostics: []JSONDiagnostic{}, Omitted: rest}
 	for _, d := range shown {
-		jd := JSONDiagnostic{Severity: d.Severity, Code: d.Code, Summary: clip(d.Summary, maxText), Detail: clip(d.Detail, maxText), Range: jsonRange(d.Subject)}
+		jd := JSONDiagnostic{Severity: d.Severity, Code: d.Code, Summary: clip(d.Summary, maxText), Detail: clip(d.Detail, maxText), Range: jsonRange(d.Subject),
+			Suggested: clip(d.Suggested, maxText)}
 		for _, r := range d.Related {
 			jd.Related = append(jd.Related, JSONRelated{Message: clip(r.Message, maxText), Range: jsonRange(r.Subject)})
 		}
@@ -315,6 +319,7 @@ func WriteJSON(w io.Writer, ds Diagnostics) error {
 	}
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false) // "<->" as written, not "\u003c-\u003e" (one JSON style, issue 13)
 	return enc.Encode(rep)
 }
 
