@@ -53,8 +53,11 @@ func asPath(text string) (string, bool) {
 
 // exprSide is what an expression is evaluated over: one side of a sync.
 type exprSide struct {
-	label    string // "crm.contact"
-	entity   *connector.Entity
+	label  string // "crm.contact"
+	entity *connector.Entity
+	// declare is how the side's connection kind declares custom fields
+	// inline (nil: it cannot), for the hint on a missing one.
+	declare  *connector.DeclareSpec
 	other    *exprSide // the opposite side, for cross-side hints
 	compiler *eval.Compiler
 }
@@ -118,11 +121,19 @@ func unknownFieldOf(rng diag.Range, name string, s *exprSide, from connector.Typ
 	names := s.entity.FieldNames()
 	detail := fmt.Sprintf("%s has no field %q.", s.label, name)
 	if attr, ok := strings.CutPrefix(name, connector.CustomPrefix); ok {
-		decl := fmt.Sprintf("attribute %q %s", attr, attributeType(from))
-		if from == "" {
-			decl = fmt.Sprintf("attribute %q TYPE, TYPE one of string, int, decimal, bool, date, datetime, object", attr)
+		if d := s.declare; d != nil && !d.Scoped && d.Prefix == connector.CustomPrefix {
+			decl := fmt.Sprintf("%s %q %s", d.Keyword, attr, attributeType(from))
+			if from == "" {
+				types := make([]string, len(d.Types))
+				for i, t := range d.Types {
+					types[i] = string(t)
+				}
+				decl = fmt.Sprintf("%s %q TYPE, TYPE one of %s", d.Keyword, attr, strings.Join(types, ", "))
+			}
+			detail = fmt.Sprintf("%s has no custom attribute %q: declare it in the connection block (%s) or pull the account's schema with `synclang schema pull`.", s.label, attr, decl)
+		} else {
+			detail = fmt.Sprintf("%s has no custom attribute %q: pull the account's schema with `synclang schema pull`.", s.label, attr)
 		}
-		detail = fmt.Sprintf("%s has no custom attribute %q: declare it in the connection block (%s) or pull the account's schema with `synclang schema pull`.", s.label, attr, decl)
 	}
 	// A custom attribute whose name is not an identifier is suggested as
 	// it is written: custom["Loyalty Tier"].

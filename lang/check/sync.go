@@ -178,7 +178,7 @@ func (sc *syncCheck) resolve(name plan.SideName, ref *ast.EntityRef) *side {
 		return s
 	}
 	s.entity = ent
-	s.expr = &exprSide{label: s.label, entity: ent}
+	s.expr = &exprSide{label: s.label, entity: ent, declare: ci.kind.Declare}
 	return s
 }
 

@@ -397,6 +397,11 @@ func (tc *testCheck) fields(b *ast.Body, ent *connector.Entity, label string, wr
 	var out []*plan.TestField
 	seen := map[string]bool{}
 	side := &exprSide{label: label, entity: ent}
+	if conn, _, ok := strings.Cut(label, "."); ok {
+		if ci := tc.conns[conn]; ci != nil && ci.kind != nil {
+			side.declare = ci.kind.Declare
+		}
+	}
 	for _, it := range b.Items {
 		fv, ok := it.(*ast.FieldValue)
 		if !ok {
