@@ -26,6 +26,7 @@ import (
 	"golang.org/x/oauth2/clientcredentials"
 
 	"github.com/synclang/synclang/connectors/connector"
+	"github.com/synclang/synclang/connectors/internal/diskcache"
 	"github.com/synclang/synclang/connectors/internal/httpx"
 )
 
@@ -405,23 +406,7 @@ func saveRefreshToken(set authSettings, rt string) error {
 	}
 	data, _ := json.MarshalIndent(cacheEntry{Version: 1, Authority: set.authority, Tenant: set.tenant, ClientID: set.clientID,
 		URL: set.url, RefreshToken: rt, Saved: time.Now().UTC()}, "", "  ")
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".dynamics-*.tmp")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if err := tmp.Chmod(0o600); err != nil {
-		tmp.Close()
-		return err
-	}
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
+	return diskcache.WriteFile(path, data)
 }
 
 // ---- interactive sign-in ----

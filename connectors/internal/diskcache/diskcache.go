@@ -103,11 +103,18 @@ func Save(path, key string, saved time.Time, v any) error {
 	if err != nil {
 		return err
 	}
-	dir := filepath.Dir(path)
-	if err := privateDir(dir); err != nil {
+	if err := privateDir(filepath.Dir(path)); err != nil {
 		return err
 	}
-	tmp, err := os.CreateTemp(dir, "."+strings.TrimSuffix(filepath.Base(path), ".json")+"-*.tmp")
+	return WriteFile(path, out)
+}
+
+// WriteFile writes data to path as the owner's alone (0600), atomically: a
+// temporary file in the same directory, renamed over path, so a reader
+// sees the old file or the new one, never a part. The directory must exist
+// (and be private: the caller's concern, as its error messages differ).
+func WriteFile(path string, data []byte) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+strings.TrimSuffix(filepath.Base(path), ".json")+"-*.tmp")
 	if err != nil {
 		return err
 	}
@@ -116,7 +123,7 @@ func Save(path, key string, saved time.Time, v any) error {
 		tmp.Close()
 		return err
 	}
-	if _, err := tmp.Write(out); err != nil {
+	if _, err := tmp.Write(data); err != nil {
 		tmp.Close()
 		return err
 	}
