@@ -214,27 +214,36 @@ func (s *SQLite) Path() string { return s.path }
 // Close closes the database.
 func (s *SQLite) Close() error { return s.db.Close() }
 
-func nanos(t time.Time) int64 {
+// UnixNanos is how the stores keep a time: Unix nanoseconds, 0 for none.
+func UnixNanos(t time.Time) int64 {
 	if t.IsZero() {
 		return 0
 	}
 	return t.UnixNano()
 }
 
-func fromNanos(n int64) time.Time {
+// FromUnixNanos reads a time UnixNanos stored.
+func FromUnixNanos(n int64) time.Time {
 	if n == 0 {
 		return time.Time{}
 	}
 	return time.Unix(0, n).UTC()
 }
 
-func newToken() string {
+// NewLeaseToken is a fresh lease token (128 random bits, hex).
+func NewLeaseToken() string {
 	var b [16]byte
 	if _, err := rand.Read(b[:]); err != nil {
 		panic(err) // crypto/rand never fails on supported platforms
 	}
 	return hex.EncodeToString(b[:])
 }
+
+var (
+	nanos     = UnixNanos
+	fromNanos = FromUnixNanos
+	newToken  = NewLeaseToken
+)
 
 func (s *SQLite) wrap(what string, err error) error {
 	if err == nil || errors.Is(err, ErrLockLost) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {

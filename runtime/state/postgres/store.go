@@ -2,8 +2,6 @@ package postgres
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"sync"
@@ -110,27 +108,13 @@ func (s *Store) ident(name string) pgx.Identifier {
 	return pgx.Identifier{s.schema, name}
 }
 
-func nanos(t time.Time) int64 {
-	if t.IsZero() {
-		return 0
-	}
-	return t.UnixNano()
-}
-
-func fromNanos(n int64) time.Time {
-	if n == 0 {
-		return time.Time{}
-	}
-	return time.Unix(0, n).UTC()
-}
-
-func newToken() string {
-	var b [16]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		panic(err) // crypto/rand never fails on supported platforms
-	}
-	return hex.EncodeToString(b[:])
-}
+// Times and lease tokens are stored as the SQLite store stores them, so
+// `synclang state copy` moves them as they are.
+var (
+	nanos     = state.UnixNanos
+	fromNanos = state.FromUnixNanos
+	newToken  = state.NewLeaseToken
+)
 
 var errReadOnly = errors.New("the state was opened read-only")
 
