@@ -6,11 +6,13 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/synclang/synclang/internal/testkit"
 )
 
 // transcript runs one script of every Store method against s and writes
 // down what each call returned, so two stores can be compared.
-func transcript(t *testing.T, s Store, clk *clock) string {
+func transcript(t *testing.T, s Store, clk *testkit.Clock) string {
 	ctx := context.Background()
 	var b strings.Builder
 	say := func(format string, args ...any) { fmt.Fprintf(&b, format+"\n", args...) }
@@ -33,7 +35,7 @@ func transcript(t *testing.T, s Store, clk *clock) string {
 	say("links: %d", n)
 	rng := Range{File: "a.sync", Line: 3, Column: 2}
 	s.Apply(ctx, l, &Changes{Sync: "c", PutRejects: []Reject{{Flow: "f", Key: "k2", Field: "email", Range: rng, Kind: "value", Reason: "bad"}, {Flow: "f", Key: "k1"}}})
-	clk.Add(time.Second)
+	clk.Advance(time.Second)
 	s.Apply(ctx, l, &Changes{Sync: "c", PutRejects: []Reject{{Flow: "f", Key: "k2", Kind: "service", Reason: "worse"}}})
 	rj, _ := s.Rejects(ctx, RejectQuery{Sync: "c"})
 	for _, r := range rj {
@@ -52,7 +54,7 @@ func transcript(t *testing.T, s Store, clk *clock) string {
 	id, err := s.StartRun(ctx, l, Run{Sync: "c", Full: true})
 	say("run %d %v", id, err)
 	s.Apply(ctx, l, &Changes{Sync: "c", RunID: id, Conflicts: []Conflict{{LeftKey: "l9", RightKey: "r1", LeftField: "a", RightField: "b", Winner: Right, Policy: "newest"}}})
-	clk.Add(time.Second)
+	clk.Advance(time.Second)
 	say("finish: %v", s.FinishRun(ctx, l, Run{ID: id, Sync: "c", Status: RunOK, Report: "{}"}))
 	runs, _ := s.Runs(ctx, "", 5)
 	say("runs %d %s full=%v took=%v", len(runs), runs[0].Status, runs[0].Full, runs[0].Finished.Sub(runs[0].Started))

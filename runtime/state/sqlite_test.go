@@ -8,32 +8,16 @@ import (
 	"path/filepath"
 	"reflect"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/synclang/synclang/internal/testkit"
 )
 
-// clock is a settable test clock.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
+// newClock is the tests' settable clock, at a fixed start.
+func newClock() *testkit.Clock { return testkit.NewClock(time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)) }
 
-func newClock() *clock { return &clock{t: time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)} }
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Add(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
-
-func openTest(t *testing.T, path string, clk *clock, h Holder) *SQLite {
+func openTest(t *testing.T, path string, clk *testkit.Clock, h Holder) *SQLite {
 	t.Helper()
 	s, err := Open(context.Background(), path, Options{Now: clk.Now, Holder: h, Alive: func(int) bool { return true }})
 	if err != nil {

@@ -25,6 +25,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/synclang/synclang/internal/testkit"
 	"github.com/synclang/synclang/runtime/state"
 )
 
@@ -55,25 +56,8 @@ type Backend struct {
 	Check func(t *testing.T, loc string)
 }
 
-// clock is a settable test clock shared by a test's clients.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newClock() *clock { return &clock{t: time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)} }
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Add(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
+// newClock is the tests' settable clock, at a fixed start.
+func newClock() *testkit.Clock { return testkit.NewClock(time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)) }
 
 var (
 	hostA = state.Holder{Host: "a", PID: 1}
@@ -85,7 +69,7 @@ type suite struct {
 	t   *testing.T
 	b   Backend
 	ctx context.Context
-	clk *clock
+	clk *testkit.Clock
 }
 
 func (s *suite) open(loc string, h state.Holder) state.Store {
@@ -273,7 +257,7 @@ func testRejectsIntentsRunsConflicts(s *suite) {
 		s.apply(st, l, &state.Changes{Sync: "c", PutRejects: rj})
 	}
 	put("k1", "k2", "k3")
-	s.clk.Add(time.Minute)
+	s.clk.Advance(time.Minute)
 	put("k2")
 	put("k3", "k3") // twice in one batch: two attempts
 	all, err := st.Rejects(ctx, state.RejectQuery{Sync: "c"})
@@ -346,7 +330,7 @@ func testRejectsIntentsRunsConflicts(s *suite) {
 		{LeftKey: "l", RightKey: "r", LeftField: "firstname", RightField: "firstName", Winner: state.Right, Policy: "newest", LeftValue: `"Ana"`, RightValue: `"Anna"`},
 		{LeftKey: "l", RightKey: "r", LeftField: "lastname", RightField: "lastName", Winner: state.Left, Policy: "newest", LeftValue: `"B"`, RightValue: `"C"`},
 	}})
-	s.clk.Add(time.Second)
+	s.clk.Advance(time.Second)
 	if err := st.FinishRun(ctx, l, state.Run{ID: id, Sync: "c", Status: state.RunRejects, Report: `{"x":1}`, Error: "boom"}); err != nil {
 		t.Fatal(err)
 	}
@@ -450,19 +434,19 @@ func testLock(s *suite) {
 	}
 	lb2 := s.acquire(b, "leads")
 	// Renewing keeps it past the first expiry.
-	s.clk.Add(50 * time.Second)
+	s.clk.Advance(50 * time.Second)
 	if err := a.Renew(ctx, la); err != nil {
 		t.Fatal(err)
 	}
 	if !la.Expires.Equal(s.clk.Now().Add(time.Minute)) {
 		t.Fatalf("renewed lease expires %v", la.Expires)
 	}
-	s.clk.Add(50 * time.Second)
+	s.clk.Advance(50 * time.Second)
 	if _, err := b.Acquire(ctx, "contacts", time.Minute); !errors.As(err, &locked) {
 		t.Fatalf("Acquire of a renewed lock: %v", err)
 	}
 	// An expired lease that nobody took over still writes.
-	s.clk.Add(2 * time.Minute)
+	s.clk.Advance(2 * time.Minute)
 	if err := a.Apply(ctx, la, &state.Changes{Sync: "contacts", Cursor: &state.Cursor{Flow: "f", Token: "1"}}); err != nil {
 		t.Fatalf("write with an expired but not taken-over lease: %v", err)
 	}
@@ -532,7 +516,7 @@ func testLockTwoHosts(s *suite) {
 	}
 	// Host a stalls past its lease while b takes over and writes; a wakes
 	// up and tries to commit its batch.
-	s.clk.Add(2 * time.Minute)
+	s.clk.Advance(2 * time.Minute)
 	lb := s.acquire(b, "contacts")
 	s.apply(b, lb, &state.Changes{Sync: "contacts", PutLinks: []state.Link{{Left: "L", Right: "R-b"}}, Cursor: &state.Cursor{Flow: "f", Token: "b"}})
 	err = a.Apply(s.ctx, la, &state.Changes{Sync: "contacts", PutLinks: []state.Link{{Left: "L", Right: "R-a"}, {Left: "L2", Right: "R2"}}, Cursor: &state.Cursor{Flow: "f", Token: "a"}})
