@@ -4,13 +4,10 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -21,13 +18,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	dynemu "github.com/synclang/synclang/connectors/dynamics/emulator"
 	pplemu "github.com/synclang/synclang/connectors/people/emulator"
 	"github.com/synclang/synclang/runtime/state"
 	"github.com/synclang/synclang/runtime/state/postgres"
+	"github.com/synclang/synclang/runtime/state/postgres/pgtest"
 )
 
 // The scale-out test runs three `synclang serve --queue` replicas (this
@@ -40,43 +37,11 @@ import (
 // replicas on this host.
 
 // queueDSN returns SYNCLANG_TEST_POSTGRES with a fresh schema as its
-// search_path (dropped at the end), or skips.
+// search_path (dropped at the end with the projects' schemas named after
+// it), or skips.
 func queueDSN(t *testing.T) string {
 	t.Helper()
-	dsn := os.Getenv("SYNCLANG_TEST_POSTGRES")
-	if dsn == "" {
-		t.Skip("set SYNCLANG_TEST_POSTGRES=postgres://user:pass@127.0.0.1:5432/db to run the PostgreSQL tests")
-	}
-	ctx := context.Background()
-	pool, err := pgxpool.New(ctx, dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b := make([]byte, 6)
-	_, _ = rand.Read(b)
-	schema := "serve_test_" + hex.EncodeToString(b)
-	if _, err := pool.Exec(ctx, "CREATE SCHEMA "+pgx.Identifier{schema}.Sanitize()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		// The projects' states are in schemas named after this one.
-		rows, err := pool.Query(context.Background(), `SELECT nspname FROM pg_namespace WHERE nspname = $1 OR starts_with(nspname, $1 || '_')`, schema)
-		if err == nil {
-			names, _ := pgx.CollectRows(rows, pgx.RowTo[string])
-			for _, n := range names {
-				_, _ = pool.Exec(context.Background(), "DROP SCHEMA "+pgx.Identifier{n}.Sanitize()+" CASCADE")
-			}
-		}
-		pool.Close()
-	})
-	u, err := url.Parse(dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
-	return u.String()
+	return pgtest.Schema(t)
 }
 
 // projectState opens a project's state, read-only, in its schema of the

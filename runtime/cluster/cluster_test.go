@@ -2,43 +2,27 @@ package cluster_test
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
-	"os"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/synclang/synclang/runtime/cluster"
+	"github.com/synclang/synclang/runtime/state/postgres/pgtest"
 )
 
 // testPool connects to SYNCLANG_TEST_POSTGRES and returns a pool whose
 // River tables live in a schema of their own, dropped at the end.
 func testPool(t *testing.T) (*pgxpool.Pool, string) {
 	t.Helper()
-	dsn := os.Getenv("SYNCLANG_TEST_POSTGRES")
-	if dsn == "" {
-		t.Skip("set SYNCLANG_TEST_POSTGRES=postgres://user:pass@127.0.0.1:5432/db to run the PostgreSQL tests")
-	}
-	ctx := context.Background()
-	pool, err := pgxpool.New(ctx, dsn)
+	dsn, schema := pgtest.NewSchema(t)
+	pool, err := pgxpool.New(context.Background(), dsn)
 	if err != nil {
 		t.Fatal(err)
 	}
-	b := make([]byte, 6)
-	_, _ = rand.Read(b)
-	schema := "cluster_test_" + hex.EncodeToString(b)
-	if _, err := pool.Exec(ctx, "CREATE SCHEMA "+pgx.Identifier{schema}.Sanitize()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_, _ = pool.Exec(context.Background(), "DROP SCHEMA "+pgx.Identifier{schema}.Sanitize()+" CASCADE")
-		pool.Close()
-	})
+	t.Cleanup(pool.Close)
 	return pool, schema
 }
 

@@ -41,7 +41,16 @@ func Server(t testing.TB) string {
 // database. The schema is dropped when the test ends.
 func Schema(t testing.TB) string {
 	t.Helper()
-	dsn := Server(t)
+	dsn, _ := NewSchema(t)
+	return dsn
+}
+
+// NewSchema is Schema, also returning the schema's name. When the test
+// ends it drops the schema and the schemas named after it (NAME_…: those
+// `serve --queue` makes for each project's state).
+func NewSchema(t testing.TB) (dsn, schema string) {
+	t.Helper()
+	dsn = Server(t)
 	var b [6]byte
 	_, _ = rand.Read(b[:])
 	name := "synclang_t_" + hex.EncodeToString(b[:])
@@ -64,11 +73,23 @@ func Schema(t testing.TB) string {
 			return
 		}
 		defer conn.Close(ctx)
-		if _, err := conn.Exec(ctx, `DROP SCHEMA `+name+` CASCADE`); err != nil {
+		rows, err := conn.Query(ctx, `SELECT nspname FROM pg_namespace WHERE nspname = $1 OR starts_with(nspname, $1 || '_')`, name)
+		if err != nil {
 			t.Logf("pgtest: dropping schema %s: %v", name, err)
+			return
+		}
+		names, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil {
+			t.Logf("pgtest: dropping schema %s: %v", name, err)
+			return
+		}
+		for _, n := range names {
+			if _, err := conn.Exec(ctx, `DROP SCHEMA `+pgx.Identifier{n}.Sanitize()+` CASCADE`); err != nil {
+				t.Logf("pgtest: dropping schema %s: %v", n, err)
+			}
 		}
 	})
-	return WithSchema(t, dsn, name)
+	return WithSchema(t, dsn, name), name
 }
 
 // WithSchema returns dsn with its connections' search_path set to schema.
