@@ -14,6 +14,7 @@ package kinds
 
 import (
 	"sort"
+	"sync"
 	"time"
 
 	"github.com/synclang/synclang/connectors/connector"
@@ -72,6 +73,12 @@ func Emulators() (map[string]*emulate.Spec, []string) {
 	return specs, names
 }
 
+// standIns is All, built once: `synclang test` asks for stand-ins once
+// per connection of each test (a millisecond a test), and building the
+// kinds' schemas costs about 30 µs. Only the StandIn functions and names
+// are read from it.
+var standIns = sync.OnceValue(All)
+
 // StandIn is an in-memory service a `synclang test` runs against (the
 // shape of runtime/synctest.StandIn, which this package may not import): a
 // connector whose records can also be deleted and whose clock the test
@@ -85,7 +92,7 @@ type StandIn interface {
 // NewStandIn returns an empty stand-in of the named kind with schema: the
 // kind's own, or the reference memory connector.
 func NewStandIn(kind string, schema *connector.Schema) StandIn {
-	for _, k := range All() {
+	for _, k := range standIns() {
 		if k.Connector.Name == kind && k.StandIn != nil {
 			return k.StandIn(schema)
 		}
