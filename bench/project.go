@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -14,10 +15,10 @@ import (
 	"time"
 
 	"github.com/synclang/synclang/connectors/connector"
-	"github.com/synclang/synclang/connectors/dynamics"
-	"github.com/synclang/synclang/connectors/people"
+	"github.com/synclang/synclang/internal/kinds"
 	"github.com/synclang/synclang/lang"
 	"github.com/synclang/synclang/lang/plan"
+	"github.com/synclang/synclang/runtime/connect"
 	"github.com/synclang/synclang/runtime/engine"
 	"github.com/synclang/synclang/runtime/state"
 )
@@ -36,9 +37,10 @@ func compileExamples(dir string) (*plan.Plan, error) {
 	return p, nil
 }
 
-// registry is the connection kinds the bench knows: the two it measures.
+// registry is the connection kinds the bench knows: the binary's
+// (internal/kinds), of which it measures the two examples/ use.
 func registry() *connector.Registry {
-	return connector.NewRegistry(dynamics.Kind(), people.Kind())
+	return kinds.Registry()
 }
 
 // findExamples returns the examples directory of the module the working
@@ -159,23 +161,26 @@ type project struct {
 // the authority), each at the given rate scale, and opens a state store in
 // dir.
 func openProject(ctx context.Context, p *plan.Plan, svc *services, scale float64, dir string, logger *slog.Logger) (*project, error) {
-	pr := &project{plan: p, conns: map[string]connector.Connector{}, kinds: map[string]string{}, count: map[string]*counter{}}
-	for _, c := range p.Connections {
-		settings, ok := svc.settings[c.Kind]
-		if !ok {
-			pr.close()
-			return nil, fmt.Errorf("connection %s: no emulator of kind %s", c.Name, c.Kind)
-		}
-		kind, _ := registry().Kind(c.Kind)
-		cnt := newCounter()
-		conn, err := kind.New(ctx, connector.Config{Name: c.Name, Settings: settings, HTTPClient: &http.Client{Transport: cnt},
-			Logger: logger, RateScale: scale, CacheDir: dir})
-		if err != nil {
-			pr.close()
-			return nil, fmt.Errorf("connection %s: %w", c.Name, err)
-		}
-		pr.conns[c.Name], pr.kinds[c.Name], pr.count[c.Name] = conn, c.Kind, cnt
+	pr := &project{plan: p, kinds: map[string]string{}, count: map[string]*counter{}}
+	conns, errs := connect.Open(ctx, p.Connections, connect.Options{
+		Registry: registry(),
+		Settings: func(c *plan.Connection, _ *connector.Kind) (map[string]string, error) {
+			settings, ok := svc.settings[c.Kind]
+			if !ok {
+				return nil, fmt.Errorf("connection %s: no emulator of kind %s", c.Name, c.Kind)
+			}
+			return settings, nil
+		},
+		Config: func(c *plan.Connection) connector.Config {
+			cnt := newCounter()
+			pr.kinds[c.Name], pr.count[c.Name] = c.Kind, cnt
+			return connector.Config{HTTPClient: &http.Client{Transport: cnt}, Logger: logger, RateScale: scale, CacheDir: dir}
+		},
+	})
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
 	}
+	pr.conns = conns
 	st, err := state.Open(ctx, filepath.Join(dir, "state.db"), state.Options{})
 	if err != nil {
 		pr.close()

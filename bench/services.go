@@ -17,6 +17,7 @@ import (
 	"time"
 
 	dynemu "github.com/synclang/synclang/connectors/dynamics/emulator"
+	"github.com/synclang/synclang/connectors/emulate"
 	pplemu "github.com/synclang/synclang/connectors/people/emulator"
 )
 
@@ -53,13 +54,10 @@ const jobTitle = "JobTitle"
 // listeners.
 func startInProcess(o serviceOptions) (*services, error) {
 	// Dataverse documents a sliding window already (service protection:
-	// "within the 5 minute sliding window"); "sliding" changes People only.
-	dynLimits := o.Limits
-	if dynLimits == "sliding" {
-		dynLimits = "real"
-	}
-	dyn := dynemu.New(dynemu.Options{Seed: o.Contacts, Limits: dynLimits, TimeScale: o.Scale})
-	ppl := pplemu.New(pplemu.Options{Limits: o.Limits, TimeScale: o.Scale})
+	// "within the 5 minute sliding window"): its emulator takes "sliding"
+	// as "real", so the mode changes People only.
+	dyn := dynemu.New(dynemu.Options{Seed: o.Contacts, Limits: emulate.Limits(o.Limits), TimeScale: o.Scale})
+	ppl := pplemu.New(pplemu.Options{Limits: emulate.Limits(o.Limits), TimeScale: o.Scale})
 	if err := ppl.DefineAttribute(jobTitle, "STRING"); err != nil {
 		return nil, err
 	}

@@ -7,8 +7,7 @@ import (
 	"testing"
 
 	"github.com/synclang/synclang/connectors/connector"
-	"github.com/synclang/synclang/connectors/dynamics"
-	"github.com/synclang/synclang/connectors/people"
+	"github.com/synclang/synclang/internal/kinds"
 	"github.com/synclang/synclang/lang"
 )
 
@@ -39,7 +38,7 @@ func project200(b *testing.B) []lang.Input {
 // project (report: ns/op for the whole project).
 func BenchmarkCompile200Syncs(b *testing.B) {
 	inputs := project200(b)
-	reg := connector.NewRegistry(dynamics.Kind(), people.Kind())
+	reg := kinds.Registry()
 	opts := lang.Options{Registry: reg, Snapshot: func(string, string) (*connector.Schema, string, error) { return nil, "", nil }}
 	b.ReportAllocs()
 	b.ResetTimer()

@@ -9,8 +9,7 @@ import (
 	"testing"
 
 	"github.com/synclang/synclang/connectors/connector"
-	"github.com/synclang/synclang/connectors/dynamics"
-	"github.com/synclang/synclang/connectors/people"
+	"github.com/synclang/synclang/internal/kinds"
 	"github.com/synclang/synclang/lang"
 )
 
@@ -20,7 +19,7 @@ var update = flag.Bool("update", false, "rewrite the examples' golden plans")
 // with the golden plan.json beside it (file names as seen from the
 // repository root, as `synclang compile examples` prints them).
 func TestExamplePlans(t *testing.T) {
-	reg := connector.NewRegistry(dynamics.Kind(), people.Kind())
+	reg := kinds.Registry()
 	for _, dir := range []string{"examples", "examples/people-to-dynamics"} {
 		t.Run(dir, func(t *testing.T) {
 			inputs, err := lang.Load([]string{filepath.Join("..", dir)})

@@ -13,8 +13,7 @@ import (
 	"time"
 
 	"github.com/synclang/synclang/connectors/connector"
-	"github.com/synclang/synclang/connectors/dynamics"
-	"github.com/synclang/synclang/connectors/people"
+	"github.com/synclang/synclang/internal/kinds"
 	"github.com/synclang/synclang/lang"
 	"github.com/synclang/synclang/lang/parser"
 )
@@ -118,7 +117,7 @@ func TestLoadKeepsTooLargeForTheParser(t *testing.T) {
 	if n := len(inputs[0].Src); n != parser.MaxFileSize+1 {
 		t.Errorf("read %d bytes of a 10 MB file", n)
 	}
-	_, diags := lang.Compile(inputs, lang.Options{Registry: connector.NewRegistry(dynamics.Kind(), people.Kind())})
+	_, diags := lang.Compile(inputs, lang.Options{Registry: kinds.Registry()})
 	if len(diags) != 1 || diags[0].Code != "limit" {
 		t.Errorf("diagnostics: %v", diags)
 	}
@@ -156,7 +155,7 @@ func TestLargeSnapshotLoadsInLinearTime(t *testing.T) {
 			done <- err
 			return
 		}
-		_, diags := lang.Compile(inputs, lang.Options{Registry: connector.NewRegistry(dynamics.Kind(), people.Kind())})
+		_, diags := lang.Compile(inputs, lang.Options{Registry: kinds.Registry()})
 		done <- diags.Err()
 	}()
 	select {

@@ -150,7 +150,7 @@ func (o *authLoginOptions) settings(s *Stdio) (map[string]string, int) {
 	}
 	if o.authority != "" {
 		settings[dynamics.SettingAuthority] = o.authority
-	} else if env := settingOverrides["dynamics"][dynamics.SettingAuthority]; settings[dynamics.SettingAuthority] == "" && s.Getenv(env) != "" {
+	} else if env := dynamics.AuthorityEnv; settings[dynamics.SettingAuthority] == "" && s.Getenv(env) != "" {
 		// As at run time: DYNAMICS_AUTHORITY stands in for an authority
 		// the block leaves unset.
 		settings[dynamics.SettingAuthority] = s.Getenv(env)

@@ -17,8 +17,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/synclang/synclang/connectors/connector"
-	"github.com/synclang/synclang/connectors/dynamics"
-	"github.com/synclang/synclang/connectors/people"
+	"github.com/synclang/synclang/internal/kinds"
 	"github.com/synclang/synclang/internal/redact"
 	"github.com/synclang/synclang/lang/diag"
 )
@@ -71,10 +70,11 @@ func DefaultStdio() Stdio {
 		Terminal: isTerminal(os.Stdout), ErrTerminal: isTerminal(os.Stderr)}
 }
 
-// DefaultRegistry lists the connection kinds this binary knows. It is built
-// explicitly, not by init side effects, so tests can use their own.
+// DefaultRegistry lists the connection kinds this binary knows
+// (internal/kinds). It is built explicitly, not by init side effects, so
+// tests can use their own.
 func DefaultRegistry() *connector.Registry {
-	return connector.NewRegistry(dynamics.Kind(), people.Kind())
+	return kinds.Registry()
 }
 
 func isTerminal(f *os.File) bool {

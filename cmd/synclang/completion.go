@@ -63,7 +63,7 @@ func completionWords(ctx context.Context, s *Stdio) map[string][]string {
 	flagRE := regexp.MustCompile(`(?m)^\s+(?:-\w, )?(--[\w-]+)`)
 	subs := map[string][]string{
 		"rejects": {"retry"}, "schema": {"pull"}, "auth": {"login", "status", "logout"},
-		"emulate": {"dynamics", "people"}, "completion": completionShells,
+		"emulate": emulatorNames(), "completion": completionShells,
 	}
 	out := map[string][]string{}
 	for _, c := range commands {

@@ -17,6 +17,7 @@ import (
 
 	"github.com/synclang/synclang/connectors/connector"
 	dynemu "github.com/synclang/synclang/connectors/dynamics/emulator"
+	"github.com/synclang/synclang/connectors/emulate"
 	pplemu "github.com/synclang/synclang/connectors/people/emulator"
 	"github.com/synclang/synclang/examples"
 	"github.com/synclang/synclang/lang"
@@ -194,8 +195,8 @@ Next, against your own systems (see README.md):
 // ---- emulators ----
 
 func (d *demo) startEmulators() error {
-	d.dyn = dynemu.New(dynemu.Options{Seed: d.o.contacts, Limits: d.o.limits})
-	d.ppl = pplemu.New(pplemu.Options{Limits: d.o.limits})
+	d.dyn = dynemu.New(dynemu.Options{Seed: d.o.contacts, Limits: emulate.Limits(d.o.limits)})
+	d.ppl = pplemu.New(pplemu.Options{Limits: emulate.Limits(d.o.limits)})
 	var err error
 	if d.dynURL, err = d.serve(d.dyn); err != nil {
 		return err

@@ -13,11 +13,11 @@ import (
 	"unicode"
 
 	"github.com/synclang/synclang/connectors/connector"
-	"github.com/synclang/synclang/connectors/dynamics"
 	"github.com/synclang/synclang/internal/redact"
 	"github.com/synclang/synclang/lang"
 	"github.com/synclang/synclang/lang/diag"
 	"github.com/synclang/synclang/lang/plan"
+	"github.com/synclang/synclang/runtime/connect"
 )
 
 // project is a loaded set of .sync files (or a compiled plan).
@@ -116,17 +116,6 @@ func plural(n int, word string) string {
 	return fmt.Sprintf("%s %ss", num(n), word)
 }
 
-// settingOverrides name environment variables that supply a connection
-// setting its block leaves unset, by kind and setting name. They let a
-// project written for the real service run against a stand-in without
-// editing the .sync files: `synclang emulate dynamics` and `synclang demo`
-// point DYNAMICS_AUTHORITY at the emulator's identity platform (a sovereign
-// cloud's sign-in host works the same way). A setting the block sets always
-// wins, and an override is validated like the setting itself.
-var settingOverrides = map[string]map[string]string{
-	"dynamics": {dynamics.SettingAuthority: "DYNAMICS_AUTHORITY"},
-}
-
 // connectionSettings resolves a connection's settings: literals, env() and
 // secret() read through s.Getenv, then the overrides. Every variable that
 // is unset is named in one error, which never holds a value: a value read
@@ -180,8 +169,12 @@ func connectionSettings(s *Stdio, c *plan.Connection, kind *connector.Kind) (map
 		return nil, fmt.Errorf("%s: connection %s: %s %s not set; export %s and run again",
 			c.Range, c.Name, joinAnd(missing), verb, pronoun)
 	}
-	for name, env := range settingOverrides[c.Kind] {
-		if _, set := settings[name]; set {
+	// A setting the block leaves unset may come from its documented
+	// variable (connector.SettingSpec.Env: DYNAMICS_AUTHORITY, which
+	// `synclang emulate dynamics` and the demo print).
+	for _, spec := range kind.Settings {
+		name, env := spec.Name, spec.Env
+		if _, set := settings[name]; set || env == "" {
 			continue
 		}
 		v := s.Getenv(env)
@@ -189,8 +182,7 @@ func connectionSettings(s *Stdio, c *plan.Connection, kind *connector.Kind) (map
 			continue
 		}
 		s.Secrets.RegisterURL(v)
-		spec, _ := kind.Setting(name)
-		if err := validateSetting(spec, v, env); err != nil {
+		if err := validateSetting(&spec, v, env); err != nil {
 			return nil, fmt.Errorf("connection %s: setting %s%v", c.Name, name, err)
 		}
 		if err := checkHost(s, kind, name, v, env); err != nil {
@@ -272,27 +264,28 @@ func joinAnd(words []string) string {
 // env() and secret() settings from the environment and calls the kind's
 // factory. Errors name the connection and the variable, never a value.
 func openConnector(ctx context.Context, s *Stdio, c *plan.Connection, logger *slog.Logger) (connector.Connector, error) {
-	kind, ok := s.Registry.Kind(c.Kind)
-	if !ok {
-		return nil, fmt.Errorf("connection %s: unknown kind %q", c.Name, c.Kind)
+	return connect.One(ctx, c, connectOptions(s, logger))
+}
+
+// connectOptions are how the commands open connections (connect.Open):
+// settings from the environment (connectionSettings), and the
+// invocation's HTTP client, caches, rate scale and secret registry. Each
+// connector logs to logger with its connection's name; nil discards.
+func connectOptions(s *Stdio, logger *slog.Logger) connect.Options {
+	return connect.Options{
+		Registry: s.Registry,
+		Settings: func(c *plan.Connection, kind *connector.Kind) (map[string]string, error) {
+			return connectionSettings(s, c, kind)
+		},
+		Config: func(c *plan.Connection) connector.Config {
+			l := slog.New(slog.DiscardHandler)
+			if logger != nil {
+				l = logger.With("connection", c.Name)
+			}
+			return connector.Config{HTTPClient: s.HTTPClient, Logger: l, CacheDir: s.CacheDir, SignInDir: tokenDir(s),
+				RateScale: s.RateScale, RegisterSecret: s.Secrets.RegisterExpiring}
+		},
 	}
-	if kind.New == nil {
-		return nil, fmt.Errorf("connection %s: this build of synclang cannot connect to %s", c.Name, c.Kind)
-	}
-	settings, err := connectionSettings(s, c, kind)
-	if err != nil {
-		return nil, err
-	}
-	if logger == nil {
-		logger = slog.New(slog.DiscardHandler)
-	}
-	cfg := connector.Config{Name: c.Name, Settings: settings, HTTPClient: s.HTTPClient, Logger: logger,
-		CacheDir: s.CacheDir, SignInDir: tokenDir(s), RateScale: s.RateScale, RegisterSecret: s.Secrets.RegisterExpiring}
-	conn, err := kind.New(ctx, cfg)
-	if err != nil {
-		return nil, fmt.Errorf("connection %s: %w", c.Name, err)
-	}
-	return conn, nil
 }
 
 // planProjectDir is the directory whose state a plan file runs with: the

@@ -30,6 +30,7 @@ import (
 	"github.com/synclang/synclang/lang"
 	"github.com/synclang/synclang/lang/diag"
 	"github.com/synclang/synclang/lang/plan"
+	"github.com/synclang/synclang/runtime/connect"
 	"github.com/synclang/synclang/runtime/engine"
 	"github.com/synclang/synclang/runtime/state"
 	"github.com/synclang/synclang/runtime/state/postgres"
@@ -300,24 +301,17 @@ func (ss *session) openStore(ctx context.Context, dry bool) int {
 // syncs use. Every connection that cannot be opened is reported, each on
 // its own line.
 func (ss *session) openConnectors(ctx context.Context) int {
-	ss.conns = map[string]connector.Connector{}
-	failed := false
-	for _, c := range ss.plan.Connections {
-		if !ss.uses(c.Name) {
-			continue
-		}
-		conn, err := openConnector(ctx, ss.s, c, ss.log.With("connection", c.Name))
-		if err != nil {
-			// A factory may quote what a service answered (a discovery).
-			fmt.Fprintf(ss.s.Err, "synclang %s: %s\n", ss.cmd, redact.Line(err.Error()))
-			failed = true
-			continue
-		}
-		ss.conns[c.Name] = conn
+	opts := connectOptions(ss.s, ss.log)
+	opts.Uses = ss.uses
+	conns, errs := connect.Open(ctx, ss.plan.Connections, opts)
+	for _, err := range errs {
+		// A factory may quote what a service answered (a discovery).
+		fmt.Fprintf(ss.s.Err, "synclang %s: %s\n", ss.cmd, redact.Line(err.Error()))
 	}
-	if failed {
+	if len(errs) > 0 {
 		return exitError
 	}
+	ss.conns = conns
 	return exitOK
 }
 

@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/synclang/synclang/connectors/connector"
-	"github.com/synclang/synclang/connectors/memory"
+	"github.com/synclang/synclang/internal/kinds"
 	"github.com/synclang/synclang/lang/diag"
 	"github.com/synclang/synclang/lang/format"
 	"github.com/synclang/synclang/runtime/synctest"
@@ -131,14 +131,11 @@ func runTest(ctx context.Context, s *Stdio, args []string) int {
 	return exitOK
 }
 
-// standIn is the in-memory service of a kind: People's account semantics
-// for people, the reference memory connector (option sets, lengths,
-// read-only and required fields) for the others.
+// standIn is the in-memory service of a kind (internal/kinds): its own
+// (People's account semantics for people), or the reference memory
+// connector (option sets, lengths, read-only and required fields).
 func standIn(kind string, schema *connector.Schema) (synctest.StandIn, error) {
-	if kind == "people" {
-		return memory.NewPeople(schema), nil
-	}
-	return memory.New(schema), nil
+	return kinds.NewStandIn(kind, schema), nil
 }
 
 func writeTestText(s *Stdio, results []*synctest.Result, sources map[string]*diag.Source, verbose bool) {

@@ -164,7 +164,7 @@ func dynamicsConns(s *Stdio, paths []string) map[string]map[string]string {
 			}
 		}
 		if set[dynamics.SettingAuthority] == "" {
-			set[dynamics.SettingAuthority] = s.Getenv(settingOverrides["dynamics"][dynamics.SettingAuthority])
+			set[dynamics.SettingAuthority] = s.Getenv(dynamics.AuthorityEnv)
 		}
 		out[c.Name] = set
 	}

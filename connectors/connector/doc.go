@@ -4,7 +4,8 @@
 // implements, the optional capabilities found by type assertion ([Deleter],
 // [Limited], [Metered], [Normalizer], [Counter], [Estimator]), the typed
 // [Error] connectors return, and the [Registry] of connection [Kind]s that
-// cmd/synclang builds explicitly.
+// internal/kinds builds explicitly. Where a new connector goes and what it
+// implements: connectors/README.md.
 //
 // It is a leaf package (standard library only). Connectors import it and
 // connectors/internal/httpx, never lang/* or runtime/*. The conformance suite

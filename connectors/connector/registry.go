@@ -78,6 +78,12 @@ type SettingSpec struct {
 	// it, unless the operator allows it outside the .sync files (see
 	// HostAllowed); nil means any host.
 	Hosts []string
+	// Env names an environment variable that supplies the setting when a
+	// connection block leaves it unset (DYNAMICS_AUTHORITY points a project
+	// written for the real service, unedited, at an emulator's identity
+	// platform); "" for none. A setting the block sets always wins, and a
+	// value from Env is validated like the setting.
+	Env string
 }
 
 // HostAllowed reports whether the host of URL raw is loopback or matches

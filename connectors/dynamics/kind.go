@@ -33,6 +33,12 @@ const DefaultAPIVersion = "v9.2"
 // DefaultAuthority is the Microsoft identity platform host.
 const DefaultAuthority = "https://login.microsoftonline.com"
 
+// AuthorityEnv is the environment variable that supplies the authority of a
+// connection block that leaves it unset (connector.SettingSpec.Env): how
+// `synclang emulate dynamics` and `synclang demo` point a project at the
+// emulator's identity platform, or a sovereign cloud's sign-in host.
+const AuthorityEnv = "DYNAMICS_AUTHORITY"
+
 // EnvironmentHosts are the hosts of Dataverse environments in Microsoft's
 // clouds, after the Global Discovery Service locations per cloud
 // (https://learn.microsoft.com/power-apps/developer/data-platform/discovery-service):
@@ -67,7 +73,7 @@ func Kind() *connector.Kind {
 				Doc: "The client secret's value; required for auth = \"client_credentials\"."},
 			{Name: SettingAPIVersion, Default: DefaultAPIVersion, Validate: validateAPIVersion,
 				Doc: "The Web API version, e.g. v9.2."},
-			{Name: SettingAuthority, Default: DefaultAuthority, Validate: validateURL, Hosts: AuthorityHosts,
+			{Name: SettingAuthority, Default: DefaultAuthority, Validate: validateURL, Hosts: AuthorityHosts, Env: AuthorityEnv,
 				Doc: "The identity platform host; tests and emulators stand in for it."},
 			{Name: SettingAuth, Default: AuthClientCredentials, Values: []string{AuthClientCredentials, AuthRefreshToken},
 				Doc: "client_credentials (an application user), or refresh_token (a user's token stored by `synclang auth login`)."},

@@ -53,13 +53,25 @@ func TestImportDirection(t *testing.T) {
 		// nothing imports it, so it opens no path from the runtime to a
 		// concrete connector. It talks to PostgreSQL itself (pgx) only to
 		// create and drop the schema its state comparison runs in.
-		"bench": {"lang", "lang/plan", "runtime/", "connectors/connector", "connectors/dynamics", "connectors/dynamics/emulator",
-			"connectors/people", "connectors/people/emulator", "github.com/spf13/pflag", "github.com/jackc/pgx/v5"},
+		// Its kinds come from internal/kinds; it starts the two emulators
+		// it measures itself, to edit their records between passes.
+		"bench": {"lang", "lang/plan", "runtime/", "connectors/connector", "connectors/emulate", "internal/kinds",
+			"connectors/dynamics/emulator", "connectors/people/emulator", "github.com/spf13/pflag", "github.com/jackc/pgx/v5"},
+		// The one list of connection kinds: the connectors, their
+		// emulators and stand-ins, and nothing of the language, the
+		// runtime or the command line (which read it).
+		"internal/kinds": {"connectors/"},
+		// Opening a plan's connections: through the contract, with the
+		// kinds passed in, so the runtime names no concrete connector.
+		"runtime/connect": {"lang/plan", "connectors/connector"},
 		// The engine reaches services only through the contract, and
 		// evaluates expressions only through lang/eval.
 		"runtime/engine": {"lang/plan", "lang/diag", "lang/eval", "runtime/state", "connectors/connector", "github.com/expr-lang/expr"},
 		// The state store: the standard library and SQLite.
 		"runtime/state": {"modernc.org/sqlite"},
+		// What every emulator shares (the Limits modes, the Spec that
+		// `synclang emulate` serves): a leaf like the contract.
+		"connectors/emulate": {},
 		// The tests' shared helpers.
 		"internal/testkit": {"connectors/connector"},
 	}
@@ -69,6 +81,12 @@ func TestImportDirection(t *testing.T) {
 				continue
 			}
 			local, isLocal := strings.CutPrefix(dep, mod)
+			if local == "internal/kinds" && pkg != "cmd/synclang" && pkg != "bench" {
+				// The list of concrete connectors is wired in by the main
+				// packages only (and read by tests).
+				t.Errorf("%s must not import %s: only cmd/synclang and bench read the list of connection kinds", pkg, dep)
+				continue
+			}
 			if rules, ok := allowed[pkg]; ok {
 				if !permitted(rules, local, dep, isLocal) {
 					t.Errorf("%s must not import %s", pkg, dep)
@@ -81,7 +99,7 @@ func TestImportDirection(t *testing.T) {
 			case strings.HasPrefix(pkg, "connectors/") && isLocal && strings.HasPrefix(local, "connectors/") && !independent(pkg, local):
 				t.Errorf("connector package %s must not import %s: connectors are independent of each other; share code through connectors/internal", pkg, dep)
 			case strings.HasPrefix(pkg, "runtime/") && isLocal && strings.HasPrefix(local, "connectors/") && local != "connectors/connector":
-				t.Errorf("runtime package %s must not import %s: only cmd/synclang names concrete connectors", pkg, dep)
+				t.Errorf("runtime package %s must not import %s: concrete connectors are wired in by internal/kinds, cmd/synclang and bench", pkg, dep)
 			case strings.HasPrefix(pkg, "runtime/") && isLocal && strings.HasPrefix(local, "cmd"):
 				t.Errorf("%s must not import %s", pkg, dep)
 			}
@@ -90,12 +108,13 @@ func TestImportDirection(t *testing.T) {
 }
 
 // independent reports whether connector package pkg may import the module
-// package dep: the contract, the connectors' shared internals, or its own
+// package dep: the contract, the emulators' shared conventions
+// (connectors/emulate), the connectors' shared internals, or its own
 // connector's packages (connectors/people/emulator and
 // connectors/people), never another connector's.
 func independent(pkg, dep string) bool {
 	switch {
-	case dep == "connectors/connector", strings.HasPrefix(dep, "connectors/internal/"):
+	case dep == "connectors/connector", dep == "connectors/emulate", strings.HasPrefix(dep, "connectors/internal/"):
 		return true
 	}
 	own := func(p string) string { return strings.SplitN(strings.TrimPrefix(p, "connectors/"), "/", 2)[0] }

@@ -13,9 +13,8 @@ import (
 	"github.com/rogpeppe/go-internal/txtar"
 
 	"github.com/synclang/synclang/connectors/connector"
-	"github.com/synclang/synclang/connectors/dynamics"
 	"github.com/synclang/synclang/connectors/memory"
-	"github.com/synclang/synclang/connectors/people"
+	"github.com/synclang/synclang/internal/kinds"
 	"github.com/synclang/synclang/lang"
 	"github.com/synclang/synclang/lang/check"
 	"github.com/synclang/synclang/lang/diag"
@@ -23,7 +22,7 @@ import (
 
 var update = flag.Bool("update", false, "rewrite the out/ sections of testdata/*.txtar")
 
-func registry() *connector.Registry { return connector.NewRegistry(dynamics.Kind(), people.Kind()) }
+func registry() *connector.Registry { return kinds.Registry() }
 
 // registryFor is the registry a case checks against: the memory kind alone
 // (connectors/memory.Kind) for a case whose files use it, so cases about

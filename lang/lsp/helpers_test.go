@@ -15,14 +15,13 @@ import (
 	"go.lsp.dev/jsonrpc2"
 
 	"github.com/synclang/synclang/connectors/connector"
-	"github.com/synclang/synclang/connectors/dynamics"
-	"github.com/synclang/synclang/connectors/people"
+	"github.com/synclang/synclang/internal/kinds"
 )
 
 // timeout bounds every wait of these tests; generous for a loaded machine.
 const timeout = 10 * time.Second
 
-func registry() *connector.Registry { return connector.NewRegistry(dynamics.Kind(), people.Kind()) }
+func registry() *connector.Registry { return kinds.Registry() }
 
 // client drives a server over an in-memory pipe through JSON-RPC, as an
 // editor does over stdio.

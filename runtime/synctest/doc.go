@@ -9,5 +9,6 @@
 // mapping line that wrote the field, the expected and the actual value,
 // and the edit that would make the expectation true (`synclang test
 // --update`). Which stand-in serves which kind is the caller's choice
-// (Options.NewStandIn): only cmd/synclang names concrete connectors.
+// (Options.NewStandIn): the runtime names no concrete connector
+// (cmd/synclang passes internal/kinds.NewStandIn).
 package synctest

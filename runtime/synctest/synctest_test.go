@@ -9,22 +9,17 @@ import (
 	"time"
 
 	"github.com/synclang/synclang/connectors/connector"
-	"github.com/synclang/synclang/connectors/dynamics"
-	"github.com/synclang/synclang/connectors/memory"
-	"github.com/synclang/synclang/connectors/people"
+	"github.com/synclang/synclang/internal/kinds"
 	"github.com/synclang/synclang/lang"
 	"github.com/synclang/synclang/lang/plan"
 	"github.com/synclang/synclang/runtime/state"
 	"github.com/synclang/synclang/runtime/synctest"
 )
 
-func registry() *connector.Registry { return connector.NewRegistry(dynamics.Kind(), people.Kind()) }
+func registry() *connector.Registry { return kinds.Registry() }
 
 func standIn(kind string, schema *connector.Schema) (synctest.StandIn, error) {
-	if kind == "people" {
-		return memory.NewPeople(schema), nil
-	}
-	return memory.New(schema), nil
+	return kinds.NewStandIn(kind, schema), nil
 }
 
 // project reads the .sync files of an example directory, tests included,

@@ -27,8 +27,9 @@
 // service has (navigation properties, most query functions, accounts), it
 // says so in its error rather than answering wrongly.
 //
-// Tests seed and inspect it through Insert, Update, Delete, Get, Rows and
-// QualifyLead, customize it with AddColumn, RemoveColumn and
+// Tests seed and inspect it through Insert (or Add, which returns the error
+// Insert panics with), Update, Delete, Get, Rows, Len and QualifyLead (the
+// verbs the People emulator uses for the same things), customize it with AddColumn, RemoveColumn and
 // SetChangeTracking, and inject faults with FailNext, Throttle,
 // ExpireDeltaTokens, ExpireMetadataVersionStamps, ExpireAccessTokens,
 // ExpireRefreshTokens and ExpireClientSecret.

@@ -3,6 +3,7 @@ package emulator
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"net/http"
@@ -13,6 +14,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/synclang/synclang/connectors/emulate"
 	"github.com/synclang/synclang/connectors/internal/fake"
 )
 
@@ -22,10 +24,13 @@ type Options struct {
 	// connectors/internal/fake (PersonAt(0) ... PersonAt(Seed-1)), plus
 	// about Seed/4 leads from the indices after those. Deterministic.
 	Seed int
-	// Limits is "real" (the service protection limits: 6000 requests and
-	// 1,200 s of execution time per user in a 300 s sliding window, 52
-	// concurrent requests) or "off". Default "off".
-	Limits string
+	// Limits is emulate.Real (the service protection limits: 6000
+	// requests and 1,200 s of execution time per user in a 300 s sliding
+	// window, 52 concurrent requests), emulate.Sliding (the same: the
+	// service's window is sliding already) or emulate.Off. The zero value
+	// is Off: tests send thousands of requests at real time scale.
+	// `synclang emulate dynamics` defaults to Real.
+	Limits emulate.Limits
 	// TimeScale > 1 shrinks the limits' time window (and the Retry-After
 	// waits with it) by that factor, so tests run fast: with TimeScale 100
 	// the 6000 requests are allowed per 3 s. 0 means 1.
@@ -87,12 +92,12 @@ func New(opts Options) *Emulator {
 		opts.TimeScale = 1
 	}
 	if opts.Limits == "" {
-		opts.Limits = "off"
+		opts.Limits = emulate.Off
 	}
 	e := &Emulator{opts: opts, scale: opts.TimeScale, st: newStore(opts.Now, 1)}
 	e.id.init()
 	e.id.now = opts.Now
-	e.limiter = newLimiter(opts.Limits == "real", opts.TimeScale)
+	e.limiter = newLimiter(opts.Limits == emulate.Real || opts.Limits == emulate.Sliding, opts.TimeScale)
 	e.seed(opts.Seed)
 	return e
 }
@@ -193,21 +198,39 @@ func genderCode(g string) any {
 // Insert creates a row in table (a logical name: "contact", "lead") with
 // fields in their JSON form (strings, numbers, bools, "YYYY-MM-DD" dates,
 // RFC 3339 date-times), validated as a Web API create would be, and returns
-// its id. It panics on invalid input: it is for test setup.
+// its id. It panics on invalid input: it is for test setup. Add returns
+// the error instead (as the People emulator's Insert and Add do).
 func (e *Emulator) Insert(table string, fields map[string]any) string {
+	id, err := e.Add(table, fields)
+	if err != nil {
+		panic("emulator.Insert: " + err.Error())
+	}
+	return id
+}
+
+// Add is Insert returning an error instead of panicking on invalid
+// fields. An unknown table still panics: that is a bug in the caller.
+func (e *Emulator) Add(table string, fields map[string]any) (string, error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	t := e.mustTable(table)
 	vals, err := bodyValues(e.st, t.def, jsonish(fields), true)
 	if err != nil {
-		panic("emulator.Insert: " + err.message)
+		return "", errors.New(err.message)
 	}
 	id, _ := fields[t.def.key].(string)
 	r, err := e.st.create(nil, t, vals, strings.ToLower(id))
 	if err != nil {
-		panic("emulator.Insert: " + err.message)
+		return "", errors.New(err.message)
 	}
-	return r.id
+	return r.id, nil
+}
+
+// Len returns the number of rows in table.
+func (e *Emulator) Len(table string) int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return len(e.mustTable(table).rows)
 }
 
 // Update changes fields of a row, as a Web API update would; it panics on

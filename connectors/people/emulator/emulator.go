@@ -15,6 +15,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/synclang/synclang/connectors/emulate"
 )
 
 // Options configure an Emulator.
@@ -22,13 +24,14 @@ type Options struct {
 	// Seed is the number of sample persons to create (see Seed in seed.go
 	// for who they are); 0 starts empty, with no custom attributes.
 	Seed int
-	// Limits is "real" (the default: each operation answers 429 past its
+	// Limits is emulate.Real (each operation answers 429 past its
 	// documented per-second rate, counted in fixed one-second windows),
-	// "sliding" (the same rates, counted in the one second before each
-	// request: Infobip documents requests per second without saying which
-	// window it counts in, and a client paced for a sliding window passes
-	// both) or "off".
-	Limits string
+	// emulate.Sliding (the same rates, counted in the one second before
+	// each request: Infobip documents requests per second without saying
+	// which window it counts in, and a client paced for a sliding window
+	// passes both) or emulate.Off. The zero value is Real, as for
+	// `synclang emulate people`.
+	Limits emulate.Limits
 	// TimeScale speeds up the rate-limit windows: with 10, each operation
 	// allows its documented number of requests per 100 ms. 0 means 1.
 	// Timestamps are not scaled (they come from Now).
@@ -93,7 +96,7 @@ type window struct {
 // New returns an emulator, seeded as opts.Seed says.
 func New(opts Options) *Emulator {
 	if opts.Limits == "" {
-		opts.Limits = "real"
+		opts.Limits = emulate.Real
 	}
 	if opts.TimeScale <= 0 {
 		opts.TimeScale = 1
@@ -331,7 +334,7 @@ func (e *Emulator) injectedFault() int {
 // windows, or sliding ones when Limits is "sliding". Rejected requests do
 // not count.
 func (e *Emulator) admit(op string, limit int) bool {
-	if e.opts.Limits == "off" || limit <= 0 {
+	if e.opts.Limits == emulate.Off || limit <= 0 {
 		return true
 	}
 	idx := int64(time.Since(e.epoch).Seconds() * e.scale)
@@ -342,7 +345,7 @@ func (e *Emulator) admit(op string, limit int) bool {
 		w = &window{index: idx}
 		e.windows[op] = w
 	}
-	if e.opts.Limits == "sliding" {
+	if e.opts.Limits == emulate.Sliding {
 		now := time.Now()
 		span := time.Duration(float64(time.Second) / e.scale)
 		if len(w.admitted) >= limit {
