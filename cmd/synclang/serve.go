@@ -482,15 +482,28 @@ func (h *healthState) setStopping() {
 
 func (h *healthState) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.mu.Lock()
-	status, code := "ok", http.StatusOK
-	if h.stopping {
-		status, code = "stopping", http.StatusServiceUnavailable
-	}
+	status, code := healthStatus(h.stopping)
 	body, err := json.Marshal(struct {
 		Status string                 `json:"status"`
 		Syncs  map[string]*syncHealth `json:"syncs"`
 	}{status, h.syncs})
 	h.mu.Unlock()
+	writeHealth(w, code, body, err)
+}
+
+// healthStatus is /healthz's status and HTTP code: "ok" (200), or
+// "stopping" (503) once a shutdown has begun, so a load balancer or an
+// orchestrator stops counting on this process before it exits.
+func healthStatus(stopping bool) (status string, code int) {
+	if stopping {
+		return "stopping", http.StatusServiceUnavailable
+	}
+	return "ok", http.StatusOK
+}
+
+// writeHealth answers /healthz with the JSON document body (marshalled by
+// the caller, under its own lock), or 500 when marshalling failed.
+func writeHealth(w http.ResponseWriter, code int, body []byte, err error) {
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusInternalServerError)
 		return

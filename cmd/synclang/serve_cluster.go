@@ -411,10 +411,7 @@ func (h *clusterHealth) setStopping() {
 
 func (h *clusterHealth) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.mu.Lock()
-	status, code := "ok", http.StatusOK
-	if h.stopping {
-		status, code = "stopping", http.StatusServiceUnavailable
-	}
+	status, code := healthStatus(h.stopping)
 	h.mu.Unlock()
 	st := h.cl.Stats()
 	projects := map[string]map[string]*syncHealth{}
@@ -437,11 +434,5 @@ func (h *clusterHealth) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		LagMax   float64                           `json:"queueLagMaxSeconds"`
 		Projects map[string]map[string]*syncHealth `json:"projects"`
 	}{status, h.replica, st.Holds, st.Held, st.Handbacks, st.LagMax.Seconds(), projects})
-	if err != nil {
-		http.Error(w, err.Error(), http.StatusInternalServerError)
-		return
-	}
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(code)
-	_, _ = w.Write(append(body, '\n'))
+	writeHealth(w, code, body, err)
 }
