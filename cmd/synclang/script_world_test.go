@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -20,6 +21,7 @@ import (
 	pplemu "github.com/synclang/synclang/connectors/people/emulator"
 	"github.com/synclang/synclang/internal/testkit"
 	"github.com/synclang/synclang/runtime/engine"
+	"github.com/synclang/synclang/runtime/state"
 )
 
 // The runtime commands (run, plan, serve, status, rejects) are tested as
@@ -228,6 +230,8 @@ var scriptCmds = map[string]func(ts *testscript.TestScript, neg bool, args []str
 	"quiet":     asCheck(quietCheck),
 	"jsonlines": asCheck(jsonLinesCheck),
 	"replace":   cmdReplace,
+	"upper":     cmdUpper,
+	"state":     asCheck(stateCheck),
 }
 
 // asCheck turns a check (an error when the condition does not hold) into
@@ -617,13 +621,21 @@ func dynamicsCmd(ts *testscript.TestScript, args []string) error {
 // (convergedErrors).
 //
 // `converged leads` checks the examples' lead sync instead: every lead has
-// one People lead, linked by its id.
+// one People lead, linked by its id; `converged customers` the People to
+// Dynamics example's: every person's externalId is its contact's id.
 func convergedCheck(ts *testscript.TestScript, args []string) error {
 	w := started(ts)
 	var errs []string
 	switch {
 	case len(args) == 0:
 		errs = convergedErrors(w.dyn, w.ppl)
+	case len(args) == 1 && args[0] == "customers":
+		for _, p := range w.ppl.Persons() {
+			c, ok := w.dyn.Get("contact", str2(p["externalId"]))
+			if !ok || !strings.EqualFold(str2(c["emailaddress1"]), personEmail(p)) {
+				errs = append(errs, fmt.Sprintf("person %v (%s): externalId %q is not its contact", p["id"], personEmail(p), p["externalId"]))
+			}
+		}
 	case len(args) == 1 && args[0] == "leads":
 		for _, l := range w.dyn.Rows("lead") {
 			ps := personsWith(w.ppl, str2(l["emailaddress1"]))
@@ -632,7 +644,7 @@ func convergedCheck(ts *testscript.TestScript, args []string) error {
 			}
 		}
 	default:
-		return usageError("converged [leads]")
+		return usageError("converged [leads|customers]")
 	}
 	if len(errs) > 0 {
 		return fmt.Errorf("not converged:\n  %s", strings.Join(errs, "\n  "))
@@ -739,6 +751,50 @@ func seedOverlap(dyn *dynemu.Emulator, ppl *pplemu.Emulator) {
 		ppl.Insert(map[string]any{"type": "CUSTOMER", "firstName": "Only", "lastName": strings.Split(n, "@")[0], "city": "Graz",
 			"contactInformation": map[string]any{"email": []any{map[string]any{"address": n}}}})
 	}
+}
+
+// stateCheck reads the project's state (.synclang/state.db in the current
+// directory) as a test inspects it:
+//
+//	state conflicts SYNC          print the recorded conflicts, one a line: LEFTKEY LEFTFIELD POLICY WINNER
+//	state links SYNC N            the sync has N links
+//	state linked SYNC left|right KEY  the record KEY of that side is linked
+func stateCheck(ts *testscript.TestScript, args []string) error {
+	ctx := context.Background()
+	st, err := state.Open(ctx, ts.MkAbs(filepath.Join(".synclang", "state.db")), state.Options{ReadOnly: true})
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	switch {
+	case len(args) == 2 && args[0] == "conflicts":
+		confs, err := st.Conflicts(ctx, args[1], 1000)
+		if err != nil {
+			return err
+		}
+		for _, cf := range confs {
+			fmt.Fprintf(ts.Stdout(), "%s %s %s %s\n", cf.LeftKey, cf.LeftField, cf.Policy, cf.Winner)
+		}
+	case len(args) == 3 && args[0] == "links":
+		n, err := st.LinkCount(ctx, args[1])
+		if err != nil {
+			return err
+		}
+		if strconv.Itoa(n) != args[2] {
+			return fmt.Errorf("sync %s has %d links, want %s", args[1], n, args[2])
+		}
+	case len(args) == 4 && args[0] == "linked":
+		links, err := st.Links(ctx, args[1], state.Side(args[2]), []string{args[3]})
+		if err != nil {
+			return err
+		}
+		if len(links) == 0 {
+			return fmt.Errorf("sync %s: %s record %s is not linked", args[1], args[2], args[3])
+		}
+	default:
+		return usageError("state conflicts|links|linked ...")
+	}
+	return nil
 }
 
 // ---- waiting, serving, documents ----
@@ -1031,4 +1087,12 @@ func cmdReplace(ts *testscript.TestScript, neg bool, args []string) {
 		ts.Fatalf("replace: %s holds no %q", args[0], args[1])
 	}
 	ts.Check(os.WriteFile(ts.MkAbs(args[0]), []byte(strings.Replace(src, nl(args[1]), nl(args[2]), 1)), 0o644))
+}
+
+// cmdUpper is `upper VAR TEXT`: $VAR is TEXT in upper case.
+func cmdUpper(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 2 {
+		ts.Fatalf("usage: upper VAR TEXT")
+	}
+	ts.Setenv(args[0], strings.ToUpper(args[1]))
 }
