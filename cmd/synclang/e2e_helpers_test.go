@@ -3,9 +3,12 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -188,3 +191,50 @@ func testContext(t *testing.T) context.Context {
 	t.Cleanup(cancel)
 	return ctx
 }
+
+// serve starts `synclang serve` (or args) in this world and returns
+// the metrics base URL, the interrupt channel and the exit code channel.
+func (w *world) serve(t *testing.T, args ...string) (string, chan os.Signal, <-chan int, *syncBuffer) {
+	t.Helper()
+	var out, errb syncBuffer
+	s := w.stdio(&out, &errb)
+	sig := make(chan os.Signal, 2)
+	s.Interrupt = sig
+	code := make(chan int, 1)
+	go func() { code <- Main(append(args, w.dir), s) }()
+	addr := waitFor(t, &errb, regexp.MustCompile(`"msg":"serving metrics","addr":"(http://[^"]+)"`))
+	return addr, sig, code, &errb
+}
+
+func get(t *testing.T, url string) (int, string) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// waitMetric returns the value of the first metric line matching rx (as a
+// string), polling until it is at least min.
+func waitMetric(t *testing.T, base string, rx *regexp.Regexp, min float64) string {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		_, body := get(t, base+"/metrics")
+		if m := rx.FindStringSubmatch(body); m != nil {
+			var v float64
+			if _, err := fmtSscan(m[1], &v); err == nil && v >= min {
+				return m[1]
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no %s >= %v in:\n%s", rx, min, body)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func fmtSscan(s string, v *float64) (int, error) { return fmt.Sscan(s, v) }

@@ -231,6 +231,7 @@ var scriptCmds = map[string]func(ts *testscript.TestScript, neg bool, args []str
 	"jsonlines": asCheck(jsonLinesCheck),
 	"replace":   cmdReplace,
 	"upper":     cmdUpper,
+	"absent":    cmdAbsent,
 	"state":     asCheck(stateCheck),
 }
 
@@ -250,7 +251,8 @@ func asCheck(f func(ts *testscript.TestScript, args []string) error) func(*tests
 	}
 }
 
-// usageError is a script mistake, which ! does not turn into success.
+// usageError is a script mistake (or a document without the asked-for
+// path), which ! does not turn into success.
 type usageError string
 
 func (e usageError) Error() string { return "usage: " + string(e) }
@@ -759,9 +761,24 @@ func seedOverlap(dyn *dynemu.Emulator, ppl *pplemu.Emulator) {
 //	state conflicts SYNC          print the recorded conflicts, one a line: LEFTKEY LEFTFIELD POLICY WINNER
 //	state links SYNC N            the sync has N links
 //	state linked SYNC left|right KEY  the record KEY of that side is linked
+//	state lock SYNC HOST PID      hold the sync's lock for an hour as process PID of HOST, until the script ends
 func stateCheck(ts *testscript.TestScript, args []string) error {
 	ctx := context.Background()
-	st, err := state.Open(ctx, ts.MkAbs(filepath.Join(".synclang", "state.db")), state.Options{ReadOnly: true})
+	path := ts.MkAbs(filepath.Join(".synclang", "state.db"))
+	if len(args) == 4 && args[0] == "lock" {
+		pid, err := strconv.Atoi(args[3])
+		if err != nil {
+			return usageError("state lock SYNC HOST PID")
+		}
+		st, err := state.Open(ctx, path, state.Options{Holder: state.Holder{Host: args[2], PID: pid}})
+		if err != nil {
+			return err
+		}
+		ts.Defer(func() { st.Close() })
+		_, err = st.Acquire(ctx, args[1], time.Hour)
+		return err
+	}
+	st, err := state.Open(ctx, path, state.Options{ReadOnly: true})
 	if err != nil {
 		return err
 	}
@@ -792,7 +809,7 @@ func stateCheck(ts *testscript.TestScript, args []string) error {
 			return fmt.Errorf("sync %s: %s record %s is not linked", args[1], args[2], args[3])
 		}
 	default:
-		return usageError("state conflicts|links|linked ...")
+		return usageError("state conflicts|links|linked|lock ...")
 	}
 	return nil
 }
@@ -915,11 +932,13 @@ func cmdHTTP(ts *testscript.TestScript, neg bool, args []string) {
 }
 
 // jsonValue reads a dotted path of a JSON document: object keys, array
-// indices, and (len) for an array's or object's length.
+// indices, and (len) for an array's or object's length. A path that does
+// not exist fails the script even under !, so `! json` asserts a value
+// that differs, never a typo.
 func jsonValue(ts *testscript.TestScript, file, path string) (string, error) {
 	var doc any
 	if err := json.Unmarshal([]byte(ts.ReadFile(file)), &doc); err != nil {
-		return "", fmt.Errorf("%s is not JSON: %v", file, err)
+		return "", usageError(fmt.Sprintf("%s is not JSON: %v", file, err))
 	}
 	v := doc
 	for _, part := range strings.Split(path, ".") {
@@ -937,11 +956,11 @@ func jsonValue(ts *testscript.TestScript, file, path string) (string, error) {
 			}
 			i, err := strconv.Atoi(part)
 			if err != nil || i < 0 || i >= len(x) {
-				return "", fmt.Errorf("%s: no element %s of %d", path, part, len(x))
+				return "", usageError(fmt.Sprintf("%s: no element %s of %d", path, part, len(x)))
 			}
 			v = x[i]
 		default:
-			return "", fmt.Errorf("%s: no %s in %v", path, part, v)
+			return "", usageError(fmt.Sprintf("%s: no %s in %v", path, part, v))
 		}
 	}
 	switch x := v.(type) {
@@ -1095,4 +1114,19 @@ func cmdUpper(ts *testscript.TestScript, neg bool, args []string) {
 		ts.Fatalf("usage: upper VAR TEXT")
 	}
 	ts.Setenv(args[0], strings.ToUpper(args[1]))
+}
+
+// cmdAbsent is `absent TEXT...`: neither stdout nor stderr of the last
+// command holds any TEXT (secrets, say); empty TEXTs are skipped.
+func cmdAbsent(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) == 0 {
+		ts.Fatalf("usage: absent TEXT...")
+	}
+	for _, text := range args {
+		for _, f := range []string{"stdout", "stderr"} {
+			if text != "" && strings.Contains(ts.ReadFile(f), text) {
+				ts.Fatalf("%s holds %q", f, text)
+			}
+		}
+	}
 }
