@@ -232,6 +232,7 @@ var scriptCmds = map[string]func(ts *testscript.TestScript, neg bool, args []str
 	"replace":   cmdReplace,
 	"upper":     cmdUpper,
 	"absent":    cmdAbsent,
+	"mtime":     cmdMtime,
 	"state":     asCheck(stateCheck),
 }
 
@@ -425,6 +426,7 @@ func recordJSON(ts *testscript.TestScript, arg string) (map[string]any, error) {
 //
 //	people overlap                  persons overlapping the contacts, as a live account has (seedOverlap)
 //	people add JSON|FILE            insert a person
+//	people from KEY TYPE [FIELD=VALUE...]  insert the person of a Dynamics contact (see dynamicsCmd's KEY)
 //	people set EMAIL FIELD=VALUE... update the one person with that email
 //	people show EMAIL               print the persons with that email as JSON
 //	people pick EMAIL VAR           set $VAR_ID to the one person's id
@@ -450,6 +452,20 @@ func peopleCmd(ts *testscript.TestScript, args []string) error {
 		p, err := recordJSON(ts, a[0])
 		if err != nil {
 			return err
+		}
+		w.ppl.Insert(p)
+	case verb == "from" && len(a) >= 2:
+		c, ok := contactByKey(w.dyn, a[0])
+		if !ok {
+			return fmt.Errorf("no contact %s", a[0])
+		}
+		p := personFrom(c, a[1])
+		more, err := assign(a[2:])
+		if err != nil {
+			return err
+		}
+		for k, v := range more {
+			p[k] = v
 		}
 		w.ppl.Insert(p)
 	case verb == "set" && len(a) >= 2:
@@ -515,30 +531,7 @@ func dynamicsCmd(ts *testscript.TestScript, args []string) error {
 		return usageError("dynamics add|set|delete|show|pick|qualify|count|has|fail ...")
 	}
 	row := func(table, key string) (map[string]any, string, error) {
-		rows := w.dyn.Rows(table)
-		var found []map[string]any
-		switch {
-		case strings.HasPrefix(key, "row:"):
-			i, err := strconv.Atoi(key[len("row:"):])
-			if err != nil || i < 0 || i >= len(rows) {
-				return nil, "", fmt.Errorf("no %s %s (%d rows)", table, key, len(rows))
-			}
-			found = rows[i : i+1]
-		case strings.Contains(key, "@"):
-			for _, r := range rows {
-				if strings.EqualFold(str2(r["emailaddress1"]), key) {
-					found = append(found, r)
-				}
-			}
-		default:
-			if r, ok := w.dyn.Get(table, key); ok {
-				found = append(found, r)
-			}
-		}
-		if len(found) != 1 {
-			return nil, "", fmt.Errorf("%d %s rows for %s, want 1", len(found), table, key)
-		}
-		return found[0], str2(found[0][table+"id"]), nil
+		return rowByKey(w.dyn, table, key)
 	}
 	switch verb, a := args[0], args[1:]; {
 	case verb == "add" && len(a) == 2:
@@ -617,6 +610,39 @@ func dynamicsCmd(ts *testscript.TestScript, args []string) error {
 		return usageError("dynamics " + strings.Join(args, " "))
 	}
 	return nil
+}
+
+// rowByKey finds a row of table by KEY (see dynamicsCmd).
+func rowByKey(dyn *dynemu.Emulator, table, key string) (map[string]any, string, error) {
+	rows := dyn.Rows(table)
+	var found []map[string]any
+	switch {
+	case strings.HasPrefix(key, "row:"):
+		i, err := strconv.Atoi(key[len("row:"):])
+		if err != nil || i < 0 || i >= len(rows) {
+			return nil, "", fmt.Errorf("no %s %s (%d rows)", table, key, len(rows))
+		}
+		found = rows[i : i+1]
+	case strings.Contains(key, "@"):
+		for _, r := range rows {
+			if strings.EqualFold(str2(r["emailaddress1"]), key) {
+				found = append(found, r)
+			}
+		}
+	default:
+		if r, ok := dyn.Get(table, key); ok {
+			found = append(found, r)
+		}
+	}
+	if len(found) != 1 {
+		return nil, "", fmt.Errorf("%d %s rows for %s, want 1", len(found), table, key)
+	}
+	return found[0], str2(found[0][table+"id"]), nil
+}
+
+func contactByKey(dyn *dynemu.Emulator, key string) (map[string]any, bool) {
+	c, _, err := rowByKey(dyn, "contact", key)
+	return c, err == nil
 }
 
 // convergedCheck is `converged`: what the contacts sync promises holds
@@ -1129,4 +1155,16 @@ func cmdAbsent(ts *testscript.TestScript, neg bool, args []string) {
 			}
 		}
 	}
+}
+
+// cmdMtime is `mtime FILE DURATION`: FILE's modification time is now plus
+// DURATION (wall clock).
+func cmdMtime(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 2 {
+		ts.Fatalf("usage: mtime FILE DURATION")
+	}
+	d, err := time.ParseDuration(args[1])
+	ts.Check(err)
+	t := time.Now().Add(d)
+	ts.Check(os.Chtimes(ts.MkAbs(args[0]), t, t))
 }
