@@ -12,7 +12,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/rogpeppe/go-internal/testscript"
@@ -176,10 +175,22 @@ func summaryErrors(out string) []string {
 // scriptWorld is what a script's commands share: the emulators and their
 // clock, started by `emulate`.
 type scriptWorld struct {
-	mu  sync.Mutex
 	clk *testkit.Clock
 	dyn *dynemu.Emulator
 	ppl *pplemu.Emulator
+	// dynMark and pplMark are the request counts at the last `requests`.
+	dynMark, pplMark int64
+}
+
+// requests is `requests [N]`: with N, it checks that N requests were
+// answered since the mark; either way it moves the mark to now.
+func (w *scriptWorld) requests(mark *int64, now int64, service string, args []string) error {
+	since := now - *mark
+	*mark = now
+	if len(args) == 1 && strconv.FormatInt(since, 10) != args[0] {
+		return fmt.Errorf("%s answered %d requests, want %s", service, since, args[0])
+	}
+	return nil
 }
 
 type worldKey struct{}
@@ -430,9 +441,11 @@ func recordJSON(ts *testscript.TestScript, arg string) (map[string]any, error) {
 //	people set EMAIL FIELD=VALUE... update the one person with that email
 //	people show EMAIL               print the persons with that email as JSON
 //	people pick EMAIL VAR           set $VAR_ID to the one person's id
-//	people count [EMAIL] N          N persons (with that email)
+//	people count [EMAIL] N          N persons (with that email); >=N: at least N
 //	people has EMAIL FIELD=VALUE... one person with that email, with those values
 //	people fail N STATUS            answer the next N requests with STATUS
+//	people define NAME TYPE         define a custom attribute
+//	people requests [N]             N requests were answered since the last `people requests`
 func peopleCmd(ts *testscript.TestScript, args []string) error {
 	w := started(ts)
 	if len(args) == 0 {
@@ -491,8 +504,8 @@ func peopleCmd(ts *testscript.TestScript, args []string) error {
 		if len(a) == 2 {
 			ps = personsWith(w.ppl, a[0])
 		}
-		if want := a[len(a)-1]; strconv.Itoa(len(ps)) != want {
-			return fmt.Errorf("%d People persons, want %s", len(ps), want)
+		if err := countIs(len(ps), a[len(a)-1]); err != nil {
+			return fmt.Errorf("People persons: %v", err)
 		}
 	case verb == "has" && len(a) >= 1:
 		p, err := one(a[0])
@@ -507,6 +520,10 @@ func peopleCmd(ts *testscript.TestScript, args []string) error {
 			return usageError("people fail N STATUS")
 		}
 		w.ppl.FailNext(n, status)
+	case verb == "define" && len(a) == 2:
+		return w.ppl.DefineAttribute(a[0], a[1])
+	case verb == "requests" && len(a) <= 1:
+		return w.requests(&w.pplMark, w.ppl.Requests(), "People", a)
 	default:
 		return usageError("people " + strings.Join(args, " "))
 	}
@@ -525,6 +542,8 @@ func peopleCmd(ts *testscript.TestScript, args []string) error {
 //	dynamics count TABLE [EMAIL] N        N rows (with that email)
 //	dynamics has TABLE KEY FIELD=VALUE... the row has those values
 //	dynamics fail N STATUS                answer the next N requests with STATUS
+//	dynamics raw TABLE KEY COLUMN JSON    store a value as is, unvalidated (a malformed row)
+//	dynamics requests [N]                 N requests were answered since the last `dynamics requests`
 func dynamicsCmd(ts *testscript.TestScript, args []string) error {
 	w := started(ts)
 	if len(args) == 0 {
@@ -590,8 +609,8 @@ func dynamicsCmd(ts *testscript.TestScript, args []string) error {
 			}
 			rows = with
 		}
-		if want := a[len(a)-1]; strconv.Itoa(len(rows)) != want {
-			return fmt.Errorf("%d %s rows, want %s", len(rows), a[0], want)
+		if err := countIs(len(rows), a[len(a)-1]); err != nil {
+			return fmt.Errorf("%s rows: %v", a[0], err)
 		}
 	case verb == "has" && len(a) >= 2:
 		r, _, err := row(a[0], a[1])
@@ -606,8 +625,36 @@ func dynamicsCmd(ts *testscript.TestScript, args []string) error {
 			return usageError("dynamics fail N STATUS")
 		}
 		w.dyn.FailNext(n, status)
+	case verb == "raw" && len(a) == 4:
+		_, id, err := row(a[0], a[1])
+		if err != nil {
+			return err
+		}
+		var v any
+		if err := json.Unmarshal([]byte(a[3]), &v); err != nil {
+			return usageError("dynamics raw TABLE KEY COLUMN JSON: " + err.Error())
+		}
+		if f, ok := v.(float64); ok && f == float64(int64(f)) {
+			v = int64(f)
+		}
+		w.dyn.SetRaw(a[0], id, a[2], v)
+	case verb == "requests" && len(a) <= 1:
+		return w.requests(&w.dynMark, w.dyn.Requests(), "Dynamics", a)
 	default:
 		return usageError("dynamics " + strings.Join(args, " "))
+	}
+	return nil
+}
+
+// countIs checks a count against N, or >=N for at least N.
+func countIs(n int, want string) error {
+	min, atLeast := strings.CutPrefix(want, ">=")
+	w, err := strconv.Atoi(min)
+	switch {
+	case err != nil:
+		return usageError("a count N or >=N, not " + want)
+	case atLeast && n < w, !atLeast && n != w:
+		return fmt.Errorf("%d, want %s", n, want)
 	}
 	return nil
 }
