@@ -16,6 +16,7 @@ import (
 // \u003c escapes, durations as strings, one key style), rejects --json,
 // plan --json's key style, and plan's colours on a terminal.
 func TestCLIConventionsAgainstEmulators(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t, worldOptions{contacts: 6})
 
 	// plan --json: lowerCamel keys throughout, durations as strings.
@@ -103,6 +104,7 @@ func TestCLIConventionsAgainstEmulators(t *testing.T) {
 // TestVersionLine: the version names the module version and the VCS
 // revision the build embedded.
 func TestVersionLine(t *testing.T) {
+	t.Parallel()
 	bi := &debug.BuildInfo{GoVersion: "go1.26.0", Main: debug.Module{Version: "v1.2.3"},
 		Settings: []debug.BuildSetting{{Key: "vcs.revision", Value: "0123456789abcdef0123"}, {Key: "vcs.time", Value: "2026-12-01T10:00:00Z"}, {Key: "vcs.modified", Value: "true"}}}
 	if got, want := versionLine(bi), "synclang v1.2.3 (0123456789ab+modified, 2026-12-01T10:00:00Z) go1.26.0"; got != want {
@@ -116,6 +118,7 @@ func TestVersionLine(t *testing.T) {
 // TestCompletionScriptsLoad runs the bash script through bash, when there
 // is one, to catch a syntax error.
 func TestCompletionScriptsLoad(t *testing.T) {
+	t.Parallel()
 	var out, errb syncBuffer
 	if code := Main([]string{"completion", "bash"}, Stdio{Out: &out, Err: &errb}); code != exitOK {
 		t.Fatalf("completion bash: %d %s", code, errb.String())

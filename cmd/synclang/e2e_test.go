@@ -58,6 +58,7 @@ func (s *crashingStore) Release(ctx context.Context, l *state.Lease) error {
 // process: nothing is duplicated and nothing is lost. It does so for the
 // initial load, and for an incremental pass carrying edits on both sides.
 func TestE2ECrashBeforeCursorCommit(t *testing.T) {
+	t.Parallel()
 	for _, incremental := range []bool{false, true} {
 		crashed := 0
 		for crash := int64(1); ; crash++ {

@@ -42,6 +42,7 @@ func echoingIdentity(t *testing.T) *httptest.Server {
 // stderr, the JSON log, the state database's bytes, status --json or
 // /healthz.
 func TestSecretsNeverLeave(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t, worldOptions{contacts: 2})
 	id := echoingIdentity(t)
 	w.env["AZURE_CLIENT_SECRET"] = echoSecret
@@ -119,6 +120,7 @@ func rawControls(s string) bool {
 // `synclang status`) raw, and a service's reason (which may quote the
 // record) is not written to a stderr that is a log.
 func TestServiceTextIsEscaped(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t, worldOptions{contacts: 4})
 	target, _ := url.Parse(w.env["INFOBIP_BASE_URL"])
 	proxy := httputil.NewSingleHostReverseProxy(target)
@@ -191,6 +193,7 @@ func TestServiceTextIsEscaped(t *testing.T) {
 // header in its error: the access token the connector obtained is masked
 // in the output and the state.
 func TestTokensAreMasked(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t, worldOptions{contacts: 2})
 	var token atomic.Value
 	echo := roundTripFunc(func(r *http.Request) (*http.Response, error) {
@@ -230,6 +233,7 @@ func TestTokensAreMasked(t *testing.T) {
 // hold a secret; status and rejects mask the project's secrets set in the
 // environment without opening a connection.
 func TestStatusMasksSecretsOfOldStates(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t, worldOptions{contacts: 1})
 	secret := w.env["AZURE_CLIENT_SECRET"]
 	st, err := state.Open(context.Background(), filepath.Join(w.dir, stateDir, stateFile), state.Options{})

@@ -18,6 +18,7 @@ import (
 // TestRunIsInterruptedGracefully: the first interrupt finishes the batches
 // in flight and stops (exit 1, "stopped"); the next run continues.
 func TestRunIsInterruptedGracefully(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t, worldOptions{contacts: 30})
 	var out, errb syncBuffer
 	s := w.stdio(&out, &errb)
@@ -33,6 +34,7 @@ func TestRunIsInterruptedGracefully(t *testing.T) {
 
 // TestDemo runs the demo small and without limits: every check passes.
 func TestDemo(t *testing.T) {
+	t.Parallel()
 	var out, errb syncBuffer
 	code := Main([]string{"demo", "--contacts", "60", "--limits", "off"}, Stdio{Out: &out, Err: &errb, Getenv: func(k string) string {
 		// The user's own settings must not leak into the demo.
@@ -57,6 +59,7 @@ func TestDemo(t *testing.T) {
 // TestProgress renders progress lines: the ETA once a total is known, a
 // plain line per interval when not on a terminal.
 func TestProgress(t *testing.T) {
+	t.Parallel()
 	clk := testkit.NewClock(time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC))
 	var out syncBuffer
 	p := newProgress(&out, false, clk.Now, 10*time.Second)
@@ -107,6 +110,7 @@ func TestProgress(t *testing.T) {
 // TestDescribe turns errors into lines that name the connection and say
 // what to do.
 func TestDescribe(t *testing.T) {
+	t.Parallel()
 	p := &plan.Plan{Syncs: []*plan.Sync{{Name: "contacts",
 		Left:  &plan.Side{Connection: "crm", Kind: "dynamics"},
 		Right: &plan.Side{Connection: "infobip", Kind: "people"}}}}

@@ -205,6 +205,11 @@ func scriptSetup(env *testscript.Env) error {
 	}
 	env.Setenv("EXAMPLES", examples)
 	env.Setenv(envExitFile, filepath.Join(env.WorkDir, ".synclang-exit"))
+	// Under -race each child would sleep a second before exiting
+	// (GORACE's atexit_sleep_ms defaults to 1000, so that goroutines still
+	// running can report); the scripts run some 150 children. Races are
+	// still reported as they happen.
+	env.Setenv("GORACE", strings.TrimSpace(os.Getenv("GORACE")+" atexit_sleep_ms=0"))
 	env.Values[worldKey{}] = &scriptWorld{}
 	return nil
 }

@@ -15,6 +15,7 @@ import (
 // its lock, and the next interval runs a pass again (which is stopped the
 // same way, not refused as locked).
 func TestServePassTimeout(t *testing.T) {
+	t.Parallel()
 	hang := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if strings.HasSuffix(r.URL.Path, "/oauth2/v2.0/token") {
 			w.Header().Set("Content-Type", "application/json")
