@@ -242,6 +242,7 @@ var scriptCmds = map[string]func(ts *testscript.TestScript, neg bool, args []str
 	"http":      cmdHTTP,
 	"json":      asCheck(jsonCheck),
 	"jsonset":   cmdJSONSet,
+	"jsontype":  asCheck(jsonTypeCheck),
 	"sum":       cmdSum,
 	"quiet":     asCheck(quietCheck),
 	"jsonlines": asCheck(jsonLinesCheck),
@@ -1014,9 +1015,29 @@ func cmdHTTP(ts *testscript.TestScript, neg bool, args []string) {
 // not exist fails the script even under !, so `! json` asserts a value
 // that differs, never a typo.
 func jsonValue(ts *testscript.TestScript, file, path string) (string, error) {
+	v, err := jsonAt(ts, file, path)
+	if err != nil {
+		return "", err
+	}
+	switch x := v.(type) {
+	case nil:
+		return "", nil
+	case string:
+		return x, nil
+	case float64:
+		return strconv.FormatFloat(x, 'f', -1, 64), nil
+	case bool:
+		return strconv.FormatBool(x), nil
+	}
+	b, _ := json.Marshal(v)
+	return string(b), nil
+}
+
+// jsonAt returns the decoded value at path (see jsonValue).
+func jsonAt(ts *testscript.TestScript, file, path string) (any, error) {
 	var doc any
 	if err := json.Unmarshal([]byte(ts.ReadFile(file)), &doc); err != nil {
-		return "", usageError(fmt.Sprintf("%s is not JSON: %v", file, err))
+		return nil, usageError(fmt.Sprintf("%s is not JSON: %v", file, err))
 	}
 	v := doc
 	for _, part := range strings.Split(path, ".") {
@@ -1034,25 +1055,14 @@ func jsonValue(ts *testscript.TestScript, file, path string) (string, error) {
 			}
 			i, err := strconv.Atoi(part)
 			if err != nil || i < 0 || i >= len(x) {
-				return "", usageError(fmt.Sprintf("%s: no element %s of %d", path, part, len(x)))
+				return nil, usageError(fmt.Sprintf("%s: no element %s of %d", path, part, len(x)))
 			}
 			v = x[i]
 		default:
-			return "", usageError(fmt.Sprintf("%s: no %s in %v", path, part, v))
+			return nil, usageError(fmt.Sprintf("%s: no %s in %v", path, part, v))
 		}
 	}
-	switch x := v.(type) {
-	case nil:
-		return "", nil
-	case string:
-		return x, nil
-	case float64:
-		return strconv.FormatFloat(x, 'f', -1, 64), nil
-	case bool:
-		return strconv.FormatBool(x), nil
-	}
-	b, _ := json.Marshal(v)
-	return string(b), nil
+	return v, nil
 }
 
 // jsonCheck is `json FILE PATH VALUE`: the value at PATH (see jsonValue)
@@ -1067,6 +1077,35 @@ func jsonCheck(ts *testscript.TestScript, args []string) error {
 	}
 	if got != args[2] {
 		return fmt.Errorf("%s is %q, want %q", args[1], got, args[2])
+	}
+	return nil
+}
+
+// jsonTypeCheck is `jsontype FILE PATH TYPE`: the value at PATH is a
+// string, number, bool, object, array or null.
+func jsonTypeCheck(ts *testscript.TestScript, args []string) error {
+	if len(args) != 3 {
+		return usageError("jsontype FILE PATH TYPE")
+	}
+	v, err := jsonAt(ts, args[0], args[1])
+	if err != nil {
+		return err
+	}
+	got := "null"
+	switch v.(type) {
+	case string:
+		got = "string"
+	case float64:
+		got = "number"
+	case bool:
+		got = "bool"
+	case map[string]any:
+		got = "object"
+	case []any:
+		got = "array"
+	}
+	if got != args[2] {
+		return fmt.Errorf("%s is a %s, want a %s", args[1], got, args[2])
 	}
 	return nil
 }
