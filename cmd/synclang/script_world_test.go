@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -250,6 +251,7 @@ var scriptCmds = map[string]func(ts *testscript.TestScript, neg bool, args []str
 	"upper":     cmdUpper,
 	"absent":    cmdAbsent,
 	"mtime":     cmdMtime,
+	"hang":      cmdHang,
 	"state":     asCheck(stateCheck),
 }
 
@@ -1258,4 +1260,26 @@ func cmdMtime(ts *testscript.TestScript, neg bool, args []string) {
 	ts.Check(err)
 	t := time.Now().Add(d)
 	ts.Check(os.Chtimes(ts.MkAbs(args[0]), t, t))
+}
+
+// cmdHang is `hang VAR`: $VAR is the URL of a Web API that issues tokens
+// (as the identity platform's token endpoint) and never answers anything
+// else: each request waits until its client goes, or 30 seconds.
+func cmdHang(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 1 {
+		ts.Fatalf("usage: hang VAR")
+	}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasSuffix(r.URL.Path, "/oauth2/v2.0/token") {
+			w.Header().Set("Content-Type", "application/json")
+			_, _ = w.Write([]byte(`{"access_token":"t","token_type":"Bearer","expires_in":3600}`))
+			return
+		}
+		select {
+		case <-r.Context().Done():
+		case <-time.After(30 * time.Second):
+		}
+	}))
+	ts.Defer(srv.Close)
+	ts.Setenv(args[0], srv.URL)
 }
