@@ -18,12 +18,15 @@ import (
 	"github.com/synclang/synclang/internal/testkit"
 )
 
-// The end-to-end tests run the CLI (Main, with buffers) against both
-// emulators over real HTTP on loopback. The emulators' limits are off and
-// the connectors' pacing is scaled up (Stdio.RateScale), so the tests do
-// not wait for the real limits; the 429 and 5xx tests inject failures.
-// A shared fake clock stamps both services' modification times, so
-// conflicts are decided deterministically.
+// The Go end-to-end tests run the CLI (Main, with buffers) against both
+// emulators over real HTTP on loopback; most end-to-end tests are scripts
+// now (testdata/script, script_world_test.go), and these are the ones that
+// need Go: a crashing state store, an interrupt before the first batch,
+// a terminal, servers or an HTTP client in front of the emulators, another
+// user, PostgreSQL. The emulators' limits are off and the connectors'
+// pacing is scaled up (Stdio.RateScale), so the tests do not wait for the
+// real limits. A shared fake clock stamps both services' modification
+// times, so conflicts are decided deterministically.
 
 // testClock is a clock the tests advance (testkit.Clock).
 type testClock = testkit.Clock
