@@ -5,12 +5,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"regexp"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -522,10 +523,9 @@ func peopleCmd(ts *testscript.TestScript, args []string) error {
 		}
 		return hasFields(p, a[1:], true)
 	case verb == "fail" && len(a) == 2:
-		n, err1 := strconv.Atoi(a[0])
-		status, err2 := strconv.Atoi(a[1])
-		if err1 != nil || err2 != nil {
-			return usageError("people fail N STATUS")
+		n, status, err := failArgs(a)
+		if err != nil {
+			return err
 		}
 		w.ppl.FailNext(n, status)
 	case verb == "define" && len(a) == 2:
@@ -627,10 +627,9 @@ func dynamicsCmd(ts *testscript.TestScript, args []string) error {
 		}
 		return hasFields(r, a[2:], false)
 	case verb == "fail" && len(a) == 2:
-		n, err1 := strconv.Atoi(a[0])
-		status, err2 := strconv.Atoi(a[1])
-		if err1 != nil || err2 != nil {
-			return usageError("dynamics fail N STATUS")
+		n, status, err := failArgs(a)
+		if err != nil {
+			return err
 		}
 		w.dyn.FailNext(n, status)
 	case verb == "raw" && len(a) == 4:
@@ -652,6 +651,16 @@ func dynamicsCmd(ts *testscript.TestScript, args []string) error {
 		return usageError("dynamics " + strings.Join(args, " "))
 	}
 	return nil
+}
+
+// failArgs parses `fail N STATUS`.
+func failArgs(a []string) (n, status int, err error) {
+	n, err1 := strconv.Atoi(a[0])
+	status, err2 := strconv.Atoi(a[1])
+	if err1 != nil || err2 != nil {
+		return 0, 0, usageError("fail N STATUS, not fail " + strings.Join(a, " "))
+	}
+	return n, status, nil
 }
 
 // countIs checks a count against N, or >=N for at least N.
@@ -752,12 +761,12 @@ func convergedErrors(dyn *dynemu.Emulator, ppl *pplemu.Emulator) []string {
 		e := strings.ToLower(str2(c["emailaddress1"]))
 		contacts[e] = append(contacts[e], c)
 	}
-	for _, email := range sortedKeys(persons) {
+	for _, email := range slices.Sorted(maps.Keys(persons)) {
 		if ps := persons[email]; len(ps) > 1 {
 			errorf("%d People persons with email %s", len(ps), email)
 		}
 	}
-	for _, email := range sortedKeys(contacts) {
+	for _, email := range slices.Sorted(maps.Keys(contacts)) {
 		if cs := contacts[email]; len(cs) > 1 && email != "" {
 			errorf("%d Dynamics contacts with email %s", len(cs), email)
 		}
@@ -799,15 +808,6 @@ func convergedErrors(dyn *dynemu.Emulator, ppl *pplemu.Emulator) []string {
 		}
 	}
 	return errs
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }
 
 // seedOverlap adds People persons that overlap the Dynamics contacts as a
