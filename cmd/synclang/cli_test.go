@@ -8,6 +8,7 @@ import (
 
 // TestExitCodes pins the typed exit codes: 0 ok, 1 errors, 2 usage.
 func TestExitCodes(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		args []string
 		code int

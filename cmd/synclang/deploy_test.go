@@ -87,6 +87,7 @@ func checkNamed(t *testing.T, where, expr string, exported map[string]bool, used
 }
 
 func TestDeployFilesNameExportedMetrics(t *testing.T) {
+	t.Parallel()
 	exported := exportedMetrics(t)
 	used := map[string]bool{}
 	dir := filepath.Join("..", "..", "deploy")

@@ -2,13 +2,13 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"regexp"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -16,15 +16,17 @@ import (
 	dynemu "github.com/synclang/synclang/connectors/dynamics/emulator"
 	pplemu "github.com/synclang/synclang/connectors/people/emulator"
 	"github.com/synclang/synclang/internal/testkit"
-	"github.com/synclang/synclang/runtime/engine"
 )
 
-// The end-to-end tests run the CLI (Main, with buffers) against both
-// emulators over real HTTP on loopback. The emulators' limits are off and
-// the connectors' pacing is scaled up (Stdio.RateScale), so the tests do
-// not wait for the real limits; the 429 and 5xx tests inject failures.
-// A shared fake clock stamps both services' modification times, so
-// conflicts are decided deterministically.
+// The Go end-to-end tests run the CLI (Main, with buffers) against both
+// emulators over real HTTP on loopback; most end-to-end tests are scripts
+// now (testdata/script, script_world_test.go), and these are the ones that
+// need Go: a crashing state store, an interrupt before the first batch,
+// a terminal, servers or an HTTP client in front of the emulators, another
+// user, PostgreSQL. The emulators' limits are off and the connectors'
+// pacing is scaled up (Stdio.RateScale), so the tests do not wait for the
+// real limits. A shared fake clock stamps both services' modification
+// times, so conflicts are decided deterministically.
 
 // testClock is a clock the tests advance (testkit.Clock).
 type testClock = testkit.Clock
@@ -114,75 +116,12 @@ func (w *world) synclang(args ...string) result {
 	return r
 }
 
-// checkSummaryAddsUp asserts, for every summary table and JSON report a
-// command printed, that each direction's records read add up to its
-// columns: every record read is counted exactly once (issue 9).
+// checkSummaryAddsUp asserts that every summary table and JSON report a
+// command printed adds up (summaryErrors).
 func checkSummaryAddsUp(t *testing.T, r result) {
 	t.Helper()
-	if strings.HasPrefix(strings.TrimSpace(r.out), "{") {
-		var doc struct {
-			Syncs []*engine.SyncReport `json:"syncs"`
-		}
-		if err := json.Unmarshal([]byte(r.out), &doc); err == nil {
-			for _, sr := range doc.Syncs {
-				for _, f := range sr.Flows {
-					if err := f.Balanced(); err != nil {
-						t.Errorf("JSON report of sync %s: %v\n%s", sr.Sync, err, r)
-					}
-				}
-			}
-		}
-		return
-	}
-	// status: "crm.contact -> infobip.customer: read 6, created 4, ...".
-	for _, m := range regexp.MustCompile(`-> \S+: read (\d{1,3}(?:,\d{3})*)((?:, [a-z]+ \d{1,3}(?:,\d{3})*)+)`).FindAllStringSubmatch(r.out, -1) {
-		atoi := func(s string) int { n, _ := strconv.Atoi(strings.ReplaceAll(s, ",", "")); return n }
-		sum := 0
-		for _, part := range strings.Split(strings.TrimPrefix(m[2], ", "), ", ") {
-			_, n, _ := strings.Cut(part, " ")
-			sum += atoi(n)
-		}
-		if atoi(m[1]) != sum {
-			t.Errorf("status line %q: %s read but %d in the outcomes\n%s", m[0], m[1], sum, r)
-		}
-	}
-	cols := regexp.MustCompile(`\s{2,}`)
-	var header []string
-	for _, line := range strings.Split(r.out, "\n") {
-		cells := cols.Split(strings.TrimSpace(line), -1)
-		if len(cells) > 3 && cells[0] == "sync" && cells[1] == "direction" && cells[2] == "read" {
-			header = cells
-			continue
-		}
-		if header == nil || strings.TrimSpace(line) == "" {
-			header = nil
-			continue
-		}
-		if len(cells) != len(header) {
-			t.Errorf("summary row %q has %d cells, the header %d\n%s", line, len(cells), len(header), r)
-			continue
-		}
-		if cells[2] == "-" {
-			continue // a sync that did not run
-		}
-		read, sum := 0, 0
-		for i, h := range header {
-			if i < 2 || h == "status" {
-				continue
-			}
-			n, err := strconv.Atoi(strings.ReplaceAll(cells[i], ",", ""))
-			if err != nil {
-				t.Errorf("summary row %q: column %s is %q\n%s", line, h, cells[i], r)
-			}
-			if h == "read" {
-				read = n
-			} else {
-				sum += n
-			}
-		}
-		if read != sum {
-			t.Errorf("summary row %q: %d read but %d in the columns %v\n%s", line, read, sum, header[3:], r)
-		}
+	for _, e := range summaryErrors(r.out) {
+		t.Errorf("%s\n%s", e, r)
 	}
 }
 
@@ -237,98 +176,68 @@ func intOf(v any) int64 {
 	return 0
 }
 
-// checkConverged asserts what the contacts sync promises: every active
-// contact has exactly one People customer, linked by externalId, with the
-// two-way fields equal; every customer has exactly one contact; nobody is
-// duplicated on either side.
+// checkConverged asserts what the contacts sync promises
+// (convergedErrors).
 func (w *world) checkConverged() {
 	w.t.Helper()
-	persons, contacts := w.persons(), w.contacts()
-	for email, ps := range persons {
-		if len(ps) > 1 {
-			w.t.Errorf("%d People persons with email %s", len(ps), email)
-		}
-	}
-	for email, cs := range contacts {
-		if len(cs) > 1 && email != "" {
-			w.t.Errorf("%d Dynamics contacts with email %s", len(cs), email)
-		}
-	}
-	byExt := map[string]map[string]any{}
-	for _, ps := range persons {
-		for _, p := range ps {
-			if x := str2(p["externalId"]); x != "" {
-				byExt[x] = p
-			}
-		}
-	}
-	for _, c := range w.dyn.Rows("contact") {
-		if intOf(c["statecode"]) != 0 {
-			continue
-		}
-		id := str2(c["contactid"])
-		p := byExt[id]
-		if p == nil {
-			w.t.Errorf("contact %s (%s) has no People profile with its id as externalId", id, c["emailaddress1"])
-			continue
-		}
-		if p["type"] != "CUSTOMER" {
-			w.t.Errorf("contact %s: its profile is a %v", id, p["type"])
-		}
-		for dyn, ppl := range map[string]string{"firstname": "firstName", "lastname": "lastName", "address1_city": "city", "address1_country": "country"} {
-			if str2(c[dyn]) != str2(p[ppl]) {
-				w.t.Errorf("contact %s %s = %q, People %s = %q", id, dyn, c[dyn], ppl, p[ppl])
-			}
-		}
-		if !strings.EqualFold(str2(c["emailaddress1"]), personEmail(p)) {
-			w.t.Errorf("contact %s email %q, People %q", id, c["emailaddress1"], personEmail(p))
-		}
-	}
-	for _, ps := range persons {
-		for _, p := range ps {
-			if p["type"] != "CUSTOMER" {
-				continue
-			}
-			c, ok := w.dyn.Get("contact", str2(p["externalId"]))
-			if !ok {
-				w.t.Errorf("People customer %v (%s) has no contact (externalId %q)", p["id"], personEmail(p), p["externalId"])
-			} else if intOf(c["statecode"]) != 0 {
-				// An inactive contact's customer stays (where filter).
-				continue
-			}
-		}
+	for _, e := range convergedErrors(w.dyn, w.ppl) {
+		w.t.Error(e)
 	}
 }
 
-// seedPeople adds People persons that overlap the Dynamics contacts as a
-// live account would: every third contact has a customer with its email
-// (alternately carrying the contact's id as externalId, or none), half the
-// leads a People lead, and two customers exist only in People.
-func (w *world) seedPeople() {
-	w.t.Helper()
-	for i, c := range w.dyn.Rows("contact") {
-		if i%3 != 0 {
-			continue
-		}
-		p := personFrom(c, "CUSTOMER")
-		if i%2 == 0 {
-			p["externalId"] = c["contactid"]
-		}
-		w.ppl.Insert(p)
-	}
-	for j, l := range w.dyn.Rows("lead") {
-		if j%2 == 0 {
-			w.ppl.Insert(personFrom(l, "LEAD"))
-		}
-	}
-	for _, n := range []string{"only.one@example.net", "only.two@example.net"} {
-		w.ppl.Insert(map[string]any{"type": "CUSTOMER", "firstName": "Only", "lastName": strings.Split(n, "@")[0], "city": "Graz",
-			"contactInformation": map[string]any{"email": []any{map[string]any{"address": n}}}})
-	}
-}
+// seedPeople adds People persons that overlap the Dynamics contacts
+// (seedOverlap).
+func (w *world) seedPeople() { seedOverlap(w.dyn, w.ppl) }
 
 func testContext(t *testing.T) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	t.Cleanup(cancel)
 	return ctx
 }
+
+// serve starts `synclang serve` (or args) in this world and returns
+// the metrics base URL, the interrupt channel and the exit code channel.
+func (w *world) serve(t *testing.T, args ...string) (string, chan os.Signal, <-chan int, *syncBuffer) {
+	t.Helper()
+	var out, errb syncBuffer
+	s := w.stdio(&out, &errb)
+	sig := make(chan os.Signal, 2)
+	s.Interrupt = sig
+	code := make(chan int, 1)
+	go func() { code <- Main(append(args, w.dir), s) }()
+	addr := waitFor(t, &errb, regexp.MustCompile(`"msg":"serving metrics","addr":"(http://[^"]+)"`))
+	return addr, sig, code, &errb
+}
+
+func get(t *testing.T, url string) (int, string) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// waitMetric returns the value of the first metric line matching rx (as a
+// string), polling until it is at least min.
+func waitMetric(t *testing.T, base string, rx *regexp.Regexp, min float64) string {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		_, body := get(t, base+"/metrics")
+		if m := rx.FindStringSubmatch(body); m != nil {
+			var v float64
+			if _, err := fmtSscan(m[1], &v); err == nil && v >= min {
+				return m[1]
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no %s >= %v in:\n%s", rx, min, body)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func fmtSscan(s string, v *float64) (int, error) { return fmt.Sscan(s, v) }

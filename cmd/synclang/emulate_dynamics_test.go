@@ -17,6 +17,7 @@ import (
 )
 
 func TestEmulateDynamics(t *testing.T) {
+	t.Parallel()
 	out, errOut := &syncBuffer{}, &syncBuffer{}
 	s := &Stdio{Out: out, Err: errOut, Getenv: func(string) string { return "" }}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -59,6 +60,7 @@ func TestEmulateDynamics(t *testing.T) {
 }
 
 func TestEmulateDynamicsUsage(t *testing.T) {
+	t.Parallel()
 	for _, args := range [][]string{{"--limits", "maybe"}, {"--seed", "-1"}, {"extra"}} {
 		var errOut bytes.Buffer
 		s := &Stdio{Out: &bytes.Buffer{}, Err: &errOut}
@@ -69,6 +71,7 @@ func TestEmulateDynamicsUsage(t *testing.T) {
 }
 
 func TestAuthLogin(t *testing.T) {
+	t.Parallel()
 	emu, srv := emulator.NewTestServer(t, emulator.Options{Seed: 2})
 	cr := emu.Credentials()
 	cache := t.TempDir()
@@ -154,6 +157,7 @@ func TestAuthLogin(t *testing.T) {
 // TestAuthLoginWarnsForClientCredentials: signing in for a connection
 // whose runs use its client secret says the sign-in will not be used.
 func TestAuthLoginWarnsForClientCredentials(t *testing.T) {
+	t.Parallel()
 	emu, srv := emulator.NewTestServer(t, emulator.Options{Seed: 1})
 	cr := emu.Credentials()
 	dir := t.TempDir()
@@ -187,6 +191,7 @@ func TestAuthLoginWarnsForClientCredentials(t *testing.T) {
 }
 
 func TestAuthLoginUsage(t *testing.T) {
+	t.Parallel()
 	for _, args := range [][]string{{"auth"}, {"auth", "logout"}, {"auth", "login"}} {
 		var errOut bytes.Buffer
 		if code := Main(args, Stdio{Out: &bytes.Buffer{}, Err: &errOut}); code != exitUsage {

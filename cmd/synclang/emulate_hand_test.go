@@ -64,6 +64,7 @@ func runShell(t *testing.T, script string) string {
 // interface it prints a URL a client can use and a warning (issue 13
 // item 10).
 func TestEmulatorsByHand(t *testing.T) {
+	t.Parallel()
 	out, errOut := startEmulator(t, "dynamics", "--addr", "0.0.0.0:0", "--seed", "4", "--limits", "off")
 	text := out.String()
 	if strings.Contains(text, "[::]") || strings.Contains(text, "0.0.0.0") || !strings.Contains(text, "export DYNAMICS_URL=http://127.0.0.1:") {

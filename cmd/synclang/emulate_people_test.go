@@ -12,6 +12,7 @@ import (
 )
 
 func TestEmulatePeopleServesUntilCancelled(t *testing.T) {
+	t.Parallel()
 	var out, errOut syncBuffer
 	s := &Stdio{Out: &out, Err: &errOut, Getenv: func(string) string { return "" }}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -75,6 +76,7 @@ func TestEmulatePeopleServesUntilCancelled(t *testing.T) {
 }
 
 func TestEmulatePeopleUsage(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		args []string
 		code int

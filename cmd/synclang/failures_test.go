@@ -11,6 +11,7 @@ import (
 // the error its SyncReport carries, whatever the joined error Run returned
 // looks like; an error without a failed sync is one failure of no sync.
 func TestFailuresFromTheReport(t *testing.T) {
+	t.Parallel()
 	a, b := errors.New("reading crm.contact: boom"), errors.New("writing infobip.customer: bang")
 	rep := &engine.Report{Syncs: []*engine.SyncReport{{Sync: "contacts", Err: a}, {Sync: "ok"}, {Sync: "leads", Err: b}}}
 	// The joined error is not taken apart: here it holds one error for two

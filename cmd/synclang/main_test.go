@@ -11,20 +11,19 @@ import (
 
 func TestMain(m *testing.M) {
 	os.Exit(testscript.RunMain(m, map[string]func() int{
-		"synclang": func() int { return Main(os.Args[1:], DefaultStdio()) },
+		"synclang": scriptSynclang,
 	}))
 }
 
 // TestScripts runs the CLI scripts in testdata/script: exit status,
-// stdout and stderr of real invocations.
+// stdout and stderr of real invocations, the runtime commands against the
+// emulators (script_world_test.go).
 func TestScripts(t *testing.T) {
+	t.Parallel()
 	testscript.Run(t, testscript.Params{
-		Dir: "testdata/script",
-		Setup: func(env *testscript.Env) error {
-			env.Setenv("NO_COLOR", "1")
-			return nil
-		},
-		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){"gen": genFile},
+		Dir:   "testdata/script",
+		Setup: scriptSetup,
+		Cmds:  scriptCmds,
 	})
 }
 

@@ -20,6 +20,7 @@ import (
 // not bind root, so under root the CLI (this test binary, which acts as
 // synclang under that name) runs as the nobody user.
 func TestStatusAndRejectsOnReadOnlyState(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t, worldOptions{contacts: 2})
 	w.pass(exitOK)
 	path := filepath.Join(w.dir, stateDir, stateFile)

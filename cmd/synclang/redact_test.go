@@ -42,6 +42,7 @@ func echoingIdentity(t *testing.T) *httptest.Server {
 // stderr, the JSON log, the state database's bytes, status --json or
 // /healthz.
 func TestSecretsNeverLeave(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t, worldOptions{contacts: 2})
 	id := echoingIdentity(t)
 	w.env["AZURE_CLIENT_SECRET"] = echoSecret
@@ -104,50 +105,6 @@ func TestSecretsNeverLeave(t *testing.T) {
 	}
 }
 
-// TestSettingErrorsNameTheVariable: a value from the environment that is
-// not valid is named by its variable, never quoted (two swapped variables
-// would print the secret), and a URL with userinfo is refused without
-// echoing it.
-func TestSettingErrorsNameTheVariable(t *testing.T) {
-	w := newWorld(t, worldOptions{contacts: 1})
-	secret := w.env["AZURE_CLIENT_SECRET"]
-	for _, tc := range []struct {
-		name   string
-		env    map[string]string
-		want   string
-		hidden []string
-	}{
-		{"swapped variables", map[string]string{"DYNAMICS_URL": secret, "AZURE_CLIENT_SECRET": w.env["DYNAMICS_URL"]},
-			"connection crm: setting url (from DYNAMICS_URL): the value is not an absolute http(s) URL", []string{secret}},
-		{"userinfo in url", map[string]string{"DYNAMICS_URL": "https://alice:hunter2-pw@org.crm4.dynamics.com"},
-			"connection crm: setting url (from DYNAMICS_URL): the URL holds a user name or password", []string{"hunter2-pw", "alice"}},
-		{"userinfo in an override", map[string]string{"DYNAMICS_AUTHORITY": "https://bob:s3cret-pw@login.microsoftonline.com"},
-			"connection crm: setting authority (from DYNAMICS_AUTHORITY): the URL holds a user name or password", []string{"s3cret-pw", "bob:"}},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			saved := map[string]string{}
-			for k, v := range tc.env {
-				saved[k] = w.env[k]
-				w.env[k] = v
-			}
-			defer func() {
-				for k, v := range saved {
-					w.env[k] = v
-				}
-			}()
-			r := w.synclang("run", w.dir)
-			if r.code != exitError || !strings.Contains(r.err, tc.want) {
-				t.Errorf("want exit 1 and %q:\n%s", tc.want, r)
-			}
-			for _, h := range tc.hidden {
-				if strings.Contains(r.out+r.err, h) {
-					t.Errorf("the output holds %q:\n%s", h, r)
-				}
-			}
-		})
-	}
-}
-
 // hostileText is what a misbehaving service may write: an escape sequence
 // that recolours the terminal and sets its title, a bell, a carriage
 // return that overwrites the line, a C1 CSI and a bidi override, around a
@@ -163,6 +120,7 @@ func rawControls(s string) bool {
 // `synclang status`) raw, and a service's reason (which may quote the
 // record) is not written to a stderr that is a log.
 func TestServiceTextIsEscaped(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t, worldOptions{contacts: 4})
 	target, _ := url.Parse(w.env["INFOBIP_BASE_URL"])
 	proxy := httputil.NewSingleHostReverseProxy(target)
@@ -235,6 +193,7 @@ func TestServiceTextIsEscaped(t *testing.T) {
 // header in its error: the access token the connector obtained is masked
 // in the output and the state.
 func TestTokensAreMasked(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t, worldOptions{contacts: 2})
 	var token atomic.Value
 	echo := roundTripFunc(func(r *http.Request) (*http.Response, error) {
@@ -274,6 +233,7 @@ func TestTokensAreMasked(t *testing.T) {
 // hold a secret; status and rejects mask the project's secrets set in the
 // environment without opening a connection.
 func TestStatusMasksSecretsOfOldStates(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t, worldOptions{contacts: 1})
 	secret := w.env["AZURE_CLIENT_SECRET"]
 	st, err := state.Open(context.Background(), filepath.Join(w.dir, stateDir, stateFile), state.Options{})

@@ -14,6 +14,7 @@ import (
 // TestSchemaPullThenCheck pulls a People account's custom attributes into a
 // snapshot, and check then knows an attribute it rejected before.
 func TestSchemaPullThenCheck(t *testing.T) {
+	t.Parallel()
 	emu, srv := peopleemu.NewTestServer(t, peopleemu.Options{Limits: "off"})
 	if err := emu.DefineAttribute("Loyalty Tier", "STRING"); err != nil {
 		t.Fatal(err)

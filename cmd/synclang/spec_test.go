@@ -156,6 +156,7 @@ func escapeCell(s string) string { return strings.ReplaceAll(s, "|", `\|`) }
 var sectionRx = regexp.MustCompile(`(?s)<!-- generated:([a-z]+) -->\n.*?<!-- /generated -->`)
 
 func TestSpecIsTrue(t *testing.T) {
+	t.Parallel()
 	data, err := os.ReadFile("../../SPEC.md")
 	if err != nil {
 		t.Fatal(err)

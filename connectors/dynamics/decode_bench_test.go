@@ -75,6 +75,7 @@ func BenchmarkDecodePage(b *testing.B) {
 // TestDecodePageAsBefore: the new decoding yields the records the old one
 // did, for a page of every column of the emulator's contacts.
 func TestDecodePageAsBefore(t *testing.T) {
+	t.Parallel()
 	r, data := contactsPage(t, 300)
 	var p page
 	if err := decodePage(data, &p); err != nil {

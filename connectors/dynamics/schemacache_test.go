@@ -58,6 +58,7 @@ func hasField(t *testing.T, c *Conn, entity, field string) bool {
 // the revalidation; an expired stamp or a corrupt cache file leads to a
 // discovery, not a failure.
 func TestSchemaCacheQuietRunOfANewProcess(t *testing.T) {
+	t.Parallel()
 	env := newTestEnv(t, emulator.Options{Seed: 5}, 0)
 	fields := []string{"lastname", "emailaddress1"}
 	var cursor connector.Cursor
@@ -167,6 +168,7 @@ func TestSchemaCacheQuietRunOfANewProcess(t *testing.T) {
 // RetrieveMetadataChanges (400) costs a discovery, as without a cache, not
 // a failed read; one that is down fails the read.
 func TestSchemaCacheRefusedRevalidation(t *testing.T) {
+	t.Parallel()
 	env := newTestEnv(t, emulator.Options{Seed: 2}, 0)
 	readAll(t, env.conn, "contact", connector.Cursor{}, 0, []string{"lastname"})
 	p := env.newProcess(t, true)

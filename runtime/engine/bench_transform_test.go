@@ -97,6 +97,7 @@ func compiledMapper(tb testing.TB) (*flowRun, func(rec connector.Record, out map
 type stubConn struct{ connector.Connector }
 
 func TestHandMappingEqualsCompiled(t *testing.T) {
+	t.Parallel()
 	_, compiled := compiledMapper(t)
 	for _, rec := range benchContacts(50) {
 		a, b := map[string]any{}, map[string]any{}

@@ -26,6 +26,7 @@ func (c repeatConn) Read(ctx context.Context, req connector.ReadRequest, emit fu
 }
 
 func TestRepeatedRecordsInFlightCreateOnce(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, spec{direction: plan.LeftToRight, noWhere: true})
 	var recs []connector.Record
 	for i := range 60 {
@@ -51,6 +52,7 @@ func TestRepeatedRecordsInFlightCreateOnce(t *testing.T) {
 }
 
 func TestSameEmailInBatchesInFlight(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, spec{direction: plan.LeftToRight, noWhere: true})
 	var recs []connector.Record
 	for i := range 12 {
@@ -75,6 +77,7 @@ func TestSameEmailInBatchesInFlight(t *testing.T) {
 }
 
 func TestLargerTwoWayLoadConverges(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, spec{})
 	var crm, ppl []connector.Record
 	for i := range 300 {

@@ -106,6 +106,7 @@ func (h *harness) recoverRuns() {
 // the same place as a run that never crashed: every record once on each
 // side, linked, equal, nothing rejected.
 func TestCrashAtEveryPoint(t *testing.T) {
+	t.Parallel()
 	clean := newHarness(t, spec{})
 	seedInitial(t, clean)
 	count := &crash{}
@@ -147,6 +148,7 @@ func TestCrashAtEveryPoint(t *testing.T) {
 // TestCrashDuringIncrementalPassLosesNothing crashes a pass carrying edits
 // on both sides at every operation: after recovery every edit has arrived.
 func TestCrashDuringIncrementalPassLosesNothing(t *testing.T) {
+	t.Parallel()
 	setup := func(t *testing.T) (*harness, []string, string) {
 		h := newHarness(t, spec{})
 		contacts, lonely := seedInitial(t, h)
@@ -196,6 +198,7 @@ func TestCrashDuringIncrementalPassLosesNothing(t *testing.T) {
 // externalId write-back. The next run must not create a second contact; it
 // reports the record until the user retries.
 func TestUnfinishedCreateWithoutMatchIsReported(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, spec{direction: plan.RightToLeft})
 	keys := upsert(t, h.ppl, "customer", connector.Record{Fields: F{"firstName": "No", "lastName": "Email", "phone": "41793026727"}})
 	h.ppl.FailCall = func(op, entity string) error {
@@ -284,6 +287,7 @@ func seedNoKeys(t *testing.T, h *harness) {
 // contact out; without it, it reads the contact and would create a People
 // profile for it.
 func TestCrashAtEveryPointWithoutMatchKeys(t *testing.T) {
+	t.Parallel()
 	for _, sp := range []spec{{}, {noWhere: true}} {
 		crashEveryPointNoKeys(t, sp)
 	}
@@ -326,6 +330,7 @@ func crashEveryPointNoKeys(t *testing.T, sp spec) {
 // cleared; when the record is fixed it is created, not reported as an
 // unfinished create.
 func TestRefusedCreateIsNotUnfinished(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, spec{direction: plan.RightToLeft})
 	keys := upsert(t, h.ppl, "customer", connector.Record{Fields: F{"firstName": "No", "lastName": "Email"}})
 	h.crm.FailWrite = func(entity string, rec connector.Record) error {

@@ -75,6 +75,7 @@ func (e *example) settle() {
 }
 
 func TestExamplePlanContactsAndLeads(t *testing.T) {
+	t.Parallel()
 	e := newExample(t, "examples/plan.json")
 	contacts := upsert(t, e.crm, "contact",
 		connector.Record{Fields: F{"firstname": "Ana", "lastname": "Horvat", "emailaddress1": "ana@example.com", "statecode": 0, "gendercode": 2, "jobtitle": "CTO"}},
@@ -137,6 +138,7 @@ func TestExamplePlanContactsAndLeads(t *testing.T) {
 }
 
 func TestExamplePlanPeopleToDynamics(t *testing.T) {
+	t.Parallel()
 	e := newExample(t, "examples/people-to-dynamics/plan.json")
 	existing := upsert(t, e.crm, "contact", connector.Record{Fields: F{"firstname": "Ana", "lastname": "Horvat", "emailaddress1": "Ana@Example.com"}})
 	e.ppl.Upsert(context.Background(), connector.UpsertRequest{Entity: "customer", Records: []connector.Record{

@@ -12,6 +12,7 @@ import (
 // refusal is attributed to a mapping line by the fields the connector's
 // error names (connector.Error.Fields), never by the words of its message.
 func TestServiceRejectNamesTheFieldTheErrorCarries(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name   string
 		err    *connector.Error

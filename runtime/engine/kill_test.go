@@ -466,6 +466,7 @@ func runKillTrial(t *testing.T, tr killTrial) killOutcome {
 // and at the service between a create and its answer, then recovers and
 // counts duplicates and losses: none of either, nothing rejected.
 func TestKill9(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("spawns processes")
 	}

@@ -47,6 +47,7 @@ func (c digitsOnly) Normalize(entity, field string, v any) any {
 // change to send back, so Dynamics keeps "+385..." and the next pass writes
 // nothing.
 func TestNormalizedValuesAreNoChange(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, spec{})
 	h.conns["infobip"] = digitsOnly{h.ppl}
 	s := h.plan.Syncs[0]

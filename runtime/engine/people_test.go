@@ -23,6 +23,7 @@ import (
 // the echo-free pass after it, and the request count of a pass without
 // changes.
 func TestExamplePlanAgainstPeopleEmulator(t *testing.T) {
+	t.Parallel()
 	clk := newClock()
 	emu, srv := emulator.NewTestServer(t, emulator.Options{TimeScale: 50, Now: clk.Now})
 	ctx := context.Background()

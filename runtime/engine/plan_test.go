@@ -15,6 +15,7 @@ import (
 type noDelete struct{ connector.Connector }
 
 func TestPlanAndConnectorsCheckedBeforeRunning(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name  string
 		edit  func(h *harness)
@@ -47,6 +48,7 @@ func TestPlanAndConnectorsCheckedBeforeRunning(t *testing.T) {
 }
 
 func TestExpiredCursorFallsBackToFullRead(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, spec{})
 	seedInitial(t, h)
 	h.run()
@@ -73,6 +75,7 @@ func TestExpiredCursorFallsBackToFullRead(t *testing.T) {
 }
 
 func TestSourceWithoutCursorIsReadInFull(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, spec{direction: plan.LeftToRight})
 	h.plan.Syncs[0].Left.Incremental = false
 	seedInitial(t, h)

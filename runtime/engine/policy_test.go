@@ -16,6 +16,7 @@ import (
 )
 
 func TestConflicts(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name      string
 		policy    plan.Conflict
@@ -84,6 +85,7 @@ func TestConflicts(t *testing.T) {
 }
 
 func TestDeletes(t *testing.T) {
+	t.Parallel()
 	for _, pol := range []plan.DeletePolicy{plan.DeleteIgnore, plan.DeletePropagate} {
 		t.Run(string(pol), func(t *testing.T) {
 			h := newHarness(t, spec{del: pol})
@@ -123,6 +125,7 @@ func TestDeletes(t *testing.T) {
 // by email or are created, and get the Dynamics id written back in the same
 // run, so the next pass finds them by the link.
 func TestPeopleWithoutExternalIdToDynamics(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, spec{direction: plan.RightToLeft})
 	crmKeys := upsert(t, h.crm, "contact", contact("Ana", "Horvat", "ana@example.com"))
 	pplKeys := upsert(t, h.ppl, "customer",
@@ -160,6 +163,7 @@ func TestPeopleWithoutExternalIdToDynamics(t *testing.T) {
 }
 
 func TestAmbiguousMatchesAreRejected(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, spec{})
 	// Dynamics allows two contacts with one email; People does not.
 	dup := upsert(t, h.crm, "contact", contact("Ana", "Horvat", "ana@example.com"), contact("Anna", "Horvat", "ANA@example.com"),
@@ -212,6 +216,7 @@ func TestAmbiguousMatchesAreRejected(t *testing.T) {
 }
 
 func TestRejectFixedThenSynced(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, spec{emailExpr: "normEmail(emailaddress1)"})
 	keys := upsert(t, h.crm, "contact", contact("Ana", "Horvat", "not an email"), contact("Luka", "Novak", "luka@example.com"))
 	rep := h.run()
@@ -258,6 +263,7 @@ func TestRejectFixedThenSynced(t *testing.T) {
 }
 
 func TestServiceRejectRetried(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, spec{})
 	refuse := true
 	h.ppl.FailWrite = func(entity string, rec connector.Record) error {
@@ -293,6 +299,7 @@ func TestServiceRejectRetried(t *testing.T) {
 }
 
 func TestValueTooLongRejectedWithRange(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, spec{direction: plan.RightToLeft})
 	long := strings.Repeat("x", 60)
 	keys := upsert(t, h.ppl, "customer", connector.Record{Fields: F{"firstName": long, "lastName": "L", "email": "l@example.com"}})
@@ -308,6 +315,7 @@ func TestValueTooLongRejectedWithRange(t *testing.T) {
 }
 
 func TestDryRunWritesNothing(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, spec{})
 	seedInitial(t, h)
 	var changes []Change
@@ -372,6 +380,7 @@ func TestDryRunWritesNothing(t *testing.T) {
 }
 
 func TestLockedSyncDoesNotRun(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, spec{})
 	seedInitial(t, h)
 	other, err := state.Open(context.Background(), h.path, state.Options{Holder: state.Holder{Host: "elsewhere", PID: 1}})
@@ -393,6 +402,7 @@ func TestLockedSyncDoesNotRun(t *testing.T) {
 }
 
 func TestProgressAndStop(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, spec{direction: plan.LeftToRight, noWhere: true})
 	var recs []connector.Record
 	for i := range 30 {
@@ -454,6 +464,7 @@ func (blockingRead) Read(ctx context.Context, req connector.ReadRequest, emit fu
 }
 
 func TestLostLockStopsTheSync(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, spec{})
 	seedInitial(t, h)
 	h.store = lostLease{h.store}
@@ -477,6 +488,7 @@ func (estimating) EstimateDelete(req connector.DeleteRequest) int { return 10 * 
 // TestDryRunEstimatesWrites checks that a dry run asks each connector what
 // its writes would cost, for the records it would write.
 func TestDryRunEstimatesWrites(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, spec{})
 	seedInitial(t, h)
 	h.conns = map[string]connector.Connector{"crm": estimating{h.crm}, "infobip": estimating{h.ppl}}
@@ -510,6 +522,7 @@ func TestDryRunEstimatesWrites(t *testing.T) {
 // not a change, so no second contact is created for it. When the profile
 // really changes later, it is synced as a new record.
 func TestDeletedPairsSurvivorEchoIsNotRecreated(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, spec{})
 	ctx := context.Background()
 	yuki := upsert(t, h.ppl, "customer", connector.Record{Fields: F{"firstName": "Yuki", "lastName": "Tanaka", "email": "yuki@example.com"}})[0]

@@ -193,6 +193,7 @@ func leadsPlan(leadWhere bool) *plan.Plan {
 }
 
 func TestLeadQualificationKeepsOnePerson(t *testing.T) {
+	t.Parallel()
 	for _, where := range []bool{true, false} {
 		t.Run(fmt.Sprintf("lead where=%v", where), func(t *testing.T) {
 			h := newHarness(t, spec{})
@@ -277,6 +278,7 @@ func TestLeadQualificationKeepsOnePerson(t *testing.T) {
 // lead over the customer (or failing to create a second person), and the
 // contacts sync keeps the person as it was.
 func TestLeadNeverOverwritesCustomer(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, spec{})
 	ppl := newPersons(h.clk.Now)
 	h.conns["infobip"] = ppl

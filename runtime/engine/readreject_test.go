@@ -48,6 +48,7 @@ func (u unreadable) Lookup(ctx context.Context, req connector.LookupRequest) (co
 // counted as read and rejected; the others sync and the cursor moves on.
 // Once fixed at the source, it syncs and its reject is cleared.
 func TestReadRejectsBecomeRejects(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, spec{})
 	h.conns["crm"] = unreadable{h.crm}
 	keys := upsert(t, h.crm, "contact", contact("Ana", "Broken", "ana@example.com"), contact("Luka", "Novak", "luka@example.com"),

@@ -13,6 +13,7 @@ import (
 // (request counters included) and durations as Go duration strings; and a
 // report stored by an earlier version (nanoseconds, "Requests") still reads.
 func TestReportJSONStyle(t *testing.T) {
+	t.Parallel()
 	sr := &SyncReport{Sync: "contacts", Duration: 1500 * time.Millisecond,
 		Requests: map[string]connector.Stats{"crm": {Requests: 3, Retries: 1}},
 		Flows:    []*FlowReport{{Flow: "left-to-right", Duration: 2 * time.Second}}}

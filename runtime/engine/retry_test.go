@@ -19,6 +19,7 @@ import (
 // changed is rejected; the user fixes lastName in People; `rejects retry`
 // must write the fix to Dynamics, not the old Dynamics lastname over it.
 func TestRetryKeepsTheOtherSidesFix(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, spec{})
 	upsert(t, h.crm, "contact", contact("Ana", "Horvat", "ana@example.com"))
 	h.run()
@@ -81,6 +82,7 @@ func (w *watchConn) take() []connector.Record {
 // side must have changed the field since the pair last synced (without a
 // reject) in agreement. A write of any other value undoes someone's change.
 func TestPropertyNoWriteUndoesAChange(t *testing.T) {
+	t.Parallel()
 	pairs := [][2]string{{"firstname", "firstName"}, {"lastname", "lastName"}, {"address1_city", "city"}}
 	// Dynamics allows 50 characters in lastname, People 255: a long People
 	// lastName is rejected until someone fixes it.

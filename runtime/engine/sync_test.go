@@ -38,6 +38,7 @@ func seedInitial(t *testing.T, h *harness) (contacts []string, lonely string) {
 }
 
 func TestInitialLoadThenEchoSuppressed(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, spec{})
 	contacts, lonely := seedInitial(t, h)
 	rep := h.run()
@@ -111,6 +112,7 @@ func TestInitialLoadThenEchoSuppressed(t *testing.T) {
 }
 
 func TestIncrementalEditsBothSides(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, spec{})
 	contacts, lonely := seedInitial(t, h)
 	h.run()
@@ -140,6 +142,7 @@ func TestIncrementalEditsBothSides(t *testing.T) {
 }
 
 func TestEditsSameRecordDifferentFields(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, spec{})
 	contacts, _ := seedInitial(t, h)
 	h.run()
@@ -164,6 +167,7 @@ func TestEditsSameRecordDifferentFields(t *testing.T) {
 }
 
 func TestStatePersistsAcrossProcesses(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, spec{})
 	seedInitial(t, h)
 	h.run()
@@ -203,6 +207,7 @@ func (l *lookupLog) Lookup(ctx context.Context, req connector.LookupRequest) (co
 // link field and match lookups a record without a pair needs: on People
 // each of those is a rate-limited request per batch.
 func TestLinkedRecordIsLookedUpByKeyOnly(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, spec{direction: plan.LeftToRight})
 	contacts, _ := seedInitial(t, h)
 	ppl := &lookupLog{Conn: h.ppl}
