@@ -211,7 +211,7 @@ func scriptSetup(env *testscript.Env) error {
 	// (GORACE's atexit_sleep_ms defaults to 1000, so that goroutines still
 	// running can report); the scripts run some 150 children. Races are
 	// still reported as they happen.
-	env.Setenv("GORACE", strings.TrimSpace(os.Getenv("GORACE")+" atexit_sleep_ms=0"))
+	env.Setenv("GORACE", testkit.NoExitSleep())
 	env.Values[worldKey{}] = &scriptWorld{}
 	return nil
 }

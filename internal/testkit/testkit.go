@@ -1,10 +1,13 @@
 // Package testkit holds the helpers tests across the module share, so each
-// exists once: a settable clock and a full read of a connector's entity.
+// exists once: a settable clock, a full read of a connector's entity, and
+// the environment of a child process.
 // Only tests (and connectors/conntest, the conformance suite) import it.
 package testkit
 
 import (
 	"context"
+	"os"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -63,4 +66,21 @@ func ReadAll(t testing.TB, ctx context.Context, c connector.Connector, req conne
 		t.Fatalf("Read %s since %.40q: %v", req.Entity, req.Since.Token, err)
 	}
 	return recs, last, batches
+}
+
+// ChildEnv returns the environment of a child process a test starts (the
+// test binary again, or a binary it built): the test's own, then extra,
+// with the race detector's pause at exit turned off (see NoExitSleep).
+func ChildEnv(extra ...string) []string {
+	env := append(os.Environ(), extra...)
+	return append(env, "GORACE="+NoExitSleep())
+}
+
+// NoExitSleep is the value of GORACE for a child process: the test's own
+// GORACE with atexit_sleep_ms=0. A race-built binary otherwise sleeps a
+// second as it exits (so goroutines still running can report); a test
+// that starts dozens of children spends that many seconds asleep. Races
+// are still reported as they happen.
+func NoExitSleep() string {
+	return strings.TrimSpace(os.Getenv("GORACE") + " atexit_sleep_ms=0")
 }

@@ -23,6 +23,7 @@ import (
 	"github.com/synclang/synclang/connectors/connector"
 	"github.com/synclang/synclang/connectors/dynamics"
 	"github.com/synclang/synclang/connectors/memory"
+	"github.com/synclang/synclang/internal/testkit"
 	"github.com/synclang/synclang/runtime/state"
 )
 
@@ -348,7 +349,7 @@ func runKillTrial(t *testing.T, tr killTrial) killOutcome {
 	child := func(at string) (killed bool, writes int) {
 		t.Helper()
 		cmd := exec.Command(os.Args[0], "-test.run=^TestKillChild$", "-test.v", "-test.count=1")
-		cmd.Env = append(os.Environ(), "SYNCLANG_KILL_URL=http://"+ln.Addr().String(), "SYNCLANG_KILL_STATE="+statePath, "SYNCLANG_KILL_AT=", "SYNCLANG_KILL_SERIAL=")
+		cmd.Env = testkit.ChildEnv("SYNCLANG_KILL_URL=http://"+ln.Addr().String(), "SYNCLANG_KILL_STATE="+statePath, "SYNCLANG_KILL_AT=", "SYNCLANG_KILL_SERIAL=")
 		if tr.edit {
 			// One batch written at a time, so no other batch's create is
 			// between the service and the recording of its key when the

@@ -12,6 +12,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/synclang/synclang/internal/testkit"
 )
 
 // TestOpenRaceChild is a child of TestOpenWhileAnotherProcessCreates: it
@@ -76,7 +78,7 @@ func TestOpenWhileAnotherProcessCreates(t *testing.T) {
 				if i%3 == 2 {
 					ro = "1"
 				}
-				cmd.Env = append(os.Environ(), "SYNCLANG_STATE_OPEN_CHILD="+path, "SYNCLANG_STATE_OPEN_RO="+ro,
+				cmd.Env = testkit.ChildEnv("SYNCLANG_STATE_OPEN_CHILD="+path, "SYNCLANG_STATE_OPEN_RO="+ro,
 					fmt.Sprintf("SYNCLANG_STATE_OPEN_NAME=s%d", i))
 				var out bytes.Buffer
 				cmd.Stdout, cmd.Stderr = &out, &out
