@@ -74,6 +74,9 @@ type Conn struct {
 	// ignores them.
 	noDateFilter atomic.Bool
 	noIDFilter   atomic.Bool
+	// noTotalCount is set once a list answer asked for includeTotalCount
+	// came without totalCount: full reads then walk by modifiedAt ranges.
+	noTotalCount atomic.Bool
 }
 
 // tuning holds the knobs tests turn; zero values take the defaults.
