@@ -273,22 +273,32 @@ func writePopulated(w io.Writer, r *Results) {
 	sh := p.Shape
 	fmt.Fprintf(w, "\nTWO-WAY INITIAL LOAD, BOTH SIDES POPULATED (%d contacts; %d persons: %d share a contact's email, %d People-only)\n",
 		sh.Contacts, sh.Persons(), sh.Shared, sh.PeopleOnly)
+	order := [2]string{"1st", "2nd"}
+	if p.SlowerFirst {
+		order = [2]string{"2nd", "1st"}
+	}
 	tw := table(w)
 	fmt.Fprintf(tw, "figure\tduration\tbound\tratio\tgoal\n")
 	for i, f := range p.Pass.Flows {
-		fmt.Fprintf(tw, "%s -> %s\t%v\t%v\t%.3f\t\n", f.From, f.To, f.Duration.Round(time.Millisecond), p.Bound[i].Round(time.Millisecond), p.Bound[i].Seconds()/f.Duration.Seconds())
+		fmt.Fprintf(tw, "%s -> %s (ran %s)\t%v\t%v\t%.3f\t\n", f.From, f.To, order[i], f.Duration.Round(time.Millisecond), p.RunBound[i].Round(time.Millisecond), p.RunBound[i].Seconds()/f.Duration.Seconds())
 	}
-	fmt.Fprintf(tw, "whole pass (flows one after the other)\t%v\t%v\t%.3f\t>= 0.9\n", p.Pass.Duration.Round(time.Millisecond), (p.Bound[0] + p.Bound[1]).Round(time.Millisecond), p.Ratio())
+	fmt.Fprintf(tw, "whole pass, against the issue's bound (left to right first)\t%v\t%v\t%.3f\t>= 0.9\n", p.Pass.Duration.Round(time.Millisecond), (p.Bound[0] + p.Bound[1]).Round(time.Millisecond), p.Ratio())
+	fmt.Fprintf(tw, "whole pass, against the bound of the plan run\t%v\t%v\t%.3f\t\n", p.Pass.Duration.Round(time.Millisecond), (p.RunBound[0] + p.RunBound[1]).Round(time.Millisecond), p.RunRatio())
 	tw.Flush()
-	fmt.Fprintf(w, "  bound: per flow, the slowest endpoint for the requests it must send (1000 records each), endpoints in parallel:\n")
-	tw = table(w)
-	fmt.Fprintf(tw, "    flow\tendpoint\trequests needed\tlimit\tleast time\n")
-	for i, ts := range p.Terms {
-		for _, t := range ts {
-			fmt.Fprintf(tw, "    %d\t%s\t%d\t%s/s\t%.1f s\n", i+1, t.Endpoint, t.Requests, trimFloat(t.Rate), t.least().Seconds())
+	for _, b := range []struct {
+		what  string
+		terms [2][]populatedTerm
+	}{{"the issue's bound (left to right first)", p.Terms}, {"the bound of the plan run", p.RunTerms}} {
+		fmt.Fprintf(w, "  %s: per flow, the slowest endpoint for the requests it must send (1000 records each), endpoints in parallel:\n", b.what)
+		tw = table(w)
+		fmt.Fprintf(tw, "    flow\tendpoint\trequests needed\tlimit\tleast time\n")
+		for i, ts := range b.terms {
+			for _, t := range ts {
+				fmt.Fprintf(tw, "    %d\t%s\t%d\t%s/s\t%.1f s\n", i+1, t.Endpoint, t.Requests, trimFloat(t.Rate), t.least().Seconds())
+			}
 		}
+		tw.Flush()
 	}
-	tw.Flush()
 	fmt.Fprintf(w, "  requests the pass sent, by endpoint (retries included):\n")
 	tw = table(w)
 	for _, e := range p.Endpoints {
@@ -304,7 +314,15 @@ func writePopulated(w io.Writer, r *Results) {
 		fmt.Fprintln(w)
 	}
 	st := statsTotal(p.Pass.Requests)
-	fmt.Fprintf(w, "  afterwards: %d contacts, %d persons (no duplicates); a pass right after wrote %d records\n", p.Contacts, p.Persons, p.QuietWrites)
+	fmt.Fprintf(w, "  afterwards: %d contacts, %d persons (no duplicates); a pass right after wrote %d records in %v, sending:\n",
+		p.Contacts, p.Persons, p.QuietWrites, p.QuietDuration.Round(time.Millisecond))
+	tw = table(w)
+	for _, e := range p.QuietSent {
+		if !e.Shared {
+			fmt.Fprintf(tw, "    %s\t%s\t%d\n", e.Connection, e.Endpoint, e.Requests)
+		}
+	}
+	tw.Flush()
 	fmt.Fprintf(w, "  throttled (429): %d, retries: %d; CPU %.1f s in %.1f s\n", st.Throttled, st.Retries, p.CPU, p.Pass.Duration.Seconds())
 }
 

@@ -315,6 +315,17 @@ type Revalidator interface {
 	Revalidate(ctx context.Context) (*Schema, error)
 }
 
+// ReadRater is implemented by connectors whose full reads the service's
+// documented limits pace: ReadRate is the most records of entity a full
+// read can bring per second under those limits (the records one page holds
+// times the pages the limit allows per second, at the documented rates,
+// whatever Config.RateScale), 0 when unknown. The engine runs the first run
+// of a two-way sync from the slower side first (runtime/engine, "Passes,
+// flows and batches").
+type ReadRater interface {
+	ReadRate(entity string) float64
+}
+
 // Metered is implemented by connectors that count their requests.
 type Metered interface {
 	Stats() Stats

@@ -194,7 +194,15 @@ func (c *Conn) Limits() []connector.Limit {
 	return []connector.Limit{{Scope: "all requests of the user (per web server)", Requests: limitRequests, Per: limitWindow, Concurrency: limitConcurrency}}
 }
 
+// ReadRate is the rows per second a full read can bring under service
+// protection: pages of 5000 rows (the service's maximum), 6000 requests
+// per 5 minutes (connector.ReadRater).
+func (c *Conn) ReadRate(string) float64 {
+	return 5000 * limitRequests / limitWindow.Seconds()
+}
+
 var (
+	_ connector.ReadRater   = (*Conn)(nil)
 	_ connector.Connector   = (*Conn)(nil)
 	_ connector.Deleter     = (*Conn)(nil)
 	_ connector.Limited     = (*Conn)(nil)

@@ -74,6 +74,9 @@ type Conn struct {
 	// ignores them.
 	noDateFilter atomic.Bool
 	noIDFilter   atomic.Bool
+	// noTotalCount is set once a list answer asked for includeTotalCount
+	// came without totalCount: full reads then walk by modifiedAt ranges.
+	noTotalCount atomic.Bool
 }
 
 // tuning holds the knobs tests turn; zero values take the defaults.
@@ -271,6 +274,13 @@ func (c *Conn) Limits() []connector.Limit {
 	return out
 }
 
+// ReadRate is the persons per second a full read can bring at the list
+// endpoint's documented 5 requests per second, a page each
+// (connector.ReadRater).
+func (c *Conn) ReadRate(string) float64 {
+	return float64(c.tune.pageSize * endpointLimits[0].perSecond)
+}
+
 // Stats counts the requests sent, retries and 429s.
 func (c *Conn) Stats() connector.Stats {
 	req, retries, throttled := c.tr.Stats()
@@ -392,6 +402,7 @@ func (c *Conn) freshAttrs() map[string]string {
 var (
 	_ connector.Connector   = (*Conn)(nil)
 	_ connector.Deleter     = (*Conn)(nil)
+	_ connector.ReadRater   = (*Conn)(nil)
 	_ connector.Limited     = (*Conn)(nil)
 	_ connector.Metered     = (*Conn)(nil)
 	_ connector.Normalizer  = (*Conn)(nil)

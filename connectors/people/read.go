@@ -17,9 +17,15 @@ import (
 
 // Read emits the persons of the entity's type.
 //
-// People has no change feed, so full and incremental reads are the same
-// walk over GET /people/2/persons?orderBy=modifiedAt:desc, filtered by type
-// and (incremental) by modifiedAt >= the cursor's watermark second:
+// People has no change feed, so reads walk GET
+// /people/2/persons?orderBy=modifiedAt:desc filtered by type. A full read
+// (no cursor) pages the whole list by page number with includeTotalCount,
+// following the count (walkFull): persons written during the read (a
+// two-way sync writes links back into the persons it has read) shift none
+// of the pages still to read, so each page is asked for once. Its cursor
+// starts two seconds before the read began, with the versions read from
+// then on. An incremental read, and a full read when the account sends no
+// totalCount, narrows by modifiedAt >= the cursor's watermark second:
 //
 //   - The walk never pages through a range that can shift under it: each
 //     request asks for page 1 of [watermark, upper] and, when the page is
@@ -107,8 +113,8 @@ type cursor struct {
 	// Watermark is the newest modifiedAt second read (yyyy-MM-ddTHH:mm:ss,
 	// UTC); "" when nothing was read yet.
 	Watermark string `json:"w,omitempty"`
-	// Seen maps the ids of the persons read in the watermark second to a
-	// hash of what was read.
+	// Seen maps the ids of the persons read in the watermark second (after
+	// a full read: from it on) to a hash of what was read.
 	Seen map[int64]uint64 `json:"s,omitempty"`
 	// Ahead maps the ids of the persons read whose modifiedAt was ahead
 	// of the service's clock to a hash of what was read.
@@ -179,12 +185,27 @@ type walker struct {
 	// ahead holds the persons read whose modifiedAt is ahead of the
 	// service's clock (see Read); prevAhead is the cursor's.
 	ahead, prevAhead map[int64]uint64
+	// unverified says a full walk could not verify it read everyone: the
+	// cursor then makes the next read a full one.
+	unverified bool
+	// cut is a full walk's fullCut, and fromCut the persons it read
+	// modified from then on, with the hash of the version read.
+	cut     time.Time
+	fromCut map[int64]uint64
 }
 
 // errNoDateFilter says the account does not filter by modifiedAt.
 var errNoDateFilter = errors.New("modifiedAt filter not supported")
 
 func (w *walker) run() error {
+	if !w.hasLower && !w.c.noTotalCount.Load() {
+		err := w.walkFull()
+		if !errors.Is(err, errNoTotalCount) {
+			return err
+		}
+		w.c.noTotalCount.Store(true)
+		w.c.logger.Warn("people: the account sends no totalCount with persons; full reads walk by modifiedAt ranges")
+	}
 	if !w.c.noDateFilter.Load() {
 		err := w.walkRanges()
 		if !errors.Is(err, errNoDateFilter) {
@@ -194,6 +215,126 @@ func (w *walker) run() error {
 		w.c.logger.Warn("people: the account does not filter persons by modifiedAt; reading newest first without the filter")
 	}
 	return w.walkScan()
+}
+
+// errNoTotalCount says list answers carry no totalCount.
+var errNoTotalCount = errors.New("no totalCount in list answers")
+
+// walkFull is the full read (no cursor): the type-filtered list newest
+// first, page after page, each page with includeTotalCount.
+//
+// Call the persons modified before cut (two seconds before the service's
+// clock on the first answer, the margin of closed) the old part of the
+// list. The old part follows every person modified since (the list goes
+// newest first), keeps its order, and nobody enters it: a create, a
+// change, a type changed into the entity all land in front of it. It only
+// loses persons (deleted, changed, or of another type now). So between two
+// answers the position of the first old person not yet read moves by the
+// persons that landed in front minus the ones that left before it, and the
+// count moves by the persons that landed minus every one that left: the
+// count's change never overstates the move. The walk moves its place by
+// the count's change and, when the page asked for starts past that place,
+// goes back for the persons it may have shifted past, as walkSecond does.
+// Persons modified during the walk (a two-way sync writing links back into
+// the persons it has read) move from before the place to the front: the
+// count does not change and neither does the place, so the walk reads
+// each page once, where the narrowing walk pages a bulk-written second
+// again for every person that leaves it. Persons in front of the old part
+// can be shifted past unseen, so the cursor is capped at cut (see capAt):
+// the next read emits everyone modified from then on again, and the
+// engine counts the unchanged ones unchanged.
+//
+// Requests are bounded (four times the pages, plus four); past that, or
+// when the service stops sending totalCount, the read cannot be verified
+// and the cursor makes the next read a full one. A first answer without
+// totalCount returns errNoTotalCount before anything is emitted.
+func (w *walker) walkFull() error {
+	started := time.Now()
+	offset, prev, budget := 0, -1, -1
+	pages := w.pages()
+	// The walk goes back at most a page or two: done keeps the persons of
+	// the last two answers only, so memory does not grow with the list.
+	// (Anyone re-read past that is emitted again and found unchanged.)
+	lastSeen := map[int64]int{}
+	var recent [][]int64
+	for req := 0; ; req++ {
+		if budget >= 0 && req >= budget {
+			w.unverified = true
+			break
+		}
+		page := offset/w.limit + 1
+		start := (page - 1) * w.limit
+		items, count, err := w.fetch(nil, nil, page, true)
+		if err != nil {
+			return err
+		}
+		if count < 0 {
+			if req == 0 {
+				return errNoTotalCount
+			}
+			w.unverified = true
+			count = prev
+		}
+		if budget < 0 {
+			budget = 4*(count/w.limit+1) + 4
+		}
+		if err := w.progress(&pages, items); err != nil {
+			return err
+		}
+		// Where the first old person not yet read can be now, at the
+		// earliest.
+		known := offset
+		if prev >= 0 {
+			known = max(0, offset+count-prev)
+		}
+		prev = count
+		ids := make([]int64, len(items))
+		for i, p := range items {
+			ids[i] = p.ID
+			lastSeen[p.ID] = req
+		}
+		recent = append(recent, ids)
+		if len(recent) > 2 {
+			for _, id := range recent[0] {
+				if lastSeen[id] <= req-2 {
+					delete(lastSeen, id)
+					delete(w.done, id)
+				}
+			}
+			recent = recent[1:]
+		}
+		if req == 0 {
+			w.cut = w.fullCut(started)
+			w.fromCut = map[int64]uint64{}
+		}
+		for _, p := range items {
+			if !p.ahead && !p.Modified.Before(w.cut) {
+				w.fromCut[p.ID] = p.hash
+			}
+		}
+		if err := w.consumeAll(items); err != nil {
+			return err
+		}
+		if start > known {
+			offset = known
+			continue
+		}
+		offset = max(known, start+len(items))
+		if len(items) < w.limit || offset >= count {
+			break
+		}
+	}
+	return nil
+}
+
+// fullCut is the second before which a full walk's first answer was
+// certainly given: two seconds before its Date (the margin of closed), or
+// without a Date five minutes before the walk started, for skew.
+func (w *walker) fullCut(started time.Time) time.Time {
+	if w.began.IsZero() {
+		return started.Add(-5 * time.Minute).UTC().Truncate(time.Second)
+	}
+	return w.began.Add(-2 * time.Second).UTC().Truncate(time.Second)
 }
 
 // walkRanges is the narrowing walk (see Read).
@@ -577,7 +718,9 @@ func (w *walker) consume(p *apiPerson) error {
 		return nil
 	}
 	w.done[p.ID] = doneEntry{hash: p.hash, mod: p.Modified.Unix()}
-	if w.hasLower && p.Modified.Equal(w.lower) {
+	if w.hasLower && !p.Modified.Before(w.lower) {
+		// Seen holds the versions read at or after the watermark second
+		// (hashes cover modifiedAt, so a later version never matches).
 		if h, ok := w.prev[p.ID]; ok && h == p.hash {
 			return nil
 		}
@@ -654,6 +797,14 @@ func (w *walker) flush(next connector.Cursor) error {
 func (w *walker) finish() error {
 	next := cursor{Entity: w.entity, Ahead: w.ahead}
 	switch {
+	case w.unverified:
+		// No watermark: the next read reads everyone again.
+	case w.fromCut != nil && w.maxMod.After(w.cut):
+		// A full walk can shift past persons modified from cut on (see
+		// walkFull): the next read starts there, and skips the versions
+		// this one read.
+		next.Watermark = w.cut.Format(timeLayout)
+		next.Seen = w.fromCut
 	case !w.cap.IsZero() && (w.maxMod.IsZero() || w.cap.Before(w.maxMod)):
 		// A second could not be verified: start there next time, and
 		// re-emit what it holds rather than risk skipping.

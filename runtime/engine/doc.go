@@ -34,7 +34,9 @@
 // # Passes, flows and batches
 //
 // A pass runs every sync (or Options.Sync) in plan order; a sync runs its
-// flows one after the other, left-to-right first. A flow reads its source
+// flows one after the other, left-to-right first (except in the first run
+// of a two-way sync whose right side is slower to read, which goes right
+// to left first: see slowerSideFirst in engine.go). A flow reads its source
 // entity in full (the first pass, Options.Full, or a source that is not
 // incremental) or since its saved cursor, in batches (Options.BatchSize,
 // default 1000). Each batch goes through a pipeline with bounded memory:
@@ -94,8 +96,11 @@
 // hashed in the form the target's service stores them
 // (connector.Normalizer: People keeps "+385 91 123 4567" as
 // "385911234567"), so a value the service rewrote is not mistaken for a
-// change. So the pass after a sync writes nothing, in either direction, and
-// a pass without changes costs one read request per flow.
+// change; and a field pair whose target value, mapped back, gives the
+// source's value is in sync, whichever side it is visited from (the
+// contact keeps "+385 91 123 4567" when the pair is found from People).
+// So the pass after a sync writes nothing, in either direction, and a pass
+// without changes costs one read request per flow.
 //
 // When a changed source record is paired, the engine reconciles the pair in
 // both directions in that one visit: source maps whose inputs changed are

@@ -283,6 +283,11 @@ func (r *runner) runSync(ctx context.Context, rt *syncRT) (sr *SyncReport, err e
 		sr.Status = statusOf(err, rejectedIn(sr))
 	}()
 
+	// Decided before this run is recorded: is it the sync's first?
+	slowFirst, err := r.slowerSideFirst(ctx, rt)
+	if err != nil {
+		return sr, err
+	}
 	var lease *state.Lease
 	var runID int64
 	if !r.opts.DryRun {
@@ -329,9 +334,18 @@ func (r *runner) runSync(ctx context.Context, rt *syncRT) (sr *SyncReport, err e
 	}
 
 	log.Info("sync started", "full", r.opts.Full, "dryRun", r.opts.DryRun)
-	for _, f := range rt.flows {
-		fr := newFlowRun(r, rt, f, lease, runID)
-		sr.Flows = append(sr.Flows, fr.rep)
+	// The report lists the flows in plan order, whatever order they run in.
+	runs := make([]*flowRun, len(rt.flows))
+	for i, f := range rt.flows {
+		runs[i] = newFlowRun(r, rt, f, lease, runID)
+		sr.Flows = append(sr.Flows, runs[i].rep)
+	}
+	if slowFirst {
+		runs[0], runs[1] = runs[1], runs[0]
+		log.Info("first run of the sync: the side slower to read goes first", "flow", runs[0].f.name)
+	}
+	for _, fr := range runs {
+		f := fr.f
 		ferr := fr.run(ctx)
 		fl := fr.rep
 		fl.Status = statusOf(ferr, fl.Rejected)
@@ -347,6 +361,56 @@ func (r *runner) runSync(ctx context.Context, rt *syncRT) (sr *SyncReport, err e
 		r.finished(rt.p.Name, f.name)
 	}
 	return sr, nil
+}
+
+// slowerSideFirst tells whether the sync's flows run right to left first.
+// They do in the first run of a two-way sync (no run recorded yet: both
+// flows read in full, the state holds nothing, no crashed run left intents
+// to resolve) when the right side's source is slower to read by the
+// services' limits (connector.ReadRater) and holds more than a batch of
+// records (connector.Counter; with fewer, each lookup and read costs about
+// a request in either order). The first flow then pairs each record by a
+// lookup in the faster service, and the second reads what the first wrote
+// back from it. For Dynamics and People: the persons are read once (1,000
+// a page, 5 pages a second) and paired with contacts by Dynamics lookups,
+// instead of the contacts being paired by People's match, which answers
+// ids, so every person found is read again by id (200 ids to a request),
+// and then every person the first flow wrote being read back in the same
+// run. (The pass after reads back what the run wrote into People, in
+// either order.)
+//
+// Every later run goes left to right first, as the plan reads; so does a
+// first run interrupted and run again (a run is recorded before its flows
+// start). A dry run decides as the run would, so `synclang plan` shows the
+// pairs the run makes and counts the requests it sends.
+func (r *runner) slowerSideFirst(ctx context.Context, rt *syncRT) (bool, error) {
+	if len(rt.flows) != 2 {
+		return false, nil
+	}
+	rate := func(f *flowRT) float64 {
+		if rr, ok := f.src.conn.(connector.ReadRater); ok {
+			return rr.ReadRate(f.src.p.Entity)
+		}
+		return 0
+	}
+	first, second := rate(rt.flows[0]), rate(rt.flows[1])
+	if first <= 0 || second <= 0 || second >= first {
+		return false, nil
+	}
+	runs, err := r.env.Store.Runs(ctx, rt.p.Name, 1)
+	if err != nil || len(runs) > 0 {
+		return false, err
+	}
+	// With no more than a batch on the slower side (an empty People
+	// account, a trial) each lookup and read costs about a request in
+	// either order: keep the plan's.
+	if c, ok := rt.flows[1].src.conn.(connector.Counter); ok {
+		n, _, err := c.Count(ctx, rt.flows[1].src.p.Entity)
+		if err != nil || n <= r.opts.BatchSize {
+			return false, nil
+		}
+	}
+	return true, nil
 }
 
 func rejectedIn(sr *SyncReport) int {

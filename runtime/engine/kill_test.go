@@ -150,7 +150,12 @@ type rpcConn struct {
 	name   string
 	url    string
 	schema *connector.Schema
+	rate   float64 // ReadRate; 0: unknown
 }
+
+// ReadRate lets a trial declare People slower to read than Dynamics, as the
+// real connectors do, so the first run goes right to left first.
+func (c *rpcConn) ReadRate(string) float64 { return c.rate }
 
 func (c *rpcConn) call(ctx context.Context, in rpcCall) (*rpcResult, error) {
 	in.Conn = c.name
@@ -274,6 +279,9 @@ func TestKillChild(t *testing.T) {
 		"crm":     &rpcConn{name: "crm", url: url, schema: dynamics.StandardSchema()},
 		"infobip": &rpcConn{name: "infobip", url: url, schema: peopleSchema()},
 	}
+	if os.Getenv("SYNCLANG_KILL_SLOW_RIGHT") != "" {
+		conns["crm"].(*rpcConn).rate, conns["infobip"].(*rpcConn).rate = 100_000, 5_000
+	}
 	inFlight := 2
 	if os.Getenv("SYNCLANG_KILL_SERIAL") != "" {
 		inFlight = 1
@@ -304,6 +312,9 @@ type killTrial struct {
 	// edit: the records the killed run created are edited before the
 	// next run.
 	edit bool
+	// slowRight: People is slower to read, so the killed first run went
+	// right to left first (runner.slowerSideFirst).
+	slowRight bool
 }
 
 // killOutcome is what a trial left after recovery.
@@ -349,7 +360,10 @@ func runKillTrial(t *testing.T, tr killTrial) killOutcome {
 	child := func(at string) (killed bool, writes int) {
 		t.Helper()
 		cmd := exec.Command(os.Args[0], "-test.run=^TestKillChild$", "-test.v", "-test.count=1")
-		cmd.Env = testkit.ChildEnv("SYNCLANG_KILL_URL=http://"+ln.Addr().String(), "SYNCLANG_KILL_STATE="+statePath, "SYNCLANG_KILL_AT=", "SYNCLANG_KILL_SERIAL=")
+		cmd.Env = testkit.ChildEnv("SYNCLANG_KILL_URL=http://"+ln.Addr().String(), "SYNCLANG_KILL_STATE="+statePath, "SYNCLANG_KILL_AT=", "SYNCLANG_KILL_SERIAL=", "SYNCLANG_KILL_SLOW_RIGHT=")
+		if tr.slowRight {
+			cmd.Env = append(cmd.Env, "SYNCLANG_KILL_SLOW_RIGHT=1")
+		}
 		if tr.edit {
 			// One batch written at a time, so no other batch's create is
 			// between the service and the recording of its key when the
@@ -489,11 +503,14 @@ func TestKill9(t *testing.T) {
 		points = append(points, p+"#2")
 	}
 	total := map[string]*killOutcome{}
-	for _, seed := range []string{"no-keys", "emails"} {
+	// "slow-right": the services declare People slower to read, so the
+	// killed first run went right to left first.
+	for _, seed := range []string{"no-keys", "emails", "no-keys/slow-right", "emails/slow-right"} {
 		total[seed] = &killOutcome{}
 		for _, at := range points {
 			t.Run(seed+"/"+strings.ReplaceAll(at, "#", "/nth"), func(t *testing.T) {
-				o := runKillTrial(t, killTrial{seed: seed, at: at})
+				base, slow := strings.CutSuffix(seed, "/slow-right")
+				o := runKillTrial(t, killTrial{seed: base, at: at, slowRight: slow})
 				if !o.killed {
 					t.Errorf("the child was never killed at %s", at)
 				}

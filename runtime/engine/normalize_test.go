@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"log/slog"
 	"maps"
 	"strings"
 	"testing"
@@ -76,4 +77,81 @@ func TestNormalizedValuesAreNoChange(t *testing.T) {
 	if got := h.ppl.Records("customer")[0].Fields["phone"]; got != "385911234567" {
 		t.Errorf("People phone = %v", got)
 	}
+}
+
+// rated declares how fast a full read of the wrapped connector can go
+// (connector.ReadRater), as Dynamics and People do.
+type rated struct {
+	connector.Connector
+	rate float64
+}
+
+func (c rated) ReadRate(string) float64 { return c.rate }
+
+// ratedDigits is digitsOnly, slow to read like People.
+type ratedDigits struct {
+	digitsOnly
+	rate float64
+}
+
+func (c ratedDigits) ReadRate(string) float64 { return c.rate }
+
+// TestFirstRunPairsFromTheSlowerSide: in a two-way sync's first run the
+// side slower to read (People) goes first, so it pairs a person with the
+// contact sharing its email. The pair agrees in People's form ("+385..."
+// is stored as "385..."), so the contact keeps its "+": which side pairs
+// a record must not decide how its number is spelt. Later runs go left to
+// right first again.
+func TestFirstRunPairsFromTheSlowerSide(t *testing.T) {
+	h := newHarness(t, spec{})
+	h.conns["crm"] = rated{h.crm, 100_000}
+	h.conns["infobip"] = ratedDigits{digitsOnly{h.ppl}, 5_000}
+	s := h.plan.Syncs[0]
+	for _, f := range s.Flows {
+		m := &plan.FieldMap{Target: "phone", Expr: x("mobilephone", 29, 3), TwoWay: true, Range: rng(29, 3, 25)}
+		if f.From == plan.Right {
+			m = &plan.FieldMap{Target: "mobilephone", Expr: x("phone", 29, 23), TwoWay: true, Range: rng(29, 3, 25)}
+		}
+		f.Maps = append(f.Maps, m)
+	}
+	c := contact("Ana", "Horvat", "ana@example.com")
+	c.Fields["mobilephone"] = "+385911234567"
+	keys := upsert(t, h.crm, "contact", c)
+	upsert(t, h.ppl, "customer", connector.Record{Fields: F{"firstName": "Ana", "lastName": "Horvat", "email": "ana@example.com", "phone": "385911234567"}})
+	// More than a batch (3) on the slower side, or the order would not
+	// matter.
+	for _, n := range []string{"Ivo", "Eva", "Tin"} {
+		upsert(t, h.ppl, "customer", connector.Record{Fields: F{"firstName": n, "lastName": "People"}})
+	}
+	var order []string
+	h.log = slog.New(slog.NewTextHandler(&lineWriter{fn: func(line string) {
+		if i := strings.Index(line, "msg=\"flow finished\""); i >= 0 {
+			if j := strings.Index(line, " flow="); j >= 0 {
+				order = append(order, strings.Fields(line[j+6:])[0])
+			}
+		}
+	}}, nil))
+	rep := h.run()
+	if r := flow(t, rep, rl); r.LinkedByMatch != 1 {
+		t.Errorf("right-to-left in the first run: %+v; want the pair found by match", r)
+	}
+	if got := byKey(h.crm.Records("contact"))[keys[0]].Fields["mobilephone"]; got != "+385911234567" {
+		t.Errorf("Dynamics mobilephone = %v after the pair was found from People; want +385911234567", got)
+	}
+	for range 2 {
+		if rep := h.run(); writes(rep) != 0 {
+			t.Errorf("a pass after the load writes: %+v %+v", flow(t, rep, lr), flow(t, rep, rl))
+		}
+	}
+	if want := []string{rl, lr, lr, rl, lr, rl}; strings.Join(order, " ") != strings.Join(want, " ") {
+		t.Errorf("flows ran in the order %v, want %v", order, want)
+	}
+}
+
+// lineWriter calls fn with each write (slog writes a line at a time).
+type lineWriter struct{ fn func(string) }
+
+func (w *lineWriter) Write(b []byte) (int, error) {
+	w.fn(string(b))
+	return len(b), nil
 }

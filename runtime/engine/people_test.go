@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -110,5 +111,107 @@ func TestExamplePlanAgainstPeopleEmulator(t *testing.T) {
 	all, err := st.LinkCount(ctx, "contacts")
 	if err != nil || all != 121 {
 		t.Errorf("contacts links = %d, %v", all, err)
+	}
+}
+
+// countGETs counts the person list and by-id requests (GET
+// /people/2/persons) that reach the People emulator.
+type countGETs struct {
+	base http.RoundTripper
+	n    atomic.Int64
+}
+
+func (c *countGETs) RoundTrip(r *http.Request) (*http.Response, error) {
+	if r.Method == http.MethodGet && r.URL.Path == "/people/2/persons" {
+		c.n.Add(1)
+	}
+	return c.base.RoundTrip(r)
+}
+
+// TestPopulatedTwoWayLoadReadsPeopleOnce: the first run of the contacts
+// sync with both sides populated (persons sharing a contact's email,
+// People-only persons, some with no email) reads People's persons once,
+// a page per 1000 (issue 12, goal 2): the slower side goes first, so no
+// person found by a match is read again by id and no person the run wrote
+// is read back in the same run. Nothing is duplicated, and the passes
+// after write nothing.
+func TestPopulatedTwoWayLoadReadsPeopleOnce(t *testing.T) {
+	clk := newClock()
+	emu, srv := emulator.NewTestServer(t, emulator.Options{TimeScale: 50, Now: clk.Now})
+	ctx := context.Background()
+	if err := emu.DefineAttribute("JobTitle", "STRING"); err != nil {
+		t.Fatal(err)
+	}
+	gets := &countGETs{base: srv.Client().Transport}
+	ppl, err := people.New(ctx, connector.Config{Name: "infobip", Settings: emu.Settings(srv.URL), RateScale: 50,
+		HTTPClient: &http.Client{Transport: gets}, CacheDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ppl.Close()
+	crm := memory.New(dynamics.StandardSchema())
+	crm.SetClock(clk.Now)
+	st, err := state.Open(ctx, filepath.Join(t.TempDir(), "state.db"), state.Options{Now: clk.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	// The memory Dynamics declares Dynamics' read rate (pages of 5000, 20
+	// a second), as the real connector does.
+	env := Env{Connectors: map[string]connector.Connector{"crm": rated{crm, 100_000}, "infobip": ppl}, Store: st, Now: clk.Now}
+	p := loadPlan(t, "examples/plan.json")
+
+	const contacts, shared, only = 300, 120, 180
+	var recs []connector.Record
+	for i := range contacts {
+		recs = append(recs, connector.Record{Fields: F{"firstname": "C", "lastname": "L" + strconv.Itoa(i),
+			"emailaddress1": "c" + strconv.Itoa(i) + "@example.com", "statecode": 0, "jobtitle": "Engineer"}})
+	}
+	upsert(t, crm, "contact", recs...)
+	for i := range shared {
+		emu.Insert(map[string]any{"type": "CUSTOMER", "firstName": "C", "lastName": "L" + strconv.Itoa(i),
+			"contactInformation": map[string]any{"email": []any{map[string]any{"address": "c" + strconv.Itoa(i) + "@example.com"}}}})
+	}
+	for i := range only {
+		ci := map[string]any{"phone": []any{map[string]any{"number": "38598" + strconv.Itoa(1000000+i)}}}
+		if i%10 != 0 {
+			ci["email"] = []any{map[string]any{"address": "only" + strconv.Itoa(i) + "@example.org"}}
+		}
+		emu.Insert(map[string]any{"type": "CUSTOMER", "firstName": "Only", "lastName": "P" + strconv.Itoa(i), "contactInformation": ci})
+	}
+	run := func() *Report {
+		t.Helper()
+		clk.Advance(3 * time.Second)
+		rep, err := Run(ctx, p, env, Options{Sync: "contacts", BatchSize: 50})
+		checkBalanced(t, rep)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n := rep.Rejected(); n != 0 {
+			t.Fatalf("%d rejects: %v %v", n, rep.Syncs[0].Flows[0].Rejects, rep.Syncs[0].Flows[1].Rejects)
+		}
+		return rep
+	}
+	gets.n.Store(0)
+	rep := run()
+	lr, rl := rep.Syncs[0].Flows[0], rep.Syncs[0].Flows[1]
+	if lr.Created != contacts-shared || rl.Created != only || lr.LinkedByMatch+rl.LinkedByMatch != shared {
+		t.Errorf("created %d persons and %d contacts, paired %d by match; want %d, %d, %d", lr.Created, rl.Created,
+			lr.LinkedByMatch+rl.LinkedByMatch, contacts-shared, only, shared)
+	}
+	// One page holds every person; one more request of slack.
+	if n := gets.n.Load(); n > 2 {
+		t.Errorf("the first run sent %d person GETs for %d persons, want at most 2 (the list read once)", n, shared+only)
+	}
+	for i := 0; i < 3 && writes(run()) != 0; i++ {
+	}
+	if w := writes(run()); w != 0 {
+		t.Errorf("passes after the load still write (%d)", w)
+	}
+	if n := len(crm.Records("contact")); n != contacts+only {
+		t.Errorf("%d contacts afterwards, want %d", n, contacts+only)
+	}
+	if n := emu.Len(); n != contacts+only {
+		t.Errorf("%d persons afterwards, want %d", n, contacts+only)
 	}
 }

@@ -138,6 +138,15 @@ func (fr *flowRun) reconcile(it *item) {
 		if connector.Equal(v, t.Fields[m.target.Name]) {
 			continue
 		}
+		if opp != nil && revOK && fr.agrees(opp, s) {
+			// The target's value, mapped back, is the source's as its
+			// service stores it (a Dynamics mobilephone "+385911234567",
+			// People's phone "385911234567"): the pair is in sync, and
+			// writing would only respell the target's value. Without
+			// this, which side a pair is first visited from would decide
+			// whether a contact loses the "+" of its number.
+			continue
+		}
 		if opp != nil && revOK && chT(opp.inputs) {
 			v2, ok := fr.evalMap(it, opp, fr.envT)
 			if !ok {
@@ -181,6 +190,21 @@ func (fr *flowRun) reconcile(it *item) {
 		}
 	}
 	fr.planLinkField(it)
+}
+
+// agrees tells whether the opposite map opp, evaluated over the target
+// (fr.envT), gives the source's current value of its field. An expression
+// that fails here is no agreement (and no reject: the map is not being
+// applied).
+func (fr *flowRun) agrees(opp *mapRT, s connector.Record) bool {
+	v, err := fr.machine.Run(opp.prog, fr.envT, opp.target.Type)
+	if err != nil || check(opp.target, v) != nil {
+		return false
+	}
+	if opp.normalize != nil {
+		v = opp.normalize(v)
+	}
+	return connector.Equal(v, s.Fields[opp.target.Name])
 }
 
 // planLinkField makes the non-owner side's link field hold the owner's key.
