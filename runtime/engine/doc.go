@@ -96,9 +96,10 @@
 // hashed in the form the target's service stores them
 // (connector.Normalizer: People keeps "+385 91 123 4567" as
 // "385911234567"), so a value the service rewrote is not mistaken for a
-// change; and a field pair whose target value, mapped back, gives the
-// source's value is in sync, whichever side it is visited from (the
-// contact keeps "+385 91 123 4567" when the pair is found from People).
+// change; and a field pair whose halves each read only the field the
+// other writes, and whose target value, mapped back, gives the source's
+// value, is in sync, whichever side it is visited from (the contact keeps
+// "+385 91 123 4567" when the pair is found from People).
 // So the pass after a sync writes nothing, in either direction, and a pass
 // without changes costs one read request per flow.
 //

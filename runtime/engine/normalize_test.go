@@ -6,8 +6,10 @@ import (
 	"maps"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/synclang/synclang/connectors/connector"
+	"github.com/synclang/synclang/connectors/dynamics"
 	"github.com/synclang/synclang/connectors/memory"
 	"github.com/synclang/synclang/lang/plan"
 )
@@ -154,4 +156,42 @@ type lineWriter struct{ fn func(string) }
 func (w *lineWriter) Write(b []byte) (int, error) {
 	w.fn(string(b))
 	return len(b), nil
+}
+
+// TestAgreementNeedsTheWholeInput: a pair "agrees" (reconcile writes
+// nothing) only when the forward map reads nothing but the field the
+// reverse map writes. Here People's middleName is made of two contact
+// fields and mapped back into one of them; the target's value, mapped
+// back, still equals that one field after the other changed, and the
+// change must reach People all the same.
+func TestAgreementNeedsTheWholeInput(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, spec{})
+	s := h.plan.Syncs[0]
+	contactE, _ := dynamics.StandardSchema().Entity("contact")
+	customerE, _ := peopleSchema().Entity("customer")
+	s.Left.Fields = append(s.Left.Fields, pick(contactE, "middlename")...)
+	s.Right.Fields = append(s.Right.Fields, pick(customerE, "middleName")...)
+	for _, f := range s.Flows {
+		m := &plan.FieldMap{Target: "middleName", Expr: x(`middlename + address1_city`, 29, 3), TwoWay: true, Range: rng(29, 3, 25)}
+		if f.From == plan.Right {
+			m = &plan.FieldMap{Target: "middlename", Expr: x(`middleName[0:1]`, 29, 23), TwoWay: true, Range: rng(29, 3, 25)}
+		}
+		f.Maps = append(f.Maps, m)
+	}
+	c := contact("Ana", "Horvat", "ana@example.com")
+	c.Fields["middlename"], c.Fields["address1_city"] = "M", "Zagreb"
+	keys := upsert(t, h.crm, "contact", c)
+	if l := flow(t, h.run(), lr); l.Created != 1 {
+		t.Fatalf("left-to-right: %+v", l)
+	}
+	if got := h.ppl.Records("customer")[0].Fields["middleName"]; got != "MZagreb" {
+		t.Fatalf("People middleName = %v after the load, want MZagreb", got)
+	}
+	h.clk.Advance(time.Minute)
+	upsert(t, h.crm, "contact", connector.Record{Key: keys[0], Fields: F{"address1_city": "Split"}})
+	h.run()
+	if got := h.ppl.Records("customer")[0].Fields["middleName"]; got != "MSplit" {
+		t.Errorf("People middleName = %v after the contact's city changed, want MSplit: the change was lost", got)
+	}
 }

@@ -196,7 +196,17 @@ func (fr *flowRun) reconcile(it *item) {
 // (fr.envT), gives the source's current value of its field. An expression
 // that fails here is no agreement (and no reject: the map is not being
 // applied).
+//
+// It holds only for a pair of maps that each read nothing but the field
+// the other writes (phone = mobilephone, mobilephone = phone). Where the
+// forward map reads more (middleName = middlename + address1_city), the
+// target's value mapped back can equal the one field the reverse map
+// writes while another input changed: the change would be lost.
 func (fr *flowRun) agrees(opp *mapRT, s connector.Record) bool {
+	m := opp.opposite
+	if len(opp.inputs) != 1 || m == nil || len(m.inputs) != 1 {
+		return false
+	}
 	v, err := fr.machine.Run(opp.prog, fr.envT, opp.target.Type)
 	if err != nil || check(opp.target, v) != nil {
 		return false
