@@ -2,6 +2,7 @@ package conntest
 
 import (
 	"fmt"
+	"math"
 	"reflect"
 	"testing"
 
@@ -9,7 +10,7 @@ import (
 )
 
 // The optional capabilities (connector.Estimator, Counter, Normalizer,
-// Deleter, Limited, Metered) are checked like the core contract: a
+// Deleter, Limited, Metered, ReadRater) are checked like the core contract: a
 // connector that declares one, by implementing it, passes its check;
 // one that does not skips it. (Deleter is checked by Delete and
 // Incremental in conntest.go.)
@@ -200,6 +201,22 @@ func (s *suite) limits(t *testing.T) {
 	}
 	if s.opts.Limits != nil && !reflect.DeepEqual(got, s.opts.Limits) {
 		t.Errorf("Limits() = %+v, want %+v", got, s.opts.Limits)
+	}
+}
+
+// readRate checks that a ReadRater's rate for the suite's entity is a
+// positive, finite number of records per second: the engine compares two
+// sides' rates to choose which a two-way sync's first run reads first, and
+// a NaN, negative or infinite rate would make that choice meaningless.
+func (s *suite) readRate(t *testing.T) {
+	c := s.newConn(t)
+	t.Cleanup(func() { _ = c.Close() })
+	r, ok := c.(connector.ReadRater)
+	if !ok {
+		t.Skip("connector is not a ReadRater")
+	}
+	if v := r.ReadRate(s.opts.Entity); !(v > 0) || math.IsInf(v, 0) {
+		t.Errorf("ReadRate(%q) = %v, want a positive finite number of records per second", s.opts.Entity, v)
 	}
 }
 

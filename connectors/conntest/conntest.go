@@ -135,6 +135,7 @@ func Run(t *testing.T, newConn func(t *testing.T) connector.Connector, opts Opti
 	t.Run("NormalizeIsWhatReadsReturn", s.normalize)
 	t.Run("LimitsAreWellFormed", s.limits)
 	t.Run("StatsCountTheRequests", s.stats)
+	t.Run("ReadRateIsARate", s.readRate)
 }
 
 type suite struct {
