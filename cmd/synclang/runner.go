@@ -511,17 +511,17 @@ func connectionOf(p *plan.Plan, sync, service string) string {
 // its own.
 func kindHint(k connector.ErrorKind) string {
 	switch k {
-	case connector.KindAuth:
+	case connector.ErrorAuth:
 		return "check the connection's credentials (the variables its secret() settings read) and run again"
-	case connector.KindPermission:
+	case connector.ErrorPermission:
 		return "give the connection's application user or API key the permission the operation needs"
-	case connector.KindTransient:
+	case connector.ErrorTransient:
 		return "the service could not be reached or kept failing after retries: check the connection's url and the network, then run again (it continues from the last committed batch)"
-	case connector.KindThrottled:
+	case connector.ErrorThrottled:
 		return "the service kept throttling after retries: run again later (it continues from the last committed batch)"
-	case connector.KindConfig:
+	case connector.ErrorConfig:
 		return "fix the connection's settings"
-	case connector.KindExpiredCursor:
+	case connector.ErrorExpiredCursor:
 		return "run again with --full"
 	}
 	return ""

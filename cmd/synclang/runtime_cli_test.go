@@ -118,11 +118,11 @@ func TestDescribe(t *testing.T) {
 		err  error
 		want string
 	}{
-		{&connector.Error{Kind: connector.KindTransient, Service: "people", Op: "read persons", Message: "dial tcp: connection refused"},
+		{&connector.Error{Kind: connector.ErrorTransient, Service: "people", Op: "read persons", Message: "dial tcp: connection refused"},
 			"connection infobip (people): people: read persons: dial tcp: connection refused; the service could not be reached or kept failing after retries: check the connection's url"},
-		{&connector.Error{Kind: connector.KindAuth, Service: "dynamics", Status: 401, Hint: "run `synclang auth login crm`"},
+		{&connector.Error{Kind: connector.ErrorAuth, Service: "dynamics", Status: 401, Hint: "run `synclang auth login crm`"},
 			"connection crm (dynamics): dynamics: auth (HTTP 401); run `synclang auth login crm`"},
-		{&connector.Error{Kind: connector.KindThrottled, Service: "dynamics", Message: "too many"}, "run again later"},
+		{&connector.Error{Kind: connector.ErrorThrottled, Service: "dynamics", Message: "too many"}, "run again later"},
 		{&state.LockedError{Sync: "contacts", Holder: state.Holder{Host: "h", PID: 7}, Expires: time.Unix(0, 0)}, "another synclang process is running it (h pid 7, lock valid until 1970-01-01T00:00:00Z); wait for it to finish"},
 		{engine.ErrStopped, "stopped before the pass finished"},
 		{context.Canceled, "stopped at once by a second interrupt; the next run continues"},

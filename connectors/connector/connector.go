@@ -43,7 +43,7 @@ type Connector interface {
 	Read(ctx context.Context, req ReadRequest, emit func(Batch) error) error
 
 	// Upsert writes a batch of records: a record with Key set updates that
-	// record (and never creates one: a missing record fails with KindNotFound);
+	// record (and never creates one: a missing record fails with ErrorNotFound);
 	// a record without Key creates a new one. Only the fields present in
 	// Record.Fields are written, others keep their values; a present field
 	// with a nil value is cleared. The connector splits the batch into as
@@ -54,7 +54,7 @@ type Connector interface {
 	// failures of the whole call (authentication, cancellation, the service
 	// unreachable after retries); results may then be partial, with records
 	// that were not attempted failing with the same error.
-	Upsert(ctx context.Context, req UpsertRequest) (UpsertResult, error)
+	Upsert(ctx context.Context, req UpsertRequest) (BatchResult, error)
 
 	// Lookup finds records whose Field equals each of Values, comparing as the
 	// service does (case-insensitively for Field.CaseInsensitive strings).
@@ -115,7 +115,7 @@ type RecordError struct {
 	Key string
 	// Field is the field whose value could not be converted.
 	Field string
-	// Err says why; usually an *Error of KindInvalid.
+	// Err says why; usually an *Error of ErrorInvalid.
 	Err error
 	// Modified is the record's modification time at the source, zero if
 	// unknown.
@@ -192,38 +192,40 @@ type UpsertRequest struct {
 	Records []Record
 }
 
-// Op says what a write did to one record.
-type Op string
+// Effect says what a write did to one record (past tense: "created"),
+// not the change a run plans to make ("create").
+type Effect string
 
 const (
-	Created   Op = "created"
-	Updated   Op = "updated"
-	Unchanged Op = "unchanged" // the service reported nothing to change
-	Deleted   Op = "deleted"
-	Failed    Op = "failed"
+	Created   Effect = "created"
+	Updated   Effect = "updated"
+	Unchanged Effect = "unchanged" // the service reported nothing to change
+	Deleted   Effect = "deleted"
+	Failed    Effect = "failed"
 )
 
 // WriteResult is the outcome for one record of a write.
 type WriteResult struct {
 	// Key is the primary key of the record written (the new key for a
 	// create).
-	Key string
-	Op  Op
-	// Err is set when Op is Failed: usually an *Error of KindInvalid,
-	// KindConflict or KindNotFound.
+	Key    string
+	Effect Effect
+	// Err is set when Effect is Failed: usually an *Error of ErrorInvalid,
+	// ErrorConflict or ErrorNotFound.
 	Err error
 }
 
-// UpsertResult has one WriteResult per requested record, in request order.
-type UpsertResult struct {
+// BatchResult is the answer to a batch write (Upsert, Delete): one
+// WriteResult per requested record, in request order.
+type BatchResult struct {
 	Results []WriteResult
 }
 
-// Count returns how many results have op.
-func (r UpsertResult) Count(op Op) int {
+// Count returns how many results have effect e.
+func (r BatchResult) Count(e Effect) int {
 	n := 0
 	for _, w := range r.Results {
-		if w.Op == op {
+		if w.Effect == e {
 			n++
 		}
 	}
@@ -235,8 +237,8 @@ func (r UpsertResult) Count(op Op) int {
 type Deleter interface {
 	// Delete removes the records with the given keys; results are per key,
 	// in order. Deleting a record that does not exist fails with
-	// KindNotFound for that key only.
-	Delete(ctx context.Context, req DeleteRequest) (UpsertResult, error)
+	// ErrorNotFound for that key only.
+	Delete(ctx context.Context, req DeleteRequest) (BatchResult, error)
 }
 
 // DeleteRequest names the records to delete.

@@ -16,30 +16,30 @@ var ErrUnsupported = errors.New("not supported")
 type ErrorKind string
 
 const (
-	// KindAuth: credentials are wrong, expired or revoked. Stop the run;
+	// ErrorAuth: credentials are wrong, expired or revoked. Stop the run;
 	// Hint says what the user must do.
-	KindAuth ErrorKind = "auth"
-	// KindPermission: authenticated but not allowed (missing role/scope).
-	KindPermission ErrorKind = "permission"
-	// KindThrottled: the service kept answering 429 after the connector's
+	ErrorAuth ErrorKind = "auth"
+	// ErrorPermission: authenticated but not allowed (missing role/scope).
+	ErrorPermission ErrorKind = "permission"
+	// ErrorThrottled: the service kept answering 429 after the connector's
 	// own retries. Retryable later.
-	KindThrottled ErrorKind = "throttled"
-	// KindTransient: 5xx or network failures that outlasted the retries.
+	ErrorThrottled ErrorKind = "throttled"
+	// ErrorTransient: 5xx or network failures that outlasted the retries.
 	// Retryable later.
-	KindTransient ErrorKind = "transient"
-	// KindInvalid: the service rejected the record's data (validation,
+	ErrorTransient ErrorKind = "transient"
+	// ErrorInvalid: the service rejected the record's data (validation,
 	// unknown attribute, value too long). Retrying the same data fails
 	// again: reject the record.
-	KindInvalid ErrorKind = "invalid"
-	// KindNotFound: the addressed record does not exist.
-	KindNotFound ErrorKind = "not-found"
-	// KindConflict: a uniqueness rule was violated (duplicate email or key)
+	ErrorInvalid ErrorKind = "invalid"
+	// ErrorNotFound: the addressed record does not exist.
+	ErrorNotFound ErrorKind = "not-found"
+	// ErrorConflict: a uniqueness rule was violated (duplicate email or key)
 	// or a concurrency check failed.
-	KindConflict ErrorKind = "conflict"
-	// KindExpiredCursor: the service no longer accepts a cursor.
-	KindExpiredCursor ErrorKind = "expired-cursor"
-	// KindConfig: the connection's settings are unusable (bad URL).
-	KindConfig ErrorKind = "config"
+	ErrorConflict ErrorKind = "conflict"
+	// ErrorExpiredCursor: the service no longer accepts a cursor.
+	ErrorExpiredCursor ErrorKind = "expired-cursor"
+	// ErrorConfig: the connection's settings are unusable (bad URL).
+	ErrorConfig ErrorKind = "config"
 )
 
 // Error is the typed error connectors return. It carries the service's own
@@ -117,7 +117,7 @@ func KindOf(err error) ErrorKind {
 // Retryable reports whether trying the same operation later may succeed.
 func Retryable(err error) bool {
 	switch KindOf(err) {
-	case KindThrottled, KindTransient:
+	case ErrorThrottled, ErrorTransient:
 		return true
 	}
 	return false
@@ -127,7 +127,7 @@ func Retryable(err error) bool {
 // is rejected and the run goes on) rather than the whole connection.
 func RecordLevel(err error) bool {
 	switch KindOf(err) {
-	case KindInvalid, KindNotFound, KindConflict:
+	case ErrorInvalid, ErrorNotFound, ErrorConflict:
 		return true
 	}
 	return false

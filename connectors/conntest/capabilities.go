@@ -58,7 +58,7 @@ func (s *suite) estimates(t *testing.T) {
 			t.Fatalf("Upsert: %v", err)
 		}
 		for i, r := range res.Results {
-			if r.Op == connector.Failed {
+			if r.Effect == connector.Failed {
 				t.Fatalf("Upsert record %d: %v", i, r.Err)
 			}
 		}
@@ -171,7 +171,7 @@ func (s *suite) normalize(t *testing.T) {
 	}
 	for _, fv := range s.opts.NormalizeValues {
 		res, err := c.Upsert(ctxT(t), connector.UpsertRequest{Entity: s.opts.Entity, Records: []connector.Record{{Key: key, Fields: map[string]any{fv.Field: fv.Value}}}})
-		if err != nil || res.Results[0].Op == connector.Failed {
+		if err != nil || res.Results[0].Effect == connector.Failed {
 			t.Fatalf("writing %s = %#v: %v %+v", fv.Field, fv.Value, err, res.Results)
 		}
 		if got, want := readBack(fv.Field), nz.Normalize(s.opts.Entity, fv.Field, fv.Value); !connector.Equal(got, want) {

@@ -57,7 +57,7 @@ type Options struct {
 	// wrote with a value its field cannot hold (a string field holding a
 	// number), and returns that field. The suite then checks that a full
 	// read goes on past it: the record comes as a Batch.Rejects entry for
-	// that field, of KindInvalid, and every other record as usual.
+	// that field, of ErrorInvalid, and every other record as usual.
 	Corrupt func(t *testing.T, c connector.Connector, key string) (field string)
 	// Records is how many records the suite writes (default 25), and
 	// BatchSize the read batch size hint (default 10), so reads page.
@@ -181,8 +181,8 @@ func (s *suite) create(t *testing.T, c connector.Connector, from, n int) []strin
 	keys := make([]string, n)
 	seen := map[string]bool{}
 	for i, r := range res.Results {
-		if r.Op != connector.Created || r.Key == "" || r.Err != nil {
-			t.Fatalf("create record %d: op %q key %q err %v", from+i, r.Op, r.Key, r.Err)
+		if r.Effect != connector.Created || r.Key == "" || r.Err != nil {
+			t.Fatalf("create record %d: op %q key %q err %v", from+i, r.Effect, r.Key, r.Err)
 		}
 		if seen[r.Key] {
 			t.Fatalf("create: key %q returned twice", r.Key)
@@ -224,7 +224,7 @@ func (s *suite) malformed(t *testing.T) {
 	if err != nil {
 		t.Fatalf("a full read with one malformed record failed: %v", err)
 	}
-	if len(rejects) != 1 || rejects[0].Key != bad || rejects[0].Field != field || connector.KindOf(rejects[0].Err) != connector.KindInvalid {
+	if len(rejects) != 1 || rejects[0].Key != bad || rejects[0].Field != field || connector.KindOf(rejects[0].Err) != connector.ErrorInvalid {
 		t.Fatalf("rejects %+v; want one for record %s, field %s, of kind invalid", rejects, bad, field)
 	}
 	got := byKey(recs)
@@ -345,8 +345,8 @@ func (s *suite) upsertTwice(t *testing.T) {
 			fields := s.opts.NewRecord(i)
 			fields[s.opts.UpdateField] = s.opts.UpdateValue(i)
 			r := s.update(t, c, k, fields)
-			if r.Err != nil || (r.Op != connector.Updated && r.Op != connector.Unchanged) || r.Key != k {
-				t.Fatalf("round %d: update %s: op %q key %q err %v", round, k, r.Op, r.Key, r.Err)
+			if r.Err != nil || (r.Effect != connector.Updated && r.Effect != connector.Unchanged) || r.Key != k {
+				t.Fatalf("round %d: update %s: op %q key %q err %v", round, k, r.Effect, r.Key, r.Err)
 			}
 		}
 	}
@@ -366,8 +366,8 @@ func (s *suite) partialUpdate(t *testing.T) {
 	c, ent := s.conn(t)
 	keys := s.create(t, c, 0, 1)
 	r := s.update(t, c, keys[0], map[string]any{s.opts.UpdateField: s.opts.UpdateValue(0)})
-	if r.Err != nil || r.Op != connector.Updated {
-		t.Fatalf("update: op %q err %v", r.Op, r.Err)
+	if r.Err != nil || r.Effect != connector.Updated {
+		t.Fatalf("update: op %q err %v", r.Effect, r.Err)
 	}
 	recs, _ := s.readAll(t, c, connector.Cursor{})
 	want := s.opts.NewRecord(0)
@@ -379,8 +379,8 @@ func (s *suite) clearField(t *testing.T) {
 	c, _ := s.conn(t)
 	keys := s.create(t, c, 0, 1)
 	r := s.update(t, c, keys[0], map[string]any{s.opts.UpdateField: nil})
-	if r.Err != nil || r.Op != connector.Updated {
-		t.Fatalf("clear: op %q err %v", r.Op, r.Err)
+	if r.Err != nil || r.Effect != connector.Updated {
+		t.Fatalf("clear: op %q err %v", r.Effect, r.Err)
 	}
 	recs, _ := s.readAll(t, c, connector.Cursor{})
 	if v := byKey(recs)[keys[0]].Fields[s.opts.UpdateField]; v != nil {
@@ -394,8 +394,8 @@ func (s *suite) updateMissing(t *testing.T) {
 	}
 	c, _ := s.conn(t)
 	r := s.update(t, c, s.opts.MissingKey, map[string]any{s.opts.UpdateField: s.opts.UpdateValue(0)})
-	if r.Op != connector.Failed || connector.KindOf(r.Err) != connector.KindNotFound {
-		t.Fatalf("update of a missing record: op %q err %v; want failed, not-found", r.Op, r.Err)
+	if r.Effect != connector.Failed || connector.KindOf(r.Err) != connector.ErrorNotFound {
+		t.Fatalf("update of a missing record: op %q err %v; want failed, not-found", r.Effect, r.Err)
 	}
 	recs, _ := s.readAll(t, c, connector.Cursor{})
 	if len(recs) != 0 {
@@ -514,7 +514,7 @@ func (s *suite) incremental(t *testing.T) {
 
 	if d, ok := c.(connector.Deleter); ok && ent.Deletes {
 		res, err := d.Delete(ctxT(t), connector.DeleteRequest{Entity: s.opts.Entity, Keys: []string{keys[1]}})
-		if err != nil || res.Results[0].Op != connector.Deleted {
+		if err != nil || res.Results[0].Effect != connector.Deleted {
 			t.Fatalf("Delete: %v %+v", err, res)
 		}
 		s.opts.Settle(t)
@@ -541,10 +541,10 @@ func (s *suite) delete(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(res.Results) != 2 || res.Results[0].Op != connector.Deleted {
+	if len(res.Results) != 2 || res.Results[0].Effect != connector.Deleted {
 		t.Fatalf("Delete: %+v", res.Results)
 	}
-	if res.Results[1].Op != connector.Failed || connector.KindOf(res.Results[1].Err) != connector.KindNotFound {
+	if res.Results[1].Effect != connector.Failed || connector.KindOf(res.Results[1].Err) != connector.ErrorNotFound {
 		t.Errorf("deleting a missing record: %+v, want failed, not-found", res.Results[1])
 	}
 	recs, _ := s.readAll(t, c, connector.Cursor{})
@@ -570,11 +570,11 @@ func (s *suite) perRecordFailure(t *testing.T) {
 	if len(res.Results) != 3 {
 		t.Fatalf("%d results for 3 records", len(res.Results))
 	}
-	if res.Results[0].Op != connector.Created || res.Results[2].Op != connector.Created {
+	if res.Results[0].Effect != connector.Created || res.Results[2].Effect != connector.Created {
 		t.Errorf("good records: %+v, %+v", res.Results[0], res.Results[2])
 	}
-	if res.Results[1].Op != connector.Failed || !connector.RecordLevel(res.Results[1].Err) {
-		t.Errorf("bad record: op %q err %v (kind %q), want a record-level failure", res.Results[1].Op, res.Results[1].Err, connector.KindOf(res.Results[1].Err))
+	if res.Results[1].Effect != connector.Failed || !connector.RecordLevel(res.Results[1].Err) {
+		t.Errorf("bad record: op %q err %v (kind %q), want a record-level failure", res.Results[1].Effect, res.Results[1].Err, connector.KindOf(res.Results[1].Err))
 	}
 	recs, _ := s.readAll(t, c, connector.Cursor{})
 	if len(recs) != 2 {

@@ -117,18 +117,18 @@ func (s *tokenSource) tokenError(err error) error {
 	if ctxErr := contextError(err); ctxErr != nil {
 		return ctxErr
 	}
-	e := &connector.Error{Kind: connector.KindAuth, Service: "dynamics", Op: "sign in to " + s.set.tokenURL()}
+	e := &connector.Error{Kind: connector.ErrorAuth, Service: "dynamics", Op: "sign in to " + s.set.tokenURL()}
 	var re *oauth2.RetrieveError
 	if !errors.As(err, &re) {
-		e.Kind = connector.KindTransient
+		e.Kind = connector.ErrorTransient
 		e.Message = "could not reach the identity platform: " + s.scrub(redact(err), 300)
 		e.Hint = "check the authority setting and the network, then try again"
 		switch {
 		case errors.Is(err, httpx.ErrRedirect):
-			e.Kind = connector.KindConfig
+			e.Kind = connector.ErrorConfig
 			e.Hint = "check the authority setting: it must be the identity platform's host (" + DefaultAuthority + ", or a sovereign cloud's), which answers token requests without redirecting"
 		case httpx.Permanent(err):
-			e.Kind = connector.KindConfig
+			e.Kind = connector.ErrorConfig
 			e.Hint = "check the authority setting (the host name, and that it serves a certificate this machine trusts)"
 		}
 		return e
@@ -177,7 +177,7 @@ func (s *tokenSource) tokenError(err error) error {
 	case re.ErrorCode == "invalid_grant" && s.set.mode == AuthRefreshToken:
 		e.Hint = login
 	case re.ErrorCode == "temporarily_unavailable" || (re.Response != nil && re.Response.StatusCode >= 500):
-		e.Kind = connector.KindTransient
+		e.Kind = connector.ErrorTransient
 		e.Hint = "the identity platform is unavailable; try again later"
 	}
 	return e
@@ -287,14 +287,14 @@ func newTokenSource(set authSettings, base http.RoundTripper, budget time.Durati
 				// one at once (reference §1).
 				s.refresh = tok.RefreshToken
 				if err := saveRefreshToken(set, tok.RefreshToken); err != nil {
-					return nil, &connector.Error{Kind: connector.KindConfig, Service: "dynamics", Op: "save the refreshed sign-in",
+					return nil, &connector.Error{Kind: connector.ErrorConfig, Service: "dynamics", Op: "save the refreshed sign-in",
 						Message: err.Error(), Hint: "check that the token cache directory is writable"}
 				}
 			}
 			return tok, nil
 		}
 	default:
-		return nil, &connector.Error{Kind: connector.KindConfig, Service: "dynamics", Message: fmt.Sprintf("auth %q is not supported", set.mode),
+		return nil, &connector.Error{Kind: connector.ErrorConfig, Service: "dynamics", Message: fmt.Sprintf("auth %q is not supported", set.mode),
 			Hint: `use auth = "client_credentials" or "refresh_token"`}
 	}
 	return s, nil
@@ -321,7 +321,7 @@ func cacheDir(dir string) (string, error) {
 	}
 	base, err := os.UserCacheDir()
 	if err != nil {
-		return "", &connector.Error{Kind: connector.KindConfig, Service: "dynamics", Message: "no per-user cache directory: " + err.Error(),
+		return "", &connector.Error{Kind: connector.ErrorConfig, Service: "dynamics", Message: "no per-user cache directory: " + err.Error(),
 			Hint: "set HOME (or XDG_CACHE_HOME) so synclang can store sign-ins"}
 	}
 	return filepath.Join(base, "synclang"), nil
@@ -342,7 +342,7 @@ func loadRefreshToken(set authSettings) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	noLogin := &connector.Error{Kind: connector.KindAuth, Service: "dynamics", Op: "read the stored sign-in",
+	noLogin := &connector.Error{Kind: connector.ErrorAuth, Service: "dynamics", Op: "read the stored sign-in",
 		Message: fmt.Sprintf("no sign-in is stored for connection %s (%s)", set.name, set.url),
 		Hint:    fmt.Sprintf("run `synclang auth login %s`", set.name)}
 	if err := privateDir(filepath.Dir(path), false); err != nil {
@@ -353,7 +353,7 @@ func loadRefreshToken(set authSettings) (string, error) {
 		return "", noLogin
 	}
 	if err != nil {
-		return "", &connector.Error{Kind: connector.KindConfig, Service: "dynamics", Op: "read the stored sign-in", Message: err.Error()}
+		return "", &connector.Error{Kind: connector.ErrorConfig, Service: "dynamics", Op: "read the stored sign-in", Message: err.Error()}
 	}
 	var e cacheEntry
 	if err := json.Unmarshal(data, &e); err != nil || e.RefreshToken == "" {
@@ -387,7 +387,7 @@ func privateDir(dir string, create bool) error {
 		return nil
 	}
 	if err := os.Chmod(dir, fi.Mode().Perm()&^0o077); err != nil {
-		return &connector.Error{Kind: connector.KindConfig, Service: "dynamics", Op: "protect the token cache",
+		return &connector.Error{Kind: connector.ErrorConfig, Service: "dynamics", Op: "protect the token cache",
 			Message: fmt.Sprintf("the token cache directory %s is open to other users (mode %o) and cannot be made private: %v", dir, fi.Mode().Perm(), err),
 			Hint:    "run `chmod 700 " + dir + "` as its owner, or use a cache directory of your own (XDG_CACHE_HOME)"}
 	}
@@ -445,7 +445,7 @@ func Login(ctx context.Context, settings map[string]string, opts LoginOptions) e
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		return &connector.Error{Kind: connector.KindConfig, Service: "dynamics", Op: "sign in", Message: "cannot listen on a loopback port: " + err.Error()}
+		return &connector.Error{Kind: connector.ErrorConfig, Service: "dynamics", Op: "sign in", Message: "cannot listen on a loopback port: " + err.Error()}
 	}
 	defer ln.Close()
 	redirect := fmt.Sprintf("http://127.0.0.1:%d/", ln.Addr().(*net.TCPAddr).Port)
@@ -470,13 +470,13 @@ func Login(ctx context.Context, settings map[string]string, opts LoginOptions) e
 		var res result
 		switch {
 		case q.Get("state") != state:
-			res.err = &connector.Error{Kind: connector.KindAuth, Service: "dynamics", Op: "sign in", Message: "the sign-in answer does not match this sign-in (state mismatch)", Hint: "start `synclang auth login` again"}
+			res.err = &connector.Error{Kind: connector.ErrorAuth, Service: "dynamics", Op: "sign in", Message: "the sign-in answer does not match this sign-in (state mismatch)", Hint: "start `synclang auth login` again"}
 		case q.Get("error") != "":
 			msg, _, _ := strings.Cut(q.Get("error_description"), "\r\n")
-			res.err = &connector.Error{Kind: connector.KindAuth, Service: "dynamics", Op: "sign in", Code: q.Get("error"), Message: msg,
+			res.err = &connector.Error{Kind: connector.ErrorAuth, Service: "dynamics", Op: "sign in", Code: q.Get("error"), Message: msg,
 				Hint: "check that the app registration allows this redirect (Mobile and desktop: http://localhost) and the Dynamics CRM user_impersonation permission"}
 		case q.Get("code") == "":
-			res.err = &connector.Error{Kind: connector.KindAuth, Service: "dynamics", Op: "sign in", Message: "the sign-in answer has no code"}
+			res.err = &connector.Error{Kind: connector.ErrorAuth, Service: "dynamics", Op: "sign in", Message: "the sign-in answer has no code"}
 		default:
 			res.code = q.Get("code")
 		}
@@ -527,11 +527,11 @@ func Login(ctx context.Context, settings map[string]string, opts LoginOptions) e
 		return ts.tokenError(err)
 	}
 	if tok.RefreshToken == "" {
-		return &connector.Error{Kind: connector.KindAuth, Service: "dynamics", Op: "sign in", Message: "the identity platform returned no refresh token",
+		return &connector.Error{Kind: connector.ErrorAuth, Service: "dynamics", Op: "sign in", Message: "the identity platform returned no refresh token",
 			Hint: "the app registration must allow the offline_access scope"}
 	}
 	if err := saveRefreshToken(set, tok.RefreshToken); err != nil {
-		return &connector.Error{Kind: connector.KindConfig, Service: "dynamics", Op: "save the sign-in", Message: err.Error(),
+		return &connector.Error{Kind: connector.ErrorConfig, Service: "dynamics", Op: "save the sign-in", Message: err.Error(),
 			Hint: "check that the token cache directory is writable"}
 	}
 	return nil

@@ -33,7 +33,7 @@ func TestWrongAndExpiredSecret(t *testing.T) {
 	}
 	_, err = c.Discover(testCtx(t))
 	e := authError(t, err)
-	if e.Kind != connector.KindAuth || e.Code != "AADSTS7000215" || !strings.Contains(e.Hint, "Value (not its Secret ID)") {
+	if e.Kind != connector.ErrorAuth || e.Code != "AADSTS7000215" || !strings.Contains(e.Hint, "Value (not its Secret ID)") {
 		t.Errorf("wrong secret: %#v", e)
 	}
 	if strings.Contains(err.Error(), "wrong-secret-value") {
@@ -161,7 +161,7 @@ func TestAuthorizationCodeFlowEndToEnd(t *testing.T) {
 	emu.ExpireAccessTokens()
 	err = c.Read(testCtx(t), connector.ReadRequest{Entity: "contact"}, func(connector.Batch) error { return nil })
 	e := authError(t, err)
-	if e.Kind != connector.KindAuth || e.Code != "AADSTS700082" || !strings.Contains(e.Hint, "run `synclang auth login crm`") {
+	if e.Kind != connector.ErrorAuth || e.Code != "AADSTS700082" || !strings.Contains(e.Hint, "run `synclang auth login crm`") {
 		t.Errorf("expired refresh token: %#v", e)
 	}
 }
@@ -172,7 +172,7 @@ func TestLoginDenied(t *testing.T) {
 	settings := emu.Settings(srv.URL)
 	settings["url"] = "https://other.crm.dynamics.com" // not this environment: the authorize step refuses the scope
 	err := Login(testCtx(t), settings, LoginOptions{Name: "crm", CacheDir: t.TempDir(), OpenURL: scriptedBrowser(t)})
-	if e := authError(t, err); e.Kind != connector.KindAuth || e.Code != "invalid_resource" {
+	if e := authError(t, err); e.Kind != connector.ErrorAuth || e.Code != "invalid_resource" {
 		t.Errorf("Login for another resource: %#v", e)
 	}
 }

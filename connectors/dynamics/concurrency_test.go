@@ -31,7 +31,7 @@ func TestConcurrentUse(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			res, err := env.conn.Upsert(testCtx(t), connector.UpsertRequest{Entity: "lead", Records: []connector.Record{{Fields: map[string]any{"lastname": fmt.Sprint("G", g)}}}})
-			if err == nil && res.Results[0].Op != connector.Created {
+			if err == nil && res.Results[0].Effect != connector.Created {
 				err = fmt.Errorf("upsert: %+v", res.Results[0])
 			}
 			errs <- err

@@ -63,7 +63,7 @@ func (c *Conn) getJSON(ctx context.Context, op, path string, out any) error {
 		return err
 	}
 	if err := decodeJSON(data, out); err != nil {
-		return &connector.Error{Kind: connector.KindTransient, Service: "dynamics", Op: op, Message: "the answer is not the JSON expected: " + err.Error()}
+		return &connector.Error{Kind: connector.ErrorTransient, Service: "dynamics", Op: op, Message: "the answer is not the JSON expected: " + err.Error()}
 	}
 	return nil
 }
@@ -249,7 +249,7 @@ func (c *Conn) discoverTable(ctx context.Context, d entityDef, std *connector.Sc
 	// when the table does not track changes.
 	ent.Incremental = d.ChangeTrackingEnabled || hasModified
 	if _, ok := ent.Field(ent.Key); !ok {
-		return nil, &connector.Error{Kind: connector.KindConfig, Service: "dynamics", Op: op, Message: fmt.Sprintf("table %s has no primary key column %s", d.LogicalName, ent.Key)}
+		return nil, &connector.Error{Kind: connector.ErrorConfig, Service: "dynamics", Op: op, Message: fmt.Sprintf("table %s has no primary key column %s", d.LogicalName, ent.Key)}
 	}
 	return ent, nil
 }
@@ -314,7 +314,7 @@ func (c *Conn) table(ctx context.Context, entity string) (*tableInfo, error) {
 		names = append(names, n)
 	}
 	sort.Strings(names)
-	return nil, &connector.Error{Kind: connector.KindConfig, Service: "dynamics", Op: "find table " + entity,
+	return nil, &connector.Error{Kind: connector.ErrorConfig, Service: "dynamics", Op: "find table " + entity,
 		Message: fmt.Sprintf("no table %q in %s (have %s)", entity, c.set.url, strings.Join(names, ", ")),
 		Hint:    "use the table's logical name (contact, lead, or a custom table such as new_project)"}
 }

@@ -82,7 +82,7 @@ func TestUnknownEntity(t *testing.T) {
 	t.Parallel()
 	env := newTestEnv(t, emulator.Options{}, 0)
 	err := env.conn.Read(testCtx(t), connector.ReadRequest{Entity: "account"}, func(connector.Batch) error { return nil })
-	if e := authError(t, err); e.Kind != connector.KindConfig || e.Hint == "" {
+	if e := authError(t, err); e.Kind != connector.ErrorConfig || e.Hint == "" {
 		t.Errorf("reading an unknown table: %#v", e)
 	}
 }

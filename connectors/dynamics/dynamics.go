@@ -140,7 +140,7 @@ func New(ctx context.Context, cfg connector.Config) (connector.Connector, error)
 }
 
 func configError(setting string, err error) error {
-	return &connector.Error{Kind: connector.KindConfig, Service: "dynamics", Op: "check setting " + setting, Message: err.Error()}
+	return &connector.Error{Kind: connector.ErrorConfig, Service: "dynamics", Op: "check setting " + setting, Message: err.Error()}
 }
 
 func resolveAuthSettings(cfg connector.Config) (authSettings, error) {
@@ -168,7 +168,7 @@ func resolveAuthSettings(cfg connector.Config) (authSettings, error) {
 		return set, configError(SettingTenant, fmt.Errorf("%q is not a tenant ID or domain name", set.tenant))
 	}
 	if set.mode == AuthClientCredentials && set.clientSecret == "" {
-		return set, &connector.Error{Kind: connector.KindConfig, Service: "dynamics", Op: "check setting client_secret",
+		return set, &connector.Error{Kind: connector.ErrorConfig, Service: "dynamics", Op: "check setting client_secret",
 			Message: `client_secret is empty with auth = "client_credentials"`,
 			Hint:    `set client_secret = secret("AZURE_CLIENT_SECRET") (and export it), or use auth = "refresh_token" after ` + "`synclang auth login " + set.name + "`"}
 	}
@@ -367,30 +367,30 @@ func (c *Conn) apiError(op string, status int, header http.Header, body []byte, 
 	}
 	switch {
 	case status == http.StatusUnauthorized:
-		e.Kind = connector.KindAuth
+		e.Kind = connector.ErrorAuth
 		e.Hint = "the environment rejected the access token: check that the app registration has an application user with a security role in this environment (Power Platform admin center → Application users), and that url is the environment's URL"
 		if c.set.mode == AuthRefreshToken {
 			e.Hint = fmt.Sprintf("the environment rejected the sign-in: check that your user has access to %s, or run `synclang auth login %s`", c.set.url, c.name)
 		}
 	case status == http.StatusForbidden:
-		e.Kind = connector.KindPermission
+		e.Kind = connector.ErrorPermission
 		e.Hint = "the user lacks a privilege: give the application user a security role with read/write access to this table"
 	case status == http.StatusTooManyRequests:
-		e.Kind = connector.KindThrottled
+		e.Kind = connector.ErrorThrottled
 		if ra, ok := httpx.RetryAfter(header, time.Now()); ok {
 			e.RetryAfter = ra
 		}
 		e.Hint = "Dataverse kept throttling after retries (service protection limits); run again later or lower the run's concurrency"
 	case e.Code == codeExpiredVersion:
-		e.Kind = connector.KindExpiredCursor
+		e.Kind = connector.ErrorExpiredCursor
 	case status == http.StatusNotFound && e.Code == codeResourceNotFound:
-		e.Kind = connector.KindConfig
+		e.Kind = connector.ErrorConfig
 		e.Hint = "the table or operation does not exist in this environment: check the entity name, or run `synclang schema pull`"
 	case status == http.StatusNotFound:
-		e.Kind = connector.KindNotFound
+		e.Kind = connector.ErrorNotFound
 		e.Hint = "the record no longer exists in Dynamics (deleted or merged); synclang will not re-create it on an update"
 	case status == http.StatusPreconditionFailed:
-		e.Kind = connector.KindConflict
+		e.Kind = connector.ErrorConflict
 		switch e.Code {
 		case codeDuplicateKey, codeDuplicateRecord:
 			e.Hint = "another record already has this key value (an alternate key such as emailaddress1): match on that key instead of creating"
@@ -398,20 +398,20 @@ func (c *Conn) apiError(op string, status int, header http.Header, body []byte, 
 			e.Hint = "the record changed in Dynamics meanwhile; the next run will see the new version"
 		}
 	case status == http.StatusInternalServerError && e.Code == codeDupDetection:
-		e.Kind = connector.KindConflict
+		e.Kind = connector.ErrorConflict
 		e.Hint = "a duplicate detection rule matched an existing record: match on that record's key, or adjust the rule"
 	case status == http.StatusRequestEntityTooLarge:
-		e.Kind = connector.KindInvalid
+		e.Kind = connector.ErrorInvalid
 		e.Hint = "the request is too large; synclang sends smaller batches"
 	case status >= 500:
-		e.Kind = connector.KindTransient
+		e.Kind = connector.ErrorTransient
 		e.Hint = "Dataverse failed after retries; run again later"
 	case status == http.StatusBadRequest && e.Code == "0x0" && strings.Contains(e.Message, "Could not find a property named"):
-		e.Kind = connector.KindConfig
+		e.Kind = connector.ErrorConfig
 		e.Hint = "a column in the mapping does not exist in this environment (names are case-sensitive): check it, or run `synclang schema pull`"
 		c.markSchemaStale() // the cached schema may still list a removed column
 	case status >= 400:
-		e.Kind = connector.KindInvalid
+		e.Kind = connector.ErrorInvalid
 		switch e.Code {
 		case codeMaxLength:
 			e.Hint = "a value is longer than the column allows: shorten it in the mapping (e.g. truncate())"
@@ -434,7 +434,7 @@ func (c *Conn) call(ctx context.Context, op, method, url string, body any, hdr h
 	if body != nil {
 		var err error
 		if rd, err = json.Marshal(body); err != nil {
-			return nil, nil, &connector.Error{Kind: connector.KindInvalid, Service: "dynamics", Op: op, Message: "cannot encode the request: " + err.Error()}
+			return nil, nil, &connector.Error{Kind: connector.ErrorInvalid, Service: "dynamics", Op: op, Message: "cannot encode the request: " + err.Error()}
 		}
 	}
 	return c.send(ctx, op, method, url, "application/json; charset=utf-8", rd, hdr)
@@ -450,7 +450,7 @@ func (c *Conn) send(ctx context.Context, op, method, url, contentType string, bo
 	}
 	req, err := http.NewRequestWithContext(ctx, method, url, rdr)
 	if err != nil {
-		return nil, nil, &connector.Error{Kind: connector.KindConfig, Service: "dynamics", Op: op, Message: "cannot build the request: " + redact(err)}
+		return nil, nil, &connector.Error{Kind: connector.ErrorConfig, Service: "dynamics", Op: op, Message: "cannot build the request: " + redact(err)}
 	}
 	// reference §2: the headers every request should carry.
 	req.Header.Set("Accept", "application/json")
@@ -496,7 +496,7 @@ func (c *Conn) send(ctx context.Context, op, method, url, contentType string, bo
 		if errors.As(err, &tl) {
 			msg = strings.TrimPrefix(tl.Error(), "dynamics: ")
 		}
-		return nil, nil, &connector.Error{Kind: connector.KindTransient, Service: "dynamics", Op: op, Message: msg, Err: err}
+		return nil, nil, &connector.Error{Kind: connector.ErrorTransient, Service: "dynamics", Op: op, Message: msg, Err: err}
 	}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		herr := &httpx.HTTPError{Method: method, Path: req.URL.Path, Status: resp.StatusCode, Header: resp.Header, Body: data}
@@ -544,18 +544,18 @@ func endpoint(method string, u *url.URL, apiURL string) string {
 // redirect or foreign host (a configuration matter), a timeout, or a
 // network failure.
 func (c *Conn) transportError(op string, err error) *connector.Error {
-	e := &connector.Error{Kind: connector.KindTransient, Service: "dynamics", Op: op,
+	e := &connector.Error{Kind: connector.ErrorTransient, Service: "dynamics", Op: op,
 		Message: "could not reach " + c.set.url + ": " + redact(err), Hint: "check the url setting and the network; run again later", Err: err}
 	var fh *httpx.ForeignHostError
 	switch {
 	case errors.Is(err, httpx.ErrRedirect):
-		e.Kind, e.Message = connector.KindConfig, redact(err)
+		e.Kind, e.Message = connector.ErrorConfig, redact(err)
 		e.Hint = "set url to the environment's own URL (https://ORG.crmN.dynamics.com), which answers without redirecting"
 	case errors.As(err, &fh):
-		e.Kind, e.Message = connector.KindConfig, strings.TrimPrefix(fh.Error(), "dynamics: ")
+		e.Kind, e.Message = connector.ErrorConfig, strings.TrimPrefix(fh.Error(), "dynamics: ")
 		e.Hint = "the service pointed synclang at another host; check the url setting"
 	case httpx.Permanent(err):
-		e.Kind = connector.KindConfig
+		e.Kind = connector.ErrorConfig
 		e.Hint = "check the url setting (the host name, and that it serves a valid TLS certificate)"
 	}
 	return e

@@ -44,11 +44,11 @@ func TestTransientFailuresAreRetriedOnlyWhenSafe(t *testing.T) {
 	env.emu.FailNext(1, http.StatusInternalServerError)
 	res, err := env.conn.Upsert(testCtx(t), connector.UpsertRequest{Entity: "contact", Records: []connector.Record{
 		{Fields: map[string]any{"lastname": "A"}}, {Fields: map[string]any{"lastname": "B"}}}})
-	if connector.KindOf(err) != connector.KindTransient || !connector.Retryable(err) {
+	if connector.KindOf(err) != connector.ErrorTransient || !connector.Retryable(err) {
 		t.Fatalf("Upsert after a 500: %v, want a transient error", err)
 	}
 	for _, r := range res.Results {
-		if r.Op != connector.Failed || r.Err == nil {
+		if r.Effect != connector.Failed || r.Err == nil {
 			t.Errorf("result %+v, want failed", r)
 		}
 	}
@@ -56,7 +56,7 @@ func TestTransientFailuresAreRetriedOnlyWhenSafe(t *testing.T) {
 	before := env.emu.Requests()
 	env.emu.FailNext(1, http.StatusBadRequest)
 	err = env.conn.Read(testCtx(t), connector.ReadRequest{Entity: "contact"}, func(connector.Batch) error { return nil })
-	if connector.KindOf(err) != connector.KindInvalid || env.emu.Requests()-before != 1 {
+	if connector.KindOf(err) != connector.ErrorInvalid || env.emu.Requests()-before != 1 {
 		t.Errorf("after a 400: %v in %d requests", err, env.emu.Requests()-before)
 	}
 }
@@ -69,7 +69,7 @@ func TestExecutionTimeThrottlingShrinksBulk(t *testing.T) {
 	}
 	env.emu.ThrottleWith(500*time.Millisecond, "0x80072321")
 	res := upsert(t, env, "contact", []connector.Record{{Fields: map[string]any{"lastname": "A"}}})
-	if res.Results[0].Op != connector.Created {
+	if res.Results[0].Effect != connector.Created {
 		t.Fatalf("%+v", res.Results[0])
 	}
 	if env.conn.execLimited.Load() == 0 || env.conn.bulkSize.Load() >= maxBulk {
@@ -100,7 +100,7 @@ func TestExpiredAccessTokenIsRefreshedOnce(t *testing.T) {
 	env.emu.FailNext(2, http.StatusUnauthorized)
 	err := env.conn.Read(testCtx(t), connector.ReadRequest{Entity: "contact"}, func(connector.Batch) error { return nil })
 	var e *connector.Error
-	if !errorsAs(err, &e) || e.Kind != connector.KindAuth || e.Status != 401 || !strings.Contains(e.Hint, "application user") {
+	if !errorsAs(err, &e) || e.Kind != connector.ErrorAuth || e.Status != 401 || !strings.Contains(e.Hint, "application user") {
 		t.Errorf("persistent 401: %#v", err)
 	}
 }

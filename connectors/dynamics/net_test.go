@@ -85,7 +85,7 @@ func TestAPIRedirectToAnotherHostIsRefused(t *testing.T) {
 			if got := sink.Requests(); len(got) != 0 {
 				t.Fatalf("the other host got %+v", got)
 			}
-			if connector.KindOf(err) != connector.KindConfig || !errors.Is(err, httpx.ErrRedirect) || !strings.Contains(err.Error(), "redirected to http://127.0.0.2") {
+			if connector.KindOf(err) != connector.ErrorConfig || !errors.Is(err, httpx.ErrRedirect) || !strings.Contains(err.Error(), "redirected to http://127.0.0.2") {
 				t.Fatalf("err %v", err)
 			}
 		})
@@ -125,7 +125,7 @@ func TestTokenEndpointRedirectIsRefused(t *testing.T) {
 		if got := sink.Requests(); len(got) != 0 {
 			t.Fatalf("%d: the other host got %+v", status, got)
 		}
-		if connector.KindOf(err) != connector.KindConfig || !strings.Contains(err.Error(), "does not follow redirects of a token endpoint") || apiHits.Load() != 0 {
+		if connector.KindOf(err) != connector.ErrorConfig || !strings.Contains(err.Error(), "does not follow redirects of a token endpoint") || apiHits.Load() != 0 {
 			t.Fatalf("%d: err %v, %d API requests", status, err, apiHits.Load())
 		}
 	}
@@ -139,7 +139,7 @@ func TestTokenOnlyForTheEnvironment(t *testing.T) {
 	srv := fakeEnv(t, false, goodToken, http.NotFoundHandler())
 	c := fakeConn(t, srv, nil)
 	_, _, err := c.call(testCtx(t), "count", http.MethodGet, sink.URL+"/api/data/v9.2/contacts/$count", nil, nil)
-	if len(sink.Requests()) != 0 || connector.KindOf(err) != connector.KindConfig || !strings.Contains(err.Error(), "refusing to send credentials to http://127.0.0.2") {
+	if len(sink.Requests()) != 0 || connector.KindOf(err) != connector.ErrorConfig || !strings.Contains(err.Error(), "refusing to send credentials to http://127.0.0.2") {
 		t.Fatalf("err %v; sink got %+v", err, sink.Requests())
 	}
 }
@@ -181,7 +181,7 @@ func TestTricklingAnswerFails(t *testing.T) {
 	c := fakeConn(t, srv, map[string]string{SettingRetryBudget: "1s"})
 	_, _, err := c.call(testCtx(t), "read contact", http.MethodGet, c.apiURL+"contacts", nil, nil)
 	var te *httpx.TimeoutError
-	if !errors.As(err, &te) || connector.KindOf(err) != connector.KindTransient {
+	if !errors.As(err, &te) || connector.KindOf(err) != connector.ErrorTransient {
 		t.Fatalf("err %v, want a timeout", err)
 	}
 }
@@ -239,8 +239,8 @@ func TestUnreachableIdentityPlatformFailsFast(t *testing.T) {
 		name, authority, want string
 		kind                  connector.ErrorKind
 	}{
-		{"untrusted certificate", tlsSrv.URL, "certificate", connector.KindConfig},
-		{"nothing listening", closed.URL, "connection refused", connector.KindTransient},
+		{"untrusted certificate", tlsSrv.URL, "certificate", connector.ErrorConfig},
+		{"nothing listening", closed.URL, "connection refused", connector.ErrorTransient},
 	} {
 		var hits atomic.Int64
 		base := &countingRT{base: http.DefaultTransport.(*http.Transport).Clone(), n: &hits}

@@ -72,7 +72,7 @@ func (c *Conn) Read(ctx context.Context, req connector.ReadRequest, emit func(co
 		return r.full(ctx)
 	case strings.HasPrefix(tok, deltaPrefix):
 		err := r.delta(ctx, strings.TrimPrefix(tok, deltaPrefix))
-		if k := connector.KindOf(err); (k == connector.KindExpiredCursor || isCTNotEnabled(err)) && !r.emitted {
+		if k := connector.KindOf(err); (k == connector.ErrorExpiredCursor || isCTNotEnabled(err)) && !r.emitted {
 			c.log.Info("delta token no longer accepted; reading in full", "entity", req.Entity)
 			r.resync = true
 			return r.full(ctx)
@@ -119,7 +119,7 @@ func selectFields(ent *connector.Entity, asked []string, withVersion bool) ([]st
 	}
 	for _, n := range asked {
 		if _, ok := ent.Field(n); !ok {
-			return nil, &connector.Error{Kind: connector.KindConfig, Service: "dynamics", Op: "read " + ent.Name,
+			return nil, &connector.Error{Kind: connector.ErrorConfig, Service: "dynamics", Op: "read " + ent.Name,
 				Message: fmt.Sprintf("table %s has no column %q", ent.Name, n), Hint: "check the column name, or run `synclang schema pull`"}
 		}
 		add(n)
@@ -155,7 +155,7 @@ func (r *reader) follow(p page, recs []connector.Record) (string, error) {
 	}
 	r.pages.What = r.ti.ent.Name
 	if err := r.pages.Next(p.NextLink, keys); err != nil {
-		return "", &connector.Error{Kind: connector.KindTransient, Service: "dynamics", Op: r.op(), Message: err.Error(), Err: err}
+		return "", &connector.Error{Kind: connector.ErrorTransient, Service: "dynamics", Op: r.op(), Message: err.Error(), Err: err}
 	}
 	return p.NextLink, nil
 }
@@ -174,7 +174,7 @@ func (r *reader) op() string { return "read " + r.ti.ent.Name }
 // get fetches one page.
 func (r *reader) get(ctx context.Context, u string, track bool) (page, http.Header, error) {
 	if err := r.c.sameService(u); err != nil {
-		return page{}, nil, &connector.Error{Kind: connector.KindTransient, Service: "dynamics", Op: r.op(), Message: err.Error()}
+		return page{}, nil, &connector.Error{Kind: connector.ErrorTransient, Service: "dynamics", Op: r.op(), Message: err.Error()}
 	}
 	resp, data, err := r.c.call(ctx, r.op(), http.MethodGet, u, nil, r.prefer(track))
 	if err != nil {
@@ -182,7 +182,7 @@ func (r *reader) get(ctx context.Context, u string, track bool) (page, http.Head
 	}
 	var p page
 	if err := decodePage(data, &p); err != nil {
-		return page{}, nil, &connector.Error{Kind: connector.KindTransient, Service: "dynamics", Op: r.op(), Message: "the answer is not the JSON expected: " + err.Error()}
+		return page{}, nil, &connector.Error{Kind: connector.ErrorTransient, Service: "dynamics", Op: r.op(), Message: "the answer is not the JSON expected: " + err.Error()}
 	}
 	return p, resp.Header, nil
 }
@@ -219,7 +219,7 @@ func (r *reader) recordsVersions(p page) ([]connector.Record, []int64, []connect
 		rec, err := recordOf(r.ti.ent, row, fields)
 		if ce, ok := err.(*columnError); ok && rec.Key != "" {
 			rejects = append(rejects, connector.RecordError{Key: rec.Key, Field: ce.column, Modified: rec.Modified,
-				Err: &connector.Error{Kind: connector.KindInvalid, Service: "dynamics", Op: r.op(), Message: err.Error(),
+				Err: &connector.Error{Kind: connector.ErrorInvalid, Service: "dynamics", Op: r.op(), Message: err.Error(),
 					Hint: "correct the value in Dynamics (or the column's type), then run again"}})
 			continue
 		}
@@ -317,7 +317,7 @@ func (r *reader) full(ctx context.Context) error {
 func (r *reader) delta(ctx context.Context, link string) error {
 	u, err := r.rebaseDelta(link)
 	if err != nil {
-		return &connector.Error{Kind: connector.KindExpiredCursor, Service: "dynamics", Op: r.op(), Message: err.Error()}
+		return &connector.Error{Kind: connector.ErrorExpiredCursor, Service: "dynamics", Op: r.op(), Message: err.Error()}
 	}
 	for {
 		p, _, err := r.get(ctx, u, true)
@@ -328,7 +328,7 @@ func (r *reader) delta(ctx context.Context, link string) error {
 		b := connector.Batch{Records: recs, Rejects: rejects}
 		if p.NextLink == "" {
 			if p.DeltaLink == "" {
-				return &connector.Error{Kind: connector.KindTransient, Service: "dynamics", Op: r.op(), Message: "the change-tracking answer has neither a nextLink nor a deltaLink"}
+				return &connector.Error{Kind: connector.ErrorTransient, Service: "dynamics", Op: r.op(), Message: "the change-tracking answer has neither a nextLink nor a deltaLink"}
 			}
 			b.Next = connector.Cursor{Token: deltaPrefix + p.DeltaLink}
 		}
@@ -547,7 +547,7 @@ func (c *Conn) Count(ctx context.Context, entity string) (int, bool, error) {
 	}
 	n, err := strconv.Atoi(strings.TrimSpace(string(bytes.TrimPrefix(body, []byte("\xef\xbb\xbf")))))
 	if err != nil || n < 0 {
-		return 0, false, &connector.Error{Kind: connector.KindTransient, Service: "dynamics", Op: op, Message: fmt.Sprintf("the answer %.40q is not a count", body)}
+		return 0, false, &connector.Error{Kind: connector.ErrorTransient, Service: "dynamics", Op: op, Message: fmt.Sprintf("the answer %.40q is not a count", body)}
 	}
 	if n < countCap {
 		return n, true, nil

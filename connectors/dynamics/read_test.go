@@ -251,7 +251,7 @@ func TestMalformedRowIsARejectNotAFailure(t *testing.T) {
 				t.Fatalf("got %d records, %d rejects, cursor %q; want 29, 1 and a cursor", len(recs), len(rejects), last.Token)
 			}
 			rj := rejects[0]
-			if rj.Key != bad || rj.Field != "firstname" || connector.KindOf(rj.Err) != connector.KindInvalid {
+			if rj.Key != bad || rj.Field != "firstname" || connector.KindOf(rj.Err) != connector.ErrorInvalid {
 				t.Errorf("reject %+v: want key %s, field firstname, kind invalid", rj, bad)
 			}
 			if msg := rj.Err.Error(); !strings.Contains(msg, "JSON number") || strings.Contains(msg, "12345") {

@@ -107,7 +107,7 @@ func TestSampleErrorBody(t *testing.T) {
 	if !errorsAs(err, &e) {
 		t.Fatalf("Read: %v, want a *connector.Error", err)
 	}
-	if e.Kind != connector.KindConfig || e.Status != 400 || e.Code != "0x0" || e.Service != "dynamics" || e.Op != "read contact" ||
+	if e.Kind != connector.ErrorConfig || e.Status != 400 || e.Code != "0x0" || e.Service != "dynamics" || e.Op != "read contact" ||
 		e.Message != "Could not find a property named 'Name' on type 'Microsoft.Dynamics.CRM.account'." || !strings.Contains(e.Hint, "schema pull") {
 		t.Errorf("error = %#v", e)
 	}
@@ -132,7 +132,7 @@ func TestSampleTokenError(t *testing.T) {
 		t.Fatalf("Discover: %v", err)
 	}
 	want := "AADSTS70011: The provided value for the input parameter 'scope' is not valid. The scope https://foo.microsoft.com/mail.read is not valid."
-	if e.Kind != connector.KindAuth || e.Code != "AADSTS70011" || e.Message != want || e.Status != 400 || e.Hint == "" {
+	if e.Kind != connector.ErrorAuth || e.Code != "AADSTS70011" || e.Message != want || e.Status != 400 || e.Hint == "" {
 		t.Errorf("error = %#v", e)
 	}
 	if strings.Contains(err.Error(), "the-secret-value") || strings.Contains(err.Error(), "Trace ID") {

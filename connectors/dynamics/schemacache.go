@@ -142,9 +142,9 @@ func (c *Conn) ensureSchema(ctx context.Context) error {
 			return nil
 		case err == nil:
 			c.log.Info("the Dynamics schema changed since it was cached; discovering it again")
-		case errors.As(err, &ce) && ce.Kind == connector.KindExpiredCursor:
+		case errors.As(err, &ce) && ce.Kind == connector.ErrorExpiredCursor:
 			c.log.Info("the cached Dynamics schema's version stamp expired; discovering it again")
-		case ctx.Err() != nil || !errors.As(err, &ce) || ce.Kind == connector.KindTransient || ce.Kind == connector.KindThrottled || ce.Kind == connector.KindAuth:
+		case ctx.Err() != nil || !errors.As(err, &ce) || ce.Kind == connector.ErrorTransient || ce.Kind == connector.ErrorThrottled || ce.Kind == connector.ErrorAuth:
 			return err // the service is not answering; a discovery would fail too
 		default:
 			// The service refused the request itself (a property of the

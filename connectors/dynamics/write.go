@@ -76,11 +76,11 @@ type writeOp struct {
 }
 
 func failed(key string, err error) connector.WriteResult {
-	return connector.WriteResult{Key: key, Op: connector.Failed, Err: err}
+	return connector.WriteResult{Key: key, Effect: connector.Failed, Err: err}
 }
 
 func invalidRecord(op, format string, args ...any) *connector.Error {
-	return &connector.Error{Kind: connector.KindInvalid, Service: "dynamics", Op: op, Message: fmt.Sprintf(format, args...)}
+	return &connector.Error{Kind: connector.ErrorInvalid, Service: "dynamics", Op: op, Message: fmt.Sprintf(format, args...)}
 }
 
 // wireBody converts a record's fields to a request body, checking names,
@@ -95,7 +95,7 @@ func wireBody(ent *connector.Entity, op string, fields map[string]any) (map[stri
 	for _, n := range names {
 		f, ok := ent.Field(n)
 		if !ok {
-			return nil, &connector.Error{Kind: connector.KindInvalid, Service: "dynamics", Op: op,
+			return nil, &connector.Error{Kind: connector.ErrorInvalid, Service: "dynamics", Op: op,
 				Message: fmt.Sprintf("table %s has no column %q", ent.Name, n), Hint: "check the column name (names are case-sensitive), or run `synclang schema pull`"}
 		}
 		if f.ReadOnly {
@@ -111,8 +111,8 @@ func wireBody(ent *connector.Entity, op string, fields map[string]any) (map[stri
 }
 
 // Upsert creates records without a key and updates records with one.
-func (c *Conn) Upsert(ctx context.Context, req connector.UpsertRequest) (connector.UpsertResult, error) {
-	res := connector.UpsertResult{Results: make([]connector.WriteResult, len(req.Records))}
+func (c *Conn) Upsert(ctx context.Context, req connector.UpsertRequest) (connector.BatchResult, error) {
+	res := connector.BatchResult{Results: make([]connector.WriteResult, len(req.Records))}
 	if err := ctx.Err(); err != nil {
 		return failAll(res, nil, err), err
 	}
@@ -133,10 +133,10 @@ func (c *Conn) Upsert(ctx context.Context, req connector.UpsertRequest) (connect
 		case rec.Key == "":
 			creates = append(creates, writeOp{idx: i, body: body, op: op})
 		case !wire.IsGUID(rec.Key):
-			res.Results[i] = failed(rec.Key, &connector.Error{Kind: connector.KindNotFound, Service: "dynamics", Op: op,
+			res.Results[i] = failed(rec.Key, &connector.Error{Kind: connector.ErrorNotFound, Service: "dynamics", Op: op,
 				Message: fmt.Sprintf("%q is not a %s id (a GUID), so no such record exists", rec.Key, ti.ent.Name)})
 		case len(body) == 0:
-			res.Results[i] = connector.WriteResult{Key: rec.Key, Op: connector.Unchanged}
+			res.Results[i] = connector.WriteResult{Key: rec.Key, Effect: connector.Unchanged}
 		default:
 			updates = append(updates, writeOp{idx: i, key: strings.ToLower(rec.Key), body: body, op: op})
 		}
@@ -152,10 +152,10 @@ func (c *Conn) Upsert(ctx context.Context, req connector.UpsertRequest) (connect
 }
 
 // failAll marks ops (every result when ops is nil) as failed with err.
-func failAll(res connector.UpsertResult, ops []writeOp, err error) connector.UpsertResult {
+func failAll(res connector.BatchResult, ops []writeOp, err error) connector.BatchResult {
 	if ops == nil {
 		for i := range res.Results {
-			if res.Results[i].Op == "" {
+			if res.Results[i].Effect == "" {
 				res.Results[i] = failed("", err)
 			}
 		}
@@ -167,7 +167,7 @@ func failAll(res connector.UpsertResult, ops []writeOp, err error) connector.Ups
 	return res
 }
 
-func (c *Conn) writeOps(ctx context.Context, ti *tableInfo, ops []writeOp, create bool, res *connector.UpsertResult) error {
+func (c *Conn) writeOps(ctx context.Context, ti *tableInfo, ops []writeOp, create bool, res *connector.BatchResult) error {
 	for start := 0; start < len(ops); {
 		if err := ctx.Err(); err != nil {
 			failAll(*res, ops[start:], err)
@@ -235,7 +235,7 @@ func bulkUnsupported(e *connector.Error) bool {
 
 // bulkWrite sends one CreateMultiple or UpdateMultiple and records the
 // results on success.
-func (c *Conn) bulkWrite(ctx context.Context, ti *tableInfo, chunk []writeOp, create bool, res *connector.UpsertResult) error {
+func (c *Conn) bulkWrite(ctx context.Context, ti *tableInfo, chunk []writeOp, create bool, res *connector.BatchResult) error {
 	action, op := "UpdateMultiple", fmt.Sprintf("update %d %s records", len(chunk), ti.ent.Name)
 	if create {
 		action, op = "CreateMultiple", fmt.Sprintf("create %d %s records", len(chunk), ti.ent.Name)
@@ -259,7 +259,7 @@ func (c *Conn) bulkWrite(ctx context.Context, ti *tableInfo, chunk []writeOp, cr
 	}
 	if !create {
 		for _, o := range chunk {
-			res.Results[o.idx] = connector.WriteResult{Key: o.key, Op: connector.Updated}
+			res.Results[o.idx] = connector.WriteResult{Key: o.key, Effect: connector.Updated}
 		}
 		return nil
 	}
@@ -269,23 +269,23 @@ func (c *Conn) bulkWrite(ctx context.Context, ti *tableInfo, chunk []writeOp, cr
 	if err := json.Unmarshal(data, &out); err != nil || len(out.IDs) != len(chunk) {
 		// The records were created but their ids are unknown: report it
 		// as a whole-call failure rather than guess.
-		return &connector.Error{Kind: connector.KindTransient, Service: "dynamics", Op: op,
+		return &connector.Error{Kind: connector.ErrorTransient, Service: "dynamics", Op: op,
 			Message: fmt.Sprintf("CreateMultiple answered with %d ids for %d records", len(out.IDs), len(chunk))}
 	}
 	for i, o := range chunk {
-		res.Results[o.idx] = connector.WriteResult{Key: strings.ToLower(out.IDs[i]), Op: connector.Created}
+		res.Results[o.idx] = connector.WriteResult{Key: strings.ToLower(out.IDs[i]), Effect: connector.Created}
 	}
 	return nil
 }
 
 // batchWrite sends the records as one $batch with odata.continue-on-error,
 // one top-level request per record, and records each one's result.
-func (c *Conn) batchWrite(ctx context.Context, ti *tableInfo, chunk []writeOp, create bool, res *connector.UpsertResult) error {
+func (c *Conn) batchWrite(ctx context.Context, ti *tableInfo, chunk []writeOp, create bool, res *connector.BatchResult) error {
 	reqs := make([]batchReq, len(chunk))
 	for i, o := range chunk {
 		body, err := json.Marshal(o.body)
 		if err != nil {
-			return &connector.Error{Kind: connector.KindInvalid, Service: "dynamics", Op: o.op, Message: err.Error()}
+			return &connector.Error{Kind: connector.ErrorInvalid, Service: "dynamics", Op: o.op, Message: err.Error()}
 		}
 		if create {
 			reqs[i] = batchReq{method: http.MethodPost, url: c.apiURL + ti.set, body: body}
@@ -300,7 +300,7 @@ func (c *Conn) batchWrite(ctx context.Context, ti *tableInfo, chunk []writeOp, c
 	}
 	for i, o := range chunk {
 		if i >= len(resps) {
-			res.Results[o.idx] = failed(o.key, &connector.Error{Kind: connector.KindTransient, Service: "dynamics", Op: o.op, Message: "the $batch answer has no result for this record"})
+			res.Results[o.idx] = failed(o.key, &connector.Error{Kind: connector.ErrorTransient, Service: "dynamics", Op: o.op, Message: "the $batch answer has no result for this record"})
 			continue
 		}
 		r := resps[i]
@@ -308,17 +308,17 @@ func (c *Conn) batchWrite(ctx context.Context, ti *tableInfo, chunk []writeOp, c
 			if create {
 				id := entityIDFrom(r.header)
 				if id == "" {
-					res.Results[o.idx] = failed("", &connector.Error{Kind: connector.KindTransient, Service: "dynamics", Op: o.op, Message: "the create was answered without the new record's id"})
+					res.Results[o.idx] = failed("", &connector.Error{Kind: connector.ErrorTransient, Service: "dynamics", Op: o.op, Message: "the create was answered without the new record's id"})
 					continue
 				}
-				res.Results[o.idx] = connector.WriteResult{Key: id, Op: connector.Created}
+				res.Results[o.idx] = connector.WriteResult{Key: id, Effect: connector.Created}
 			} else {
-				res.Results[o.idx] = connector.WriteResult{Key: o.key, Op: connector.Updated}
+				res.Results[o.idx] = connector.WriteResult{Key: o.key, Effect: connector.Updated}
 			}
 			continue
 		}
 		e := c.apiError(o.op, r.status, r.header, r.body, nil)
-		if !connector.RecordLevel(e) && e.Kind != connector.KindConfig {
+		if !connector.RecordLevel(e) && e.Kind != connector.ErrorConfig {
 			// An auth or throttling failure inside the batch concerns the
 			// whole call.
 			return e
@@ -338,15 +338,15 @@ func (c *Conn) sendBatch(ctx context.Context, op string, reqs []batchReq) ([]bat
 	}
 	out, perr := parseBatchResponse(resp.Header.Get("Content-Type"), data)
 	if perr != nil {
-		return nil, &connector.Error{Kind: connector.KindTransient, Service: "dynamics", Op: op, Message: perr.Error()}
+		return nil, &connector.Error{Kind: connector.ErrorTransient, Service: "dynamics", Op: op, Message: perr.Error()}
 	}
 	return out, nil
 }
 
-// Delete removes records by id; a missing record fails with KindNotFound
+// Delete removes records by id; a missing record fails with ErrorNotFound
 // for that key only.
-func (c *Conn) Delete(ctx context.Context, req connector.DeleteRequest) (connector.UpsertResult, error) {
-	res := connector.UpsertResult{Results: make([]connector.WriteResult, len(req.Keys))}
+func (c *Conn) Delete(ctx context.Context, req connector.DeleteRequest) (connector.BatchResult, error) {
+	res := connector.BatchResult{Results: make([]connector.WriteResult, len(req.Keys))}
 	if err := ctx.Err(); err != nil {
 		return failAll(res, nil, err), err
 	}
@@ -358,7 +358,7 @@ func (c *Conn) Delete(ctx context.Context, req connector.DeleteRequest) (connect
 	for i, k := range req.Keys {
 		op := fmt.Sprintf("delete %s %s", ti.ent.Name, k)
 		if !wire.IsGUID(k) {
-			res.Results[i] = failed(k, &connector.Error{Kind: connector.KindNotFound, Service: "dynamics", Op: op,
+			res.Results[i] = failed(k, &connector.Error{Kind: connector.ErrorNotFound, Service: "dynamics", Op: op,
 				Message: fmt.Sprintf("%q is not a %s id (a GUID), so no such record exists", k, ti.ent.Name)})
 			continue
 		}
@@ -369,7 +369,7 @@ func (c *Conn) Delete(ctx context.Context, req connector.DeleteRequest) (connect
 		_, _, err := c.call(ctx, o.op, http.MethodDelete, c.apiURL+ti.set+"("+o.key+")", nil, nil)
 		switch {
 		case err == nil:
-			res.Results[o.idx] = connector.WriteResult{Key: req.Keys[o.idx], Op: connector.Deleted}
+			res.Results[o.idx] = connector.WriteResult{Key: req.Keys[o.idx], Effect: connector.Deleted}
 		case connector.RecordLevel(err):
 			res.Results[o.idx] = failed(req.Keys[o.idx], err)
 		default:
@@ -392,11 +392,11 @@ func (c *Conn) Delete(ctx context.Context, req connector.DeleteRequest) (connect
 		for i, o := range chunk {
 			key := req.Keys[o.idx]
 			if i >= len(resps) {
-				res.Results[o.idx] = failed(key, &connector.Error{Kind: connector.KindTransient, Service: "dynamics", Op: o.op, Message: "the $batch answer has no result for this record"})
+				res.Results[o.idx] = failed(key, &connector.Error{Kind: connector.ErrorTransient, Service: "dynamics", Op: o.op, Message: "the $batch answer has no result for this record"})
 				continue
 			}
 			if r := resps[i]; r.status >= 200 && r.status < 300 {
-				res.Results[o.idx] = connector.WriteResult{Key: key, Op: connector.Deleted}
+				res.Results[o.idx] = connector.WriteResult{Key: key, Effect: connector.Deleted}
 			} else {
 				res.Results[o.idx] = failed(key, c.apiError(o.op, r.status, r.header, r.body, nil))
 			}

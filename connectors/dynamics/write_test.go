@@ -9,7 +9,7 @@ import (
 	"github.com/synclang/synclang/connectors/dynamics/emulator"
 )
 
-func upsert(t *testing.T, env *testEnv, entity string, recs []connector.Record) connector.UpsertResult {
+func upsert(t *testing.T, env *testEnv, entity string, recs []connector.Record) connector.BatchResult {
 	t.Helper()
 	res, err := env.conn.Upsert(testCtx(t), connector.UpsertRequest{Entity: entity, Records: recs})
 	if err != nil {
@@ -40,16 +40,16 @@ func TestBulkWriteWithOneBadRecord(t *testing.T) {
 		switch i {
 		case 3:
 			var e *connector.Error
-			if r.Op != connector.Failed || !errorsAs(r.Err, &e) || e.Kind != connector.KindConflict || e.Code != "0x80060892" ||
+			if r.Effect != connector.Failed || !errorsAs(r.Err, &e) || e.Kind != connector.ErrorConflict || e.Code != "0x80060892" ||
 				e.Op != "create contact (record 4)" || e.Hint == "" {
 				t.Errorf("record 4: %+v (%#v)", r, e)
 			}
 		case 5:
-			if r.Op != connector.Failed || connector.KindOf(r.Err) != connector.KindInvalid || !strings.Contains(r.Err.Error(), "lastname") {
+			if r.Effect != connector.Failed || connector.KindOf(r.Err) != connector.ErrorInvalid || !strings.Contains(r.Err.Error(), "lastname") {
 				t.Errorf("record 6: %+v", r)
 			}
 		default:
-			if r.Op != connector.Created || r.Key == "" || r.Err != nil {
+			if r.Effect != connector.Created || r.Key == "" || r.Err != nil {
 				t.Errorf("record %d: %+v", i+1, r)
 			}
 		}
@@ -80,11 +80,11 @@ func TestBulkUpdateWithMissingRecord(t *testing.T) {
 		{Key: rows[2]["contactid"].(string), Fields: map[string]any{}},
 	}
 	res := upsert(t, env, "contact", recs)
-	if res.Results[0].Op != connector.Updated || res.Results[2].Op != connector.Updated || res.Results[4].Op != connector.Unchanged {
+	if res.Results[0].Effect != connector.Updated || res.Results[2].Effect != connector.Updated || res.Results[4].Effect != connector.Unchanged {
 		t.Errorf("results: %+v", res.Results)
 	}
 	for _, i := range []int{1, 3} {
-		if res.Results[i].Op != connector.Failed || connector.KindOf(res.Results[i].Err) != connector.KindNotFound {
+		if res.Results[i].Effect != connector.Failed || connector.KindOf(res.Results[i].Err) != connector.ErrorNotFound {
 			t.Errorf("record %d: %+v, want not-found", i+1, res.Results[i])
 		}
 	}
@@ -133,7 +133,7 @@ func TestWriteValueMapping(t *testing.T) {
 		{Fields: map[string]any{"lastname": "Bad", "no_such_column": 1}},
 		{Fields: map[string]any{"lastname": "Bad", "birthdate": "not a date"}},
 	})
-	if res.Results[0].Op != connector.Created {
+	if res.Results[0].Effect != connector.Created {
 		t.Fatalf("record 1: %+v", res.Results[0])
 	}
 	row, _ := env.emu.Get("contact", res.Results[0].Key)
@@ -142,7 +142,7 @@ func TestWriteValueMapping(t *testing.T) {
 	}
 	for i, want := range []string{"not one of the column's options", "read-only", `no column "no_such_column"`, "not a date"} {
 		r := res.Results[i+1]
-		if r.Op != connector.Failed || connector.KindOf(r.Err) != connector.KindInvalid || !strings.Contains(r.Err.Error(), want) {
+		if r.Effect != connector.Failed || connector.KindOf(r.Err) != connector.ErrorInvalid || !strings.Contains(r.Err.Error(), want) {
 			t.Errorf("record %d: %v, want %q", i+2, r.Err, want)
 		}
 	}
@@ -169,9 +169,9 @@ func TestDeleteMany(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []connector.Op{connector.Deleted, connector.Failed, connector.Deleted, connector.Failed}
+	want := []connector.Effect{connector.Deleted, connector.Failed, connector.Deleted, connector.Failed}
 	for i, r := range res.Results {
-		if r.Op != want[i] || (r.Op == connector.Failed && connector.KindOf(r.Err) != connector.KindNotFound) {
+		if r.Effect != want[i] || (r.Effect == connector.Failed && connector.KindOf(r.Err) != connector.ErrorNotFound) {
 			t.Errorf("key %d: %+v", i, r)
 		}
 	}

@@ -66,7 +66,7 @@ func (c *Conn) SetClock(now func() time.Time) {
 func (c *Conn) table(name string) (*table, error) {
 	t, ok := c.entities[name]
 	if !ok {
-		return nil, &connector.Error{Kind: connector.KindConfig, Service: "memory", Message: fmt.Sprintf("no entity %q (have %s)", name, strings.Join(c.schema.EntityNames(), ", "))}
+		return nil, &connector.Error{Kind: connector.ErrorConfig, Service: "memory", Message: fmt.Sprintf("no entity %q (have %s)", name, strings.Join(c.schema.EntityNames(), ", "))}
 	}
 	return t, nil
 }
@@ -147,7 +147,7 @@ func (c *Conn) Read(ctx context.Context, req connector.ReadRequest, emit func(co
 		since, err = strconv.ParseInt(req.Since.Token, 10, 64)
 		if err != nil {
 			c.mu.Unlock()
-			return &connector.Error{Kind: connector.KindExpiredCursor, Service: "memory", Message: fmt.Sprintf("cursor %q is not valid", req.Since.Token)}
+			return &connector.Error{Kind: connector.ErrorExpiredCursor, Service: "memory", Message: fmt.Sprintf("cursor %q is not valid", req.Since.Token)}
 		}
 	}
 	// Snapshot under the lock, emit without it.
@@ -265,17 +265,17 @@ func same(f *connector.Field, a, b any) bool {
 }
 
 // Upsert creates records without a key and updates records with one.
-func (c *Conn) Upsert(ctx context.Context, req connector.UpsertRequest) (connector.UpsertResult, error) {
+func (c *Conn) Upsert(ctx context.Context, req connector.UpsertRequest) (connector.BatchResult, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if err := c.call(ctx, "upsert", req.Entity); err != nil {
-		return connector.UpsertResult{}, err
+		return connector.BatchResult{}, err
 	}
 	t, err := c.table(req.Entity)
 	if err != nil {
-		return connector.UpsertResult{}, err
+		return connector.BatchResult{}, err
 	}
-	res := connector.UpsertResult{Results: make([]connector.WriteResult, len(req.Records))}
+	res := connector.BatchResult{Results: make([]connector.WriteResult, len(req.Records))}
 	for i, rec := range req.Records {
 		res.Results[i] = c.write(t, rec)
 	}
@@ -285,7 +285,7 @@ func (c *Conn) Upsert(ctx context.Context, req connector.UpsertRequest) (connect
 // invalid is a refusal of the record's data; field names the field it
 // concerns, as a service's validation error does (connector.Error.Fields).
 func invalid(op, field, format string, args ...any) *connector.Error {
-	return &connector.Error{Kind: connector.KindInvalid, Service: "memory", Op: op, Message: fmt.Sprintf(format, args...), Fields: []string{field}}
+	return &connector.Error{Kind: connector.ErrorInvalid, Service: "memory", Op: op, Message: fmt.Sprintf(format, args...), Fields: []string{field}}
 }
 
 func (c *Conn) write(t *table, rec connector.Record) connector.WriteResult {
@@ -294,7 +294,7 @@ func (c *Conn) write(t *table, rec connector.Record) connector.WriteResult {
 		op = "update " + t.ent.Name + " " + rec.Key
 	}
 	fail := func(err error) connector.WriteResult {
-		return connector.WriteResult{Key: rec.Key, Op: connector.Failed, Err: err}
+		return connector.WriteResult{Key: rec.Key, Effect: connector.Failed, Err: err}
 	}
 	if c.FailWrite != nil {
 		if err := c.FailWrite(t.ent.Name, rec); err != nil {
@@ -330,7 +330,7 @@ func (c *Conn) write(t *table, rec connector.Record) connector.WriteResult {
 		}
 		for k, r := range t.rows {
 			if k != rec.Key && !r.deleted && same(f, r.fields[name], v) {
-				return fail(&connector.Error{Kind: connector.KindConflict, Service: "memory", Op: op, Message: fmt.Sprintf("%s %v already exists (record %s)", name, v, k), Fields: []string{name}})
+				return fail(&connector.Error{Kind: connector.ErrorConflict, Service: "memory", Op: op, Message: fmt.Sprintf("%s %v already exists (record %s)", name, v, k), Fields: []string{name}})
 			}
 		}
 	}
@@ -350,11 +350,11 @@ func (c *Conn) write(t *table, rec connector.Record) connector.WriteResult {
 		r := &row{fields: values, seq: c.seq, modified: now}
 		c.stamp(t, key, r)
 		t.rows[key] = r
-		return connector.WriteResult{Key: key, Op: connector.Created}
+		return connector.WriteResult{Key: key, Effect: connector.Created}
 	}
 	r, ok := t.rows[rec.Key]
 	if !ok || r.deleted {
-		return fail(&connector.Error{Kind: connector.KindNotFound, Service: "memory", Op: op, Message: fmt.Sprintf("%s %s does not exist", t.ent.Name, rec.Key)})
+		return fail(&connector.Error{Kind: connector.ErrorNotFound, Service: "memory", Op: op, Message: fmt.Sprintf("%s %s does not exist", t.ent.Name, rec.Key)})
 	}
 	changed := false
 	for name, v := range values {
@@ -363,7 +363,7 @@ func (c *Conn) write(t *table, rec connector.Record) connector.WriteResult {
 		}
 	}
 	if !changed {
-		return connector.WriteResult{Key: rec.Key, Op: connector.Unchanged}
+		return connector.WriteResult{Key: rec.Key, Effect: connector.Unchanged}
 	}
 	for name, v := range values {
 		if v == nil {
@@ -375,7 +375,7 @@ func (c *Conn) write(t *table, rec connector.Record) connector.WriteResult {
 	c.seq++
 	r.seq, r.modified = c.seq, now
 	c.stamp(t, rec.Key, r)
-	return connector.WriteResult{Key: rec.Key, Op: connector.Updated}
+	return connector.WriteResult{Key: rec.Key, Effect: connector.Updated}
 }
 
 // stamp sets the key and modification fields the service maintains.
@@ -401,26 +401,26 @@ func hasOption(f *connector.Field, v int64) bool {
 }
 
 // Delete removes records; later incremental reads report them as deleted.
-func (c *Conn) Delete(ctx context.Context, req connector.DeleteRequest) (connector.UpsertResult, error) {
+func (c *Conn) Delete(ctx context.Context, req connector.DeleteRequest) (connector.BatchResult, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if err := c.call(ctx, "delete", req.Entity); err != nil {
-		return connector.UpsertResult{}, err
+		return connector.BatchResult{}, err
 	}
 	t, err := c.table(req.Entity)
 	if err != nil {
-		return connector.UpsertResult{}, err
+		return connector.BatchResult{}, err
 	}
-	res := connector.UpsertResult{Results: make([]connector.WriteResult, len(req.Keys))}
+	res := connector.BatchResult{Results: make([]connector.WriteResult, len(req.Keys))}
 	for i, k := range req.Keys {
 		r, ok := t.rows[k]
 		if !ok || r.deleted {
-			res.Results[i] = connector.WriteResult{Key: k, Op: connector.Failed, Err: &connector.Error{Kind: connector.KindNotFound, Service: "memory", Op: "delete " + t.ent.Name, Message: fmt.Sprintf("%s %s does not exist", t.ent.Name, k)}}
+			res.Results[i] = connector.WriteResult{Key: k, Effect: connector.Failed, Err: &connector.Error{Kind: connector.ErrorNotFound, Service: "memory", Op: "delete " + t.ent.Name, Message: fmt.Sprintf("%s %s does not exist", t.ent.Name, k)}}
 			continue
 		}
 		c.seq++
 		r.deleted, r.seq, r.modified, r.fields = true, c.seq, c.now().UTC(), nil
-		res.Results[i] = connector.WriteResult{Key: k, Op: connector.Deleted}
+		res.Results[i] = connector.WriteResult{Key: k, Effect: connector.Deleted}
 	}
 	return res, nil
 }

@@ -33,7 +33,7 @@ func TestDuplicateUniqueIsConflict(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.Results[1].Op != connector.Failed || connector.KindOf(res.Results[1].Err) != connector.KindConflict {
+	if res.Results[1].Effect != connector.Failed || connector.KindOf(res.Results[1].Err) != connector.ErrorConflict {
 		t.Fatalf("second record with the same email (other case): %+v", res.Results[1])
 	}
 }

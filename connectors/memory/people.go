@@ -20,7 +20,7 @@ import (
 //     CUSTOMER or LEAD; a read returns the persons of the entity's type;
 //   - email, phone and externalId identify at most one person across both
 //     views; email compares without case, so "ADA@x.com" and "ada@x.com"
-//     collide (a write that would duplicate one is a KindConflict failure);
+//     collide (a write that would duplicate one is a ErrorConflict failure);
 //   - phone numbers are stored in People's normal form, digits without "+"
 //     or separators ("+44 20 7946 0958" is read back as "442079460958"), and
 //     People implements connector.Normalizer so the engine knows it;
@@ -87,7 +87,7 @@ func (p *People) Close() error { return nil }
 func (p *People) entity(name string) (*connector.Entity, error) {
 	e, ok := p.schema.Entity(name)
 	if !ok {
-		return nil, &connector.Error{Kind: connector.KindConfig, Service: "people", Message: fmt.Sprintf("no entity %q (have %s)", name, strings.Join(p.schema.EntityNames(), ", "))}
+		return nil, &connector.Error{Kind: connector.ErrorConfig, Service: "people", Message: fmt.Sprintf("no entity %q (have %s)", name, strings.Join(p.schema.EntityNames(), ", "))}
 	}
 	return e, nil
 }
@@ -115,7 +115,7 @@ func (p *People) Read(ctx context.Context, req connector.ReadRequest, emit func(
 		var err error
 		if since, err = strconv.ParseInt(req.Since.Token, 10, 64); err != nil {
 			p.mu.Unlock()
-			return &connector.Error{Kind: connector.KindExpiredCursor, Service: "people", Message: fmt.Sprintf("cursor %q is not valid", req.Since.Token)}
+			return &connector.Error{Kind: connector.ErrorExpiredCursor, Service: "people", Message: fmt.Sprintf("cursor %q is not valid", req.Since.Token)}
 		}
 	}
 	var out []connector.Record
@@ -194,17 +194,17 @@ func (p *People) ids() []int64 {
 }
 
 // Upsert creates persons (without a key) and updates them (with one).
-func (p *People) Upsert(ctx context.Context, req connector.UpsertRequest) (connector.UpsertResult, error) {
+func (p *People) Upsert(ctx context.Context, req connector.UpsertRequest) (connector.BatchResult, error) {
 	if err := ctx.Err(); err != nil {
-		return connector.UpsertResult{}, err
+		return connector.BatchResult{}, err
 	}
 	ent, err := p.entity(req.Entity)
 	if err != nil {
-		return connector.UpsertResult{}, err
+		return connector.BatchResult{}, err
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	res := connector.UpsertResult{Results: make([]connector.WriteResult, len(req.Records))}
+	res := connector.BatchResult{Results: make([]connector.WriteResult, len(req.Records))}
 	for i, rec := range req.Records {
 		res.Results[i] = p.write(ent, rec)
 	}
@@ -223,28 +223,28 @@ func (p *People) write(ent *connector.Entity, rec connector.Record) connector.Wr
 		if field != "" {
 			e.Fields = []string{field}
 		}
-		return connector.WriteResult{Key: rec.Key, Op: connector.Failed, Err: e}
+		return connector.WriteResult{Key: rec.Key, Effect: connector.Failed, Err: e}
 	}
 	values := map[string]any{}
 	for name, v := range rec.Fields {
 		f, ok := ent.Field(name)
 		switch {
 		case !ok:
-			return fail(connector.KindInvalid, name, "entity %s has no field %q", ent.Name, name)
+			return fail(connector.ErrorInvalid, name, "entity %s has no field %q", ent.Name, name)
 		case f.ReadOnly:
-			return fail(connector.KindInvalid, name, "field %q is read-only", name)
+			return fail(connector.ErrorInvalid, name, "field %q is read-only", name)
 		}
 		cv, err := connector.Canonical(f.Type, v)
 		if err != nil {
-			return fail(connector.KindInvalid, name, "field %q: %v", name, err)
+			return fail(connector.ErrorInvalid, name, "field %q: %v", name, err)
 		}
 		cv = p.Normalize(ent.Name, name, cv)
 		if s, ok := cv.(string); ok {
 			if f.MaxLength > 0 && len([]rune(s)) > f.MaxLength {
-				return fail(connector.KindInvalid, name, "field %q: %d characters, the maximum is %d", name, len([]rune(s)), f.MaxLength)
+				return fail(connector.ErrorInvalid, name, "field %q: %d characters, the maximum is %d", name, len([]rune(s)), f.MaxLength)
 			}
 			if len(f.Enum) > 0 && !contains(f.Enum, s) {
-				return fail(connector.KindInvalid, name, "field %q: %q is not one of %s", name, s, strings.Join(f.Enum, ", "))
+				return fail(connector.ErrorInvalid, name, "field %q: %q is not one of %s", name, s, strings.Join(f.Enum, ", "))
 			}
 		}
 		values[name] = cv
@@ -254,7 +254,7 @@ func (p *People) write(ent *connector.Entity, rec connector.Record) connector.Wr
 		var err error
 		id, err = strconv.ParseInt(rec.Key, 10, 64)
 		if r := p.rows[id]; err != nil || r == nil || r.deleted {
-			return fail(connector.KindNotFound, "", "no person %s", rec.Key)
+			return fail(connector.ErrorNotFound, "", "no person %s", rec.Key)
 		}
 	}
 	for _, u := range []string{"email", "phone", "externalId"} {
@@ -264,7 +264,7 @@ func (p *People) write(ent *connector.Entity, rec connector.Record) connector.Wr
 		}
 		for other, r := range p.rows {
 			if have, _ := r.fields[u].(string); other != id && !r.deleted && have != "" && identical(u, have, v) {
-				return fail(connector.KindConflict, u, "Destination(%s) %s already exists (person %d).", u, v, other)
+				return fail(connector.ErrorConflict, u, "Destination(%s) %s already exists (person %d).", u, v, other)
 			}
 		}
 	}
@@ -289,27 +289,27 @@ func (p *People) write(ent *connector.Entity, rec connector.Record) connector.Wr
 		}
 	}
 	r.seq, r.modified = p.seq, now
-	return connector.WriteResult{Key: strconv.FormatInt(id, 10), Op: result}
+	return connector.WriteResult{Key: strconv.FormatInt(id, 10), Effect: result}
 }
 
 // Delete removes persons.
-func (p *People) Delete(ctx context.Context, req connector.DeleteRequest) (connector.UpsertResult, error) {
+func (p *People) Delete(ctx context.Context, req connector.DeleteRequest) (connector.BatchResult, error) {
 	if err := ctx.Err(); err != nil {
-		return connector.UpsertResult{}, err
+		return connector.BatchResult{}, err
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	res := connector.UpsertResult{Results: make([]connector.WriteResult, len(req.Keys))}
+	res := connector.BatchResult{Results: make([]connector.WriteResult, len(req.Keys))}
 	for i, k := range req.Keys {
 		id, err := strconv.ParseInt(k, 10, 64)
 		r := p.rows[id]
 		if err != nil || r == nil || r.deleted {
-			res.Results[i] = connector.WriteResult{Key: k, Op: connector.Failed, Err: &connector.Error{Kind: connector.KindNotFound, Service: "people", Op: "delete " + req.Entity, Message: "no person " + k}}
+			res.Results[i] = connector.WriteResult{Key: k, Effect: connector.Failed, Err: &connector.Error{Kind: connector.ErrorNotFound, Service: "people", Op: "delete " + req.Entity, Message: "no person " + k}}
 			continue
 		}
 		p.seq++
 		r.deleted, r.seq, r.fields = true, p.seq, nil
-		res.Results[i] = connector.WriteResult{Key: k, Op: connector.Deleted}
+		res.Results[i] = connector.WriteResult{Key: k, Effect: connector.Deleted}
 	}
 	return res, nil
 }

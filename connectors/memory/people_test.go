@@ -49,16 +49,16 @@ func upsertPeople(t *testing.T, p *People, entity string, recs ...connector.Reco
 func TestPeopleIdentities(t *testing.T) {
 	p := NewPeople(people.StandardSchema())
 	res := upsertPeople(t, p, "lead", connector.Record{Fields: map[string]any{"email": "Ada@Example.com", "phone": "+44 20 7946 0958", "externalId": "L1"}})
-	if res[0].Op != connector.Created {
+	if res[0].Effect != connector.Created {
 		t.Fatalf("create: %+v", res[0])
 	}
 	for _, f := range []map[string]any{{"email": "ada@example.COM"}, {"phone": "44-20-7946-0958"}, {"externalId": "L1"}} {
 		res := upsertPeople(t, p, "customer", connector.Record{Fields: f})
-		if res[0].Op != connector.Failed || connector.KindOf(res[0].Err) != connector.KindConflict {
+		if res[0].Effect != connector.Failed || connector.KindOf(res[0].Err) != connector.ErrorConflict {
 			t.Errorf("a customer with %v: %+v, want a conflict", f, res[0])
 		}
 	}
-	if res := upsertPeople(t, p, "customer", connector.Record{Fields: map[string]any{"externalId": "l1"}}); res[0].Op != connector.Created {
+	if res := upsertPeople(t, p, "customer", connector.Record{Fields: map[string]any{"externalId": "l1"}}); res[0].Effect != connector.Created {
 		t.Errorf("externalId is case-sensitive: %+v", res[0])
 	}
 	got, err := p.Lookup(context.Background(), connector.LookupRequest{Entity: "customer", Field: "phone", Values: []any{"(44) 20 7946 0958"}})
@@ -84,7 +84,7 @@ func TestPeopleViews(t *testing.T) {
 	if count("lead") != 1 || count("customer") != 0 {
 		t.Fatalf("after a lead create: %d leads, %d customers", count("lead"), count("customer"))
 	}
-	if r := upsertPeople(t, p, "customer", connector.Record{Key: lead, Fields: map[string]any{"externalId": "C1"}}); r[0].Op != connector.Updated {
+	if r := upsertPeople(t, p, "customer", connector.Record{Key: lead, Fields: map[string]any{"externalId": "C1"}}); r[0].Effect != connector.Updated {
 		t.Fatalf("promote: %+v", r[0])
 	}
 	if count("lead") != 0 || count("customer") != 1 {
@@ -111,7 +111,7 @@ func TestDynamicsOptionSets(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.Results[0].Op != connector.Created || res.Results[1].Op != connector.Failed || connector.KindOf(res.Results[1].Err) != connector.KindInvalid {
+	if res.Results[0].Effect != connector.Created || res.Results[1].Effect != connector.Failed || connector.KindOf(res.Results[1].Err) != connector.ErrorInvalid {
 		t.Fatalf("results: %+v", res.Results)
 	}
 }

@@ -49,7 +49,7 @@ func (c *Conn) call(ctx context.Context, op, method, path string, q url.Values, 
 	escaped := c.base.EscapedPath() + path
 	unescaped, err := url.PathUnescape(escaped)
 	if err != nil {
-		return 0, &connector.Error{Kind: connector.KindInvalid, Service: service, Op: op, Message: "cannot build the request path: " + err.Error()}
+		return 0, &connector.Error{Kind: connector.ErrorInvalid, Service: service, Op: op, Message: "cannot build the request path: " + err.Error()}
 	}
 	u.Path, u.RawPath = unescaped, escaped
 	if len(q) > 0 {
@@ -59,13 +59,13 @@ func (c *Conn) call(ctx context.Context, op, method, path string, q url.Values, 
 	if body != nil {
 		data, err := json.Marshal(body)
 		if err != nil {
-			return 0, &connector.Error{Kind: connector.KindInvalid, Service: service, Op: op, Message: "cannot encode the request: " + err.Error()}
+			return 0, &connector.Error{Kind: connector.ErrorInvalid, Service: service, Op: op, Message: "cannot encode the request: " + err.Error()}
 		}
 		rd = bytes.NewReader(data)
 	}
 	req, err := http.NewRequestWithContext(ctx, method, u.String(), rd)
 	if err != nil {
-		return 0, &connector.Error{Kind: connector.KindConfig, Service: service, Op: op, Message: "cannot build the request: " + redact(err).Error()}
+		return 0, &connector.Error{Kind: connector.ErrorConfig, Service: service, Op: op, Message: "cannot build the request: " + redact(err).Error()}
 	}
 	req.Header.Set("Accept", "application/json")
 	req.Header.Set("User-Agent", "synclang")
@@ -115,7 +115,7 @@ func (c *Conn) call(ctx context.Context, op, method, path string, q url.Values, 
 		var tl *httpx.TooLargeError
 		var syn *json.SyntaxError
 		var typ *json.UnmarshalTypeError
-		e := &connector.Error{Kind: connector.KindTransient, Service: service, Op: op, Status: resp.StatusCode,
+		e := &connector.Error{Kind: connector.ErrorTransient, Service: service, Op: op, Status: resp.StatusCode,
 			Message: "the answer was cut off: " + redact(err).Error(), Hint: "run again later", Err: redact(err)}
 		switch {
 		case errors.As(err, &tl):
@@ -139,19 +139,19 @@ func isTimeout(err error) bool {
 // exist, its certificate does not verify) are configuration errors; a
 // network failure or timeout is transient.
 func transportError(op string, err error) error {
-	e := &connector.Error{Kind: connector.KindTransient, Service: service, Op: op,
+	e := &connector.Error{Kind: connector.ErrorTransient, Service: service, Op: op,
 		Message: "the People API did not answer: " + redact(err).Error(),
 		Hint:    "check the network and the connection's url; run again later", Err: redact(err)}
 	var fh *httpx.ForeignHostError
 	switch {
 	case errors.Is(err, httpx.ErrRedirect):
-		e.Kind, e.Message = connector.KindConfig, redact(err).Error()
+		e.Kind, e.Message = connector.ErrorConfig, redact(err).Error()
 		e.Hint = "set url to the account's own base URL (https://xxxxx.api.infobip.com), which answers without redirecting"
 	case errors.As(err, &fh):
-		e.Kind, e.Message = connector.KindConfig, strings.TrimPrefix(fh.Error(), service+": ")
+		e.Kind, e.Message = connector.ErrorConfig, strings.TrimPrefix(fh.Error(), service+": ")
 		e.Hint = "check the connection's url"
 	case httpx.Permanent(err):
-		e.Kind = connector.KindConfig
+		e.Kind = connector.ErrorConfig
 		e.Hint = "check the connection's url (the host name, and that it serves a valid TLS certificate)"
 	}
 	return e
@@ -295,24 +295,24 @@ func apiError(op string, err error) error {
 	}
 	switch {
 	case he.Status == http.StatusUnauthorized:
-		e.Kind = connector.KindAuth
+		e.Kind = connector.ErrorAuth
 		e.Hint = "check the connection's api_key: People refused it (wrong, expired or revoked key; it is sent as `Authorization: App <key>`)"
 	case he.Status == http.StatusForbidden:
-		e.Kind = connector.KindPermission
+		e.Kind = connector.ErrorPermission
 		e.Hint = "give the API key the people:manage scope (people:read is enough to read) in the Infobip portal"
 	case he.Status == http.StatusNotFound:
-		e.Kind = connector.KindNotFound
+		e.Kind = connector.ErrorNotFound
 	case he.Status == http.StatusTooManyRequests:
-		e.Kind = connector.KindThrottled
+		e.Kind = connector.ErrorThrottled
 		e.Hint = "People kept throttling the account after the connector's retries; run again later or lower other traffic on the account"
 	case he.Status >= 500:
-		e.Kind = connector.KindTransient
+		e.Kind = connector.ErrorTransient
 		e.Hint = "People had an internal error; run again later, and if it persists contact Infobip support quoting the time of the failure"
 	case isConflictText(text) || he.Status == http.StatusConflict:
-		e.Kind = connector.KindConflict
+		e.Kind = connector.ErrorConflict
 		e.Hint = hintConflict
 	default:
-		e.Kind = connector.KindInvalid
+		e.Kind = connector.ErrorInvalid
 		e.Hint = hintInvalid(text)
 	}
 	return e
@@ -356,16 +356,16 @@ func itemError(op string, status int, messages []string) *connector.Error {
 	}
 	switch {
 	case isNotFoundText(text) || status == http.StatusNotFound:
-		e.Kind = connector.KindNotFound
+		e.Kind = connector.ErrorNotFound
 		e.Hint = hintNotFound
 	case isConflictText(text) || status == http.StatusConflict:
-		e.Kind = connector.KindConflict
+		e.Kind = connector.ErrorConflict
 		e.Hint = hintConflict
 	case status >= 500:
-		e.Kind = connector.KindTransient
+		e.Kind = connector.ErrorTransient
 		e.Hint = "People failed on this record; run again later"
 	default:
-		e.Kind = connector.KindInvalid
+		e.Kind = connector.ErrorInvalid
 		e.Hint = hintInvalid(text)
 	}
 	return e
@@ -375,6 +375,6 @@ const hintNotFound = "the person no longer exists in People (deleted, or merged 
 
 // notFound is the error for a key that names no person.
 func notFound(op, key string) *connector.Error {
-	return &connector.Error{Kind: connector.KindNotFound, Service: service, Op: op,
+	return &connector.Error{Kind: connector.ErrorNotFound, Service: service, Op: op,
 		Message: fmt.Sprintf("there is no person with id %s", key), Hint: hintNotFound}
 }

@@ -34,7 +34,7 @@ func personType(entity string) (string, error) {
 	case EntityLead:
 		return "LEAD", nil
 	}
-	return "", &connector.Error{Kind: connector.KindConfig, Service: service,
+	return "", &connector.Error{Kind: connector.ErrorConfig, Service: service,
 		Message: fmt.Sprintf("no entity %q", entity), Hint: "People has the entities customer and lead"}
 }
 
@@ -132,7 +132,7 @@ func New(ctx context.Context, cfg connector.Config) (connector.Connector, error)
 
 func newConn(cfg connector.Config, tune tuning) (*Conn, error) {
 	cfgErr := func(format string, args ...any) error {
-		return &connector.Error{Kind: connector.KindConfig, Service: service, Op: "connect " + cfg.Name,
+		return &connector.Error{Kind: connector.ErrorConfig, Service: service, Op: "connect " + cfg.Name,
 			Message: fmt.Sprintf(format, args...),
 			Hint:    fmt.Sprintf("fix the settings of connection %q", cfg.Name)}
 	}

@@ -56,7 +56,7 @@ func TestThrottleStorm(t *testing.T) {
 	})
 	res, err := h.c.Upsert(testCtx(t), connector.UpsertRequest{Entity: EntityCustomer, Records: []connector.Record{
 		{Fields: map[string]any{"email": "m@example.com"}}}})
-	if connector.KindOf(err) != connector.KindThrottled || h.emu.Len() != 3 ||
+	if connector.KindOf(err) != connector.ErrorThrottled || h.emu.Len() != 3 ||
 		!strings.Contains(res.Results[0].Err.Error(), "People created the person") || !strings.Contains(res.Results[0].Err.Error(), "by its email") {
 		t.Errorf("match storm after a create: %v; %+v", err, res.Results)
 	}
@@ -67,11 +67,11 @@ func TestThrottleStorm(t *testing.T) {
 	h.emu.Throttle(time.Hour)
 	res, err = h.c.Upsert(testCtx(t), connector.UpsertRequest{Entity: EntityCustomer, Records: []connector.Record{
 		{Fields: map[string]any{"email": "c@example.com"}}, {Key: key, Fields: map[string]any{"city": "x"}}}})
-	if connector.KindOf(err) != connector.KindThrottled || !connector.Retryable(err) {
+	if connector.KindOf(err) != connector.ErrorThrottled || !connector.Retryable(err) {
 		t.Fatalf("err %v, want throttled", err)
 	}
 	for i, r := range res.Results {
-		if r.Op != connector.Failed || connector.KindOf(r.Err) != connector.KindThrottled {
+		if r.Effect != connector.Failed || connector.KindOf(r.Err) != connector.ErrorThrottled {
 			t.Errorf("record %d: %+v", i, r)
 		}
 	}
@@ -116,12 +116,12 @@ func TestServerErrorsRetried(t *testing.T) {
 	// the call fails as transient.
 	h.emu.FailNext(1, http.StatusInternalServerError)
 	_, err := h.c.Upsert(testCtx(t), connector.UpsertRequest{Entity: EntityCustomer, Records: []connector.Record{{Fields: map[string]any{"email": "z@example.com"}}}})
-	if connector.KindOf(err) != connector.KindTransient || !strings.Contains(err.Error(), "GENERAL_ERROR") {
+	if connector.KindOf(err) != connector.ErrorTransient || !strings.Contains(err.Error(), "GENERAL_ERROR") {
 		t.Errorf("500 on create: %v", err)
 	}
 	// A 500 on an idempotent PATCH is retried.
 	h.emu.FailNext(1, http.StatusInternalServerError)
-	if r := upsert(t, h.c, EntityCustomer, connector.Record{Key: recs[0].Key, Fields: map[string]any{"city": "Split"}})[0]; r.Op != connector.Updated {
+	if r := upsert(t, h.c, EntityCustomer, connector.Record{Key: recs[0].Key, Fields: map[string]any{"city": "Split"}})[0]; r.Effect != connector.Updated {
 		t.Errorf("500 on update: %+v", r)
 	}
 }
@@ -140,7 +140,7 @@ func TestAuthErrorsKeepTheKeySecret(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = c.Discover(testCtx(t))
-	if connector.KindOf(err) != connector.KindAuth || !strings.Contains(err.Error(), "api_key") {
+	if connector.KindOf(err) != connector.ErrorAuth || !strings.Contains(err.Error(), "api_key") {
 		t.Fatalf("%v", err)
 	}
 	noSecret(t, wrong, err.Error())
@@ -174,7 +174,7 @@ func TestNetworkErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = c.Lookup(testCtx(t), connector.LookupRequest{Entity: EntityCustomer, Field: "email", Values: []any{"secret@example.com"}})
-	if connector.KindOf(err) != connector.KindTransient || !connector.Retryable(err) {
+	if connector.KindOf(err) != connector.ErrorTransient || !connector.Retryable(err) {
 		t.Fatalf("%v", err)
 	}
 	noSecret(t, "secret@example.com", err.Error()) // the query string is not in the message
@@ -202,7 +202,7 @@ func TestConfigErrors(t *testing.T) {
 		"key with a CR": {map[string]string{"url": "https://x.api.infobip.com", "api_key": "sec\rret"}, "control characters"},
 	} {
 		_, err := New(context.Background(), connector.Config{Name: "cdp", Settings: tc.settings})
-		if connector.KindOf(err) != connector.KindConfig || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), `connection "cdp"`) {
+		if connector.KindOf(err) != connector.ErrorConfig || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), `connection "cdp"`) {
 			t.Errorf("%s: %v", name, err)
 		}
 		if err != nil {

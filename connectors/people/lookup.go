@@ -183,7 +183,7 @@ func (c *Conn) getOne(ctx context.Context, op, idType, identifier string) (*apiP
 	}
 	p, err := parsePerson(json.RawMessage(raw))
 	if err != nil {
-		return nil, &connector.Error{Kind: connector.KindTransient, Service: service, Op: op, Message: err.Error(),
+		return nil, &connector.Error{Kind: connector.ErrorTransient, Service: service, Op: op, Message: err.Error(),
 			Hint: "People answered with a person the connector cannot read; run again later"}
 	}
 	return p, nil
@@ -223,7 +223,7 @@ func (c *Conn) fetchByIDs(ctx context.Context, op string, ids []int64) (map[int6
 			}
 			items, _, _, err := c.list(ctx, op, filter, "", 1, min(maxPage, len(chunk)), false)
 			if err != nil {
-				if connector.KindOf(err) == connector.KindInvalid {
+				if connector.KindOf(err) == connector.ErrorInvalid {
 					c.noIDFilter.Store(true)
 					break chunks
 				}

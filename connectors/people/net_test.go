@@ -72,7 +72,7 @@ func TestRedirectsKeepTheKeyAndBody(t *testing.T) {
 			if got := sink.Requests(); len(got) != 0 {
 				t.Fatalf("the other host got %+v", got)
 			}
-			if connector.KindOf(err) != connector.KindConfig || !errors.Is(err, httpx.ErrRedirect) || strings.Contains(err.Error(), testKey) {
+			if connector.KindOf(err) != connector.ErrorConfig || !errors.Is(err, httpx.ErrRedirect) || strings.Contains(err.Error(), testKey) {
 				t.Fatalf("err %v", err)
 			}
 		})
@@ -90,7 +90,7 @@ func TestKeyOnlyForTheAccount(t *testing.T) {
 	other, _ := url.Parse(sink.URL)
 	c.base.Host = other.Host // as if a path had been resolved against another host
 	_, err := c.call(testCtx(t), "read persons", http.MethodGet, "/people/2/persons", nil, nil, nil)
-	if len(sink.Requests()) != 0 || connector.KindOf(err) != connector.KindConfig || !strings.Contains(err.Error(), "refusing to send credentials") {
+	if len(sink.Requests()) != 0 || connector.KindOf(err) != connector.ErrorConfig || !strings.Contains(err.Error(), "refusing to send credentials") {
 		t.Fatalf("err %v; sink got %+v", err, sink.Requests())
 	}
 }
@@ -118,7 +118,7 @@ func TestTricklingAnswerFails(t *testing.T) {
 	var out listAnswer
 	_, err := c.call(testCtx(t), "read customer", http.MethodGet, "/people/2/persons", nil, nil, &out)
 	var te *httpx.TimeoutError
-	if !errors.As(err, &te) || connector.KindOf(err) != connector.KindTransient {
+	if !errors.As(err, &te) || connector.KindOf(err) != connector.ErrorTransient {
 		t.Fatalf("err %v, want a timeout", err)
 	}
 }
@@ -133,7 +133,7 @@ func TestRefusingHostFailsFast(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	for i := 0; i < 2; i++ {
-		if _, err := c.call(ctx, "read persons", http.MethodGet, "/people/2/persons", nil, nil, nil); connector.KindOf(err) != connector.KindTransient {
+		if _, err := c.call(ctx, "read persons", http.MethodGet, "/people/2/persons", nil, nil, nil); connector.KindOf(err) != connector.ErrorTransient {
 			t.Fatalf("err %v", err)
 		}
 	}
@@ -178,7 +178,7 @@ func TestUnfixableFailuresFailAtOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = c.call(testCtx(t), "read persons", http.MethodGet, "/people/2/persons", nil, nil, nil)
-	if connector.KindOf(err) != connector.KindConfig || !strings.Contains(err.Error(), "no such host") || c.Stats().Requests != 1 {
+	if connector.KindOf(err) != connector.ErrorConfig || !strings.Contains(err.Error(), "no such host") || c.Stats().Requests != 1 {
 		t.Errorf("NXDOMAIN: %v after %d attempts", err, c.Stats().Requests)
 	}
 
@@ -191,7 +191,7 @@ func TestUnfixableFailuresFailAtOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = c.call(testCtx(t), "read persons", http.MethodGet, "/people/2/persons", nil, nil, nil)
-	if connector.KindOf(err) != connector.KindConfig || !strings.Contains(err.Error(), "certificate") || c.Stats().Requests != 1 {
+	if connector.KindOf(err) != connector.ErrorConfig || !strings.Contains(err.Error(), "certificate") || c.Stats().Requests != 1 {
 		t.Errorf("untrusted certificate: %v after %d attempts", err, c.Stats().Requests)
 	}
 }

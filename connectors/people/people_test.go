@@ -229,7 +229,7 @@ func upsert(t testing.TB, c *Conn, entity string, recs ...connector.Record) []co
 func mustCreate(t testing.TB, c *Conn, entity string, fields map[string]any) string {
 	t.Helper()
 	r := upsert(t, c, entity, connector.Record{Fields: fields})[0]
-	if r.Op != connector.Created || r.Err != nil {
+	if r.Effect != connector.Created || r.Err != nil {
 		t.Fatalf("create: %+v", r)
 	}
 	return r.Key

@@ -55,7 +55,7 @@ import (
 // person would sit below the watermark and never be read again. The cursor
 // keeps such persons' hashes, so each is emitted again only when it changes
 // (and warned about only then). A saved cursor ahead of the service's clock
-// is refused with KindExpiredCursor before anything is emitted (the engine
+// is refused with ErrorExpiredCursor before anything is emitted (the engine
 // then reads in full): it can only come from a read before this rule or a
 // clock set back, and continuing from it would skip every change until the
 // clock caught up.
@@ -126,7 +126,7 @@ func decodeCursor(c connector.Cursor, entity string) (cursor, error) {
 		return cursor{}, nil
 	}
 	bad := func(why string) error {
-		return &connector.Error{Kind: connector.KindExpiredCursor, Service: service, Op: "read " + entity,
+		return &connector.Error{Kind: connector.ErrorExpiredCursor, Service: service, Op: "read " + entity,
 			Message: "the saved cursor is not valid: " + why, Hint: "reset the sync's cursor to read everything again"}
 	}
 	data, err := base64.RawURLEncoding.DecodeString(c.Token)
@@ -560,7 +560,7 @@ func (w *walker) progress(p *httpx.Pages, items []*apiPerson) error {
 		keys[i] = strconv.FormatInt(it.ID, 10)
 	}
 	if err := p.Next("", keys); err != nil {
-		return &connector.Error{Kind: connector.KindTransient, Service: service, Op: "read " + w.entity, Message: err.Error(), Err: err}
+		return &connector.Error{Kind: connector.ErrorTransient, Service: service, Op: "read " + w.entity, Message: err.Error(), Err: err}
 	}
 	return nil
 }
@@ -584,7 +584,7 @@ func (w *walker) fetch(lower, upper *time.Time, page int, withTotal bool) ([]*ap
 	if err == nil && w.began.IsZero() {
 		w.began = date
 		if w.hasLower && w.lower.After(serviceNow(date)) {
-			return nil, 0, &connector.Error{Kind: connector.KindExpiredCursor, Service: service, Op: "read " + w.entity,
+			return nil, 0, &connector.Error{Kind: connector.ErrorExpiredCursor, Service: service, Op: "read " + w.entity,
 				Message: fmt.Sprintf("the saved cursor is at %s, ahead of People's clock (%s); continuing from it would skip every change until then",
 					w.lower.UTC().Format(timeLayout), serviceNow(date).UTC().Format(timeLayout)),
 				Hint: "the sync reads everything again (unchanged records are not written)"}
@@ -597,7 +597,7 @@ func (w *walker) fetch(lower, upper *time.Time, page int, withTotal bool) ([]*ap
 		}
 	}
 	if err != nil {
-		if dated && connector.KindOf(err) == connector.KindInvalid && w.c.probeNoDateFilter(w.ctx, w.typ) {
+		if dated && connector.KindOf(err) == connector.ErrorInvalid && w.c.probeNoDateFilter(w.ctx, w.typ) {
 			return nil, 0, errNoDateFilter
 		}
 		return nil, 0, err
@@ -608,7 +608,7 @@ func (w *walker) fetch(lower, upper *time.Time, page int, withTotal bool) ([]*ap
 				// The filter was ignored: fall back to the scan.
 				return nil, 0, errNoDateFilter
 			}
-			return nil, 0, &connector.Error{Kind: connector.KindTransient, Service: service, Op: "read " + w.entity,
+			return nil, 0, &connector.Error{Kind: connector.ErrorTransient, Service: service, Op: "read " + w.entity,
 				Message: fmt.Sprintf("People returned person %d of type %s for a filter on type %s", p.ID, p.Type, w.typ),
 				Hint:    "the account does not filter persons by type; report this to the synclang maintainers"}
 		}
@@ -644,7 +644,7 @@ func (c *Conn) list(ctx context.Context, op string, filter any, orderBy string, 
 	}
 	out := make([]*apiPerson, 0, len(resp.Persons))
 	unreadable := func(err error) error {
-		return &connector.Error{Kind: connector.KindTransient, Service: service, Op: op, Message: err.Error(),
+		return &connector.Error{Kind: connector.ErrorTransient, Service: service, Op: op, Message: err.Error(),
 			Hint: "People answered with a person the connector cannot read; run again later"}
 	}
 	good := -1
@@ -742,7 +742,7 @@ func (w *walker) queue(p *apiPerson) error {
 			field = ae.attr
 		}
 		w.rejects = append(w.rejects, connector.RecordError{Key: rec.Key, Field: field, Modified: p.Modified,
-			Err: &connector.Error{Kind: connector.KindInvalid, Service: service, Op: "read " + w.entity, Message: err.Error(),
+			Err: &connector.Error{Kind: connector.ErrorInvalid, Service: service, Op: "read " + w.entity, Message: err.Error(),
 				Hint: "correct the value in People, then run again"}})
 	} else {
 		w.pending = append(w.pending, rec)

@@ -297,12 +297,12 @@ func TestCursorErrors(t *testing.T) {
 		"future version": cursor{Version: 9, Entity: EntityCustomer}.encodeRaw(),
 	} {
 		err := h.c.Read(testCtx(t), connector.ReadRequest{Entity: EntityCustomer, Since: cur}, func(connector.Batch) error { return nil })
-		if connector.KindOf(err) != connector.KindExpiredCursor {
+		if connector.KindOf(err) != connector.ErrorExpiredCursor {
 			t.Errorf("%s: %v, want an expired-cursor error", name, err)
 		}
 	}
 	err := h.c.Read(testCtx(t), connector.ReadRequest{Entity: "contact"}, func(connector.Batch) error { return nil })
-	if connector.KindOf(err) != connector.KindConfig || !strings.Contains(err.Error(), "customer and lead") {
+	if connector.KindOf(err) != connector.ErrorConfig || !strings.Contains(err.Error(), "customer and lead") {
 		t.Errorf("unknown entity: %v", err)
 	}
 }
@@ -440,7 +440,7 @@ func TestMalformedPersonIsARejectNotAFailure(t *testing.T) {
 		t.Fatalf("got %d records, %d rejects, cursor %q; want 24, 1 and a cursor", len(recs), len(rejects), last.Token)
 	}
 	rj := rejects[0]
-	if rj.Key != fmt.Sprint(ids[7]) || rj.Field != "firstName" || connector.KindOf(rj.Err) != connector.KindInvalid {
+	if rj.Key != fmt.Sprint(ids[7]) || rj.Field != "firstName" || connector.KindOf(rj.Err) != connector.ErrorInvalid {
 		t.Errorf("reject %+v: want person %d, field firstName, kind invalid", rj, ids[7])
 	}
 	if msg := rj.Err.Error(); !strings.Contains(msg, "JSON number") || strings.Contains(msg, "12345") {
@@ -533,7 +533,7 @@ func TestFutureModifiedAtDoesNotStopChanges(t *testing.T) {
 		t.Error("a batch was emitted for a cursor ahead of the service")
 		return nil
 	})
-	if connector.KindOf(err) != connector.KindExpiredCursor || !strings.Contains(err.Error(), "ahead of People's clock") {
+	if connector.KindOf(err) != connector.ErrorExpiredCursor || !strings.Contains(err.Error(), "ahead of People's clock") {
 		t.Errorf("read since a cursor in 2099: %v; want an expired cursor saying it is ahead", err)
 	}
 }

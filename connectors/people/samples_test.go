@@ -96,7 +96,7 @@ func TestParseSampleBatchCreate(t *testing.T) {
 	}
 	r := resp.Results[0]
 	err := itemError("create customer (record 0)", r.Status, r.messages())
-	if err.Kind != connector.KindConflict || err.Message != "Destination(email) janewilliams@acme.com already exists." || err.Status != 409 {
+	if err.Kind != connector.ErrorConflict || err.Message != "Destination(email) janewilliams@acme.com already exists." || err.Status != 409 {
 		t.Errorf("%+v", err)
 	}
 	if !connector.RecordLevel(err) || err.Hint == "" {
@@ -110,7 +110,7 @@ func TestParseSample401(t *testing.T) {
 	t.Parallel()
 	err := apiError("read customer", &httpx.HTTPError{Method: "GET", Path: "/people/2/persons", Status: 401, Body: sample(t, "error-401-unauthorized.json")})
 	var ce *connector.Error
-	if !asError(err, &ce) || ce.Kind != connector.KindAuth || ce.Code != "UNAUTHORIZED" || ce.Message != "Unauthorized" || ce.Hint == "" {
+	if !asError(err, &ce) || ce.Kind != connector.ErrorAuth || ce.Code != "UNAUTHORIZED" || ce.Message != "Unauthorized" || ce.Hint == "" {
 		t.Fatalf("%#v", err)
 	}
 	if got := ce.Error(); got != "people: read customer: Unauthorized (HTTP 401, code UNAUTHORIZED); "+ce.Hint {
@@ -144,28 +144,28 @@ func TestParseErrorBodies(t *testing.T) {
 			t.Errorf("%s: %q %q, want %q %q", tc.body, code, text, tc.code, tc.text)
 		}
 	}
-	for status, kind := range map[int]connector.ErrorKind{400: connector.KindInvalid, 403: connector.KindPermission,
-		404: connector.KindNotFound, 409: connector.KindConflict, 429: connector.KindThrottled, 500: connector.KindTransient, 503: connector.KindTransient} {
+	for status, kind := range map[int]connector.ErrorKind{400: connector.ErrorInvalid, 403: connector.ErrorPermission,
+		404: connector.ErrorNotFound, 409: connector.ErrorConflict, 429: connector.ErrorThrottled, 500: connector.ErrorTransient, 503: connector.ErrorTransient} {
 		err := apiError("x", &httpx.HTTPError{Status: status})
 		if connector.KindOf(err) != kind {
 			t.Errorf("HTTP %d: kind %q, want %q", status, connector.KindOf(err), kind)
 		}
 	}
 	dup := apiError("x", &httpx.HTTPError{Status: 400, Body: []byte(`{"requestError":{"serviceException":{"messageId":"BAD_REQUEST","text":"Destination(email) a@b.c already exists."}}}`)})
-	if connector.KindOf(dup) != connector.KindConflict {
+	if connector.KindOf(dup) != connector.ErrorConflict {
 		t.Errorf("a 400 saying the email exists: %v", dup)
 	}
 	undef := apiError("x", &httpx.HTTPError{Status: 400, Body: []byte(`{"requestError":{"serviceException":{"messageId":"BAD_REQUEST","text":"Bad request","validationErrors":{"customAttributes.X":["Custom attribute \"X\" is not defined"]}}}}`)})
-	if ce := undef.(*connector.Error); ce.Kind != connector.KindInvalid || ce.Hint != hintUndefined {
+	if ce := undef.(*connector.Error); ce.Kind != connector.ErrorInvalid || ce.Hint != hintUndefined {
 		t.Errorf("undefined attribute: %v", undef)
 	}
 	for msg, kind := range map[string]connector.ErrorKind{
-		"There is no person matching the query":              connector.KindNotFound,
-		"Destination(phone) 41793026727 already exists.":     connector.KindConflict,
-		"contactInformation.email[0].address: Email address": connector.KindInvalid,
+		"There is no person matching the query":              connector.ErrorNotFound,
+		"Destination(phone) 41793026727 already exists.":     connector.ErrorConflict,
+		"contactInformation.email[0].address: Email address": connector.ErrorInvalid,
 	} {
 		status := 409
-		if kind == connector.KindInvalid {
+		if kind == connector.ErrorInvalid {
 			status = 400
 		}
 		if got := itemError("x", status, []string{msg}).Kind; got != kind {

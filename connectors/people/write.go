@@ -57,15 +57,15 @@ import (
 // Writing through customer sets type CUSTOMER (promoting a lead); writing
 // through lead sets LEAD on create and leaves the type of an existing
 // person alone, so a customer is never demoted.
-func (c *Conn) Upsert(ctx context.Context, req connector.UpsertRequest) (connector.UpsertResult, error) {
+func (c *Conn) Upsert(ctx context.Context, req connector.UpsertRequest) (connector.BatchResult, error) {
 	if err := ctx.Err(); err != nil {
-		return connector.UpsertResult{}, err
+		return connector.BatchResult{}, err
 	}
 	typ, err := personType(req.Entity)
 	if err != nil {
-		return connector.UpsertResult{}, err
+		return connector.BatchResult{}, err
 	}
-	res := connector.UpsertResult{Results: make([]connector.WriteResult, len(req.Records))}
+	res := connector.BatchResult{Results: make([]connector.WriteResult, len(req.Records))}
 	if len(req.Records) == 0 {
 		return res, nil
 	}
@@ -77,7 +77,7 @@ func (c *Conn) Upsert(ctx context.Context, req connector.UpsertRequest) (connect
 	for i, rec := range req.Records {
 		it, err := encode(req.Entity, typ, i, rec, defs)
 		if err != nil {
-			res.Results[i] = connector.WriteResult{Key: rec.Key, Op: connector.Failed, Err: err}
+			res.Results[i] = connector.WriteResult{Key: rec.Key, Effect: connector.Failed, Err: err}
 			continue
 		}
 		items = append(items, it)
@@ -90,7 +90,7 @@ func (c *Conn) Upsert(ctx context.Context, req connector.UpsertRequest) (connect
 	for _, it := range items {
 		if it.tags != nil {
 			if err := firstTagError(*it.tags, tagErrs); err != nil {
-				res.Results[it.idx] = connector.WriteResult{Key: it.key, Op: connector.Failed, Err: err}
+				res.Results[it.idx] = connector.WriteResult{Key: it.key, Effect: connector.Failed, Err: err}
 				continue
 			}
 		}
@@ -110,10 +110,10 @@ func (c *Conn) Upsert(ctx context.Context, req connector.UpsertRequest) (connect
 }
 
 // failRest fails every record without a result yet with err.
-func failRest(res connector.UpsertResult, recs []connector.Record, err error) (connector.UpsertResult, error) {
+func failRest(res connector.BatchResult, recs []connector.Record, err error) (connector.BatchResult, error) {
 	for i := range res.Results {
-		if res.Results[i].Op == "" {
-			res.Results[i] = connector.WriteResult{Key: recs[i].Key, Op: connector.Failed, Err: err}
+		if res.Results[i].Effect == "" {
+			res.Results[i] = connector.WriteResult{Key: recs[i].Key, Effect: connector.Failed, Err: err}
 		}
 	}
 	return res, err
@@ -147,7 +147,7 @@ func (c *Conn) ensureTags(ctx context.Context, items []*item) (map[string]error,
 	for _, t := range names {
 		_, err := c.call(ctx, fmt.Sprintf("create tag %q", t), http.MethodPost, "/people/2/tags", nil, map[string]any{"name": t}, nil)
 		switch {
-		case err == nil || connector.KindOf(err) == connector.KindConflict:
+		case err == nil || connector.KindOf(err) == connector.ErrorConflict:
 			c.mu.Lock()
 			if c.tags == nil {
 				c.tags = map[string]bool{}
@@ -224,7 +224,7 @@ var standardFields = func() map[string]*connector.Field {
 }()
 
 func invalid(op, format string, args ...any) *connector.Error {
-	return &connector.Error{Kind: connector.KindInvalid, Service: service, Op: op, Message: fmt.Sprintf(format, args...),
+	return &connector.Error{Kind: connector.ErrorInvalid, Service: service, Op: op, Message: fmt.Sprintf(format, args...),
 		Hint: "correct the value in the source record or the mapping; this record is skipped until then"}
 }
 
@@ -238,7 +238,7 @@ func encode(entity, typ string, idx int, rec connector.Record, defs map[string]s
 		it.op = fmt.Sprintf("update %s %s", entity, rec.Key)
 		id, err := strconv.ParseInt(rec.Key, 10, 64)
 		if err != nil || id <= 0 {
-			return nil, &connector.Error{Kind: connector.KindNotFound, Service: service, Op: it.op,
+			return nil, &connector.Error{Kind: connector.ErrorNotFound, Service: service, Op: it.op,
 				Message: fmt.Sprintf("%q is not a People person id (a positive integer)", rec.Key), Hint: hintNotFound}
 		}
 		it.id = id
@@ -256,7 +256,7 @@ func encode(entity, typ string, idx int, rec connector.Record, defs map[string]s
 		if attr, ok := strings.CutPrefix(name, connector.CustomPrefix); ok {
 			dt, defined := defs[attr]
 			if !defined {
-				return nil, &connector.Error{Kind: connector.KindInvalid, Service: service, Op: it.op,
+				return nil, &connector.Error{Kind: connector.ErrorInvalid, Service: service, Op: it.op,
 					Message: fmt.Sprintf("field %s: custom attribute %q is not defined in this People account", name, attr),
 					Hint:    hintUndefined}
 			}
@@ -279,7 +279,7 @@ func encode(entity, typ string, idx int, rec connector.Record, defs map[string]s
 			if name == "type" {
 				msg += "; the type follows the entity: write through customer to make a person a customer"
 			}
-			return nil, &connector.Error{Kind: connector.KindInvalid, Service: service, Op: it.op, Message: msg,
+			return nil, &connector.Error{Kind: connector.ErrorInvalid, Service: service, Op: it.op, Message: msg,
 				Hint: "remove the field from the mapping"}
 		}
 		cv, err := connector.Canonical(f.Type, v)
@@ -557,17 +557,17 @@ func (c *Conn) createAll(ctx context.Context, entity string, items []*item, resu
 			if !connector.RecordLevel(err) {
 				return err
 			}
-			results[it.idx] = connector.WriteResult{Op: connector.Failed, Err: err}
+			results[it.idx] = connector.WriteResult{Effect: connector.Failed, Err: err}
 			continue
 		}
 		p, err := parsePerson(json.RawMessage(raw))
 		if p == nil {
 			// Only the id matters here (a person with an odd modifiedAt
 			// is still created).
-			return &connector.Error{Kind: connector.KindTransient, Service: service, Op: it.op, Message: err.Error(),
+			return &connector.Error{Kind: connector.ErrorTransient, Service: service, Op: it.op, Message: err.Error(),
 				Hint: "People created the person but answered in a form the connector cannot read"}
 		}
-		results[it.idx] = connector.WriteResult{Key: p.key(), Op: connector.Created}
+		results[it.idx] = connector.WriteResult{Key: p.key(), Effect: connector.Created}
 	}
 	return nil
 }
@@ -596,13 +596,13 @@ func (c *Conn) updateAll(ctx context.Context, entity, typ string, items []*item,
 		}
 		p := current[it.id]
 		if p == nil {
-			results[it.idx] = connector.WriteResult{Key: it.key, Op: connector.Failed, Err: notFound(it.op, it.key)}
+			results[it.idx] = connector.WriteResult{Key: it.key, Effect: connector.Failed, Err: notFound(it.op, it.key)}
 			continue
 		}
 		plan(it, p)
 		if !it.replace && len(it.removeTags) == 0 && len(it.addTags) == 0 && len(it.appendEmails) == 0 &&
 			len(it.appendPhones) == 0 && sameAttributes(it, p) {
-			results[it.idx] = connector.WriteResult{Key: it.key, Op: connector.Unchanged}
+			results[it.idx] = connector.WriteResult{Key: it.key, Effect: connector.Unchanged}
 			continue
 		}
 		patch = append(patch, it)
@@ -621,7 +621,7 @@ func (c *Conn) updateAll(ctx context.Context, entity, typ string, items []*item,
 			if !connector.RecordLevel(err) {
 				return err
 			}
-			if connector.KindOf(err) == connector.KindNotFound {
+			if connector.KindOf(err) == connector.ErrorNotFound {
 				err = notFound(it.op, it.key)
 			}
 			it.fail(results, err)
@@ -743,7 +743,7 @@ func (c *Conn) patchAll(ctx context.Context, entity string, items []*item, resul
 		if len(it.patchBody()) == 0 {
 			// Only its contacts or tags change (it was read, so it
 			// exists): nothing to PATCH.
-			results[it.idx] = connector.WriteResult{Key: it.key, Op: connector.Updated}
+			results[it.idx] = connector.WriteResult{Key: it.key, Effect: connector.Updated}
 			continue
 		}
 		send = append(send, it)
@@ -755,7 +755,7 @@ func (c *Conn) patchAll(ctx context.Context, entity string, items []*item, resul
 		}
 		for _, it := range chunk {
 			if !it.failed {
-				results[it.idx] = connector.WriteResult{Key: it.key, Op: connector.Updated}
+				results[it.idx] = connector.WriteResult{Key: it.key, Effect: connector.Updated}
 			}
 		}
 	}
@@ -854,7 +854,7 @@ func (c *Conn) createBatch(ctx context.Context, entity string, group []*item, re
 				continue
 			}
 			id, _ := it.identity()
-			results[it.idx] = connector.WriteResult{Op: connector.Failed, Err: &connector.Error{
+			results[it.idx] = connector.WriteResult{Effect: connector.Failed, Err: &connector.Error{
 				Kind: connector.KindOf(err), Service: service, Op: it.op,
 				Message: fmt.Sprintf("People created the person, but its id could not be learned: %v", err),
 				Hint:    fmt.Sprintf("creating the record again will fail as a duplicate; find the person by its %s instead", strings.ToLower(id.Type)),
@@ -869,13 +869,13 @@ func (c *Conn) createBatch(ctx context.Context, entity string, group []*item, re
 		id, _ := it.identity()
 		pid, ok := matched[identityKey(id.Type, id.Identifier)]
 		if !ok {
-			results[it.idx] = connector.WriteResult{Op: connector.Failed, Err: &connector.Error{
-				Kind: connector.KindTransient, Service: service, Op: it.op,
+			results[it.idx] = connector.WriteResult{Effect: connector.Failed, Err: &connector.Error{
+				Kind: connector.ErrorTransient, Service: service, Op: it.op,
 				Message: fmt.Sprintf("People accepted the person but matching it by its %s found no id", strings.ToLower(id.Type)),
 				Hint:    "the person was changed or deleted right after it was created; run again"}}
 			continue
 		}
-		results[it.idx] = connector.WriteResult{Key: strconv.FormatInt(pid, 10), Op: connector.Created}
+		results[it.idx] = connector.WriteResult{Key: strconv.FormatInt(pid, 10), Effect: connector.Created}
 	}
 	return nil, nil
 }
@@ -933,7 +933,7 @@ func isolate(items []*item, send func([]*item) (refused, err error), fail func(*
 // one that does not exist fails as not found, with the usual hint.
 func itemErrorOf(it *item, r batchResult) error {
 	err := itemError(it.op, r.Status, r.messages())
-	if err.Kind == connector.KindNotFound {
+	if err.Kind == connector.ErrorNotFound {
 		return notFound(it.op, it.key)
 	}
 	return err
@@ -942,13 +942,13 @@ func itemErrorOf(it *item, r batchResult) error {
 // failAt marks a create failed with err in results (a create has no key).
 func (it *item) failAt(results []connector.WriteResult, err error) {
 	it.failed = true
-	results[it.idx] = connector.WriteResult{Op: connector.Failed, Err: err}
+	results[it.idx] = connector.WriteResult{Effect: connector.Failed, Err: err}
 }
 
 // fail marks the item failed with err in results.
 func (it *item) fail(results []connector.WriteResult, err error) {
 	it.failed = true
-	results[it.idx] = connector.WriteResult{Key: it.key, Op: connector.Failed, Err: err}
+	results[it.idx] = connector.WriteResult{Key: it.key, Effect: connector.Failed, Err: err}
 }
 
 // removeTags takes the tags records no longer list off their persons, one
@@ -986,16 +986,16 @@ func (c *Conn) removeTags(ctx context.Context, entity string, items []*item, res
 }
 
 // Delete removes persons by id with DELETE /people/2/persons/batch (1000 a
-// request, 5/s). A missing person fails alone with KindNotFound. The type
+// request, 5/s). A missing person fails alone with ErrorNotFound. The type
 // of the person is not checked: ids are unique across both entities.
-func (c *Conn) Delete(ctx context.Context, req connector.DeleteRequest) (connector.UpsertResult, error) {
+func (c *Conn) Delete(ctx context.Context, req connector.DeleteRequest) (connector.BatchResult, error) {
 	if err := ctx.Err(); err != nil {
-		return connector.UpsertResult{}, err
+		return connector.BatchResult{}, err
 	}
 	if _, err := personType(req.Entity); err != nil {
-		return connector.UpsertResult{}, err
+		return connector.BatchResult{}, err
 	}
-	res := connector.UpsertResult{Results: make([]connector.WriteResult, len(req.Keys))}
+	res := connector.BatchResult{Results: make([]connector.WriteResult, len(req.Keys))}
 	recs := make([]connector.Record, len(req.Keys))
 	op := "delete " + req.Entity
 	var items []*item
@@ -1003,8 +1003,8 @@ func (c *Conn) Delete(ctx context.Context, req connector.DeleteRequest) (connect
 		recs[i].Key = k
 		id, err := strconv.ParseInt(k, 10, 64)
 		if err != nil || id <= 0 {
-			res.Results[i] = connector.WriteResult{Key: k, Op: connector.Failed, Err: &connector.Error{
-				Kind: connector.KindNotFound, Service: service, Op: op + " " + k,
+			res.Results[i] = connector.WriteResult{Key: k, Effect: connector.Failed, Err: &connector.Error{
+				Kind: connector.ErrorNotFound, Service: service, Op: op + " " + k,
 				Message: fmt.Sprintf("%q is not a People person id (a positive integer)", k), Hint: hintNotFound}}
 			continue
 		}
@@ -1016,7 +1016,7 @@ func (c *Conn) Delete(ctx context.Context, req connector.DeleteRequest) (connect
 		}
 		for _, it := range chunk {
 			if !it.failed {
-				res.Results[it.idx] = connector.WriteResult{Key: it.key, Op: connector.Deleted}
+				res.Results[it.idx] = connector.WriteResult{Key: it.key, Effect: connector.Deleted}
 			}
 		}
 	}

@@ -31,7 +31,7 @@ func TestCreateReturnsEachIDToItsRecord(t *testing.T) {
 	recs = append(recs, connector.Record{Fields: map[string]any{"firstName": "Nobody"}}) // no identifier: single create
 	res := upsert(t, h.c, EntityCustomer, recs...)
 	for i, r := range res {
-		if r.Op != connector.Created || r.Err != nil {
+		if r.Effect != connector.Created || r.Err != nil {
 			t.Fatalf("record %d: %+v", i, r)
 		}
 		p := get(t, h.emu, r.Key)
@@ -62,7 +62,7 @@ func TestDuplicateEmailOnCreate(t *testing.T) {
 		connector.Record{Fields: map[string]any{"firstName": "C", "email": "New@Example.com"}},
 	)
 	for _, i := range []int{0, 2} {
-		if res[i].Op != connector.Failed || connector.KindOf(res[i].Err) != connector.KindConflict {
+		if res[i].Effect != connector.Failed || connector.KindOf(res[i].Err) != connector.ErrorConflict {
 			t.Errorf("record %d: %+v, want a conflict", i, res[i])
 			continue
 		}
@@ -71,7 +71,7 @@ func TestDuplicateEmailOnCreate(t *testing.T) {
 			t.Errorf("record %d: the message must say what, which record and what to do: %s", i, msg)
 		}
 	}
-	if res[1].Op != connector.Created || get(t, h.emu, res[1].Key)["firstName"] != "B" {
+	if res[1].Effect != connector.Created || get(t, h.emu, res[1].Key)["firstName"] != "B" {
 		t.Errorf("record 1: %+v", res[1])
 	}
 	if h.emu.Len() != 2 {
@@ -103,28 +103,28 @@ func TestBatchWithMixedFailures(t *testing.T) {
 	}
 	res := upsert(t, h.c, EntityCustomer, recs...)
 	want := []struct {
-		op   connector.Op
+		op   connector.Effect
 		kind connector.ErrorKind
 		text string
 	}{
 		{connector.Created, "", ""},
-		{connector.Failed, connector.KindConflict, "already exists"},
-		{connector.Failed, connector.KindInvalid, "nope@"},
-		{connector.Failed, connector.KindInvalid, "field gender"},
-		{connector.Failed, connector.KindInvalid, "custom.Score"},
-		{connector.Failed, connector.KindInvalid, `custom attribute "Nope" is not defined`},
-		{connector.Failed, connector.KindInvalid, "field modifiedAt is set by People"},
+		{connector.Failed, connector.ErrorConflict, "already exists"},
+		{connector.Failed, connector.ErrorInvalid, "nope@"},
+		{connector.Failed, connector.ErrorInvalid, "field gender"},
+		{connector.Failed, connector.ErrorInvalid, "custom.Score"},
+		{connector.Failed, connector.ErrorInvalid, `custom attribute "Nope" is not defined`},
+		{connector.Failed, connector.ErrorInvalid, "field modifiedAt is set by People"},
 		{connector.Created, "", ""},
 		{connector.Updated, "", ""},
-		{connector.Failed, connector.KindNotFound, "no person with id 424242"},
-		{connector.Failed, connector.KindNotFound, "not a People person id"},
-		{connector.Failed, connector.KindInvalid, "256 characters, People allows 255"},
-		{connector.Failed, connector.KindInvalid, `no field "nickName"`},
+		{connector.Failed, connector.ErrorNotFound, "no person with id 424242"},
+		{connector.Failed, connector.ErrorNotFound, "not a People person id"},
+		{connector.Failed, connector.ErrorInvalid, "256 characters, People allows 255"},
+		{connector.Failed, connector.ErrorInvalid, `no field "nickName"`},
 	}
 	for i, w := range want {
 		r := res[i]
-		if r.Op != w.op || connector.KindOf(r.Err) != w.kind || (w.text != "" && !strings.Contains(r.Err.Error(), w.text)) {
-			t.Errorf("record %d: op %q err %v; want %q %q containing %q", i, r.Op, r.Err, w.op, w.kind, w.text)
+		if r.Effect != w.op || connector.KindOf(r.Err) != w.kind || (w.text != "" && !strings.Contains(r.Err.Error(), w.text)) {
+			t.Errorf("record %d: op %q err %v; want %q %q containing %q", i, r.Effect, r.Err, w.op, w.kind, w.text)
 		}
 		if r.Err != nil {
 			if e, ok := r.Err.(*connector.Error); !ok || e.Hint == "" {
@@ -164,7 +164,7 @@ func TestPartialUpdateKeepsWhatItDoesNotOwn(t *testing.T) {
 		"lastName": "Smith", "city": nil, "custom.JobTitle": "CEO", "custom.Since": "2020-02-03",
 		"custom.Seen": time.Date(2024, 1, 2, 3, 4, 5, 0, time.FixedZone("x", 3600)),
 	}})
-	if res[0].Op != connector.Updated || res[0].Err != nil {
+	if res[0].Effect != connector.Updated || res[0].Err != nil {
 		t.Fatalf("%+v", res[0])
 	}
 	p := get(t, h.emu, key)
@@ -201,7 +201,7 @@ func TestReplaceEmail(t *testing.T) {
 		"phone": []any{map[string]any{"number": "41790000001"}}}})
 	key := fmt.Sprint(id)
 	warm(t, h)
-	if r := upsert(t, h.c, EntityLead, connector.Record{Key: key, Fields: map[string]any{"email": "new@example.com"}})[0]; r.Op != connector.Updated {
+	if r := upsert(t, h.c, EntityLead, connector.Record{Key: key, Fields: map[string]any{"email": "new@example.com"}})[0]; r.Effect != connector.Updated {
 		t.Fatalf("%+v", r)
 	}
 	p := get(t, h.emu, key)
@@ -219,7 +219,7 @@ func TestReplaceEmail(t *testing.T) {
 
 	// The same email again: nothing to send.
 	h.rec.reset()
-	if r := upsert(t, h.c, EntityLead, connector.Record{Key: key, Fields: map[string]any{"email": "new@example.com"}})[0]; r.Op != connector.Unchanged {
+	if r := upsert(t, h.c, EntityLead, connector.Record{Key: key, Fields: map[string]any{"email": "new@example.com"}})[0]; r.Effect != connector.Unchanged {
 		t.Errorf("unchanged email: %+v", r)
 	}
 	if c := counts(h.rec.reset()); !reflect.DeepEqual(c, map[string]int{"GET /people/2/persons": 1}) {
@@ -227,7 +227,7 @@ func TestReplaceEmail(t *testing.T) {
 	}
 	// In another case it is a change: People keeps the case written, and a
 	// read returning the old one would be synced back to the source.
-	if r := upsert(t, h.c, EntityLead, connector.Record{Key: key, Fields: map[string]any{"email": "New@Example.com"}})[0]; r.Op != connector.Updated {
+	if r := upsert(t, h.c, EntityLead, connector.Record{Key: key, Fields: map[string]any{"email": "New@Example.com"}})[0]; r.Effect != connector.Updated {
 		t.Errorf("case-only change: %+v", r)
 	}
 	if c := counts(h.rec.reset()); !reflect.DeepEqual(c, want) {
@@ -238,7 +238,7 @@ func TestReplaceEmail(t *testing.T) {
 	}
 
 	// Through customer: the type is written too, in the same PATCH.
-	if r := upsert(t, h.c, EntityCustomer, connector.Record{Key: key, Fields: map[string]any{"email": "second@example.com"}})[0]; r.Op != connector.Updated {
+	if r := upsert(t, h.c, EntityCustomer, connector.Record{Key: key, Fields: map[string]any{"email": "second@example.com"}})[0]; r.Effect != connector.Updated {
 		t.Fatalf("%+v", r)
 	}
 	if got := emailsOf(get(t, h.emu, key)); fmt.Sprint(got) != "[second@example.com]" {
@@ -267,7 +267,7 @@ func TestReplaceEmail(t *testing.T) {
 
 	// Taking another person's address fails for that record only.
 	r := upsert(t, h.c, EntityCustomer, connector.Record{Key: key, Fields: map[string]any{"email": "bare@example.com"}})[0]
-	if r.Op != connector.Failed || connector.KindOf(r.Err) != connector.KindConflict {
+	if r.Effect != connector.Failed || connector.KindOf(r.Err) != connector.ErrorConflict {
 		t.Errorf("taking another person's email: %+v", r)
 	}
 }
@@ -292,7 +292,7 @@ func TestTagsAreReplaced(t *testing.T) {
 		connector.Record{Key: b, Fields: map[string]any{"tags": nil}},
 	)
 	for _, r := range res {
-		if r.Op != connector.Updated {
+		if r.Effect != connector.Updated {
 			t.Fatalf("%+v", r)
 		}
 	}
@@ -312,7 +312,7 @@ func TestTagsAreReplaced(t *testing.T) {
 		connector.Record{Key: b, Fields: map[string]any{"tags": []any{"New"}}},
 		connector.Record{Key: a, Fields: map[string]any{"tags": []any{strings.Repeat("t", 300)}}},
 	)
-	if res[0].Op != connector.Updated || res[1].Op != connector.Failed || connector.KindOf(res[1].Err) != connector.KindInvalid {
+	if res[0].Effect != connector.Updated || res[1].Effect != connector.Failed || connector.KindOf(res[1].Err) != connector.ErrorInvalid {
 		t.Errorf("%+v", res)
 	}
 	if c := counts(h.rec.reset()); c["POST /people/2/tags"] != 1 {
@@ -341,13 +341,13 @@ func TestPersonTypes(t *testing.T) {
 		t.Error("a customer write must promote the lead")
 	}
 	// ... and a lead write never demotes a customer.
-	if r := upsert(t, h.c, EntityLead, connector.Record{Key: lead, Fields: map[string]any{"city": "Rome"}})[0]; r.Op != connector.Unchanged && r.Op != connector.Updated {
+	if r := upsert(t, h.c, EntityLead, connector.Record{Key: lead, Fields: map[string]any{"city": "Rome"}})[0]; r.Effect != connector.Unchanged && r.Effect != connector.Updated {
 		t.Fatalf("%+v", r)
 	}
 	if get(t, h.emu, lead)["type"] != "CUSTOMER" {
 		t.Error("a lead write demoted a customer")
 	}
-	if r := upsert(t, h.c, EntityCustomer, connector.Record{Fields: map[string]any{"type": "LEAD"}})[0]; connector.KindOf(r.Err) != connector.KindInvalid || !strings.Contains(r.Err.Error(), "write through customer") {
+	if r := upsert(t, h.c, EntityCustomer, connector.Record{Fields: map[string]any{"type": "LEAD"}})[0]; connector.KindOf(r.Err) != connector.ErrorInvalid || !strings.Contains(r.Err.Error(), "write through customer") {
 		t.Errorf("writing type: %+v", r)
 	}
 	// Reads return only the entity's type; lookups find either.
@@ -369,12 +369,12 @@ func TestDeleteResults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ops := []connector.Op{res.Results[0].Op, res.Results[1].Op, res.Results[2].Op, res.Results[3].Op}
-	if !reflect.DeepEqual(ops, []connector.Op{connector.Deleted, connector.Failed, connector.Failed, connector.Failed}) {
+	ops := []connector.Effect{res.Results[0].Effect, res.Results[1].Effect, res.Results[2].Effect, res.Results[3].Effect}
+	if !reflect.DeepEqual(ops, []connector.Effect{connector.Deleted, connector.Failed, connector.Failed, connector.Failed}) {
 		t.Errorf("ops %v", ops)
 	}
 	for _, r := range res.Results[1:] {
-		if connector.KindOf(r.Err) != connector.KindNotFound {
+		if connector.KindOf(r.Err) != connector.ErrorNotFound {
 			t.Errorf("%+v", r)
 		}
 	}
@@ -398,7 +398,7 @@ func TestUndefinedAttributeOnWrite(t *testing.T) {
 	}
 	h.rec.reset()
 	r := upsert(t, h.c, EntityCustomer, connector.Record{Fields: map[string]any{"email": "a@example.com", "custom.Tier": "gold"}})[0]
-	if r.Op != connector.Failed || connector.KindOf(r.Err) != connector.KindInvalid || !strings.Contains(r.Err.Error(), "schema pull") {
+	if r.Effect != connector.Failed || connector.KindOf(r.Err) != connector.ErrorInvalid || !strings.Contains(r.Err.Error(), "schema pull") {
 		t.Fatalf("%+v", r)
 	}
 	if c := counts(h.rec.reset()); !reflect.DeepEqual(c, map[string]int{"GET /people/2/customAttributes": 1}) {
@@ -493,12 +493,12 @@ func TestWholeBatchRefusalIsolatesTheBadRecord(t *testing.T) {
 	res := upsert(t, h.c, EntityCustomer, recs...)
 	for i, r := range res {
 		if i == 4 {
-			if r.Op != connector.Failed || connector.KindOf(r.Err) != connector.KindInvalid {
+			if r.Effect != connector.Failed || connector.KindOf(r.Err) != connector.ErrorInvalid {
 				t.Errorf("bad record: %+v; want it failed as invalid", r)
 			}
 			continue
 		}
-		if r.Op != connector.Created {
+		if r.Effect != connector.Created {
 			t.Errorf("record %d: %+v; want it created (only record 4 is bad)", i, r)
 		}
 	}
@@ -523,10 +523,10 @@ func TestWholeBatchRefusalIsolatesTheBadRecord(t *testing.T) {
 	res = upsert(t, h.c, EntityCustomer, ups...)
 	for i, r := range res {
 		if want := connector.Updated; i == 2 {
-			if r.Op != connector.Failed || connector.KindOf(r.Err) != connector.KindInvalid {
+			if r.Effect != connector.Failed || connector.KindOf(r.Err) != connector.ErrorInvalid {
 				t.Errorf("bad update: %+v; want it failed as invalid", r)
 			}
-		} else if r.Op != want {
+		} else if r.Effect != want {
 			t.Errorf("update %d: %+v; want updated", i, r)
 		}
 	}
@@ -540,7 +540,7 @@ func TestWholeBatchRefusalIsolatesTheBadRecord(t *testing.T) {
 		recs = append(recs, connector.Record{Fields: map[string]any{"firstName": fmt.Sprint("B", i), "email": fmt.Sprintf("b%d@", i)}})
 	}
 	for i, r := range upsert(t, h.c, EntityCustomer, recs...) {
-		if r.Op != connector.Failed || connector.KindOf(r.Err) != connector.KindInvalid {
+		if r.Effect != connector.Failed || connector.KindOf(r.Err) != connector.ErrorInvalid {
 			t.Errorf("all bad, record %d: %+v; want failed as invalid", i, r)
 		}
 	}

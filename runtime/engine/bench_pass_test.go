@@ -86,8 +86,8 @@ func (g *genSource) Lookup(ctx context.Context, req connector.LookupRequest) (co
 	return connector.LookupResult{Records: make([][]connector.Record, len(req.Values))}, nil
 }
 
-func (g *genSource) Upsert(ctx context.Context, req connector.UpsertRequest) (connector.UpsertResult, error) {
-	return connector.UpsertResult{}, fmt.Errorf("genSource is read-only")
+func (g *genSource) Upsert(ctx context.Context, req connector.UpsertRequest) (connector.BatchResult, error) {
+	return connector.BatchResult{}, fmt.Errorf("genSource is read-only")
 }
 
 // sink is a People-like target that keeps nothing: it creates customers
@@ -123,16 +123,16 @@ func (s *sink) Lookup(ctx context.Context, req connector.LookupRequest) (connect
 	return res, nil
 }
 
-func (s *sink) Upsert(ctx context.Context, req connector.UpsertRequest) (connector.UpsertResult, error) {
+func (s *sink) Upsert(ctx context.Context, req connector.UpsertRequest) (connector.BatchResult, error) {
 	s.requests.Add(1)
-	res := connector.UpsertResult{Results: make([]connector.WriteResult, len(req.Records))}
+	res := connector.BatchResult{Results: make([]connector.WriteResult, len(req.Records))}
 	for i, r := range req.Records {
 		if r.Key == "" {
 			s.created.Add(1)
-			res.Results[i] = connector.WriteResult{Key: "p:" + r.Fields["externalId"].(string), Op: connector.Created}
+			res.Results[i] = connector.WriteResult{Key: "p:" + r.Fields["externalId"].(string), Effect: connector.Created}
 		} else {
 			s.updated.Add(1)
-			res.Results[i] = connector.WriteResult{Key: r.Key, Op: connector.Updated}
+			res.Results[i] = connector.WriteResult{Key: r.Key, Effect: connector.Updated}
 		}
 	}
 	return res, nil

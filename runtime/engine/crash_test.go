@@ -24,7 +24,7 @@ type crash struct {
 	dead  atomic.Bool
 }
 
-var errCrash = &connector.Error{Kind: connector.KindTransient, Service: "test", Message: "simulated crash"}
+var errCrash = &connector.Error{Kind: connector.ErrorTransient, Service: "test", Message: "simulated crash"}
 
 func (c *crash) do(f func() error) error {
 	if c.dead.Load() {
@@ -55,18 +55,18 @@ func (w *crashConn) Lookup(ctx context.Context, req connector.LookupRequest) (re
 	return res, err
 }
 
-func (w *crashConn) Upsert(ctx context.Context, req connector.UpsertRequest) (res connector.UpsertResult, err error) {
+func (w *crashConn) Upsert(ctx context.Context, req connector.UpsertRequest) (res connector.BatchResult, err error) {
 	err = w.c.do(func() error { res, err = w.Conn.Upsert(ctx, req); return err })
 	if err != nil {
-		res = connector.UpsertResult{}
+		res = connector.BatchResult{}
 	}
 	return res, err
 }
 
-func (w *crashConn) Delete(ctx context.Context, req connector.DeleteRequest) (res connector.UpsertResult, err error) {
+func (w *crashConn) Delete(ctx context.Context, req connector.DeleteRequest) (res connector.BatchResult, err error) {
 	err = w.c.do(func() error { res, err = w.Conn.Delete(ctx, req); return err })
 	if err != nil {
-		res = connector.UpsertResult{}
+		res = connector.BatchResult{}
 	}
 	return res, err
 }
@@ -335,7 +335,7 @@ func TestRefusedCreateIsNotUnfinished(t *testing.T) {
 	keys := upsert(t, h.ppl, "customer", connector.Record{Fields: F{"firstName": "No", "lastName": "Email"}})
 	h.crm.FailWrite = func(entity string, rec connector.Record) error {
 		if rec.Key == "" && rec.Fields["lastname"] == "Email" {
-			return &connector.Error{Kind: connector.KindInvalid, Service: "memory", Message: "lastname Email is not allowed"}
+			return &connector.Error{Kind: connector.ErrorInvalid, Service: "memory", Message: "lastname Email is not allowed"}
 		}
 		return nil
 	}

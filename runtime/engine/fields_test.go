@@ -19,10 +19,10 @@ func TestServiceRejectNamesTheFieldTheErrorCarries(t *testing.T) {
 		field  string
 		onLine bool
 	}{
-		{"fields named, message silent", &connector.Error{Kind: connector.KindInvalid, Service: "people", Message: "the surname is refused", Fields: []string{"lastName"}}, "lastName", true},
-		{"a field not written is ignored", &connector.Error{Kind: connector.KindInvalid, Service: "people", Message: "refused", Fields: []string{"birthDate", "lastName"}}, "lastName", true},
-		{"message names fields, error none", &connector.Error{Kind: connector.KindInvalid, Service: "people", Message: "lastName is not allowed"}, "", false},
-		{"two written fields", &connector.Error{Kind: connector.KindInvalid, Service: "people", Message: "refused", Fields: []string{"firstName", "lastName"}}, "", false},
+		{"fields named, message silent", &connector.Error{Kind: connector.ErrorInvalid, Service: "people", Message: "the surname is refused", Fields: []string{"lastName"}}, "lastName", true},
+		{"a field not written is ignored", &connector.Error{Kind: connector.ErrorInvalid, Service: "people", Message: "refused", Fields: []string{"birthDate", "lastName"}}, "lastName", true},
+		{"message names fields, error none", &connector.Error{Kind: connector.ErrorInvalid, Service: "people", Message: "lastName is not allowed"}, "", false},
+		{"two written fields", &connector.Error{Kind: connector.ErrorInvalid, Service: "people", Message: "refused", Fields: []string{"firstName", "lastName"}}, "", false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			h := newHarness(t, spec{})

@@ -290,7 +290,7 @@ func (fr *flowRun) read(ctx context.Context, since connector.Cursor, out chan<- 
 		emitted = true
 		return send(incoming{b: b})
 	})
-	if err != nil && !emitted && !since.IsZero() && connector.KindOf(err) == connector.KindExpiredCursor {
+	if err != nil && !emitted && !since.IsZero() && connector.KindOf(err) == connector.ErrorExpiredCursor {
 		// The connector should fall back itself; if it did not, read in
 		// full and say so.
 		fr.log.Warn("the saved cursor expired; reading in full", "error", err)

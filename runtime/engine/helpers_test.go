@@ -245,7 +245,7 @@ func upsert(t *testing.T, c *memory.Conn, entity string, recs ...connector.Recor
 	}
 	var keys []string
 	for i, r := range res.Results {
-		if r.Op == connector.Failed {
+		if r.Effect == connector.Failed {
 			t.Fatalf("seeding record %d: %v", i, r.Err)
 		}
 		keys = append(keys, r.Key)

@@ -59,7 +59,7 @@ type rpcResult struct {
 
 type rpcWrite struct {
 	Key   string              `json:"key"`
-	Op    connector.Op        `json:"op"`
+	Op    connector.Effect    `json:"op"`
 	Kind  connector.ErrorKind `json:"kind,omitempty"`
 	Error string              `json:"error,omitempty"`
 }
@@ -105,23 +105,23 @@ func (s *services) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if mine && s.killAt == c.Conn+"/unapplied" && s.kill() {
 			return // the request reached the service, which did nothing
 		}
-		var ur connector.UpsertResult
+		var ur connector.BatchResult
 		ur, err = conn.Upsert(ctx, *c.Upsert)
 		if mine && s.killAt == c.Conn+"/applied" && s.kill() {
 			return // applied; the answer never reaches the child
 		}
 		for _, wr := range ur.Results {
-			x := rpcWrite{Key: wr.Key, Op: wr.Op}
+			x := rpcWrite{Key: wr.Key, Op: wr.Effect}
 			if wr.Err != nil {
 				x.Kind, x.Error = connector.KindOf(wr.Err), wr.Err.Error()
 			}
 			res.Results = append(res.Results, x)
 		}
 	case "delete":
-		var ur connector.UpsertResult
+		var ur connector.BatchResult
 		ur, err = conn.Delete(ctx, *c.Delete)
 		for _, wr := range ur.Results {
-			x := rpcWrite{Key: wr.Key, Op: wr.Op}
+			x := rpcWrite{Key: wr.Key, Op: wr.Effect}
 			if wr.Err != nil {
 				x.Kind, x.Error = connector.KindOf(wr.Err), wr.Err.Error()
 			}
@@ -166,12 +166,12 @@ func (c *rpcConn) call(ctx context.Context, in rpcCall) (*rpcResult, error) {
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		return nil, &connector.Error{Kind: connector.KindTransient, Service: c.name, Message: err.Error()}
+		return nil, &connector.Error{Kind: connector.ErrorTransient, Service: c.name, Message: err.Error()}
 	}
 	defer resp.Body.Close()
 	var out rpcResult
 	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
-		return nil, &connector.Error{Kind: connector.KindTransient, Service: c.name, Message: err.Error()}
+		return nil, &connector.Error{Kind: connector.ErrorTransient, Service: c.name, Message: err.Error()}
 	}
 	if out.Error != "" {
 		return nil, &connector.Error{Kind: out.Kind, Service: c.name, Message: out.Error}
@@ -223,10 +223,10 @@ func (c *rpcConn) Lookup(ctx context.Context, req connector.LookupRequest) (conn
 	return connector.LookupResult{Records: out.Found}, nil
 }
 
-func (c *rpcConn) results(out *rpcResult) connector.UpsertResult {
-	var res connector.UpsertResult
+func (c *rpcConn) results(out *rpcResult) connector.BatchResult {
+	var res connector.BatchResult
 	for _, w := range out.Results {
-		wr := connector.WriteResult{Key: w.Key, Op: w.Op}
+		wr := connector.WriteResult{Key: w.Key, Effect: w.Op}
 		if w.Error != "" {
 			wr.Err = &connector.Error{Kind: w.Kind, Service: c.name, Message: w.Error}
 		}
@@ -235,18 +235,18 @@ func (c *rpcConn) results(out *rpcResult) connector.UpsertResult {
 	return res
 }
 
-func (c *rpcConn) Upsert(ctx context.Context, req connector.UpsertRequest) (connector.UpsertResult, error) {
+func (c *rpcConn) Upsert(ctx context.Context, req connector.UpsertRequest) (connector.BatchResult, error) {
 	out, err := c.call(ctx, rpcCall{Op: "upsert", Upsert: &req})
 	if err != nil {
-		return connector.UpsertResult{}, err
+		return connector.BatchResult{}, err
 	}
 	return c.results(out), nil
 }
 
-func (c *rpcConn) Delete(ctx context.Context, req connector.DeleteRequest) (connector.UpsertResult, error) {
+func (c *rpcConn) Delete(ctx context.Context, req connector.DeleteRequest) (connector.BatchResult, error) {
 	out, err := c.call(ctx, rpcCall{Op: "delete", Delete: &req})
 	if err != nil {
-		return connector.UpsertResult{}, err
+		return connector.BatchResult{}, err
 	}
 	return c.results(out), nil
 }

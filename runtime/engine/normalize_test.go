@@ -25,7 +25,7 @@ func stripPlus(v any) any {
 	return v
 }
 
-func (c digitsOnly) Upsert(ctx context.Context, req connector.UpsertRequest) (connector.UpsertResult, error) {
+func (c digitsOnly) Upsert(ctx context.Context, req connector.UpsertRequest) (connector.BatchResult, error) {
 	recs := make([]connector.Record, len(req.Records))
 	for i, r := range req.Records {
 		r.Fields = maps.Clone(r.Fields) // the caller's map stays as it was

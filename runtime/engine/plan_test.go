@@ -59,7 +59,7 @@ func TestExpiredCursorFallsBackToFullRead(t *testing.T) {
 		t.Fatal(err)
 	}
 	// A cursor the service no longer accepts (memory answers
-	// KindExpiredCursor for it, as Dynamics does for an old delta token).
+	// ErrorExpiredCursor for it, as Dynamics does for an old delta token).
 	if err := h.store.Apply(ctx, l, &state.Changes{Sync: "contacts", Cursor: &state.Cursor{Flow: lr, Token: "expired"}}); err != nil {
 		t.Fatal(err)
 	}

@@ -268,7 +268,7 @@ func TestServiceRejectRetried(t *testing.T) {
 	refuse := true
 	h.ppl.FailWrite = func(entity string, rec connector.Record) error {
 		if refuse && rec.Fields["lastName"] == "Refused" {
-			return &connector.Error{Kind: connector.KindInvalid, Service: "people", Op: "create customer", Status: 400, Code: "BAD_REQUEST", Message: "lastName is not allowed", Fields: []string{"lastName"}}
+			return &connector.Error{Kind: connector.ErrorInvalid, Service: "people", Op: "create customer", Status: 400, Code: "BAD_REQUEST", Message: "lastName is not allowed", Fields: []string{"lastName"}}
 		}
 		return nil
 	}

@@ -108,7 +108,7 @@ type item struct {
 
 	// Write results.
 	newKey string
-	tOp    connector.Op
+	tOp    connector.Effect
 }
 
 func (it *item) resetPairing() {

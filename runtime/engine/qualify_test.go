@@ -101,22 +101,22 @@ func (p *persons) Lookup(ctx context.Context, req connector.LookupRequest) (conn
 	return res, nil
 }
 
-func (p *persons) Upsert(ctx context.Context, req connector.UpsertRequest) (connector.UpsertResult, error) {
+func (p *persons) Upsert(ctx context.Context, req connector.UpsertRequest) (connector.BatchResult, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	res := connector.UpsertResult{Results: make([]connector.WriteResult, len(req.Records))}
+	res := connector.BatchResult{Results: make([]connector.WriteResult, len(req.Records))}
 	for i, rec := range req.Records {
 		for _, u := range []string{"email", "externalId"} {
 			if v, ok := rec.Fields[u].(string); ok {
 				for id, r := range p.rows {
 					if other, _ := r.fields[u].(string); strings.EqualFold(other, v) && strconv.FormatInt(id, 10) != rec.Key {
-						res.Results[i] = connector.WriteResult{Key: rec.Key, Op: connector.Failed, Err: &connector.Error{Kind: connector.KindConflict,
+						res.Results[i] = connector.WriteResult{Key: rec.Key, Effect: connector.Failed, Err: &connector.Error{Kind: connector.ErrorConflict,
 							Service: "people", Message: fmt.Sprintf("Destination(%s) %s already exists.", u, v)}}
 					}
 				}
 			}
 		}
-		if res.Results[i].Op == connector.Failed {
+		if res.Results[i].Effect == connector.Failed {
 			continue
 		}
 		p.seq++
@@ -127,18 +127,18 @@ func (p *persons) Upsert(ctx context.Context, req connector.UpsertRequest) (conn
 			id = p.nextID
 			r = &person{typ: personType(req.Entity), fields: map[string]any{}}
 			p.rows[id] = r
-			res.Results[i] = connector.WriteResult{Key: strconv.FormatInt(id, 10), Op: connector.Created}
+			res.Results[i] = connector.WriteResult{Key: strconv.FormatInt(id, 10), Effect: connector.Created}
 		} else {
 			id, _ = strconv.ParseInt(rec.Key, 10, 64)
 			r = p.rows[id]
 			if r == nil {
-				res.Results[i] = connector.WriteResult{Key: rec.Key, Op: connector.Failed, Err: &connector.Error{Kind: connector.KindNotFound, Message: "no person " + rec.Key}}
+				res.Results[i] = connector.WriteResult{Key: rec.Key, Effect: connector.Failed, Err: &connector.Error{Kind: connector.ErrorNotFound, Message: "no person " + rec.Key}}
 				continue
 			}
 			if req.Entity == "customer" {
 				r.typ = "CUSTOMER" // promotes a lead
 			}
-			res.Results[i] = connector.WriteResult{Key: rec.Key, Op: connector.Updated}
+			res.Results[i] = connector.WriteResult{Key: rec.Key, Effect: connector.Updated}
 		}
 		for k, v := range rec.Fields {
 			if v == nil {

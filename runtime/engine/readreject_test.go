@@ -22,7 +22,7 @@ func (u unreadable) Read(ctx context.Context, req connector.ReadRequest, emit fu
 		for _, r := range b.Records {
 			if broken(r) {
 				b.Rejects = append(b.Rejects, connector.RecordError{Key: r.Key, Field: "firstname", Err: &connector.Error{
-					Kind: connector.KindInvalid, Service: "dynamics", Message: "column firstname holds a JSON number, which is not a valid string"}})
+					Kind: connector.ErrorInvalid, Service: "dynamics", Message: "column firstname holds a JSON number, which is not a valid string"}})
 				continue
 			}
 			keep = append(keep, r)

@@ -58,7 +58,7 @@ type watchConn struct {
 	writes []connector.Record
 }
 
-func (w *watchConn) Upsert(ctx context.Context, req connector.UpsertRequest) (connector.UpsertResult, error) {
+func (w *watchConn) Upsert(ctx context.Context, req connector.UpsertRequest) (connector.BatchResult, error) {
 	w.mu.Lock()
 	for _, r := range req.Records {
 		w.writes = append(w.writes, connector.Record{Key: r.Key, Fields: r.Fields})

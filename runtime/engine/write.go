@@ -59,11 +59,11 @@ func (fr *flowRun) write(ctx context.Context, w *batchWork) {
 			return what, fmt.Sprintf("%s for %s %s", what, src.label, it.rec.Key)
 		},
 		done: func(it *item, r connector.WriteResult) error {
-			if r.Op == connector.Created && r.Key == "" {
+			if r.Effect == connector.Created && r.Key == "" {
 				return fmt.Errorf("creating %s for %s %s: the connector reported no key for the new record", dst.label, src.label, it.rec.Key)
 			}
-			it.mode, it.tOp = targetWritten, r.Op
-			if r.Op == connector.Created {
+			it.mode, it.tOp = targetWritten, r.Effect
+			if r.Effect == connector.Created {
 				it.newKey = r.Key
 			}
 			return nil
@@ -153,11 +153,11 @@ func (fr *flowRun) write(ctx context.Context, w *batchWork) {
 				}
 				r := res.Results[i]
 				switch {
-				case r.Op == connector.Deleted:
+				case r.Effect == connector.Deleted:
 					it.mode, it.tOp = deleteDone, connector.Deleted
-				case r.Op == connector.Failed && err == nil && connector.KindOf(r.Err) == connector.KindNotFound:
+				case r.Effect == connector.Failed && err == nil && connector.KindOf(r.Err) == connector.ErrorNotFound:
 					it.mode = deleteDone // already gone
-				case r.Op == connector.Failed && err == nil && connector.RecordLevel(r.Err):
+				case r.Effect == connector.Failed && err == nil && connector.RecordLevel(r.Err):
 					fr.serviceReject(it, r.Err, nil, nil, fmt.Sprintf("deleting %s %s", dst.label, keys[i]))
 				case err == nil:
 					failBatch(fmt.Errorf("deleting %s %s: %v", dst.label, keys[i], r.Err))
@@ -210,11 +210,11 @@ func (fr *flowRun) writePart(ctx context.Context, w *batchWork, p part, creates 
 		}
 		r := res.Results[i]
 		switch {
-		case r.Op == connector.Updated || r.Op == connector.Unchanged || (creates && r.Op == connector.Created):
+		case r.Effect == connector.Updated || r.Effect == connector.Unchanged || (creates && r.Effect == connector.Created):
 			if derr := p.done(it, r); derr != nil {
 				failBatch(derr)
 			}
-		case r.Op == connector.Failed:
+		case r.Effect == connector.Failed:
 			if err != nil {
 				continue // not attempted: the call failed as a whole
 			}
@@ -228,7 +228,7 @@ func (fr *flowRun) writePart(ctx context.Context, w *batchWork, p part, creates 
 			}
 			fr.serviceReject(it, r.Err, p.fields(it), p.maps, what)
 		default:
-			failBatch(fmt.Errorf("%s: the connector answered %q for record %d", p.call, r.Op, i))
+			failBatch(fmt.Errorf("%s: the connector answered %q for record %d", p.call, r.Effect, i))
 		}
 	}
 	if err != nil {

@@ -309,7 +309,7 @@ func (r *runner) write(ctx context.Context, st *plan.Step) bool {
 		rec.Key = key
 	}
 	res, err := r.conns[st.Connection].Upsert(ctx, connector.UpsertRequest{Entity: st.Entity, Records: []connector.Record{rec}})
-	if err == nil && len(res.Results) == 1 && res.Results[0].Op == connector.Failed {
+	if err == nil && len(res.Results) == 1 && res.Results[0].Effect == connector.Failed {
 		err = res.Results[0].Err
 	}
 	if err != nil {
@@ -338,7 +338,7 @@ func (r *runner) delete(ctx context.Context, st *plan.Step) bool {
 		return true
 	}
 	res, err := r.conns[st.Connection].Delete(ctx, connector.DeleteRequest{Entity: st.Entity, Keys: []string{key}})
-	if err == nil && len(res.Results) == 1 && res.Results[0].Op == connector.Failed {
+	if err == nil && len(res.Results) == 1 && res.Results[0].Effect == connector.Failed {
 		err = res.Results[0].Err
 	}
 	if err != nil {
@@ -398,7 +398,7 @@ func (r *runner) linkGiven(ctx context.Context) error {
 				}
 				res, err := r.conns[other.Connection].Upsert(ctx, connector.UpsertRequest{Entity: other.Entity,
 					Records: []connector.Record{{Key: otherKey, Fields: map[string]any{s.Link.Field(s.Link.Owner.Other()): ownerKey}}}})
-				if err == nil && res.Results[0].Op == connector.Failed {
+				if err == nil && res.Results[0].Effect == connector.Failed {
 					err = res.Results[0].Err
 				}
 				if err != nil {
