@@ -57,7 +57,7 @@ func runDemo(ctx context.Context, s *Stdio, args []string) int {
 	var o demoOptions
 	fs := newFlags(s, "demo", "[flags]", demoDoc)
 	fs.IntVar(&o.contacts, "contacts", 4000, "Dynamics contacts to seed (plus a quarter as many leads); 40 to 50,000")
-	fs.StringVar(&o.limits, "limits", "real", "the emulators' rate limits: real (Dynamics 6,000 requests per 5 minutes, People 5 per second per endpoint) or off")
+	fs.StringVar(&o.limits, "limits", string(emulate.DefaultLimits), "the emulators' rate limits: real (Dynamics 6,000 requests per 5 minutes, People 5 per second per endpoint), sliding (People's counted in a sliding second, as synclang emulate --limits sliding) or off")
 	fs.StringVar(&o.keep, "keep", "", "keep the state database in this directory (default: a temporary one, removed)")
 	if code, ok := parseFlags(fs, args); !ok {
 		return code
@@ -65,7 +65,7 @@ func runDemo(ctx context.Context, s *Stdio, args []string) int {
 	if !noArgs(s, fs) {
 		return exitUsage
 	}
-	if !oneOf(s, "demo", "limits", o.limits, "real", "off") {
+	if !oneOf(s, "demo", "limits", o.limits, string(emulate.Real), string(emulate.Sliding), string(emulate.Off)) {
 		return exitUsage
 	}
 	if o.contacts < 40 || o.contacts > 50000 {
@@ -354,7 +354,7 @@ func (d *demo) open(ctx context.Context) error {
 	}
 	ds.HTTPClient = nil
 	ds.RateScale = 1
-	if d.o.limits == "off" {
+	if emulate.Limits(d.o.limits) == emulate.Off {
 		ds.RateScale = 1000
 	}
 	noSnapshot := func(string, string) (*connector.Schema, string, error) { return nil, "", nil }
@@ -384,7 +384,10 @@ func (d *demo) open(ctx context.Context) error {
 
 func (d *demo) introduce() {
 	limits := "real: Dynamics 6,000 requests per 5 minutes and 52 at once, People 5 to 15 requests per second per endpoint; synclang paces itself to them"
-	if d.o.limits == "off" {
+	switch emulate.Limits(d.o.limits) {
+	case emulate.Sliding:
+		limits = "sliding: " + strings.TrimPrefix(limits, "real: ") + " (People's counted in a sliding second)"
+	case emulate.Off:
 		limits = "off"
 	}
 	sd := d.seeded
