@@ -53,14 +53,7 @@ func TestNormalizedValuesAreNoChange(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, spec{})
 	h.conns["infobip"] = digitsOnly{h.ppl}
-	s := h.plan.Syncs[0]
-	for _, f := range s.Flows {
-		m := &plan.FieldMap{Target: "phone", Expr: x("mobilephone", 29, 3), TwoWay: true, Range: rng(29, 3, 25)}
-		if f.From == plan.Right {
-			m = &plan.FieldMap{Target: "mobilephone", Expr: x("phone", 29, 23), TwoWay: true, Range: rng(29, 3, 25)}
-		}
-		f.Maps = append(f.Maps, m)
-	}
+	mapPhones(h)
 	c := contact("Ana", "Horvat", "ana@example.com")
 	c.Fields["mobilephone"] = "+385911234567"
 	keys := upsert(t, h.crm, "contact", c)
@@ -108,14 +101,7 @@ func TestFirstRunPairsFromTheSlowerSide(t *testing.T) {
 	h := newHarness(t, spec{})
 	h.conns["crm"] = rated{h.crm, 100_000}
 	h.conns["infobip"] = ratedDigits{digitsOnly{h.ppl}, 5_000}
-	s := h.plan.Syncs[0]
-	for _, f := range s.Flows {
-		m := &plan.FieldMap{Target: "phone", Expr: x("mobilephone", 29, 3), TwoWay: true, Range: rng(29, 3, 25)}
-		if f.From == plan.Right {
-			m = &plan.FieldMap{Target: "mobilephone", Expr: x("phone", 29, 23), TwoWay: true, Range: rng(29, 3, 25)}
-		}
-		f.Maps = append(f.Maps, m)
-	}
+	mapPhones(h)
 	c := contact("Ana", "Horvat", "ana@example.com")
 	c.Fields["mobilephone"] = "+385911234567"
 	keys := upsert(t, h.crm, "contact", c)
@@ -193,5 +179,16 @@ func TestAgreementNeedsTheWholeInput(t *testing.T) {
 	h.run()
 	if got := h.ppl.Records("customer")[0].Fields["middleName"]; got != "MSplit" {
 		t.Errorf("People middleName = %v after the contact's city changed, want MSplit: the change was lost", got)
+	}
+}
+
+// mapPhones adds `mobilephone <-> phone` to the harness's sync.
+func mapPhones(h *harness) {
+	for _, f := range h.plan.Syncs[0].Flows {
+		m := &plan.FieldMap{Target: "phone", Expr: x("mobilephone", 29, 3), TwoWay: true, Range: rng(29, 3, 25)}
+		if f.From == plan.Right {
+			m = &plan.FieldMap{Target: "mobilephone", Expr: x("phone", 29, 23), TwoWay: true, Range: rng(29, 3, 25)}
+		}
+		f.Maps = append(f.Maps, m)
 	}
 }
