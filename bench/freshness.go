@@ -34,7 +34,10 @@ type FreshnessResult struct {
 	// changed, per sync, over IdleIntervals intervals.
 	Idle          map[string]float64
 	IdleIntervals int
-	Syncs         int
+	// IdleBy is what the idle requests were, per connection and
+	// endpoint, so a figure above the goal says which endpoint sent more.
+	IdleBy map[string]map[string]int64
+	Syncs  int
 }
 
 // loop runs sync's passes as serve does until stop is closed.
@@ -211,12 +214,14 @@ func measureFreshness(ctx context.Context, o Options, p *plan.Plan, every time.D
 		before[name] = c.snapshot()
 	}
 	time.Sleep(time.Duration(res.IdleIntervals) * every)
-	res.Idle = map[string]float64{}
+	res.Idle, res.IdleBy = map[string]float64{}, map[string]map[string]int64{}
 	for name, c := range pr.count {
 		var n int64
-		for _, v := range c.since(before[name]) {
+		by := c.since(before[name])
+		for _, v := range by {
 			n += v
 		}
+		res.IdleBy[name] = by
 		res.Idle[name] = float64(n) / float64(res.IdleIntervals) / float64(len(p.Syncs))
 	}
 	progress(o, "  every %v: to People p99 %v, to Dynamics p99 %v, lost %d", every,

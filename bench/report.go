@@ -349,7 +349,7 @@ func writeFreshness(w io.Writer, r *Results) {
 	for _, f := range r.Freshness {
 		for _, conn := range sortedKeys(f.Idle) {
 			perMin := f.Idle[conn] * float64(f.Syncs) * float64(time.Minute) / float64(f.Every)
-			fmt.Fprintf(tw, "    every %v\t%s\t%.2f per sync per interval\t%.1f per minute\tover %d intervals\n", f.Every, conn, f.Idle[conn], perMin, f.IdleIntervals)
+			fmt.Fprintf(tw, "    every %v\t%s\t%.2f per sync per interval\t%.1f per minute\tover %d intervals:\t%s\n", f.Every, conn, f.Idle[conn], perMin, f.IdleIntervals, requestsBy(f.IdleBy[conn]))
 		}
 	}
 	tw.Flush()
@@ -365,4 +365,17 @@ func writeGrowth(w io.Writer, r *Results) {
 			g.Quiet.Seconds()/first.Quiet.Seconds(), float64(g.Bytes)/(1<<20), float64(g.Bytes)/float64(max(g.Links, 1)))
 	}
 	tw.Flush()
+}
+
+// requestsBy lists requests by endpoint, "GET /people/2/persons x3, ...",
+// sorted by endpoint; "none" when there are none.
+func requestsBy(by map[string]int64) string {
+	if len(by) == 0 {
+		return "none"
+	}
+	parts := make([]string, 0, len(by))
+	for _, ep := range sortedKeys(by) {
+		parts = append(parts, fmt.Sprintf("%s x%d", ep, by[ep]))
+	}
+	return strings.Join(parts, ", ")
 }
