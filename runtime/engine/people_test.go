@@ -5,7 +5,6 @@ import (
 	"net/http"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -26,29 +25,8 @@ import (
 func TestExamplePlanAgainstPeopleEmulator(t *testing.T) {
 	t.Parallel()
 	clk := newClock()
-	emu, srv := emulator.NewTestServer(t, emulator.Options{TimeScale: 50, Now: clk.Now})
 	ctx := context.Background()
-	// The example maps custom.JobTitle: define it in the account.
-	req, _ := http.NewRequest("POST", srv.URL+"/people/2/customAttributes", strings.NewReader(`{"name":"JobTitle","dataType":"STRING"}`))
-	req.Header.Set("Authorization", "App "+emu.APIKey())
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := srv.Client().Do(req)
-	if err != nil || resp.StatusCode != 200 {
-		t.Fatalf("creating the custom attribute: %v %v", err, resp)
-	}
-	resp.Body.Close()
-	ppl, err := people.New(ctx, connector.Config{Name: "infobip", Settings: emu.Settings(srv.URL), RateScale: 50, HTTPClient: srv.Client(), CacheDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ppl.Close()
-	crm := memory.New(dynamics.StandardSchema())
-	crm.SetClock(clk.Now)
-	st, err := state.Open(ctx, filepath.Join(t.TempDir(), "state.db"), state.Options{Now: clk.Now})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	emu, ppl, crm, st := peopleWorld(t, clk, nil)
 	p := loadPlan(t, "examples/plan.json")
 	env := Env{Connectors: map[string]connector.Connector{"crm": crm, "infobip": ppl}, Store: st, Now: clk.Now}
 	run := func() *Report {
@@ -137,25 +115,12 @@ func (c *countGETs) RoundTrip(r *http.Request) (*http.Response, error) {
 // after write nothing.
 func TestPopulatedTwoWayLoadReadsPeopleOnce(t *testing.T) {
 	clk := newClock()
-	emu, srv := emulator.NewTestServer(t, emulator.Options{TimeScale: 50, Now: clk.Now})
 	ctx := context.Background()
-	if err := emu.DefineAttribute("JobTitle", "STRING"); err != nil {
-		t.Fatal(err)
-	}
-	gets := &countGETs{base: srv.Client().Transport}
-	ppl, err := people.New(ctx, connector.Config{Name: "infobip", Settings: emu.Settings(srv.URL), RateScale: 50,
-		HTTPClient: &http.Client{Transport: gets}, CacheDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ppl.Close()
-	crm := memory.New(dynamics.StandardSchema())
-	crm.SetClock(clk.Now)
-	st, err := state.Open(ctx, filepath.Join(t.TempDir(), "state.db"), state.Options{Now: clk.Now})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	var gets *countGETs
+	emu, ppl, crm, st := peopleWorld(t, clk, func(base http.RoundTripper) http.RoundTripper {
+		gets = &countGETs{base: base}
+		return gets
+	})
 	// The memory Dynamics declares Dynamics' read rate (pages of 5000, 20
 	// a second), as the real connector does.
 	env := Env{Connectors: map[string]connector.Connector{"crm": rated{crm, 100_000}, "infobip": ppl}, Store: st, Now: clk.Now}
@@ -214,4 +179,35 @@ func TestPopulatedTwoWayLoadReadsPeopleOnce(t *testing.T) {
 	if n := emu.Len(); n != contacts+only {
 		t.Errorf("%d persons afterwards, want %d", n, contacts+only)
 	}
+}
+
+// peopleWorld is what the tests of the examples' plan against the People
+// emulator run on: the emulator (rate limits scaled up 50 times, the
+// examples' custom.JobTitle defined), the People connector over HTTP to
+// it (through wrap's transport, when wrap is set), Dynamics in memory and
+// a state file, each closed when the test ends.
+func peopleWorld(t *testing.T, clk *clock, wrap func(http.RoundTripper) http.RoundTripper) (*emulator.Emulator, connector.Connector, *memory.Conn, state.Store) {
+	t.Helper()
+	ctx := context.Background()
+	emu, srv := emulator.NewTestServer(t, emulator.Options{TimeScale: 50, Now: clk.Now})
+	if err := emu.DefineAttribute("JobTitle", "STRING"); err != nil {
+		t.Fatal(err)
+	}
+	client := srv.Client()
+	if wrap != nil {
+		client = &http.Client{Transport: wrap(client.Transport)}
+	}
+	ppl, err := people.New(ctx, connector.Config{Name: "infobip", Settings: emu.Settings(srv.URL), RateScale: 50, HTTPClient: client, CacheDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = ppl.Close() })
+	crm := memory.New(dynamics.StandardSchema())
+	crm.SetClock(clk.Now)
+	st, err := state.Open(ctx, filepath.Join(t.TempDir(), "state.db"), state.Options{Now: clk.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = st.Close() })
+	return emu, ppl, crm, st
 }
