@@ -21,6 +21,7 @@ import (
 	pplemu "github.com/synclang/synclang/connectors/people/emulator"
 	"github.com/synclang/synclang/examples"
 	"github.com/synclang/synclang/lang"
+	"github.com/synclang/synclang/lang/diag"
 	"github.com/synclang/synclang/runtime/engine"
 )
 
@@ -172,7 +173,7 @@ func (d *demo) run(ctx context.Context) error {
 		}
 	}
 	d.check(writes == 0, fmt.Sprintf("nothing written back and forth (echo suppression): %s in %s requests for %d syncs",
-		plural(writes, "write"), num(reqs), len(rep.Syncs)))
+		plural(writes, "write"), diag.Thousands(reqs), len(rep.Syncs)))
 
 	d.printf("\nThe demo took %s", roundDur(time.Since(d.start)))
 	if d.o.keep != "" {
@@ -180,7 +181,7 @@ func (d *demo) run(ctx context.Context) error {
 	}
 	d.printf(".\n")
 	if d.failed > 0 {
-		return fmt.Errorf("%s of %s checks failed", num(d.failed), num(d.checks))
+		return fmt.Errorf("%s of %s checks failed", diag.Thousands(d.failed), diag.Thousands(d.checks))
 	}
 	d.printf(`
 Next, against your own systems (see README.md):
@@ -392,10 +393,10 @@ func (d *demo) introduce() {
 	}
 	sd := d.seeded
 	d.printf("Emulators (limits %s):\n", limits)
-	d.printf("  Dynamics 365    %s  %s contacts, %s leads\n", d.dynURL, num(sd.contacts), num(sd.leads))
+	d.printf("  Dynamics 365    %s  %s contacts, %s leads\n", d.dynURL, diag.Thousands(sd.contacts), diag.Thousands(sd.leads))
 	d.printf("  Infobip People  %s  %s profiles: %s share an email with a contact (%s carry its ID as externalId, %s have a JobTitle),\n",
-		d.pplURL, num(sd.persons), num(sd.sharing), num(sd.withExternalID), num(sd.withTitle))
-	d.printf("                  %s are leads sharing an email with a Dynamics lead, %s exist only in People\n", num(sd.leadPersons), num(sd.onlyInPeople))
+		d.pplURL, diag.Thousands(sd.persons), diag.Thousands(sd.sharing), diag.Thousands(sd.withExternalID), diag.Thousands(sd.withTitle))
+	d.printf("                  %s are leads sharing an email with a Dynamics lead, %s exist only in People\n", diag.Thousands(sd.leadPersons), diag.Thousands(sd.onlyInPeople))
 	d.printf("\nThe project is examples/contacts.sync (contacts <-> customers, both ways) and examples/leads.sync\n")
 	d.printf("(leads -> People leads), read from the environment variables the demo set for the emulators.\n")
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/synclang/synclang/connectors/connector"
 	"github.com/synclang/synclang/connectors/emulate"
 	"github.com/synclang/synclang/internal/kinds"
+	"github.com/synclang/synclang/lang/diag"
 )
 
 var emulateCmd = &command{
@@ -118,7 +119,11 @@ func emulateKind(ctx context.Context, s *Stdio, kind string, spec *emulate.Spec,
 // its settings, the variables to export for examples/, and commands that
 // edit its data by hand.
 func writeIntro(s *Stdio, title, base string, limits emulate.Limits, in emulate.Intro) {
-	fmt.Fprintf(s.Out, "%s emulator serving on %s (%s; limits %s)\n\n", title, base, in.Seeded, limits)
+	held := make([]string, len(in.Seeded))
+	for i, h := range in.Seeded {
+		held[i] = diag.Thousands(h.N) + " " + h.What
+	}
+	fmt.Fprintf(s.Out, "%s emulator serving on %s (%s; limits %s)\n\n", title, base, strings.Join(held, ", "), limits)
 	width := 15
 	for _, l := range in.Settings {
 		width = max(width, len(l.Name)+2)

@@ -13,6 +13,7 @@ import (
 
 	"github.com/synclang/synclang/connectors/connector"
 	"github.com/synclang/synclang/internal/redact"
+	"github.com/synclang/synclang/lang/diag"
 	"github.com/synclang/synclang/lang/plan"
 	"github.com/synclang/synclang/runtime/engine"
 )
@@ -333,7 +334,7 @@ func writePlanRequests(w io.Writer, rep *engine.Report, limits map[string][]conn
 	fmt.Fprintln(w, "requests a run would send:")
 	for _, n := range names {
 		reads, wr := int(total[n].Requests), writes[n]
-		fmt.Fprintf(w, "  %s: %s (%s reads and lookups, %s writes)", n, num(reads+wr), num(reads), num(wr))
+		fmt.Fprintf(w, "  %s: %s (%s reads and lookups, %s writes)", n, diag.Thousands(reads+wr), diag.Thousands(reads), diag.Thousands(wr))
 		if ls := limits[n]; len(ls) > 0 {
 			fmt.Fprintf(w, "; %s", againstLimits(reads+wr, ls))
 		}
@@ -351,7 +352,7 @@ func againstLimits(n int, ls []connector.Limit) string {
 			continue
 		}
 		if l.Per >= time.Minute {
-			parts = append(parts, fmt.Sprintf("%.1f%% of %s per %s", 100*float64(n)/float64(l.Requests), num(l.Requests), perString(l.Per)))
+			parts = append(parts, fmt.Sprintf("%.1f%% of %s per %s", 100*float64(n)/float64(l.Requests), diag.Thousands(l.Requests), perString(l.Per)))
 			break
 		}
 	}
@@ -366,7 +367,7 @@ func againstLimits(n int, ls []connector.Limit) string {
 		}
 		if low.Requests > 0 {
 			secs := float64(n) / (float64(low.Requests) / low.Per.Seconds())
-			parts = append(parts, fmt.Sprintf("within limits from %s per %s per endpoint, up to %s", num(low.Requests), perString(low.Per),
+			parts = append(parts, fmt.Sprintf("within limits from %s per %s per endpoint, up to %s", diag.Thousands(low.Requests), perString(low.Per),
 				roundDur(time.Duration(secs*float64(time.Second)))))
 		}
 	}

@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/synclang/synclang/lang/diag"
 	"github.com/synclang/synclang/runtime/engine"
 )
 
@@ -95,21 +96,21 @@ func (p *progress) update(ev engine.Progress) {
 // line renders a flow's progress.
 func (f *flowProgress) line(now time.Time) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s: read %s", f.label, num(f.ev.Read))
+	fmt.Fprintf(&b, "%s: read %s", f.label, diag.Thousands(f.ev.Read))
 	tilde := ""
 	if f.approx {
 		tilde = "~"
 	}
 	if f.total >= f.ev.Read {
-		fmt.Fprintf(&b, " of %s%s", tilde, num(f.total))
+		fmt.Fprintf(&b, " of %s%s", tilde, diag.Thousands(f.total))
 	}
-	fmt.Fprintf(&b, ", written %s", num(f.ev.Written))
+	fmt.Fprintf(&b, ", written %s", diag.Thousands(f.ev.Written))
 	if f.ev.Rejected > 0 {
-		fmt.Fprintf(&b, ", rejected %s", num(f.ev.Rejected))
+		fmt.Fprintf(&b, ", rejected %s", diag.Thousands(f.ev.Rejected))
 	}
 	if el := now.Sub(f.start); el > 0 && f.ev.Read > 0 {
 		rate := float64(f.ev.Read) / el.Seconds()
-		fmt.Fprintf(&b, ", %s records/s", num(int(rate+0.5)))
+		fmt.Fprintf(&b, ", %s records/s", diag.Thousands(int(rate+0.5)))
 		if f.total > f.ev.Read && rate > 0 {
 			eta := time.Duration(float64(f.total-f.ev.Read) / rate * float64(time.Second))
 			fmt.Fprintf(&b, ", ETA %s%s", tilde, roundDur(eta.Round(time.Second)))

@@ -111,9 +111,9 @@ func plural(n int, word string) string {
 		return "1 " + word
 	}
 	if stem, ok := strings.CutSuffix(word, "y"); ok {
-		return fmt.Sprintf("%s %sies", num(n), stem)
+		return fmt.Sprintf("%s %sies", diag.Thousands(n), stem)
 	}
-	return fmt.Sprintf("%s %ss", num(n), word)
+	return fmt.Sprintf("%s %ss", diag.Thousands(n), word)
 }
 
 // connectionSettings resolves a connection's settings: literals, env() and

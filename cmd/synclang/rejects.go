@@ -139,7 +139,7 @@ func listRejects(ctx context.Context, s *Stdio, o rejectsOptions) int {
 	_ = diag.Write(s.Out, ds, sources, diag.WriteOptions{Color: s.Terminal && s.Getenv("NO_COLOR") == ""})
 	fmt.Fprintf(s.Out, "\n%s", plural(total, "rejected record"))
 	if shown < total {
-		fmt.Fprintf(s.Out, " (%s shown; --limit 0 for all)", num(shown))
+		fmt.Fprintf(s.Out, " (%s shown; --limit 0 for all)", diag.Thousands(shown))
 	}
 	fmt.Fprintln(s.Out, ". Fix the data or the mapping, then `synclang rejects retry`; a record is also retried when it changes.")
 	return exitOK

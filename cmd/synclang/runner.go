@@ -17,7 +17,6 @@ import (
 	"path/filepath"
 	"slices"
 	"sort"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -562,9 +561,9 @@ func writeSummary(w io.Writer, rep *engine.Report, limits map[string][]connector
 			}
 		} else {
 			o := f.Outcome
-			r = append(r, num(f.Read), num(o.Created), num(o.Updated), num(o.Linked), num(o.Unchanged), num(o.Skipped), num(o.Deleted), num(o.Rejected))
+			r = append(r, diag.Thousands(f.Read), diag.Thousands(o.Created), diag.Thousands(o.Updated), diag.Thousands(o.Linked), diag.Thousands(o.Unchanged), diag.Thousands(o.Skipped), diag.Thousands(o.Deleted), diag.Thousands(o.Rejected))
 			if unwritten {
-				r = append(r, num(o.Unwritten))
+				r = append(r, diag.Thousands(o.Unwritten))
 			}
 		}
 		if troubled {
@@ -589,16 +588,16 @@ func writeSummary(w io.Writer, rep *engine.Report, limits map[string][]connector
 				parts = append(parts, "read in full")
 			}
 			if f.LinkedByMatch > 0 {
-				parts = append(parts, fmt.Sprintf("%s linked by match", num(f.LinkedByMatch)))
+				parts = append(parts, fmt.Sprintf("%s linked by match", diag.Thousands(f.LinkedByMatch)))
 			}
 			if n := f.Linked - f.LinkedByMatch; n > 0 {
-				parts = append(parts, fmt.Sprintf("%s linked by the link field", num(n)))
+				parts = append(parts, fmt.Sprintf("%s linked by the link field", diag.Thousands(n)))
 			}
 			if f.WrittenBack > 0 {
-				parts = append(parts, fmt.Sprintf("%s %s %swritten back (link keys, or values from the other side)", num(f.WrittenBack), f.From, verb))
+				parts = append(parts, fmt.Sprintf("%s %s %swritten back (link keys, or values from the other side)", diag.Thousands(f.WrittenBack), f.From, verb))
 			}
 			if f.Skipped > 0 {
-				parts = append(parts, fmt.Sprintf("%s left out by where", num(f.Skipped)))
+				parts = append(parts, fmt.Sprintf("%s left out by where", diag.Thousands(f.Skipped)))
 			}
 			if f.Conflicts > 0 {
 				parts = append(parts, fmt.Sprintf("%s decided by the conflict policy", plural(f.Conflicts, "conflict")))
@@ -607,10 +606,10 @@ func writeSummary(w io.Writer, rep *engine.Report, limits map[string][]connector
 				parts = append(parts, fmt.Sprintf("%s %sforgotten", plural(f.Unlinked, "pair"), verb))
 			}
 			if f.Retried > 0 {
-				parts = append(parts, fmt.Sprintf("%s rejected earlier retried", num(f.Retried)))
+				parts = append(parts, fmt.Sprintf("%s rejected earlier retried", diag.Thousands(f.Retried)))
 			}
 			if f.Resync > 0 {
-				parts = append(parts, fmt.Sprintf("the saved cursor had expired: %s records read again in full", num(f.Resync)))
+				parts = append(parts, fmt.Sprintf("the saved cursor had expired: %s records read again in full", diag.Thousands(f.Resync)))
 			}
 			if len(parts) > 0 {
 				notes = append(notes, fmt.Sprintf("  %s %s -> %s: %s", sr.Sync, f.From, f.To, strings.Join(parts, "; ")))
@@ -640,7 +639,7 @@ func writeSummary(w io.Writer, rep *engine.Report, limits map[string][]connector
 			}
 			sort.Strings(names)
 			for _, n := range names {
-				reqs = append(reqs, fmt.Sprintf("%s %s", n, num(int(sr.Requests[n].Requests))))
+				reqs = append(reqs, fmt.Sprintf("%s %s", n, diag.Thousands(int(sr.Requests[n].Requests))))
 			}
 		}
 		rows2 = append(rows2, []string{"  " + sr.Sync, strings.Join(reqs, ", "), roundDur(sr.Duration)})
@@ -711,13 +710,13 @@ func writeRequests(w io.Writer, rep *engine.Report, limits map[string][]connecto
 	var parts []string
 	for _, n := range names {
 		st := total[n]
-		p := fmt.Sprintf("%s %s", n, num(int(st.Requests)))
+		p := fmt.Sprintf("%s %s", n, diag.Thousands(int(st.Requests)))
 		var extra []string
 		if st.Retries > 0 {
-			extra = append(extra, fmt.Sprintf("%s retried", num(int(st.Retries))))
+			extra = append(extra, fmt.Sprintf("%s retried", diag.Thousands(int(st.Retries))))
 		}
 		if st.Throttled > 0 {
-			extra = append(extra, fmt.Sprintf("%s throttled (429)", num(int(st.Throttled))))
+			extra = append(extra, fmt.Sprintf("%s throttled (429)", diag.Thousands(int(st.Throttled))))
 		}
 		if len(extra) > 0 {
 			p += " (" + strings.Join(extra, ", ") + ")"
@@ -738,7 +737,7 @@ func describeLimits(ls []connector.Limit) string {
 	for _, l := range ls {
 		var p []string
 		if l.Requests > 0 {
-			p = append(p, fmt.Sprintf("%s per %s", num(l.Requests), perString(l.Per)))
+			p = append(p, fmt.Sprintf("%s per %s", diag.Thousands(l.Requests), perString(l.Per)))
 		}
 		if l.Concurrency > 0 {
 			p = append(p, fmt.Sprintf("%d at once", l.Concurrency))
@@ -786,7 +785,7 @@ func writeRejects(s *Stdio, rep *engine.Report, sources map[string]*diag.Source,
 	}
 	_ = diag.Write(s.Err, ds, sources, diag.WriteOptions{Color: s.ErrTerminal && s.Getenv("NO_COLOR") == ""})
 	if n > len(ds) {
-		fmt.Fprintf(s.Err, "... and %s more.\n", num(n-len(ds)))
+		fmt.Fprintf(s.Err, "... and %s more.\n", diag.Thousands(n-len(ds)))
 	}
 }
 
@@ -796,24 +795,6 @@ func writeRejects(s *Stdio, rep *engine.Report, sources map[string]*diag.Source,
 func untrusted(d *diag.Diagnostic) *diag.Diagnostic {
 	d.Summary, d.Detail = redact.Line(d.Summary), redact.Line(d.Detail)
 	return d
-}
-
-// num formats n with thousands separators.
-func num(n int) string {
-	s := strconv.Itoa(n)
-	neg := strings.HasPrefix(s, "-")
-	s = strings.TrimPrefix(s, "-")
-	var b strings.Builder
-	for i, c := range s {
-		if i > 0 && (len(s)-i)%3 == 0 {
-			b.WriteByte(',')
-		}
-		b.WriteRune(c)
-	}
-	if neg {
-		return "-" + b.String()
-	}
-	return b.String()
 }
 
 // roundDur rounds a duration for people: 1.234s, 12.3s, 2m3s.

@@ -321,9 +321,9 @@ func writeStatus(w io.Writer, rep *statusReport, now time.Time) {
 					// run's summary.
 					o := f.Outcome
 					fmt.Fprintf(w, "             %s -> %s: read %s, created %s, updated %s, linked %s, unchanged %s, skipped %s, deleted %s, rejected %s",
-						f.From, f.To, num(f.Read), num(o.Created), num(o.Updated), num(o.Linked), num(o.Unchanged), num(o.Skipped), num(o.Deleted), num(o.Rejected))
+						f.From, f.To, diag.Thousands(f.Read), diag.Thousands(o.Created), diag.Thousands(o.Updated), diag.Thousands(o.Linked), diag.Thousands(o.Unchanged), diag.Thousands(o.Skipped), diag.Thousands(o.Deleted), diag.Thousands(o.Rejected))
 					if o.Unwritten > 0 {
-						fmt.Fprintf(w, ", unwritten %s", num(o.Unwritten))
+						fmt.Fprintf(w, ", unwritten %s", diag.Thousands(o.Unwritten))
 					}
 					if f.Status == engine.StatusFailed {
 						fmt.Fprint(w, " (failed)")
@@ -338,8 +338,8 @@ func writeStatus(w io.Writer, rep *statusReport, now time.Time) {
 		} else {
 			fmt.Fprintln(w, "  last run   never")
 		}
-		fmt.Fprintf(w, "  links      %s\n", num(ss.Links))
-		rj := num(ss.Rejects)
+		fmt.Fprintf(w, "  links      %s\n", diag.Thousands(ss.Links))
+		rj := diag.Thousands(ss.Rejects)
 		if ss.Rejects > 0 {
 			rj += " (`synclang rejects --sync " + ss.Name + "`)"
 		}

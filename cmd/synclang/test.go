@@ -120,7 +120,7 @@ func runTest(ctx context.Context, s *Stdio, args []string) int {
 		case len(results) == 0:
 			fmt.Fprintln(s.Err, "no tests to run (tests are test blocks in *_test.sync files)")
 		case failed > 0:
-			fmt.Fprintf(s.Err, "FAIL: %s of %s failed (%s)\n", num(failed), plural(len(results), "test"), elapsed.Round(time.Millisecond))
+			fmt.Fprintf(s.Err, "FAIL: %s of %s failed (%s)\n", diag.Thousands(failed), plural(len(results), "test"), elapsed.Round(time.Millisecond))
 		default:
 			fmt.Fprintf(s.Err, "ok: %s passed (%s)\n", plural(len(results), "test"), elapsed.Round(time.Millisecond))
 		}

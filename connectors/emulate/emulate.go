@@ -18,7 +18,6 @@ package emulate
 
 import (
 	"net/http"
-	"strconv"
 	"strings"
 )
 
@@ -104,8 +103,10 @@ type Served interface {
 // Intro is what `synclang emulate KIND` prints about a serving emulator,
 // in the layout it prints for every kind.
 type Intro struct {
-	// Seeded says what the emulator holds ("6 contacts, 1 lead").
-	Seeded string
+	// Seeded says what the emulator holds, a count per kind of record
+	// ({6, "contacts"}, {1, "leads"}); the command formats the numbers as
+	// it formats every count ("6 contacts, 1 leads").
+	Seeded []Held
 	// Settings are the endpoints and credentials, as label and value
 	// ("Web API", "http://127.0.0.1:8081/api/data/v9.2/").
 	Settings []Line
@@ -122,23 +123,10 @@ type Intro struct {
 // Line is a name and its value.
 type Line struct{ Name, Value string }
 
-// Count formats n with thousands separators (4,000), as synclang prints
-// counts.
-func Count(n int) string {
-	s := strconv.Itoa(n)
-	neg := strings.HasPrefix(s, "-")
-	s = strings.TrimPrefix(s, "-")
-	var b strings.Builder
-	if neg {
-		b.WriteByte('-')
-	}
-	for i, c := range s {
-		if i > 0 && (len(s)-i)%3 == 0 {
-			b.WriteByte(',')
-		}
-		b.WriteRune(c)
-	}
-	return b.String()
+// Held is how many records of one kind an emulator holds.
+type Held struct {
+	N    int
+	What string // "contacts"
 }
 
 // ShellQuote quotes s for a POSIX shell, for the Edit commands.

@@ -41,7 +41,7 @@ func TestEveryEmulatorServesItsConnector(t *testing.T) {
 			srv := httptest.NewServer(emu)
 			defer srv.Close()
 			in := emu.Intro(srv.URL)
-			if in.Seeded == "" || len(in.Settings) == 0 || len(in.Exports) == 0 || len(in.Edit) == 0 {
+			if len(in.Seeded) == 0 || len(in.Settings) == 0 || len(in.Exports) == 0 || len(in.Edit) == 0 {
 				t.Errorf("the emulator's Intro is incomplete: %+v", in)
 			}
 			ctx := context.Background()

@@ -80,7 +80,7 @@ func Write(w io.Writer, ds Diagnostics, sources map[string]*Source, opts WriteOp
 		}
 	}
 	if rest > 0 {
-		fmt.Fprintf(&b, "... and %s more not shown (synclang prints the first %d)\n", thousands(rest), MaxWritten)
+		fmt.Fprintf(&b, "... and %s more not shown (synclang prints the first %d)\n", Thousands(rest), MaxWritten)
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
@@ -378,9 +378,9 @@ func ghProp(s string) string {
 	return strings.NewReplacer("%", "%25", "\r", "%0D", "\n", "%0A", ":", "%3A", ",", "%2C").Replace(s)
 }
 
-// thousands prints n with comma thousands separators ("39,900"), as every
+// Thousands prints n with comma thousands separators ("39,900"), as every
 // count synclang prints.
-func thousands(n int) string {
+func Thousands(n int) string {
 	s := strconv.Itoa(n)
 	neg := strings.HasPrefix(s, "-")
 	s = strings.TrimPrefix(s, "-")

@@ -27,7 +27,7 @@ func (e *Emulator) Intro(base string) emulate.Intro {
 	settings := e.Settings(base)
 	cr := e.Credentials()
 	in := emulate.Intro{
-		Seeded: emulate.Count(e.Len("contact")) + " contacts, " + emulate.Count(e.Len("lead")) + " leads",
+		Seeded: []emulate.Held{{N: e.Len("contact"), What: "contacts"}, {N: e.Len("lead"), What: "leads"}},
 		Settings: []emulate.Line{
 			{Name: "Web API", Value: base + "/api/data/v9.2/"},
 			{Name: "authority", Value: base},

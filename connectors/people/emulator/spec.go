@@ -32,7 +32,7 @@ interrupted.`,
 func (e *Emulator) Intro(base string) emulate.Intro {
 	auth := emulate.ShellQuote("Authorization: App " + e.key)
 	in := emulate.Intro{
-		Seeded: emulate.Count(e.Len()) + " persons",
+		Seeded: []emulate.Held{{N: e.Len(), What: "persons"}},
 		Settings: []emulate.Line{
 			{Name: "People API", Value: base + "/people/2/"},
 			{Name: "API key", Value: e.key},
